@@ -1,0 +1,62 @@
+# vault-inject: every target runs on the project's own Node.js 24 (scripts/ensure-node.sh),
+# never on the machine's. Real components are built once and cached outside the repo.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN := $(shell scripts/ensure-node.sh)
+ifeq ($(NODE_BIN),)
+$(error could not provide Node.js 24; run scripts/ensure-node.sh to see why)
+endif
+export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+# Node's own test runner runs the TypeScript sources directly (type stripping).
+NODE_TEST := node --test --test-reporter=spec --test-timeout=300000
+UNIT_TESTS := 'test/unit/**/*.test.ts'
+INTEGRATION_TESTS := 'test/integration/**/*.test.ts'
+E2E_TESTS := 'test/e2e/**/*.test.ts'
+
+.PHONY: help deps components build lint typecheck test test-unit test-integration test-e2e demo format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-fund --no-audit
+	@touch $@
+
+deps: node_modules/.installed ## install npm packages (on the project's Node.js 24)
+
+components: ## build or install the real servers used by the tests (cached)
+	scripts/components.sh
+
+build: deps ## build dist/ (webhook and init program)
+	node scripts/build.ts
+
+lint: deps ## eslint + prettier
+	eslint .
+	prettier --check .
+
+typecheck: deps ## tsc, strict
+	tsc -p tsconfig.json
+
+test-unit: deps ## unit tests only (no servers)
+	$(NODE_TEST) $(UNIT_TESTS)
+
+test-integration: deps components build ## tests against real servers
+	$(NODE_TEST) $(INTEGRATION_TESTS)
+
+test-e2e: deps components build ## the end-to-end test through kube-apiserver
+	$(NODE_TEST) $(E2E_TESTS)
+
+test: deps lint typecheck components build ## everything CI runs: install, lint, typecheck, every test
+	$(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(E2E_TESTS)
+
+demo: ## the whole flow on the local real stack, narrated
+	@echo "make demo: not yet available (the local real stack is still being built)"
+
+format: deps ## rewrite files with prettier
+	prettier --write .
+
+clean: ## remove build output (the component cache stays)
+	rm -rf dist coverage

@@ -1,0 +1,378 @@
+/**
+ * The reference grammar of CONTRACT section 1: parse and detect. Pure; imported by the webhook for
+ * detection and validation, and by the init program for resolution. Nothing here ever sees a
+ * secret value except `applyTemplate`/`selectKey`, which return it and never put it in an error.
+ *
+ *   value      := whole | inline | plain
+ *   whole      := ref                              (the value starts with `vault:` or `>>vault:`)
+ *   inline     := (text | '${' ref '}')*           (at least one `${vault:` or `${>>vault:`)
+ *   ref        := 'vault:' PATH '#' key ('#' VERSION)?
+ *               | '>>vault:' PATH '#' key ('#' JSON-OBJECT)?
+ *               | 'vault:v' DIGITS ':' CIPHERTEXT   (transit)
+ *               | 'vault:login'                    (only as the whole value of VAULT_TOKEN)
+ *   key        := NAME | template
+ *   template   := (text | '${' ws '.' NAME (ws '|' ws FUNCTION)* ws '}')+
+ */
+
+export const READ_PREFIX = 'vault:';
+export const WRITE_PREFIX = '>>vault:';
+const INLINE_READ = '${vault:';
+const INLINE_WRITE = '${>>vault:';
+export const LOGIN_VALUE = 'vault:login';
+const TOKEN_VARIABLE = 'VAULT_TOKEN';
+
+/** A reference could not be parsed. `message` states the problem; it never holds a secret. */
+export class ReferenceError extends Error {
+  readonly code = 'E_REFERENCE';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ReferenceError';
+  }
+}
+
+/** A template key names a function we do not have, or a function failed on its input. */
+export class TemplateError extends Error {
+  readonly code = 'E_TEMPLATE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TemplateError';
+  }
+}
+
+/** The secret was read but has no such key. */
+export class MissingKeyError extends Error {
+  readonly code = 'E_MISSING_KEY';
+  readonly path: string;
+  readonly key: string;
+  constructor(path: string, key: string) {
+    super(`key "${key}" not found in ${path}`);
+    this.name = 'MissingKeyError';
+    this.path = path;
+    this.key = key;
+  }
+}
+
+export interface TemplateField {
+  readonly kind: 'field';
+  readonly name: string;
+  readonly functions: readonly TemplateFunctionName[];
+}
+export interface TemplateText {
+  readonly kind: 'text';
+  readonly text: string;
+}
+export type TemplatePart = TemplateField | TemplateText;
+
+export type KeySelector =
+  | { readonly kind: 'key'; readonly name: string }
+  | { readonly kind: 'template'; readonly source: string; readonly parts: readonly TemplatePart[] };
+
+export type SecretRef =
+  | {
+      readonly kind: 'read';
+      readonly path: string;
+      readonly key: KeySelector;
+      readonly version?: number;
+    }
+  | {
+      readonly kind: 'write';
+      readonly path: string;
+      readonly key: KeySelector;
+      readonly body: Readonly<Record<string, unknown>>;
+    }
+  | { readonly kind: 'transit'; readonly ciphertext: string }
+  | { readonly kind: 'login' };
+
+export type InlinePart =
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'ref'; readonly ref: SecretRef };
+
+export type ParsedValue =
+  | { readonly kind: 'plain' }
+  | { readonly kind: 'whole'; readonly ref: SecretRef }
+  | { readonly kind: 'inline'; readonly parts: readonly InlinePart[] };
+
+/** The documented template functions (docs/references.md). */
+export const TEMPLATE_FUNCTIONS = {
+  b64enc: (s: string): string => Buffer.from(s, 'utf8').toString('base64'),
+  b64dec: (s: string): string => {
+    const compact = s.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
+      throw new TemplateError('b64dec: input is not valid base64');
+    }
+    return Buffer.from(compact, 'base64').toString('utf8');
+  },
+  upper: (s: string): string => s.toUpperCase(),
+  lower: (s: string): string => s.toLowerCase(),
+  trim: (s: string): string => s.trim(),
+} as const satisfies Record<string, (s: string) => string>;
+export type TemplateFunctionName = keyof typeof TEMPLATE_FUNCTIONS;
+
+function isTemplateFunction(name: string): name is TemplateFunctionName {
+  return Object.hasOwn(TEMPLATE_FUNCTIONS, name);
+}
+
+/** Cheap test: could this value hold a reference? (No parsing, no allocation.) */
+export function hasReference(value: string): boolean {
+  return (
+    value.startsWith(READ_PREFIX) ||
+    value.startsWith(WRITE_PREFIX) ||
+    value.includes(INLINE_READ) ||
+    value.includes(INLINE_WRITE)
+  );
+}
+
+/**
+ * Parses the value of environment variable `name`. Throws `ReferenceError` for a malformed
+ * reference; returns `{kind: 'plain'}` for a value that holds none.
+ */
+export function parseEnvValue(name: string, value: string): ParsedValue {
+  if (value === LOGIN_VALUE) {
+    if (name !== TOKEN_VARIABLE) {
+      throw new ReferenceError(`"${LOGIN_VALUE}" is only valid as the value of ${TOKEN_VARIABLE}`);
+    }
+    return { kind: 'whole', ref: { kind: 'login' } };
+  }
+  return parseValue(value);
+}
+
+/** Parses a value that is not VAULT_TOKEN's (so `vault:login` is not special). */
+export function parseValue(value: string): ParsedValue {
+  if (value.startsWith(READ_PREFIX) || value.startsWith(WRITE_PREFIX)) {
+    return { kind: 'whole', ref: parseRef(value) };
+  }
+  if (value.includes(INLINE_READ) || value.includes(INLINE_WRITE)) {
+    return { kind: 'inline', parts: parseInline(value) };
+  }
+  return { kind: 'plain' };
+}
+
+/** The references of a parsed value, in order of appearance. */
+export function referencesOf(parsed: ParsedValue): SecretRef[] {
+  switch (parsed.kind) {
+    case 'plain':
+      return [];
+    case 'whole':
+      return [parsed.ref];
+    case 'inline':
+      return parsed.parts.flatMap((p) => (p.kind === 'ref' ? [p.ref] : []));
+  }
+}
+
+/** A short, value-free description of a reference for messages and logs. */
+export function describeRef(ref: SecretRef): string {
+  switch (ref.kind) {
+    case 'login':
+      return LOGIN_VALUE;
+    case 'transit':
+      return 'transit ciphertext';
+    case 'read':
+      return `vault:${ref.path}#${keyLabel(ref.key)}${ref.version === undefined ? '' : `#${ref.version}`}`;
+    case 'write':
+      return `>>vault:${ref.path}#${keyLabel(ref.key)}`;
+  }
+}
+
+function keyLabel(key: KeySelector): string {
+  return key.kind === 'key' ? key.name : key.source;
+}
+
+function parseRef(ref: string): SecretRef {
+  if (ref === LOGIN_VALUE) {
+    throw new ReferenceError(`"${LOGIN_VALUE}" is only valid as the whole value of VAULT_TOKEN`);
+  }
+  const transit = /^vault:v\d+:/.exec(ref);
+  if (transit) {
+    const body = ref.slice(transit[0].length);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) {
+      throw new ReferenceError('transit ciphertext after "vault:vN:" must be non-empty base64');
+    }
+    return { kind: 'transit', ciphertext: ref };
+  }
+  const write = ref.startsWith(WRITE_PREFIX);
+  const rest = ref.slice(write ? WRITE_PREFIX.length : READ_PREFIX.length);
+  const hash = rest.indexOf('#');
+  if (hash < 0) {
+    throw new ReferenceError('missing "#KEY" after the path');
+  }
+  const path = parsePath(rest.slice(0, hash));
+  const afterPath = rest.slice(hash + 1);
+  const keyEnd = keyEndIndex(afterPath);
+  const key = parseKey(afterPath.slice(0, keyEnd));
+  const tail = keyEnd < afterPath.length ? afterPath.slice(keyEnd + 1) : undefined;
+  if (write) {
+    return { kind: 'write', path, key, body: tail === undefined ? {} : parseBody(tail) };
+  }
+  if (tail === undefined) return { kind: 'read', path, key };
+  return { kind: 'read', path, key, version: parseVersion(tail) };
+}
+
+/** The end of the key: the next `#` outside a `${...}` template expression. */
+function keyEndIndex(s: string): number {
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '$' && s[i + 1] === '{') {
+      depth++;
+      i++;
+    } else if (c === '}' && depth > 0) {
+      depth--;
+    } else if (c === '#' && depth === 0) {
+      return i;
+    }
+  }
+  return s.length;
+}
+
+function parsePath(raw: string): string {
+  const path = raw.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (path === '') throw new ReferenceError('the path is empty');
+  if (/[\s{}$"\\]/.test(path)) {
+    throw new ReferenceError(`the path "${raw}" holds a space, quote, backslash, "$", "{" or "}"`);
+  }
+  if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    throw new ReferenceError(`the path "${raw}" has an empty, "." or ".." segment`);
+  }
+  return path;
+}
+
+function parseKey(raw: string): KeySelector {
+  if (raw.includes('${')) return { kind: 'template', source: raw, parts: parseTemplate(raw) };
+  if (raw === '') throw new ReferenceError('the key after "#" is empty');
+  if (/[\s{}$]/.test(raw)) {
+    throw new ReferenceError(`the key "${raw}" holds a space, "$", "{" or "}"`);
+  }
+  return { kind: 'key', name: raw };
+}
+
+function parseTemplate(source: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let i = 0;
+  while (i < source.length) {
+    const open = source.indexOf('${', i);
+    if (open < 0) {
+      parts.push({ kind: 'text', text: source.slice(i) });
+      break;
+    }
+    if (open > i) parts.push({ kind: 'text', text: source.slice(i, open) });
+    const close = source.indexOf('}', open + 2);
+    if (close < 0) throw new ReferenceError('template "${" has no closing "}"');
+    parts.push(parseTemplateExpression(source.slice(open + 2, close)));
+    i = close + 1;
+  }
+  return parts;
+}
+
+function parseTemplateExpression(expr: string): TemplateField {
+  const [field = '', ...pipeline] = expr.split('|').map((s) => s.trim());
+  const m = /^\.([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(field);
+  if (!m?.[1]) {
+    throw new ReferenceError(
+      `template expression "\${${expr}}" must start with ".KEY" (letters, digits, "_", "-", ".")`,
+    );
+  }
+  const functions = pipeline.map((fn): TemplateFunctionName => {
+    if (!isTemplateFunction(fn)) {
+      const known = Object.keys(TEMPLATE_FUNCTIONS).join(', ');
+      throw new ReferenceError(`unknown template function "${fn}" (known: ${known})`);
+    }
+    return fn;
+  });
+  return { kind: 'field', name: m[1], functions };
+}
+
+function parseVersion(raw: string): number {
+  if (!/^[1-9]\d{0,9}$/.test(raw)) {
+    throw new ReferenceError(`the version "${raw}" is not a positive whole number`);
+  }
+  return Number(raw);
+}
+
+function parseBody(raw: string): Record<string, unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch (cause) {
+    throw new ReferenceError('the write body after the second "#" is not valid JSON', { cause });
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ReferenceError('the write body after the second "#" must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+function parseInline(value: string): InlinePart[] {
+  const parts: InlinePart[] = [];
+  let i = 0;
+  while (i < value.length) {
+    const open = nextInlineStart(value, i);
+    if (open < 0) {
+      parts.push({ kind: 'text', text: value.slice(i) });
+      break;
+    }
+    if (open > i) parts.push({ kind: 'text', text: value.slice(i, open) });
+    const close = matchingBrace(value, open + 1);
+    parts.push({ kind: 'ref', ref: parseRef(value.slice(open + 2, close)) });
+    i = close + 1;
+  }
+  return parts;
+}
+
+function nextInlineStart(value: string, from: number): number {
+  const read = value.indexOf(INLINE_READ, from);
+  const write = value.indexOf(INLINE_WRITE, from);
+  if (read < 0) return write;
+  if (write < 0) return read;
+  return Math.min(read, write);
+}
+
+/** Index of the `}` closing the `{` at `open`, skipping JSON strings and nested braces. */
+function matchingBrace(value: string, open: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = open; i < value.length; i++) {
+    const c = value[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === '{') {
+      depth++;
+    } else if (c === '}' && --depth === 0) {
+      return i;
+    }
+  }
+  throw new ReferenceError('inline reference "${" has no closing "}"');
+}
+
+/**
+ * The value that `key` selects from secret `data` (read at `path`). Non-string values are
+ * rendered as JSON, numbers and booleans as text.
+ */
+export function selectKey(
+  key: KeySelector,
+  data: Readonly<Record<string, unknown>>,
+  path: string,
+): string {
+  if (key.kind === 'key') return field(data, key.name, path);
+  return key.parts
+    .map((part) =>
+      part.kind === 'text'
+        ? part.text
+        : part.functions.reduce<string>(
+            (acc, fn) => TEMPLATE_FUNCTIONS[fn](acc),
+            field(data, part.name, path),
+          ),
+    )
+    .join('');
+}
+
+function field(data: Readonly<Record<string, unknown>>, name: string, path: string): string {
+  if (!Object.hasOwn(data, name)) throw new MissingKeyError(path, name);
+  const v = data[name];
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}

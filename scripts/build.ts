@@ -1,0 +1,43 @@
+// Builds dist/: the webhook CLI and the init program, each one self-contained ESM file.
+// Usage: node scripts/build.ts [webhook|init]...   (default: both)
+import { build, type BuildOptions } from 'esbuild';
+import { chmod } from 'node:fs/promises';
+
+// Some dependencies are CommonJS and call require(); give the ESM bundle one.
+const requireShim =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+const common: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'esm',
+  sourcemap: 'linked',
+  legalComments: 'linked',
+  banner: { js: `#!/usr/bin/env node\n${requireShim}` },
+  logLevel: 'warning',
+};
+
+const targets: Record<string, BuildOptions> = {
+  webhook: {
+    ...common,
+    entryPoints: ['webhook/src/main.ts'],
+    outfile: 'dist/webhook/vault-inject.js',
+  },
+  init: {
+    ...common,
+    entryPoints: ['init-binary/src/main.ts'],
+    outfile: 'dist/init/vault-inject-env.js',
+  },
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted.length > 0 ? wanted : Object.keys(targets)) {
+  const options = targets[name];
+  if (!options)
+    throw new Error(`unknown build target "${name}" (known: ${Object.keys(targets).join(', ')})`);
+  const started = performance.now();
+  await build(options);
+  await chmod(options.outfile as string, 0o755);
+  console.log(`built ${options.outfile} in ${Math.round(performance.now() - started)} ms`);
+}
