@@ -10,6 +10,12 @@ export const INIT_PROGRAM = `${MOUNT_PATH}/bin/vault-inject-env`;
 /** The shared volume and the copy init container. */
 export const VOLUME_NAME = 'vault-inject';
 export const COPY_CONTAINER_NAME = 'vault-inject-copy';
+/**
+ * The copy init container runs `[INIT_PROGRAM, COPY_FLAG, COPY_TARGET]` from the init image (no
+ * shell needed): the bundle copies itself into the shared volume, mounted there.
+ */
+export const COPY_FLAG = '--copy-bundle';
+export const COPY_TARGET = '/vault-inject-volume';
 /** Where the `tls-secret` CA is mounted, and the projected `token-audience` token. */
 export const TLS_MOUNT_PATH = '/vault-inject-tls';
 export const TLS_VOLUME_NAME = 'vault-inject-tls';
