@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The OCI registry (CNCF distribution 2.8) from Debian's docker-registry package, for tests that push
+# images and let the webhook look up their config. Run it as `docker-registry serve CONFIG.yml`.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# The version is Debian's; it is reported, not chosen.
+vi_component registry "$(vi_apt_installed docker-registry)" VAULT_INJECT_REGISTRY
+
+vi_path() { printf '%s' /usr/bin/docker-registry; }
+
+vi_ensure() { vi_apt_ensure docker-registry "$(vi_path)"; }
+
+vi_main "$@"
