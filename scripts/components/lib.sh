@@ -42,15 +42,28 @@ vi_elapsed() {
   printf '%d.%ds' "$((d / 10))" "$((d % 10))"
 }
 
+# vi_quote ARGS...: a command line as one would type it (quotes only where needed).
+vi_quote() {
+  local a out=""
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:=@,+-]+$ ]]; then
+      out+=" $a"
+    else
+      out+=" $(printf '%q' "$a")"
+    fi
+  done
+  printf '%s' "${out# }"
+}
+
 # vi_run LOG CMD...: run CMD with its output appended to LOG; on failure name the component, the
 # command and its exit code, show the end of the log, and exit.
 vi_run() {
   local log="$1" rc=0
   shift
-  printf '+ %s\n' "$*" >>"$log"
+  printf '+ %s\n' "$(vi_quote "$@")" >>"$log"
   "$@" >>"$log" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
-    printf '%s: error: command failed (exit %d): %s\n' "$VI_NAME" "$rc" "$*" >&2
+    printf '%s: error: command failed (exit %d): %s\n' "$VI_NAME" "$rc" "$(vi_quote "$@")" >&2
     printf '%s: last lines of %s:\n' "$VI_NAME" "$log" >&2
     tail -n 30 "$log" | sed 's/^/    /' >&2
     exit "$rc"
@@ -59,7 +72,7 @@ vi_run() {
 
 # vi_summary STATUS ELAPSED VERSION PATH: the one line per component that components.sh collects.
 vi_summary() {
-  printf '%-15s %-14s %-9s %7s  %s\n' "$VI_NAME" "$3" "$1" "$2" "$4"
+  printf '%-15s %-22s %-9s %7s  %s\n' "$VI_NAME" "$3" "$1" "$2" "$4"
 }
 
 # vi_find_go: the Go toolchain to build with (GO, then PATH, then the official tarball location).
@@ -133,6 +146,8 @@ vi_ensure_cached() {
 
   local stage log
   stage="$(mktemp -d "$base/.stage-$version-XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: $stage is local
+  trap "rm -rf '$stage'" EXIT
   chmod 755 "$stage" # mktemp -d makes it 0700; the cache is read by other users too
   mkdir -p "$base/logs"
   log="$base/logs/$version.log"
@@ -145,6 +160,7 @@ vi_ensure_cached() {
       "$VI_NAME" "$version" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(vi_elapsed "$start")"
   } >"$stage/BUILD-INFO"
   mv -T "$stage" "$dest"
+  trap - EXIT
   exec {lock_fd}>&-
   local took
   took="$(vi_elapsed "$start")"
