@@ -1,0 +1,93 @@
+/**
+ * The two Fastify apps: admission (`POST /mutate`, HTTPS) and telemetry (`/healthz`, `/readyz`,
+ * `/metrics`, plain HTTP). They register routes and never listen: main.ts listens, tests use
+ * `inject()`.
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { handleReview, type HandlerDeps } from './admission/handler.ts';
+import { ErrorCode, isWebhookError } from './errors.ts';
+import { operationLabel } from './metrics.ts';
+
+/** The API server sends at most 3 MiB; anything larger is not a review. */
+export const BODY_LIMIT = 3 * 1024 * 1024;
+
+export interface AdmissionAppOptions {
+  readonly deps: HandlerDeps;
+  /** TLS material; absent for `inject()` tests. Swapped later with `server.setSecureContext`. */
+  readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+}
+
+/** Fastify's own codes for a body it could not take (size, media type, JSON syntax). */
+const BODY_ERRORS = new Set([
+  'FST_ERR_CTP_BODY_TOO_LARGE',
+  'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+  'FST_ERR_CTP_EMPTY_JSON_BODY',
+  'FST_ERR_CTP_INVALID_JSON_BODY',
+  'FST_ERR_CTP_INVALID_CONTENT_LENGTH',
+]);
+
+function isBodyError(err: FastifyError): boolean {
+  return BODY_ERRORS.has(err.code) || err instanceof SyntaxError;
+}
+
+export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance {
+  const { deps } = options;
+  const app = Fastify({
+    // Fastify logs nothing itself: the handler writes one line per review, the error handler
+    // one per failure, so no request body can reach a log through the framework.
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    // Bound every connection: a client that trickles its body cannot hold a socket forever.
+    requestTimeout: deps.deadlineMs + 1000,
+    return503OnClosing: true,
+    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+  }) as unknown as FastifyInstance;
+
+  app.post('/mutate', async (request, reply) => {
+    const review = await handleReview(request.body, deps);
+    return reply.send(review);
+  });
+
+  app.setErrorHandler((err: FastifyError, _request, reply) => {
+    if (isWebhookError(err) && err.code === ErrorCode.BAD_REVIEW) {
+      return reply.code(400).send({ code: err.code, message: err.message });
+    }
+    if (isBodyError(err)) {
+      deps.metrics.requests.inc({ operation: operationLabel(undefined), result: 'invalid' });
+      return reply.code(400).send({ code: ErrorCode.BAD_REVIEW, message: err.message });
+    }
+    // A bug: say so without echoing anything from the request.
+    deps.logger.error({ code: err.code ?? 'E_INTERNAL', err: { name: err.name, stack: err.stack } }, 'internal error');
+    deps.metrics.requests.inc({ operation: operationLabel(undefined), result: 'error' });
+    return reply.code(500).send({ code: 'E_INTERNAL', message: 'internal error' });
+  });
+  return app;
+}
+
+export interface TelemetryState {
+  /** `/healthz` fails until a serving certificate is loaded. */
+  certificateLoaded(): boolean;
+  /** `/readyz` fails from SIGTERM on. */
+  shuttingDown(): boolean;
+}
+
+export function buildTelemetryApp(options: {
+  readonly registry: { metrics(): Promise<string>; readonly contentType: string };
+  readonly state: TelemetryState;
+}): FastifyInstance {
+  const app = Fastify({ logger: false }) as unknown as FastifyInstance;
+  app.get('/healthz', async (_request, reply) =>
+    options.state.certificateLoaded()
+      ? reply.send({ status: 'ok' })
+      : reply.code(503).send({ status: 'no serving certificate loaded yet' }),
+  );
+  app.get('/readyz', async (_request, reply) =>
+    options.state.shuttingDown() || !options.state.certificateLoaded()
+      ? reply.code(503).send({ status: options.state.shuttingDown() ? 'shutting down' : 'not ready' })
+      : reply.send({ status: 'ok' }),
+  );
+  app.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', options.registry.contentType).send(await options.registry.metrics()),
+  );
+  return app;
+}

@@ -1,0 +1,224 @@
+/**
+ * Flags and environment, parsed once into a frozen, typed object. Every flag also reads from an
+ * environment variable (the flag wins). docs/configuration.md lists them; a unit test keeps the two
+ * in step. Nothing else in the webhook reads `process.env` or `process.argv`.
+ */
+import { AUTH_METHODS, type AuthMethod } from '../../init-binary/src/contract.ts';
+import { ErrorCode, WebhookError } from './errors.ts';
+import type { Delivery, InjectionConfig } from './mutation/settings.ts';
+import { VERSION } from './version.ts';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ServerConfig {
+  readonly listen: ListenAddress;
+  readonly telemetryListen: ListenAddress;
+  readonly tlsCertFile: string;
+  readonly tlsKeyFile: string;
+  readonly selfSigned: boolean;
+  /** How often the certificate files are checked for a change. */
+  readonly tlsReloadIntervalMs: number;
+  /** Every review answers within this time; below the API server's webhook timeout (10 s). */
+  readonly requestDeadlineMs: number;
+  /** After SIGTERM, `/readyz` fails for this long before the listener closes. */
+  readonly shutdownDelayMs: number;
+  /** Read Secrets/ConfigMaps named by valueFrom/envFrom to find references behind them. */
+  readonly readSources: boolean;
+}
+
+export interface Config {
+  readonly injection: InjectionConfig;
+  readonly server: ServerConfig;
+  readonly logLevel: string;
+}
+
+export interface FlagSpec {
+  readonly flag: string;
+  readonly env: string;
+  readonly default: string;
+  /** A flag given without `=value` means `true`. */
+  readonly boolean?: true;
+  readonly help: string;
+}
+
+const E = (name: string): string => `VAULT_INJECT_${name}`;
+
+/** Every flag of `vault-inject webhook` (and the injection flags of `vault-inject mutate`). */
+export const FLAGS = [
+  { flag: 'vault-addr', env: 'VAULT_ADDR', default: 'https://vault.vault:8200', help: 'default Vault address for pods' },
+  { flag: 'allowed-vault-addrs', env: E('ALLOWED_VAULT_ADDRS'), default: '', help: 'comma list of addresses a vault-addr annotation may name; empty: only --vault-addr' },
+  { flag: 'auth-path', env: E('AUTH_PATH'), default: 'kubernetes', help: 'default Vault auth mount path' },
+  { flag: 'auth-method', env: E('AUTH_METHOD'), default: 'kubernetes', help: `default auth method (${AUTH_METHODS.join(', ')})` },
+  { flag: 'allow-skip-verify', env: E('ALLOW_SKIP_VERIFY'), default: 'false', boolean: true, help: 'honour the skip-verify annotation' },
+  { flag: 'init-image', env: E('INIT_IMAGE'), default: `ghcr.io/vault-inject/vault-inject-init:${VERSION}`, help: 'image holding the /vault-inject bundle' },
+  { flag: 'init-image-pull-policy', env: E('INIT_IMAGE_PULL_POLICY'), default: 'IfNotPresent', help: 'Always, IfNotPresent or Never' },
+  { flag: 'delivery', env: E('DELIVERY'), default: 'emptydir', help: 'emptydir (copy init container) or image (image volume, Kubernetes >= 1.33)' },
+  { flag: 'emptydir-medium', env: E('EMPTYDIR_MEDIUM'), default: 'disk', help: 'disk or memory' },
+  { flag: 'copy-cpu-request', env: E('COPY_CPU_REQUEST'), default: '10m', help: 'copy init container CPU request' },
+  { flag: 'copy-memory-request', env: E('COPY_MEMORY_REQUEST'), default: '32Mi', help: 'copy init container memory request' },
+  { flag: 'copy-cpu-limit', env: E('COPY_CPU_LIMIT'), default: '', help: 'copy init container CPU limit (empty: none)' },
+  { flag: 'copy-memory-limit', env: E('COPY_MEMORY_LIMIT'), default: '64Mi', help: 'copy init container memory limit' },
+  { flag: 'init-log-level', env: E('INIT_LOG_LEVEL'), default: '', help: 'VAULT_LOG_LEVEL given to the init program (empty: its default)' },
+  { flag: 'listen', env: E('LISTEN'), default: '0.0.0.0:8443', help: 'HTTPS address for POST /mutate' },
+  { flag: 'telemetry-listen', env: E('TELEMETRY_LISTEN'), default: '0.0.0.0:8080', help: 'HTTP address for /healthz, /readyz, /metrics' },
+  { flag: 'tls-cert-file', env: E('TLS_CERT_FILE'), default: '', help: 'serving certificate (PEM), reloaded when it changes' },
+  { flag: 'tls-key-file', env: E('TLS_KEY_FILE'), default: '', help: 'serving key (PEM), reloaded when it changes' },
+  { flag: 'self-signed', env: E('SELF_SIGNED'), default: 'false', boolean: true, help: 'generate a self-signed certificate (local use)' },
+  { flag: 'tls-reload-interval', env: E('TLS_RELOAD_INTERVAL'), default: '5s', help: 'how often the certificate files are checked' },
+  { flag: 'request-deadline', env: E('REQUEST_DEADLINE'), default: '8s', help: 'answer every review within this time' },
+  { flag: 'shutdown-delay', env: E('SHUTDOWN_DELAY'), default: '3s', help: 'after SIGTERM, fail /readyz this long before closing' },
+  { flag: 'read-sources', env: E('READ_SOURCES'), default: 'true', boolean: true, help: 'read Secrets/ConfigMaps behind valueFrom/envFrom to detect references' },
+  { flag: 'log-level', env: E('LOG_LEVEL'), default: 'info', help: 'trace, debug, info, warn, error' },
+] as const satisfies readonly FlagSpec[];
+
+export type FlagName = (typeof FLAGS)[number]['flag'];
+export type RawFlags = Readonly<Record<FlagName, string>>;
+
+const BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((f) => [f.flag, f]));
+
+function configError(message: string): WebhookError {
+  return new WebhookError(ErrorCode.CONFIG, message);
+}
+
+/**
+ * Splits `argv` into known flags and the rest (positional arguments and flags in `extra`, which
+ * the caller handles), then fills every flag from `env` or its default.
+ */
+export function readFlags(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  extra: readonly FlagSpec[] = [],
+): { flags: Readonly<Record<string, string>>; positional: string[] } {
+  const specs = new Map(BY_NAME);
+  for (const f of extra) specs.set(f.flag, f);
+  const given = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('--') || arg === '--') {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const spec = specs.get(name);
+    if (!spec) throw configError(`unknown flag --${name}`);
+    if (eq >= 0) given.set(name, arg.slice(eq + 1));
+    else if (spec.boolean) given.set(name, 'true');
+    else if (i + 1 < argv.length) given.set(name, argv[++i] as string);
+    else throw configError(`flag --${name} needs a value`);
+  }
+  const flags: Record<string, string> = {};
+  for (const [name, spec] of specs) flags[name] = given.get(name) ?? env[spec.env] ?? spec.default;
+  return { flags, positional };
+}
+
+/** `10s`, `1m30s`, `250ms` → milliseconds (Go's duration syntax, the units a user would write). */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
+  if (!m || text === '') return undefined;
+  const [, h = '0', min = '0', s = '0', ms = '0'] = m;
+  return ((Number(h) * 60 + Number(min)) * 60 + Number(s)) * 1000 + Number(ms);
+}
+
+function duration(flags: Record<string, string>, name: FlagName): number {
+  const value = flags[name] ?? '';
+  const ms = parseDuration(value);
+  if (ms === undefined) throw configError(`--${name}: "${value}" is not a duration like 5s or 1m30s`);
+  return ms;
+}
+
+function bool(flags: Record<string, string>, name: FlagName): boolean {
+  const value = (flags[name] ?? '').toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0' || value === '') return false;
+  throw configError(`--${name}: "${flags[name]}" is not true or false`);
+}
+
+function oneOf<T extends string>(flags: Record<string, string>, name: FlagName, allowed: readonly T[]): T {
+  const value = flags[name] ?? '';
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw configError(`--${name}: "${value}" is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+export function parseListen(text: string, flag = 'listen'): ListenAddress {
+  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw configError(`--${flag}: "${text}" is not HOST:PORT`);
+  const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function list(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function resources(flags: Record<string, string>): InjectionConfig['copyResources'] {
+  const pick = (cpu: string | undefined, memory: string | undefined): Record<string, string> => {
+    const r: Record<string, string> = {};
+    if (cpu) r.cpu = cpu;
+    if (memory) r.memory = memory;
+    return r;
+  };
+  const requests = pick(flags['copy-cpu-request'], flags['copy-memory-request']);
+  const limits = pick(flags['copy-cpu-limit'], flags['copy-memory-limit']);
+  return {
+    ...(Object.keys(requests).length > 0 ? { requests } : {}),
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
+  };
+}
+
+export function injectionConfig(flags: Record<string, string>): InjectionConfig {
+  const vaultAddr = flags['vault-addr'] ?? '';
+  if (!/^https?:\/\/[^\s/]+/.test(vaultAddr)) {
+    throw configError(`--vault-addr: "${vaultAddr}" is not an http(s) URL`);
+  }
+  return Object.freeze({
+    vaultAddr,
+    allowedVaultAddrs: Object.freeze(list(flags['allowed-vault-addrs'] ?? '')),
+    authPath: flags['auth-path'] || 'kubernetes',
+    authMethod: oneOf<AuthMethod>(flags, 'auth-method', AUTH_METHODS),
+    allowSkipVerify: bool(flags, 'allow-skip-verify'),
+    initImage: flags['init-image'] ?? '',
+    initImagePullPolicy: oneOf(flags, 'init-image-pull-policy', ['Always', 'IfNotPresent', 'Never']),
+    delivery: oneOf<Delivery>(flags, 'delivery', ['emptydir', 'image']),
+    emptyDirMedium: oneOf(flags, 'emptydir-medium', ['disk', 'memory']) === 'memory' ? 'Memory' : '',
+    copyResources: resources(flags),
+    initLogLevel: flags['init-log-level'] ?? '',
+  });
+}
+
+export function serverConfig(flags: Record<string, string>): ServerConfig {
+  const server: ServerConfig = {
+    listen: parseListen(flags.listen ?? '', 'listen'),
+    telemetryListen: parseListen(flags['telemetry-listen'] ?? '', 'telemetry-listen'),
+    tlsCertFile: flags['tls-cert-file'] ?? '',
+    tlsKeyFile: flags['tls-key-file'] ?? '',
+    selfSigned: bool(flags, 'self-signed'),
+    tlsReloadIntervalMs: duration(flags, 'tls-reload-interval'),
+    requestDeadlineMs: duration(flags, 'request-deadline'),
+    shutdownDelayMs: duration(flags, 'shutdown-delay'),
+    readSources: bool(flags, 'read-sources'),
+  };
+  if (!server.selfSigned && (server.tlsCertFile === '' || server.tlsKeyFile === '')) {
+    throw configError('set --tls-cert-file and --tls-key-file, or --self-signed for local use');
+  }
+  return Object.freeze(server);
+}
+
+/** The whole configuration of `vault-inject webhook`. */
+export function parseConfig(flags: Record<string, string>): Config {
+  return Object.freeze({
+    injection: injectionConfig(flags),
+    server: serverConfig(flags),
+    logLevel: oneOf(flags, 'log-level', ['trace', 'debug', 'info', 'warn', 'error']),
+  });
+}

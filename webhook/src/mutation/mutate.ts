@@ -1,0 +1,180 @@
+/**
+ * The mutation of CONTRACT section 3, as a pure function: `mutate(pod, plan, config)` returns a
+ * new pod and never touches its input. The admission layer diffs the two into a JSONPatch.
+ *
+ * Idempotent by construction: a container that already runs the init program is not a target
+ * (detect.ts), and the volumes, the copy init container and the status annotation are added only
+ * when missing. Mutating a mutated pod therefore changes nothing (`reinvocationPolicy: IfNeeded`).
+ */
+import {
+  COPY_CONTAINER_NAME,
+  COPY_FLAG,
+  COPY_TARGET,
+  Env,
+  INIT_PROGRAM,
+  MOUNT_PATH,
+  TLS_MOUNT_PATH,
+  TLS_VOLUME_NAME,
+  TOKEN_FILE_NAME,
+  TOKEN_MOUNT_PATH,
+  TOKEN_VOLUME_NAME,
+  VOLUME_NAME,
+} from '../../../init-binary/src/contract.ts';
+import { STATUS, STATUS_INJECTED } from './annotations.ts';
+import type { PodSettings } from './pod-settings.ts';
+import type { InjectionConfig } from './settings.ts';
+import type { Container, ContainerPosition, EnvVar, Pod, Volume, VolumeMount } from './types.ts';
+
+/** One container to inject and the command line it will run behind the init program. */
+export interface Target {
+  readonly position: ContainerPosition;
+  /** The original command + args (from the image config when the container had no command). */
+  readonly argv: readonly string[];
+}
+
+export interface MutationPlan {
+  readonly settings: PodSettings;
+  readonly targets: readonly Target[];
+}
+
+/** The user the copy init container runs as when the pod names none (or names root). */
+export const NOBODY = 65534;
+/** Lifetime of the projected `token-audience` token; the kubelet rotates it before expiry. */
+export const TOKEN_EXPIRATION_SECONDS = 3600;
+/** The CA file inside the `tls-secret` Secret. */
+export const CA_FILE = 'ca.crt';
+
+/** The `VAULT_*` settings of CONTRACT section 4 for this pod, in a stable order. */
+export function initEnv(settings: PodSettings, config: InjectionConfig): EnvVar[] {
+  const env: [string, string | undefined][] = [
+    [Env.ADDR, settings.vaultAddr],
+    [Env.ROLE, settings.role],
+    [Env.AUTH_PATH, settings.authPath],
+    [Env.AUTH_METHOD, settings.authMethod],
+    [Env.NAMESPACE, settings.namespace],
+    [Env.SKIP_VERIFY, settings.skipVerify ? 'true' : undefined],
+    [Env.CACERT, settings.tlsSecret ? `${TLS_MOUNT_PATH}/${CA_FILE}` : undefined],
+    [Env.CLIENT_TIMEOUT, settings.clientTimeout],
+    [Env.IGNORE_MISSING_SECRETS, settings.ignoreMissing ? 'true' : undefined],
+    [Env.ENV_PASSTHROUGH, settings.envPassthrough],
+    [Env.ENV_DAEMON, settings.daemon ? 'true' : undefined],
+    [Env.ENV_FROM_PATH, settings.fromPath],
+    [Env.TRANSIT_KEY_ID, settings.transitKey],
+    [Env.TRANSIT_PATH, settings.transitPath],
+    [Env.LOG_LEVEL, config.initLogLevel || undefined],
+    [Env.SA_TOKEN, settings.tokenAudience ? `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_NAME}` : undefined],
+  ];
+  return env.flatMap(([name, value]) => (value === undefined ? [] : [{ name, value }]));
+}
+
+function bundleVolume(config: InjectionConfig): Volume {
+  if (config.delivery === 'image') {
+    return {
+      name: VOLUME_NAME,
+      image: { reference: config.initImage, pullPolicy: config.initImagePullPolicy },
+    };
+  }
+  return { name: VOLUME_NAME, emptyDir: config.emptyDirMedium ? { medium: config.emptyDirMedium } : {} };
+}
+
+function volumes(settings: PodSettings, config: InjectionConfig): Volume[] {
+  const v = [bundleVolume(config)];
+  if (settings.tlsSecret) {
+    v.push({
+      name: TLS_VOLUME_NAME,
+      secret: { secretName: settings.tlsSecret, items: [{ key: CA_FILE, path: CA_FILE }] },
+    });
+  }
+  if (settings.tokenAudience) {
+    v.push({
+      name: TOKEN_VOLUME_NAME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: settings.tokenAudience,
+              expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+              path: TOKEN_FILE_NAME,
+            },
+          },
+        ],
+      },
+    });
+  }
+  return v;
+}
+
+function mounts(settings: PodSettings, config: InjectionConfig): VolumeMount[] {
+  // The image volume holds the whole init image; the bundle is its /vault-inject directory.
+  const bundle: VolumeMount =
+    config.delivery === 'image'
+      ? { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true, subPath: MOUNT_PATH.slice(1) }
+      : { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true };
+  const m = [bundle];
+  if (settings.tlsSecret) m.push({ name: TLS_VOLUME_NAME, mountPath: TLS_MOUNT_PATH, readOnly: true });
+  if (settings.tokenAudience) {
+    m.push({ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true });
+  }
+  return m;
+}
+
+/** The copy init container; passes Pod Security `restricted`. */
+export function copyContainer(pod: Pod, config: InjectionConfig): Container {
+  const podUser = pod.spec.securityContext?.runAsUser;
+  const podGroup = pod.spec.securityContext?.runAsGroup;
+  // Run as the app's user so the copied files are its own; root is not allowed by `restricted`.
+  const runAsUser = podUser !== undefined && podUser > 0 ? podUser : NOBODY;
+  const runAsGroup = podGroup !== undefined && podGroup > 0 ? podGroup : undefined;
+  return {
+    name: COPY_CONTAINER_NAME,
+    image: config.initImage,
+    imagePullPolicy: config.initImagePullPolicy,
+    command: [INIT_PROGRAM, COPY_FLAG, COPY_TARGET],
+    volumeMounts: [{ name: VOLUME_NAME, mountPath: COPY_TARGET }],
+    resources: structuredClone(config.copyResources),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser,
+      ...(runAsGroup === undefined ? {} : { runAsGroup }),
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+}
+
+function injectContainer(c: Container, target: Target, env: EnvVar[], m: VolumeMount[]): void {
+  c.command = [INIT_PROGRAM];
+  c.args = [...target.argv];
+  const mountNames = new Set((c.volumeMounts ?? []).map((v) => v.name));
+  const newMounts = m.filter((v) => !mountNames.has(v.name)).map((v) => ({ ...v }));
+  if (newMounts.length > 0) c.volumeMounts = [...(c.volumeMounts ?? []), ...newMounts];
+  // A VAULT_* setting the container sets itself (e.g. VAULT_TOKEN=vault:login) is kept as it is.
+  const own = new Set((c.env ?? []).map((e) => e.name));
+  const newEnv = env.filter((e) => !own.has(e.name)).map((e) => ({ ...e }));
+  if (newEnv.length > 0) c.env = [...(c.env ?? []), ...newEnv];
+}
+
+export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): Pod {
+  const out = structuredClone(pod);
+  if (plan.targets.length === 0) return out;
+  const env = initEnv(plan.settings, config);
+  const m = mounts(plan.settings, config);
+  for (const target of plan.targets) {
+    const c = out.spec[target.position.list]?.[target.position.index];
+    if (c) injectContainer(c, target, env, m);
+  }
+  const present = new Set((out.spec.volumes ?? []).map((v) => v.name));
+  const missing = volumes(plan.settings, config).filter((v) => !present.has(v.name));
+  if (missing.length > 0) out.spec.volumes = [...(out.spec.volumes ?? []), ...missing];
+  if (config.delivery === 'emptydir') {
+    const init = out.spec.initContainers ?? [];
+    if (!init.some((c) => c.name === COPY_CONTAINER_NAME)) {
+      out.spec.initContainers = [copyContainer(pod, config), ...init];
+    }
+  }
+  out.metadata ??= {};
+  out.metadata.annotations = { ...out.metadata.annotations, [STATUS.key]: STATUS_INJECTED };
+  return out;
+}

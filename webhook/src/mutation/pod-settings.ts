@@ -1,0 +1,154 @@
+/**
+ * The pod's Vault settings: its annotations (ours, then the Bank-Vaults aliases) over the
+ * webhook's defaults. Pure; an unacceptable annotation throws a WebhookError that denies the pod.
+ */
+import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract.ts';
+import { parseDuration } from '../config.ts';
+import { ErrorCode, WebhookError } from '../errors.ts';
+import * as A from './annotations.ts';
+import type { InjectionConfig } from './settings.ts';
+import type { Pod } from './types.ts';
+
+export interface PodSettings {
+  readonly vaultAddr: string;
+  readonly role: string;
+  readonly authPath: string;
+  readonly authMethod: AuthMethod;
+  readonly namespace?: string;
+  readonly skipVerify: boolean;
+  readonly tlsSecret?: string;
+  readonly clientTimeout?: string;
+  readonly ignoreMissing: boolean;
+  readonly envPassthrough?: string;
+  readonly daemon: boolean;
+  readonly fromPath?: string;
+  readonly transitKey?: string;
+  readonly transitPath?: string;
+  readonly tokenAudience?: string;
+  /** `containers` annotation: the names to inject, or undefined for "those with references". */
+  readonly containers?: readonly string[];
+  /** `inject: true`: inject even without a reference. */
+  readonly forceInject: boolean;
+}
+
+type Annotations = Readonly<Record<string, string>> | undefined;
+
+function annotationError(key: string, message: string): WebhookError {
+  return new WebhookError(ErrorCode.ANNOTATION, `annotation ${key}: ${message}`);
+}
+
+function text(annotations: Annotations, a: A.Annotation): string | undefined {
+  const found = A.readAnnotation(annotations, a);
+  const value = found?.value.trim();
+  return value === '' ? undefined : value;
+}
+
+function flag(annotations: Annotations, a: A.Annotation): boolean {
+  const found = A.readAnnotation(annotations, a);
+  if (!found) return false;
+  const v = found.value.trim().toLowerCase();
+  if (v === 'true') return true;
+  if (v === 'false' || v === '') return false;
+  throw annotationError(found.key, `"${found.value}" is not true or false`);
+}
+
+/** `false` when the pod opted out (`inject: "false"` or Bank-Vaults' `mutate: skip`). */
+export function injectionWanted(pod: Pod): boolean {
+  const annotations = pod.metadata?.annotations;
+  const inject = A.readAnnotation(annotations, A.INJECT)?.value.trim().toLowerCase();
+  if (inject !== undefined) return inject !== 'false';
+  return annotations?.[A.BANK_VAULTS_MUTATE]?.trim().toLowerCase() !== 'skip';
+}
+
+function normalizeAddr(addr: string): string {
+  return addr.trim().replace(/\/+$/, '');
+}
+
+function vaultAddr(annotations: Annotations, config: InjectionConfig): string {
+  const found = A.readAnnotation(annotations, A.VAULT_ADDR);
+  if (!found) return config.vaultAddr;
+  const allowed = config.allowedVaultAddrs.length > 0 ? config.allowedVaultAddrs : [config.vaultAddr];
+  const wanted = normalizeAddr(found.value);
+  if (!allowed.some((a) => normalizeAddr(a) === wanted)) {
+    throw new WebhookError(
+      ErrorCode.ADDR_NOT_ALLOWED,
+      `annotation ${found.key}: "${found.value}" is not an allowed Vault address (allowed: ${allowed.join(', ')})`,
+    );
+  }
+  return wanted;
+}
+
+function authMethod(annotations: Annotations, config: InjectionConfig): AuthMethod {
+  const found = A.readAnnotation(annotations, A.AUTH_METHOD);
+  if (!found) return config.authMethod;
+  const v = found.value.trim();
+  if (!(AUTH_METHODS as readonly string[]).includes(v)) {
+    throw annotationError(found.key, `"${v}" is not one of ${AUTH_METHODS.join(', ')}`);
+  }
+  return v as AuthMethod;
+}
+
+function clientTimeout(annotations: Annotations): string | undefined {
+  const found = A.readAnnotation(annotations, A.CLIENT_TIMEOUT);
+  if (!found) return undefined;
+  const v = found.value.trim();
+  if (!parseDuration(v)) throw annotationError(found.key, `"${v}" is not a duration like 10s or 1m30s`);
+  return v;
+}
+
+const DNS_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function tlsSecret(annotations: Annotations): string | undefined {
+  const found = A.readAnnotation(annotations, A.TLS_SECRET);
+  const v = found?.value.trim();
+  if (!found || !v) return undefined;
+  if (!DNS_NAME.test(v)) throw annotationError(found.key, `"${v}" is not a valid Secret name`);
+  return v;
+}
+
+function list(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  return items.length > 0 ? items : undefined;
+}
+
+/** Drops `undefined` fields so settings compare and print cleanly. */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * The settings of `pod`. `warnings` receives the facts worth telling the user (e.g. an ignored
+ * `skip-verify`).
+ */
+export function podSettings(pod: Pod, config: InjectionConfig, warnings: string[]): PodSettings {
+  const an = pod.metadata?.annotations;
+  let skipVerify = flag(an, A.SKIP_VERIFY);
+  if (skipVerify && !config.allowSkipVerify) {
+    warnings.push(`${A.SKIP_VERIFY.key} ignored: this webhook does not allow skipping TLS verification`);
+    skipVerify = false;
+  }
+  const serviceAccount = pod.spec.serviceAccountName || 'default';
+  return defined<PodSettings>({
+    vaultAddr: vaultAddr(an, config),
+    role: text(an, A.ROLE) ?? serviceAccount,
+    authPath: text(an, A.AUTH_PATH) ?? config.authPath,
+    authMethod: authMethod(an, config),
+    namespace: text(an, A.NAMESPACE),
+    skipVerify,
+    tlsSecret: tlsSecret(an),
+    clientTimeout: clientTimeout(an),
+    ignoreMissing: flag(an, A.IGNORE_MISSING),
+    envPassthrough: text(an, A.ENV_PASSTHROUGH),
+    daemon: flag(an, A.DAEMON),
+    fromPath: text(an, A.FROM_PATH),
+    transitKey: text(an, A.TRANSIT_KEY),
+    transitPath: text(an, A.TRANSIT_PATH),
+    tokenAudience: text(an, A.TOKEN_AUDIENCE),
+    containers: list(A.readAnnotation(an, A.CONTAINERS)?.value),
+    forceInject: A.readAnnotation(an, A.INJECT)?.value.trim().toLowerCase() === 'true',
+  });
+}
