@@ -1,0 +1,169 @@
+/**
+ * What a manifest, an index and a config blob mean to us, and Kubernetes' rule for the command a
+ * container runs: ENTRYPOINT + (the container's `args` when set, else CMD). Bodies are verified
+ * against their digest before they are trusted, so a digest-keyed cache can keep them forever.
+ */
+import { createHash } from 'node:crypto';
+import { isIndexMediaType, isManifestMediaType, isSchema1MediaType } from './media-types.ts';
+import type { IndexEntry, Platform } from './platform.ts';
+
+/** The part of an image config this module keeps. */
+export interface ImageConfig {
+  readonly entrypoint: readonly string[];
+  readonly cmd: readonly string[];
+  readonly platform: Partial<Platform>;
+}
+
+export type ParsedManifest =
+  | { readonly kind: 'index'; readonly entries: readonly IndexEntry[] }
+  | { readonly kind: 'manifest'; readonly configDigest: string }
+  | { readonly kind: 'unsupported'; readonly mediaType: string };
+
+export class ManifestFormatError extends Error {
+  readonly code = 'E_MANIFEST_FORMAT';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ManifestFormatError';
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseJson(body: Buffer, what: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ManifestFormatError(`${what} is not valid JSON`, { cause: error });
+  }
+  if (!isRecord(parsed)) throw new ManifestFormatError(`${what} is not a JSON object`);
+  return parsed;
+}
+
+/** `sha256:<hex>` of a body. */
+export function digestOf(body: Buffer, algorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
+}
+
+/** Throws unless `body` hashes to `expected` (sha256 or sha512). */
+export function verifyDigest(body: Buffer, expected: string, what: string): void {
+  const algorithm = expected.slice(0, expected.indexOf(':'));
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') {
+    throw new ManifestFormatError(`${what}: cannot verify digest algorithm "${algorithm}"`);
+  }
+  const actual = digestOf(body, algorithm);
+  if (actual !== expected) {
+    throw new ManifestFormatError(`${what}: content digest ${actual} does not match ${expected}`);
+  }
+}
+
+function parseEntries(manifests: unknown): IndexEntry[] {
+  if (!Array.isArray(manifests)) throw new ManifestFormatError('index has no "manifests" list');
+  return manifests.filter(isRecord).flatMap((entry): IndexEntry[] => {
+    const digest = entry['digest'];
+    if (typeof digest !== 'string') return [];
+    const platform = isRecord(entry['platform']) ? entry['platform'] : {};
+    const annotations = isRecord(entry['annotations']) ? entry['annotations'] : {};
+    const stringsOnly = Object.fromEntries(
+      Object.entries(annotations).filter((kv): kv is [string, string] => typeof kv[1] === 'string'),
+    );
+    return [
+      {
+        digest,
+        ...(typeof entry['mediaType'] === 'string' ? { mediaType: entry['mediaType'] } : {}),
+        platform: stringFields(platform),
+        annotations: stringsOnly,
+      },
+    ];
+  });
+}
+
+function stringFields(platform: Record<string, unknown>): Partial<Platform> {
+  const pick = (name: string): string | undefined =>
+    typeof platform[name] === 'string' ? platform[name] : undefined;
+  const os = pick('os');
+  const architecture = pick('architecture');
+  const variant = pick('variant');
+  return {
+    ...(os !== undefined ? { os } : {}),
+    ...(architecture !== undefined ? { architecture } : {}),
+    ...(variant !== undefined ? { variant } : {}),
+  };
+}
+
+/**
+ * An index or a single-platform manifest. The media type comes from the body, else from the
+ * response's Content-Type (Docker schema 2 bodies always carry it; OCI ones may not).
+ */
+export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
+  const parsed = parseJson(body, 'manifest');
+  const declared = typeof parsed['mediaType'] === 'string' ? parsed['mediaType'] : undefined;
+  const mediaType = declared ?? contentType?.split(';')[0]?.trim();
+  const looksLikeIndex = mediaType === undefined && Array.isArray(parsed['manifests']);
+  if (isIndexMediaType(mediaType) || looksLikeIndex) {
+    return { kind: 'index', entries: parseEntries(parsed['manifests']) };
+  }
+  const config = parsed['config'];
+  if (isManifestMediaType(mediaType) || (mediaType === undefined && isRecord(config))) {
+    if (!isRecord(config) || typeof config['digest'] !== 'string') {
+      throw new ManifestFormatError('manifest has no config digest');
+    }
+    return { kind: 'manifest', configDigest: config['digest'] };
+  }
+  if (isSchema1MediaType(mediaType) || parsed['schemaVersion'] === 1) {
+    return { kind: 'unsupported', mediaType: mediaType ?? 'schema 1' };
+  }
+  return { kind: 'unsupported', mediaType: mediaType ?? 'unknown' };
+}
+
+function stringList(value: unknown, what: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new ManifestFormatError(`image config ${what} is not a list of strings`);
+  }
+  return value;
+}
+
+/** ENTRYPOINT, CMD and platform from an image config blob (OCI or Docker). */
+export function parseImageConfig(body: Buffer): ImageConfig {
+  const parsed = parseJson(body, 'image config');
+  const config = isRecord(parsed['config']) ? parsed['config'] : {};
+  return {
+    entrypoint: stringList(config['Entrypoint'], 'Entrypoint'),
+    cmd: stringList(config['Cmd'], 'Cmd'),
+    platform: stringFields(parsed),
+  };
+}
+
+/**
+ * The argv Kubernetes runs for a container without `command`: ENTRYPOINT + (args if the container
+ * sets them, else CMD). Empty when the image has neither and the container no args.
+ */
+export function effectiveCommand(
+  config: Pick<ImageConfig, 'entrypoint' | 'cmd'>,
+  args: readonly string[] | null | undefined,
+): string[] {
+  const tail = args !== undefined && args !== null && args.length > 0 ? args : config.cmd;
+  return [...config.entrypoint, ...tail];
+}
+
+/** Kubernetes expands `$(VAR)` in `args` and reduces `$$` to `$`; image strings are not expanded. */
+function escapeForKubernetes(value: string): string {
+  return value.replaceAll('$', '$$$$');
+}
+
+/**
+ * The same argv written as a container's `args` field: the parts that come from the image are
+ * escaped so kubelet's `$(VAR)` expansion leaves them exactly as the image had them; the container's
+ * own args are kept as written (kubelet expanded them before, and will again).
+ */
+export function effectiveArgsField(
+  config: Pick<ImageConfig, 'entrypoint' | 'cmd'>,
+  args: readonly string[] | null | undefined,
+): string[] {
+  const own = args !== undefined && args !== null && args.length > 0;
+  const entrypoint = config.entrypoint.map(escapeForKubernetes);
+  return own ? [...entrypoint, ...args] : [...entrypoint, ...config.cmd.map(escapeForKubernetes)];
+}

@@ -1,0 +1,43 @@
+/**
+ * OCI image config lookup for containers without `command`: the public surface of this folder.
+ * See docs/registry.md.
+ */
+export {
+  ImageConfigLookup,
+  DEFAULT_TAG_TTL_MS,
+  DEFAULT_TIMEOUT_MS,
+  type CommandRequest,
+  type CommandResult,
+  type ImageLookupOptions,
+  type ImageLookupRequest,
+  type ImageLookupResult,
+  type LookupEvent,
+  type LookupLogger,
+} from './lookup.ts';
+export {
+  RegistryError,
+  REGISTRY_ERROR_CODES,
+  isRegistryError,
+  type RegistryErrorCode,
+} from './errors.ts';
+export {
+  credentialSourceFromSecret,
+  parseDockerCfg,
+  parseDockerConfigJson,
+  DockerConfigError,
+  DOCKER_CFG_TYPE,
+  DOCKER_CONFIG_JSON_TYPE,
+  type CredentialSource,
+  type PullSecret,
+} from './docker-config.ts';
+export {
+  DEFAULT_PLATFORM,
+  formatPlatform,
+  parsePlatform,
+  platformForPod,
+  type Platform,
+  type PodPlacement,
+} from './platform.ts';
+export { parseImageReference, formatImageReference, type ImageReference } from './reference.ts';
+export { effectiveArgsField, effectiveCommand, type ImageConfig } from './image-config.ts';
+export type { RegistryHostOptions, RegistryHosts, Transport } from './transport.ts';
