@@ -1,0 +1,161 @@
+// Bad input never crashes the process: each row is a request and the answer it must get.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { admissionApp, decodePatch, harness } from './helpers.ts';
+import type { SourceReader } from '../../../webhook/src/mutation/sources.ts';
+
+const UID = '11111111-2222-4333-8444-555555555555';
+const pod = (env: unknown[] = [{ name: 'A', value: 'vault:secret/a#b' }]) => ({
+  metadata: { name: 'p' },
+  spec: { containers: [{ name: 'app', image: 'x', command: ['/x'], env }] },
+});
+const review = (request: Record<string, unknown>) => ({
+  apiVersion: 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  request: { uid: UID, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'ns', ...request },
+});
+
+interface Row {
+  name: string;
+  payload: string;
+  contentType?: string;
+  status: number;
+  message?: RegExp;
+}
+
+const rows: Row[] = [
+  { name: 'malformed JSON', payload: '{"apiVersion": ', status: 400, message: /JSON/i },
+  { name: 'empty body', payload: '', status: 400 },
+  { name: 'plain text', payload: 'hello', contentType: 'text/plain', status: 400, message: /not a JSON object/ },
+  { name: 'another media type', payload: '<x/>', contentType: 'application/xml', status: 400, message: /media type/i },
+  { name: 'a JSON array', payload: '[]', status: 400, message: /not a JSON object/ },
+  { name: 'a JSON string', payload: '"x"', status: 400, message: /not a JSON object/ },
+  { name: 'null', payload: 'null', status: 400, message: /not a JSON object/ },
+  {
+    name: 'body over 3 MiB',
+    payload: JSON.stringify({ ...review({ object: pod() }), pad: 'x'.repeat(3 * 1024 * 1024) }),
+    status: 400,
+    message: /too large/i,
+  },
+  {
+    name: 'wrong apiVersion',
+    payload: JSON.stringify({ ...review({ object: pod() }), apiVersion: 'admission.k8s.io/v1beta1' }),
+    status: 400,
+    message: /apiVersion must be "admission.k8s.io\/v1", got "admission.k8s.io\/v1beta1"/,
+  },
+  {
+    name: 'wrong kind',
+    payload: JSON.stringify({ ...review({ object: pod() }), kind: 'Pod' }),
+    status: 400,
+    message: /kind must be "AdmissionReview"/,
+  },
+  { name: 'no request', payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), status: 400, message: /"request"/ },
+  { name: 'no uid', payload: JSON.stringify(review({ uid: '' })), status: 400, message: /uid/ },
+  { name: 'no operation', payload: JSON.stringify(review({ operation: 7 })), status: 400, message: /operation/ },
+  { name: 'pod without object', payload: JSON.stringify(review({})), status: 400, message: /request.object/ },
+  { name: 'pod without containers', payload: JSON.stringify(review({ object: { spec: {} } })), status: 400, message: /spec.containers/ },
+  {
+    name: 'containers not a list',
+    payload: JSON.stringify(review({ object: { spec: { containers: {}, initContainers: 3 } } })),
+    status: 400,
+  },
+  {
+    name: 'env value not a string',
+    payload: JSON.stringify(review({ object: pod([{ name: 'A', value: 5 }]) })),
+    status: 400,
+    message: /env\[0\]\.value/,
+  },
+  {
+    name: 'env entry without name',
+    payload: JSON.stringify(review({ object: pod([{ value: 'vault:a#b' }]) })),
+    status: 400,
+    message: /env\[0\]\.name/,
+  },
+  {
+    name: 'prototype pollution',
+    payload: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","__proto__":{"x":1},"request":{}}`,
+    status: 400,
+  },
+];
+
+describe('bad input: HTTP 400 with the reason', () => {
+  for (const row of rows) {
+    it(row.name, async () => {
+      const h = harness();
+      const app = admissionApp(h);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/mutate',
+        payload: row.payload,
+        headers: { 'content-type': row.contentType ?? 'application/json' },
+      });
+      assert.equal(res.statusCode, row.status, res.body);
+      const body = res.json();
+      assert.equal(body.code, 'E_BAD_REVIEW');
+      if (row.message) assert.match(body.message, row.message);
+      const metrics = await h.metrics.registry.metrics();
+      assert.match(metrics, /vault_inject_admission_requests_total\{operation="[A-Z]+",result="invalid"\} 1/);
+      await app.close();
+    });
+  }
+});
+
+describe('requests that are answered, not rejected', () => {
+  const allowedRows: { name: string; request: Record<string, unknown> }[] = [
+    {
+      name: 'a non-Pod object is allowed without a patch',
+      request: { kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: { spec: {} } },
+    },
+    { name: 'an UPDATE is allowed without a patch', request: { operation: 'UPDATE', object: pod() } },
+    { name: 'a DELETE is allowed without a patch', request: { operation: 'DELETE', object: null } },
+    { name: 'a subresource is allowed without a patch', request: { subResource: 'ephemeralcontainers', object: pod() } },
+  ];
+  for (const row of allowedRows) {
+    it(row.name, async () => {
+      const app = admissionApp(harness());
+      const res = await app.inject({ method: 'POST', url: '/mutate', payload: review(row.request) });
+      assert.equal(res.statusCode, 200);
+      assert.deepEqual(res.json().response, { uid: UID, allowed: true });
+      await app.close();
+    });
+  }
+
+  it('an invalid reference is denied, naming container, variable and problem', async () => {
+    const app = admissionApp(harness());
+    const payload = review({ object: pod([{ name: 'DB_PASSWORD', value: 'vault:secret/db' }]) });
+    const res = await app.inject({ method: 'POST', url: '/mutate', payload });
+    const r = res.json().response;
+    assert.equal(r.allowed, false);
+    assert.equal(r.status.message, 'container "app", env DB_PASSWORD: missing "#KEY" after the path');
+  });
+
+  it('a dryRun request gets the same patch', async () => {
+    const app = admissionApp(harness());
+    const a = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod() }) });
+    const b = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod(), dryRun: true }) });
+    assert.ok(decodePatch(a.json().response.patch).length > 0);
+    assert.equal(a.json().response.patch, b.json().response.patch);
+  });
+
+  it('a Secret that cannot be read is a warning, not a failure', async () => {
+    const reader: SourceReader = { read: () => Promise.reject(Object.assign(new Error('nope'), { code: 403 })) };
+    const app = admissionApp(harness({}, reader));
+    const env = [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }];
+    const res = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod(env) }) });
+    assert.deepEqual(res.json().response, {
+      uid: UID,
+      allowed: true,
+      warnings: ['secret "s" could not be read (HTTP 403): references in it are not detected'],
+    });
+  });
+
+  it('a reader that hangs is cut off by the deadline and the pod denied', async () => {
+    const h = harness({}, { read: () => new Promise(() => {}) });
+    const app = admissionApp({ ...h, deps: { ...h.deps, deadlineMs: 50 } });
+    const env = [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }];
+    const res = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod(env) }) });
+    const r = res.json().response;
+    assert.equal(r.allowed, false);
+    assert.equal(r.status.message, 'the webhook did not finish within 50 ms');
+  });
+});
