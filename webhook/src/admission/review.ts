@@ -79,17 +79,21 @@ export function isPodCreate(request: AdmissionRequest): boolean {
 
 /** The pod in a Pod CREATE request, or a BAD_REVIEW error naming what is wrong with it. */
 export function podOf(request: AdmissionRequest): Pod {
-  const pod = request.object;
-  if (!isObject(pod)) throw bad('"request.object" is missing or not an object');
+  return checkPod(request.object, 'request.object');
+}
+
+/** Checks the fields the webhook relies on; `where` names the object in the error. */
+export function checkPod(pod: unknown, where: string): Pod {
+  if (!isObject(pod)) throw bad(`"${where}" is missing or not an object`);
   const spec = pod.spec;
   if (!isObject(spec) || !Array.isArray(spec.containers)) {
-    throw bad('"request.object.spec.containers" is missing');
+    throw bad(`"${where}.spec.containers" is missing`);
   }
   for (const list of ['containers', 'initContainers'] as const) {
     const items = spec[list];
     if (items === undefined) continue;
-    if (!Array.isArray(items)) throw bad(`"spec.${list}" is not a list`);
-    items.forEach((c: unknown, i) => checkContainer(c, `spec.${list}[${i}]`));
+    if (!Array.isArray(items)) throw bad(`"${where}.spec.${list}" is not a list`);
+    items.forEach((c: unknown, i) => checkContainer(c, `${where}.spec.${list}[${i}]`));
   }
   return pod as unknown as Pod;
 }

@@ -1,0 +1,152 @@
+/**
+ * `vault-inject mutate -f FILE|-`: the offline preview. Runs the webhook's own pipeline on each
+ * Pod, or on the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob,
+ * and prints the result as yaml, json or the patch. No cluster: Secrets and ConfigMaps given in
+ * the same input serve `valueFrom`/`envFrom` detection; a container without `command` is named in
+ * a warning and left as it is. Exit status: 0 when every document was previewed, 1 otherwise.
+ */
+import type { Operation } from 'fast-json-patch';
+import { parseAllDocuments, stringify } from 'yaml';
+import { podPatch } from '../admission/patch.ts';
+import { reviewPod } from '../admission/pipeline.ts';
+import { checkPod } from '../admission/review.ts';
+import type { InjectionConfig } from '../mutation/settings.ts';
+import type { SourceReader } from '../mutation/sources.ts';
+import type { Pod } from '../mutation/types.ts';
+import { commandRequired } from '../registry/image-config.ts';
+
+export type OutputFormat = 'yaml' | 'json' | 'patch';
+
+/** Where each workload kind keeps its pod template (JSON pointer segments). */
+const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
+  Pod: [],
+  Deployment: ['spec', 'template'],
+  StatefulSet: ['spec', 'template'],
+  DaemonSet: ['spec', 'template'],
+  ReplicaSet: ['spec', 'template'],
+  Job: ['spec', 'template'],
+  CronJob: ['spec', 'jobTemplate', 'spec', 'template'],
+};
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export interface PreviewResult {
+  readonly stdout: string;
+  readonly stderr: string[];
+  readonly exitCode: 0 | 1;
+}
+
+interface DocResult {
+  readonly label: string;
+  readonly object: unknown;
+  readonly patch?: Operation[];
+}
+
+function docLabel(index: number, doc: unknown): string {
+  if (!isObj(doc)) return `document ${index + 1}`;
+  const meta = isObj(doc.metadata) ? doc.metadata : {};
+  const name = typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '';
+  return `document ${index + 1} (${String(doc.kind ?? 'no kind')}${name ? ` ${name}` : ''})`;
+}
+
+/** Secrets and ConfigMaps in the input, by namespace/name, reduced to facts at once. */
+function offlineSources(docs: unknown[]): SourceReader {
+  const found = new Map<string, Record<string, string>>();
+  for (const doc of docs) {
+    if (!isObj(doc) || (doc.kind !== 'Secret' && doc.kind !== 'ConfigMap')) continue;
+    const meta = isObj(doc.metadata) ? doc.metadata : {};
+    const kind = doc.kind === 'Secret' ? 'secret' : 'configmap';
+    const data: Record<string, string> = {};
+    for (const [k, v] of Object.entries(isObj(doc.data) ? doc.data : {})) {
+      data[k] = kind === 'secret' ? Buffer.from(String(v), 'base64').toString('utf8') : String(v);
+    }
+    for (const [k, v] of Object.entries(isObj(doc.stringData) ? doc.stringData : {})) data[k] = String(v);
+    found.set(`${kind}/${String(meta.namespace ?? '')}/${String(meta.name ?? '')}`, data);
+  }
+  return {
+    read: (namespace, s) => Promise.resolve(found.get(`${s.kind}/${namespace}/${s.name}`)),
+  };
+}
+
+function getAt(root: Obj, path: readonly string[]): unknown {
+  return path.reduce<unknown>((o, k) => (isObj(o) ? o[k] : undefined), root);
+}
+
+async function previewDoc(
+  doc: unknown,
+  label: string,
+  config: InjectionConfig,
+  sources: SourceReader,
+  out: { stderr: string[]; failed: boolean },
+): Promise<DocResult> {
+  const path = isObj(doc) && typeof doc.kind === 'string' ? TEMPLATE_PATHS[doc.kind] : undefined;
+  if (!isObj(doc) || path === undefined) return { label, object: doc };
+  const where = path.length === 0 ? 'object' : path.join('.');
+  const template = path.length === 0 ? doc : getAt(doc, path);
+  let pod: Pod;
+  try {
+    pod = checkPod(template, where);
+  } catch (err) {
+    out.stderr.push(`${label}: ${(err as Error).message}`);
+    out.failed = true;
+    return { label, object: doc };
+  }
+  const view: Pod = { metadata: pod.metadata ?? {}, spec: pod.spec };
+  const meta = isObj(doc.metadata) ? doc.metadata : {};
+  const namespace = typeof meta.namespace === 'string' ? meta.namespace : 'default';
+  const outcome = await reviewPod(view, namespace, { config, sources, images: commandRequired, missingCommand: 'warn' });
+  for (const w of outcome.warnings) out.stderr.push(`${label}: warning: ${w}`);
+  if (outcome.result === 'denied') {
+    out.stderr.push(`${label}: denied: ${outcome.error.message}`);
+    out.failed = true;
+    return { label, object: doc, patch: [] };
+  }
+  if (outcome.result !== 'mutated') return { label, object: doc, patch: [] };
+  const prefix = path.map((p) => `/${p}`).join('');
+  const patch = podPatch(view, outcome.pod).map((op) => ({ ...op, path: prefix + op.path }));
+  const object = structuredClone(doc);
+  const target = path.length === 0 ? object : (getAt(object, path) as Obj);
+  target.metadata = outcome.pod.metadata;
+  target.spec = outcome.pod.spec;
+  return { label, object, patch };
+}
+
+function render(results: readonly DocResult[], format: OutputFormat): string {
+  if (format === 'yaml') return results.map((r) => stringify(r.object)).join('---\n');
+  if (format === 'json') {
+    const value = results.length === 1 ? results[0]?.object : { apiVersion: 'v1', kind: 'List', items: results.map((r) => r.object) };
+    return `${JSON.stringify(value, null, 2)}\n`;
+  }
+  const patches = results
+    .map((r, i) => ({ document: i + 1, label: r.label, patch: r.patch }))
+    .filter((r) => r.patch !== undefined);
+  return `${JSON.stringify(patches, null, 2)}\n`;
+}
+
+/** Previews `input` (one or more YAML or JSON documents). Pure apart from the pipeline's awaits. */
+export async function preview(input: string, format: OutputFormat, config: InjectionConfig): Promise<PreviewResult> {
+  const out = { stderr: [] as string[], failed: false };
+  const parsed = parseAllDocuments(input);
+  const docs: unknown[] = [];
+  const labels: string[] = [];
+  const parsedDocs = Array.isArray(parsed) ? parsed : [parsed];
+  parsedDocs.forEach((d, i) => {
+    for (const e of d.errors) {
+      const line = e.linePos?.[0] ? ` at line ${e.linePos[0].line}` : '';
+      out.stderr.push(`document ${i + 1}: YAML error${line}: ${e.message.split('\n')[0] ?? ''}`);
+      out.failed = true;
+    }
+    const value: unknown = d.errors.length > 0 ? null : d.toJS();
+    if (value !== null && value !== undefined) {
+      docs.push(value);
+      labels.push(docLabel(i, value));
+    }
+  });
+  const sources = offlineSources(docs);
+  const results: DocResult[] = [];
+  for (const [i, doc] of docs.entries()) {
+    results.push(await previewDoc(doc, labels[i] ?? `document ${i + 1}`, config, sources, out));
+  }
+  return { stdout: render(results, format), stderr: out.stderr, exitCode: out.failed ? 1 : 0 };
+}

@@ -1,0 +1,115 @@
+/**
+ * `vault-inject webhook`: the admission server (HTTPS) and the telemetry server (HTTP).
+ *
+ * Startup: telemetry listens at once (`/healthz` 503 until a certificate is loaded); the HTTPS
+ * listener opens after the first certificate. Shutdown (`stop()`, called on SIGTERM): `/readyz`
+ * fails, then after `shutdownDelayMs` (time for the endpoints to drop this pod) the HTTPS
+ * listener closes, in-flight reviews finish, idle keep-alive connections close, and it resolves.
+ */
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
+import type { Config } from '../config.ts';
+import { createMetrics } from '../metrics.ts';
+import type { SourceReader } from '../mutation/sources.ts';
+import { commandRequired, type ImageConfigLookup } from '../registry/image-config.ts';
+import { selfSignedKeyPair, watchKeyPair, type CertificateWatcher, type KeyPair } from '../tls/certificates.ts';
+
+export interface RunningWebhook {
+  readonly admissionPort: number;
+  readonly telemetryPort: number;
+  /** Resolves once everything is closed. */
+  stop(): Promise<void>;
+}
+
+export interface WebhookOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+  readonly sources?: SourceReader;
+  readonly images?: ImageConfigLookup;
+  /** Include Node process metrics (off in tests that build several servers). */
+  readonly defaultMetrics?: boolean;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function firstCertificate(
+  config: Config,
+  logger: Logger,
+  onChange: (pair: KeyPair) => void,
+): { watcher?: CertificateWatcher; ready: Promise<KeyPair> } {
+  if (config.server.selfSigned) {
+    return { ready: selfSignedKeyPair().then((p) => (onChange(p), p)) };
+  }
+  let resolveReady: (p: KeyPair) => void = () => {};
+  const ready = new Promise<KeyPair>((r) => (resolveReady = r));
+  const watcher = watchKeyPair({
+    certFile: config.server.tlsCertFile,
+    keyFile: config.server.tlsKeyFile,
+    intervalMs: config.server.tlsReloadIntervalMs,
+    onChange: (pair) => {
+      onChange(pair);
+      resolveReady(pair);
+    },
+    onError: (err) => logger.warn({ code: err.code, reason: err.message }, 'serving certificate not loaded'),
+  });
+  return { watcher, ready };
+}
+
+export async function startWebhook(options: WebhookOptions): Promise<RunningWebhook> {
+  const { config } = options;
+  const logger = options.logger ?? pino({ level: config.logLevel });
+  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
+  let loaded: KeyPair | undefined;
+  let shuttingDown = false;
+  let admission: ReturnType<typeof buildAdmissionApp> | undefined;
+
+  const telemetry = buildTelemetryApp({
+    registry: metrics.registry,
+    state: { certificateLoaded: () => loaded !== undefined, shuttingDown: () => shuttingDown },
+  });
+  await telemetry.listen(config.server.telemetryListen);
+
+  const onChange = (pair: KeyPair): void => {
+    const reload = loaded !== undefined;
+    loaded = pair;
+    metrics.certificateExpiry.set(pair.expires.getTime() / 1000);
+    if (admission) (admission.server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+    logger.info({ expires: pair.expires.toISOString(), reload }, 'serving certificate loaded');
+  };
+  const { watcher, ready } = firstCertificate(config, logger, onChange);
+  const pair = await ready;
+
+  admission = buildAdmissionApp({
+    https: { cert: pair.cert, key: pair.key },
+    deps: {
+      config: config.injection,
+      ...(options.sources ? { sources: options.sources } : {}),
+      images: options.images ?? commandRequired,
+      missingCommand: 'deny',
+      logger,
+      metrics,
+      deadlineMs: config.server.requestDeadlineMs,
+    },
+  });
+  await admission.listen(config.server.listen);
+  const admissionPort = (admission.server.address() as AddressInfo).port;
+  const telemetryPort = (telemetry.server.address() as AddressInfo).port;
+  logger.info({ admissionPort, telemetryPort }, 'webhook listening');
+
+  const app = admission;
+  return {
+    admissionPort,
+    telemetryPort,
+    async stop() {
+      shuttingDown = true;
+      logger.info({ delayMs: config.server.shutdownDelayMs }, 'shutting down: /readyz fails from now');
+      await sleep(config.server.shutdownDelayMs);
+      await app.close();
+      watcher?.close();
+      await telemetry.close();
+      logger.info('shut down');
+    },
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * `vault-inject`: the only place that reads argv and the environment, handles signals and exits.
+ *
+ *   vault-inject webhook [flags]          the admission server (docs/configuration.md)
+ *   vault-inject mutate -f FILE|- [-o yaml|json|patch] [flags]   the offline preview
+ *
+ * Exit codes: 0 success; 1 a document could not be previewed; 2 bad flags or configuration;
+ * 70 an unexpected failure.
+ */
+import { readFile } from 'node:fs/promises';
+import pino from 'pino';
+import { preview, type OutputFormat } from './cli/mutate.ts';
+import { startWebhook } from './cli/webhook.ts';
+import { injectionConfig, parseConfig, readFlags, type FlagSpec } from './config.ts';
+import { ErrorCode, WebhookError, isWebhookError } from './errors.ts';
+import { kubernetesSourceReader } from './k8s/sources.ts';
+import type { SourceReader } from './mutation/sources.ts';
+import { VERSION } from './version.ts';
+
+const USAGE = `vault-inject ${VERSION}: inject Vault/OpenBao secrets into Pods at process start
+
+usage:
+  vault-inject webhook [--tls-cert-file F --tls-key-file F | --self-signed] [flags]
+  vault-inject mutate -f FILE|- [-o yaml|json|patch] [injection flags]
+  vault-inject --version
+
+Every flag also reads from an environment variable; see docs/configuration.md.
+`;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const PREVIEW_FLAGS: readonly FlagSpec[] = [
+  { flag: 'filename', env: '', default: '', help: 'input file, - for stdin' },
+  { flag: 'output', env: '', default: 'yaml', help: 'yaml, json or patch' },
+];
+
+function expandShortFlags(argv: readonly string[]): string[] {
+  return argv.map((a) => (a === '-f' ? '--filename' : a === '-o' ? '--output' : a));
+}
+
+async function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function runMutate(argv: readonly string[], env: Env): Promise<number> {
+  const { flags } = readFlags(expandShortFlags(argv), env, PREVIEW_FLAGS);
+  const file = flags.filename ?? '';
+  const format = flags.output ?? 'yaml';
+  if (file === '') throw new WebhookError(ErrorCode.CONFIG, 'mutate needs -f FILE (or -f - for stdin)');
+  if (format !== 'yaml' && format !== 'json' && format !== 'patch') {
+    throw new WebhookError(ErrorCode.CONFIG, `-o: "${format}" is not yaml, json or patch`);
+  }
+  let input: string;
+  try {
+    input = await readInput(file);
+  } catch (cause) {
+    throw new WebhookError(ErrorCode.CONFIG, `cannot read ${file}: ${(cause as Error).message}`, { cause });
+  }
+  const result = await preview(input, format as OutputFormat, injectionConfig(flags));
+  process.stdout.write(result.stdout);
+  for (const line of result.stderr) process.stderr.write(`${line}\n`);
+  return result.exitCode;
+}
+
+async function runWebhook(argv: readonly string[], env: Env): Promise<number> {
+  const config = parseConfig(readFlags(argv, env).flags);
+  const logger = pino({ level: config.logLevel });
+  let sources: SourceReader | undefined;
+  if (config.server.readSources) {
+    try {
+      sources = kubernetesSourceReader({ timeoutMs: Math.min(2000, config.server.requestDeadlineMs / 2) });
+    } catch (err) {
+      logger.warn({ reason: (err as Error).message }, 'no Kubernetes API access: valueFrom/envFrom not inspected');
+    }
+  }
+  const running = await startWebhook({ config, logger, ...(sources ? { sources } : {}), defaultMetrics: true });
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'signal received');
+      running.stop().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error({ reason: (err as Error).message }, 'shutdown failed');
+          resolve(70);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+async function main(argv: readonly string[], env: Env): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'webhook':
+      return runWebhook(rest, env);
+    case 'mutate':
+      return runMutate(rest, env);
+    case '--version':
+    case 'version':
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`vault-inject: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (isWebhookError(err)) {
+      process.stderr.write(`vault-inject: ${err.message}\n`);
+      process.exitCode = err.code === ErrorCode.CONFIG ? 2 : 70;
+    } else {
+      process.stderr.write(`vault-inject: unexpected failure: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 70;
+    }
+  },
+);
