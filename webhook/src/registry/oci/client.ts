@@ -99,7 +99,9 @@ function networkFailure(ctx: LookupContext, url: URL, error: unknown): never {
   if (error instanceof BodyTooLargeError)
     fail(ctx, 'protocol', `${url.host}: ${error.message}`, error);
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
+  // Node appends advice about --use-system-ca to certificate errors: not ours to give.
+  const message =
+    (error instanceof Error ? error.message : String(error)).split('; if the root CA')[0] ?? '';
   const text =
     typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
   fail(ctx, 'unreachable', `${url.host}: ${text}`, error);
@@ -198,6 +200,7 @@ export class RegistryClient {
         signal: ctx.signal,
         maxBytes: request.maxBytes,
         ...(request.body !== undefined ? { body: request.body } : {}),
+        ...(request.caFrom !== undefined ? { caFrom: request.caFrom } : {}),
       };
       ctx.upstreamRequests += 1;
       let response: HttpResponse;
@@ -255,7 +258,8 @@ export class RegistryClient {
     if (cached !== undefined && cached.expiresAt > this.#now()) return cached.token;
 
     const url = this.#realmUrl(ctx, realm);
-    const response = await this.#send(ctx, tokenRequest(ctx, url, service, scope));
+    const request = { ...tokenRequest(ctx, url, service, scope), caFrom: ctx.ref.registry };
+    const response = await this.#send(ctx, request);
     if (response.status < 200 || response.status > 299) {
       statusFailure(ctx, `token endpoint ${url.host}`, response);
     }
@@ -300,6 +304,7 @@ interface SendRequest {
   readonly maxBytes: number;
   readonly body?: string;
   readonly contentType?: string;
+  readonly caFrom?: string;
 }
 
 function basicAuthorization(username: string, password: string | undefined): string {

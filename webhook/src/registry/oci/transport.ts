@@ -17,6 +17,11 @@ export interface HttpRequest {
   readonly signal: AbortSignal;
   /** A longer body fails the request (a manifest or config is small; a registry may not be). */
   readonly maxBytes: number;
+  /**
+   * A registry whose CA bundle also applies to this URL's host when that host has no settings of
+   * its own: a registry's token realm usually carries the same private CA.
+   */
+  readonly caFrom?: string;
 }
 
 export interface HttpResponse {
@@ -70,11 +75,20 @@ export function createNodeTransport(options: { hosts?: RegistryHosts } = {}): No
   const httpsAgents = new Map<string, https.Agent>();
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
-  function agentFor(url: URL): http.Agent {
+  function agentFor(url: URL, caFrom: string | undefined): http.Agent {
     if (url.protocol === 'http:') return httpAgent;
     const host = normaliseRegistryHost(url.host);
-    const settings = hostOptions(hosts, host);
-    const key = hosts[host] !== undefined ? host : '';
+    let key = '';
+    let settings: RegistryHostOptions = {};
+    const own = hosts[host];
+    const inherited = caFrom !== undefined ? hosts[normaliseRegistryHost(caFrom)]?.ca : undefined;
+    if (own !== undefined) {
+      key = `host:${host}`;
+      settings = own;
+    } else if (inherited !== undefined) {
+      key = `ca-of:${normaliseRegistryHost(caFrom ?? '')}`;
+      settings = { ca: inherited };
+    }
     let agent = httpsAgents.get(key);
     if (agent === undefined) {
       agent = new https.Agent({
@@ -94,7 +108,7 @@ export function createNodeTransport(options: { hosts?: RegistryHosts } = {}): No
       const req = module.request(request.url, {
         method: request.method,
         headers: request.headers,
-        agent: agentFor(request.url),
+        agent: agentFor(request.url, request.caFrom),
         signal: request.signal,
       });
       req.on('error', reject);
