@@ -10,7 +10,7 @@ import { admissionApp, decodePatch, FIXTURES, harness } from './helpers.ts';
 
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const cases = readdirSync(FIXTURES, { withFileTypes: true })
-  .filter((d) => d.isDirectory())
+  .filter((d) => d.isDirectory() && existsSync(new URL(`${d.name}/review.json`, FIXTURES)))
   .map((d) => d.name)
   .sort();
 
