@@ -1,7 +1,7 @@
 /**
  * A bounded least-recently-used map with an optional time to live per entry. `now` is injected so
- * tests control time. Expired entries are dropped when read, or evicted first by size pressure
- * like any other old entry.
+ * tests control time. An expired entry is a miss for `get` but stays readable through `peekStale`
+ * (to revalidate it) until size pressure evicts it like any other old entry.
  */
 
 export type Clock = () => number;
@@ -33,9 +33,9 @@ export class LruCache<K, V> {
 
   get(key: K): V | undefined {
     const slot = this.#map.get(key);
-    if (slot === undefined) return undefined;
+    // An expired entry stays (for peekStale) until size pressure evicts it.
+    if (slot === undefined || slot.expiresAt <= this.#now()) return undefined;
     this.#map.delete(key);
-    if (slot.expiresAt <= this.#now()) return undefined;
     this.#map.set(key, slot); // most recently used goes last
     return slot.value;
   }
