@@ -57,7 +57,10 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
       return reply.code(400).send({ code: ErrorCode.BAD_REVIEW, message: err.message });
     }
     // A bug: say so without echoing anything from the request.
-    deps.logger.error({ code: err.code ?? 'E_INTERNAL', err: { name: err.name, stack: err.stack } }, 'internal error');
+    deps.logger.error(
+      { code: err.code ?? 'E_INTERNAL', err: { name: err.name, stack: err.stack } },
+      'internal error',
+    );
     deps.metrics.requests.inc({ operation: operationLabel(undefined), result: 'error' });
     return reply.code(500).send({ code: 'E_INTERNAL', message: 'internal error' });
   });
@@ -83,11 +86,15 @@ export function buildTelemetryApp(options: {
   );
   app.get('/readyz', async (_request, reply) =>
     options.state.shuttingDown() || !options.state.certificateLoaded()
-      ? reply.code(503).send({ status: options.state.shuttingDown() ? 'shutting down' : 'not ready' })
+      ? reply
+          .code(503)
+          .send({ status: options.state.shuttingDown() ? 'shutting down' : 'not ready' })
       : reply.send({ status: 'ok' }),
   );
   app.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', options.registry.contentType).send(await options.registry.metrics()),
+    reply
+      .header('content-type', options.registry.contentType)
+      .send(await options.registry.metrics()),
   );
   return app;
 }

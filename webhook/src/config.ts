@@ -48,30 +48,148 @@ const E = (name: string): string => `VAULT_INJECT_${name}`;
 
 /** Every flag of `vault-inject webhook` (and the injection flags of `vault-inject mutate`). */
 export const FLAGS = [
-  { flag: 'vault-addr', env: 'VAULT_ADDR', default: 'https://vault.vault:8200', help: 'default Vault address for pods' },
-  { flag: 'allowed-vault-addrs', env: E('ALLOWED_VAULT_ADDRS'), default: '', help: 'comma list of addresses a vault-addr annotation may name; empty: only --vault-addr' },
-  { flag: 'auth-path', env: E('AUTH_PATH'), default: 'kubernetes', help: 'default Vault auth mount path' },
-  { flag: 'auth-method', env: E('AUTH_METHOD'), default: 'kubernetes', help: `default auth method (${AUTH_METHODS.join(', ')})` },
-  { flag: 'allow-skip-verify', env: E('ALLOW_SKIP_VERIFY'), default: 'false', boolean: true, help: 'honour the skip-verify annotation' },
-  { flag: 'init-image', env: E('INIT_IMAGE'), default: `ghcr.io/vault-inject/vault-inject-init:${VERSION}`, help: 'image holding the /vault-inject bundle' },
-  { flag: 'init-image-pull-policy', env: E('INIT_IMAGE_PULL_POLICY'), default: 'IfNotPresent', help: 'Always, IfNotPresent or Never' },
-  { flag: 'delivery', env: E('DELIVERY'), default: 'emptydir', help: 'emptydir (copy init container) or image (image volume, Kubernetes >= 1.33)' },
+  {
+    flag: 'vault-addr',
+    env: 'VAULT_ADDR',
+    default: 'https://vault.vault:8200',
+    help: 'default Vault address for pods',
+  },
+  {
+    flag: 'allowed-vault-addrs',
+    env: E('ALLOWED_VAULT_ADDRS'),
+    default: '',
+    help: 'comma list of addresses a vault-addr annotation may name; empty: only --vault-addr',
+  },
+  {
+    flag: 'auth-path',
+    env: E('AUTH_PATH'),
+    default: 'kubernetes',
+    help: 'default Vault auth mount path',
+  },
+  {
+    flag: 'auth-method',
+    env: E('AUTH_METHOD'),
+    default: 'kubernetes',
+    help: `default auth method (${AUTH_METHODS.join(', ')})`,
+  },
+  {
+    flag: 'allow-skip-verify',
+    env: E('ALLOW_SKIP_VERIFY'),
+    default: 'false',
+    boolean: true,
+    help: 'honour the skip-verify annotation',
+  },
+  {
+    flag: 'init-image',
+    env: E('INIT_IMAGE'),
+    default: `ghcr.io/vault-inject/vault-inject-init:${VERSION}`,
+    help: 'image holding the /vault-inject bundle',
+  },
+  {
+    flag: 'init-image-pull-policy',
+    env: E('INIT_IMAGE_PULL_POLICY'),
+    default: 'IfNotPresent',
+    help: 'Always, IfNotPresent or Never',
+  },
+  {
+    flag: 'delivery',
+    env: E('DELIVERY'),
+    default: 'emptydir',
+    help: 'emptydir (copy init container) or image (image volume, Kubernetes >= 1.33)',
+  },
   { flag: 'emptydir-medium', env: E('EMPTYDIR_MEDIUM'), default: 'disk', help: 'disk or memory' },
-  { flag: 'copy-cpu-request', env: E('COPY_CPU_REQUEST'), default: '10m', help: 'copy init container CPU request' },
-  { flag: 'copy-memory-request', env: E('COPY_MEMORY_REQUEST'), default: '32Mi', help: 'copy init container memory request' },
-  { flag: 'copy-cpu-limit', env: E('COPY_CPU_LIMIT'), default: '', help: 'copy init container CPU limit (empty: none)' },
-  { flag: 'copy-memory-limit', env: E('COPY_MEMORY_LIMIT'), default: '64Mi', help: 'copy init container memory limit' },
-  { flag: 'init-log-level', env: E('INIT_LOG_LEVEL'), default: '', help: 'VAULT_LOG_LEVEL given to the init program (empty: its default)' },
-  { flag: 'listen', env: E('LISTEN'), default: '0.0.0.0:8443', help: 'HTTPS address for POST /mutate' },
-  { flag: 'telemetry-listen', env: E('TELEMETRY_LISTEN'), default: '0.0.0.0:8080', help: 'HTTP address for /healthz, /readyz, /metrics' },
-  { flag: 'tls-cert-file', env: E('TLS_CERT_FILE'), default: '', help: 'serving certificate (PEM), reloaded when it changes' },
-  { flag: 'tls-key-file', env: E('TLS_KEY_FILE'), default: '', help: 'serving key (PEM), reloaded when it changes' },
-  { flag: 'self-signed', env: E('SELF_SIGNED'), default: 'false', boolean: true, help: 'generate a self-signed certificate (local use)' },
-  { flag: 'tls-reload-interval', env: E('TLS_RELOAD_INTERVAL'), default: '5s', help: 'how often the certificate files are checked' },
-  { flag: 'request-deadline', env: E('REQUEST_DEADLINE'), default: '8s', help: 'answer every review within this time' },
-  { flag: 'shutdown-delay', env: E('SHUTDOWN_DELAY'), default: '3s', help: 'after SIGTERM, fail /readyz this long before closing' },
-  { flag: 'read-sources', env: E('READ_SOURCES'), default: 'true', boolean: true, help: 'read Secrets/ConfigMaps behind valueFrom/envFrom to detect references' },
-  { flag: 'log-level', env: E('LOG_LEVEL'), default: 'info', help: 'trace, debug, info, warn, error' },
+  {
+    flag: 'copy-cpu-request',
+    env: E('COPY_CPU_REQUEST'),
+    default: '10m',
+    help: 'copy init container CPU request',
+  },
+  {
+    flag: 'copy-memory-request',
+    env: E('COPY_MEMORY_REQUEST'),
+    default: '32Mi',
+    help: 'copy init container memory request',
+  },
+  {
+    flag: 'copy-cpu-limit',
+    env: E('COPY_CPU_LIMIT'),
+    default: '',
+    help: 'copy init container CPU limit (empty: none)',
+  },
+  {
+    flag: 'copy-memory-limit',
+    env: E('COPY_MEMORY_LIMIT'),
+    default: '64Mi',
+    help: 'copy init container memory limit',
+  },
+  {
+    flag: 'init-log-level',
+    env: E('INIT_LOG_LEVEL'),
+    default: '',
+    help: 'VAULT_LOG_LEVEL given to the init program (empty: its default)',
+  },
+  {
+    flag: 'listen',
+    env: E('LISTEN'),
+    default: '0.0.0.0:8443',
+    help: 'HTTPS address for POST /mutate',
+  },
+  {
+    flag: 'telemetry-listen',
+    env: E('TELEMETRY_LISTEN'),
+    default: '0.0.0.0:8080',
+    help: 'HTTP address for /healthz, /readyz, /metrics',
+  },
+  {
+    flag: 'tls-cert-file',
+    env: E('TLS_CERT_FILE'),
+    default: '',
+    help: 'serving certificate (PEM), reloaded when it changes',
+  },
+  {
+    flag: 'tls-key-file',
+    env: E('TLS_KEY_FILE'),
+    default: '',
+    help: 'serving key (PEM), reloaded when it changes',
+  },
+  {
+    flag: 'self-signed',
+    env: E('SELF_SIGNED'),
+    default: 'false',
+    boolean: true,
+    help: 'generate a self-signed certificate (local use)',
+  },
+  {
+    flag: 'tls-reload-interval',
+    env: E('TLS_RELOAD_INTERVAL'),
+    default: '5s',
+    help: 'how often the certificate files are checked',
+  },
+  {
+    flag: 'request-deadline',
+    env: E('REQUEST_DEADLINE'),
+    default: '8s',
+    help: 'answer every review within this time',
+  },
+  {
+    flag: 'shutdown-delay',
+    env: E('SHUTDOWN_DELAY'),
+    default: '3s',
+    help: 'after SIGTERM, fail /readyz this long before closing',
+  },
+  {
+    flag: 'read-sources',
+    env: E('READ_SOURCES'),
+    default: 'true',
+    boolean: true,
+    help: 'read Secrets/ConfigMaps behind valueFrom/envFrom to detect references',
+  },
+  {
+    flag: 'log-level',
+    env: E('LOG_LEVEL'),
+    default: 'info',
+    help: 'trace, debug, info, warn, error',
+  },
 ] as const satisfies readonly FlagSpec[];
 
 export type FlagName = (typeof FLAGS)[number]['flag'];
@@ -127,7 +245,8 @@ export function parseDuration(text: string): number | undefined {
 function duration(flags: Record<string, string>, name: FlagName): number {
   const value = flags[name] ?? '';
   const ms = parseDuration(value);
-  if (ms === undefined) throw configError(`--${name}: "${value}" is not a duration like 5s or 1m30s`);
+  if (ms === undefined)
+    throw configError(`--${name}: "${value}" is not a duration like 5s or 1m30s`);
   return ms;
 }
 
@@ -138,7 +257,11 @@ function bool(flags: Record<string, string>, name: FlagName): boolean {
   throw configError(`--${name}: "${flags[name]}" is not true or false`);
 }
 
-function oneOf<T extends string>(flags: Record<string, string>, name: FlagName, allowed: readonly T[]): T {
+function oneOf<T extends string>(
+  flags: Record<string, string>,
+  name: FlagName,
+  allowed: readonly T[],
+): T {
   const value = flags[name] ?? '';
   if (!(allowed as readonly string[]).includes(value)) {
     throw configError(`--${name}: "${value}" is not one of ${allowed.join(', ')}`);
@@ -188,9 +311,14 @@ export function injectionConfig(flags: Record<string, string>): InjectionConfig 
     authMethod: oneOf<AuthMethod>(flags, 'auth-method', AUTH_METHODS),
     allowSkipVerify: bool(flags, 'allow-skip-verify'),
     initImage: flags['init-image'] ?? '',
-    initImagePullPolicy: oneOf(flags, 'init-image-pull-policy', ['Always', 'IfNotPresent', 'Never']),
+    initImagePullPolicy: oneOf(flags, 'init-image-pull-policy', [
+      'Always',
+      'IfNotPresent',
+      'Never',
+    ]),
     delivery: oneOf<Delivery>(flags, 'delivery', ['emptydir', 'image']),
-    emptyDirMedium: oneOf(flags, 'emptydir-medium', ['disk', 'memory']) === 'memory' ? 'Memory' : '',
+    emptyDirMedium:
+      oneOf(flags, 'emptydir-medium', ['disk', 'memory']) === 'memory' ? 'Memory' : '',
     copyResources: resources(flags),
     initLogLevel: flags['init-log-level'] ?? '',
   });

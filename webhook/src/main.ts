@@ -49,7 +49,8 @@ async function runMutate(argv: readonly string[], env: Env): Promise<number> {
   const { flags } = readFlags(expandShortFlags(argv), env, PREVIEW_FLAGS);
   const file = flags.filename ?? '';
   const format = flags.output ?? 'yaml';
-  if (file === '') throw new WebhookError(ErrorCode.CONFIG, 'mutate needs -f FILE (or -f - for stdin)');
+  if (file === '')
+    throw new WebhookError(ErrorCode.CONFIG, 'mutate needs -f FILE (or -f - for stdin)');
   if (format !== 'yaml' && format !== 'json' && format !== 'patch') {
     throw new WebhookError(ErrorCode.CONFIG, `-o: "${format}" is not yaml, json or patch`);
   }
@@ -57,7 +58,9 @@ async function runMutate(argv: readonly string[], env: Env): Promise<number> {
   try {
     input = await readInput(file);
   } catch (cause) {
-    throw new WebhookError(ErrorCode.CONFIG, `cannot read ${file}: ${(cause as Error).message}`, { cause });
+    throw new WebhookError(ErrorCode.CONFIG, `cannot read ${file}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   const result = await preview(input, format as OutputFormat, injectionConfig(flags));
   process.stdout.write(result.stdout);
@@ -71,12 +74,22 @@ async function runWebhook(argv: readonly string[], env: Env): Promise<number> {
   let sources: SourceReader | undefined;
   if (config.server.readSources) {
     try {
-      sources = kubernetesSourceReader({ timeoutMs: Math.min(2000, config.server.requestDeadlineMs / 2) });
+      sources = kubernetesSourceReader({
+        timeoutMs: Math.min(2000, config.server.requestDeadlineMs / 2),
+      });
     } catch (err) {
-      logger.warn({ reason: (err as Error).message }, 'no Kubernetes API access: valueFrom/envFrom not inspected');
+      logger.warn(
+        { reason: (err as Error).message },
+        'no Kubernetes API access: valueFrom/envFrom not inspected',
+      );
     }
   }
-  const running = await startWebhook({ config, logger, ...(sources ? { sources } : {}), defaultMetrics: true });
+  const running = await startWebhook({
+    config,
+    logger,
+    ...(sources ? { sources } : {}),
+    defaultMetrics: true,
+  });
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -128,7 +141,9 @@ main(process.argv.slice(2), process.env).then(
       process.stderr.write(`vault-inject: ${err.message}\n`);
       process.exitCode = err.code === ErrorCode.CONFIG ? 2 : 70;
     } else {
-      process.stderr.write(`vault-inject: unexpected failure: ${(err as Error).stack ?? String(err)}\n`);
+      process.stderr.write(
+        `vault-inject: unexpected failure: ${(err as Error).stack ?? String(err)}\n`,
+      );
       process.exitCode = 70;
     }
   },

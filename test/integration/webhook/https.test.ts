@@ -14,7 +14,10 @@ import { startWebhook, type RunningWebhook } from '../../../webhook/src/cli/webh
 import { parseConfig, readFlags } from '../../../webhook/src/config.ts';
 import { selfSignedKeyPair } from '../../../webhook/src/tls/certificates.ts';
 
-const REVIEW = readFileSync(new URL('../../fixtures/admission/command-only/review.json', import.meta.url), 'utf8');
+const REVIEW = readFileSync(
+  new URL('../../fixtures/admission/command-only/review.json', import.meta.url),
+  'utf8',
+);
 
 interface Answer {
   status: number;
@@ -29,7 +32,15 @@ const socketIdOf = new WeakMap<object, number>();
 function post(port: number, agent: Agent, body: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', port, path: '/mutate', method: 'POST', agent, rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate',
+        method: 'POST',
+        agent,
+        rejectUnauthorized: false,
+        headers: { 'content-type': 'application/json' },
+      },
       (res) => {
         const socket = res.socket as TLSSocket;
         if (!socketIdOf.has(socket)) socketIdOf.set(socket, ++socketIds);
@@ -38,7 +49,12 @@ function post(port: number, agent: Agent, body: string): Promise<Answer> {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), fingerprint, socketId });
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            fingerprint,
+            socketId,
+          });
         });
       },
     );
@@ -98,7 +114,10 @@ describe('webhook over HTTPS with certificate files', () => {
     assert.equal((await get(running.telemetryPort, '/healthz')).status, 200);
     assert.equal((await get(running.telemetryPort, '/readyz')).status, 200);
     const metrics = (await get(running.telemetryPort, '/metrics')).body;
-    assert.match(metrics, /vault_inject_admission_requests_total\{operation="CREATE",result="mutated"\} \d+/);
+    assert.match(
+      metrics,
+      /vault_inject_admission_requests_total\{operation="CREATE",result="mutated"\} \d+/,
+    );
     assert.match(metrics, /vault_inject_tls_certificate_expiry_timestamp_seconds \d+/);
     assert.match(metrics, /vault_inject_admission_duration_seconds_bucket/);
   });
@@ -131,7 +150,15 @@ describe('the built artifact: vault-inject webhook --self-signed', () => {
   it('serves, then on SIGTERM fails /readyz, finishes the in-flight review and exits 0', async () => {
     const child = spawn(
       process.execPath,
-      [bin, 'webhook', '--self-signed', '--listen=127.0.0.1:0', '--telemetry-listen=127.0.0.1:0', '--shutdown-delay=1s', '--read-sources=false'],
+      [
+        bin,
+        'webhook',
+        '--self-signed',
+        '--listen=127.0.0.1:0',
+        '--telemetry-listen=127.0.0.1:0',
+        '--shutdown-delay=1s',
+        '--read-sources=false',
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const lines: Record<string, unknown>[] = [];
@@ -144,18 +171,34 @@ describe('the built artifact: vault-inject webhook --self-signed', () => {
     });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     await until('listening', async () => lines.some((l) => l.msg === 'webhook listening'), 30_000);
-    const ports = lines.find((l) => l.msg === 'webhook listening') as { admissionPort: number; telemetryPort: number };
+    const ports = lines.find((l) => l.msg === 'webhook listening') as {
+      admissionPort: number;
+      telemetryPort: number;
+    };
     assert.equal((await get(ports.telemetryPort, '/readyz')).status, 200);
 
     // Start a review whose body is still arriving when SIGTERM comes.
     const agent = new Agent({ keepAlive: true });
     const answer = new Promise<Answer>((resolve, reject) => {
       const req = httpsRequest(
-        { host: '127.0.0.1', port: ports.admissionPort, path: '/mutate', method: 'POST', agent, rejectUnauthorized: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(REVIEW) } },
+        {
+          host: '127.0.0.1',
+          port: ports.admissionPort,
+          path: '/mutate',
+          method: 'POST',
+          agent,
+          rejectUnauthorized: false,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(REVIEW),
+          },
+        },
         (res) => {
           let body = '';
           res.on('data', (c: Buffer) => (body += c.toString('utf8')));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint: '', socketId: 0 }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body, fingerprint: '', socketId: 0 }),
+          );
         },
       );
       req.on('error', reject);
@@ -165,7 +208,10 @@ describe('the built artifact: vault-inject webhook --self-signed', () => {
         setTimeout(() => req.end(REVIEW.slice(100)), 300);
       }, 100);
     });
-    await until('readyz failing', async () => (await get(ports.telemetryPort, '/readyz')).status === 503);
+    await until(
+      'readyz failing',
+      async () => (await get(ports.telemetryPort, '/readyz')).status === 503,
+    );
     const res = await answer;
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).response.allowed, true);

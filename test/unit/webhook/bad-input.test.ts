@@ -12,7 +12,13 @@ const pod = (env: unknown[] = [{ name: 'A', value: 'vault:secret/a#b' }]) => ({
 const review = (request: Record<string, unknown>) => ({
   apiVersion: 'admission.k8s.io/v1',
   kind: 'AdmissionReview',
-  request: { uid: UID, kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'ns', ...request },
+  request: {
+    uid: UID,
+    kind: { group: '', version: 'v1', kind: 'Pod' },
+    operation: 'CREATE',
+    namespace: 'ns',
+    ...request,
+  },
 });
 
 interface Row {
@@ -26,8 +32,20 @@ interface Row {
 const rows: Row[] = [
   { name: 'malformed JSON', payload: '{"apiVersion": ', status: 400, message: /JSON/i },
   { name: 'empty body', payload: '', status: 400 },
-  { name: 'plain text', payload: 'hello', contentType: 'text/plain', status: 400, message: /not a JSON object/ },
-  { name: 'another media type', payload: '<x/>', contentType: 'application/xml', status: 400, message: /media type/i },
+  {
+    name: 'plain text',
+    payload: 'hello',
+    contentType: 'text/plain',
+    status: 400,
+    message: /not a JSON object/,
+  },
+  {
+    name: 'another media type',
+    payload: '<x/>',
+    contentType: 'application/xml',
+    status: 400,
+    message: /media type/i,
+  },
   { name: 'a JSON array', payload: '[]', status: 400, message: /not a JSON object/ },
   { name: 'a JSON string', payload: '"x"', status: 400, message: /not a JSON object/ },
   { name: 'null', payload: 'null', status: 400, message: /not a JSON object/ },
@@ -39,7 +57,10 @@ const rows: Row[] = [
   },
   {
     name: 'wrong apiVersion',
-    payload: JSON.stringify({ ...review({ object: pod() }), apiVersion: 'admission.k8s.io/v1beta1' }),
+    payload: JSON.stringify({
+      ...review({ object: pod() }),
+      apiVersion: 'admission.k8s.io/v1beta1',
+    }),
     status: 400,
     message: /apiVersion must be "admission.k8s.io\/v1", got "admission.k8s.io\/v1beta1"/,
   },
@@ -49,11 +70,31 @@ const rows: Row[] = [
     status: 400,
     message: /kind must be "AdmissionReview"/,
   },
-  { name: 'no request', payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), status: 400, message: /"request"/ },
+  {
+    name: 'no request',
+    payload: JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }),
+    status: 400,
+    message: /"request"/,
+  },
   { name: 'no uid', payload: JSON.stringify(review({ uid: '' })), status: 400, message: /uid/ },
-  { name: 'no operation', payload: JSON.stringify(review({ operation: 7 })), status: 400, message: /operation/ },
-  { name: 'pod without object', payload: JSON.stringify(review({})), status: 400, message: /request.object/ },
-  { name: 'pod without containers', payload: JSON.stringify(review({ object: { spec: {} } })), status: 400, message: /spec.containers/ },
+  {
+    name: 'no operation',
+    payload: JSON.stringify(review({ operation: 7 })),
+    status: 400,
+    message: /operation/,
+  },
+  {
+    name: 'pod without object',
+    payload: JSON.stringify(review({})),
+    status: 400,
+    message: /request.object/,
+  },
+  {
+    name: 'pod without containers',
+    payload: JSON.stringify(review({ object: { spec: {} } })),
+    status: 400,
+    message: /spec.containers/,
+  },
   {
     name: 'containers not a list',
     payload: JSON.stringify(review({ object: { spec: { containers: {}, initContainers: 3 } } })),
@@ -94,7 +135,10 @@ describe('bad input: HTTP 400 with the reason', () => {
       assert.equal(body.code, 'E_BAD_REVIEW');
       if (row.message) assert.match(body.message, row.message);
       const metrics = await h.metrics.registry.metrics();
-      assert.match(metrics, /vault_inject_admission_requests_total\{operation="[A-Z]+",result="invalid"\} 1/);
+      assert.match(
+        metrics,
+        /vault_inject_admission_requests_total\{operation="[A-Z]+",result="invalid"\} 1/,
+      );
       await app.close();
     });
   }
@@ -106,14 +150,24 @@ describe('requests that are answered, not rejected', () => {
       name: 'a non-Pod object is allowed without a patch',
       request: { kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, object: { spec: {} } },
     },
-    { name: 'an UPDATE is allowed without a patch', request: { operation: 'UPDATE', object: pod() } },
+    {
+      name: 'an UPDATE is allowed without a patch',
+      request: { operation: 'UPDATE', object: pod() },
+    },
     { name: 'a DELETE is allowed without a patch', request: { operation: 'DELETE', object: null } },
-    { name: 'a subresource is allowed without a patch', request: { subResource: 'ephemeralcontainers', object: pod() } },
+    {
+      name: 'a subresource is allowed without a patch',
+      request: { subResource: 'ephemeralcontainers', object: pod() },
+    },
   ];
   for (const row of allowedRows) {
     it(row.name, async () => {
       const app = admissionApp(harness());
-      const res = await app.inject({ method: 'POST', url: '/mutate', payload: review(row.request) });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/mutate',
+        payload: review(row.request),
+      });
       assert.equal(res.statusCode, 200);
       assert.deepEqual(res.json().response, { uid: UID, allowed: true });
       await app.close();
@@ -126,22 +180,39 @@ describe('requests that are answered, not rejected', () => {
     const res = await app.inject({ method: 'POST', url: '/mutate', payload });
     const r = res.json().response;
     assert.equal(r.allowed, false);
-    assert.equal(r.status.message, 'container "app", env DB_PASSWORD: missing "#KEY" after the path');
+    assert.equal(
+      r.status.message,
+      'container "app", env DB_PASSWORD: missing "#KEY" after the path',
+    );
   });
 
   it('a dryRun request gets the same patch', async () => {
     const app = admissionApp(harness());
-    const a = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod() }) });
-    const b = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod(), dryRun: true }) });
+    const a = await app.inject({
+      method: 'POST',
+      url: '/mutate',
+      payload: review({ object: pod() }),
+    });
+    const b = await app.inject({
+      method: 'POST',
+      url: '/mutate',
+      payload: review({ object: pod(), dryRun: true }),
+    });
     assert.ok(decodePatch(a.json().response.patch).length > 0);
     assert.equal(a.json().response.patch, b.json().response.patch);
   });
 
   it('a Secret that cannot be read is a warning, not a failure', async () => {
-    const reader: SourceReader = { read: () => Promise.reject(Object.assign(new Error('nope'), { code: 403 })) };
+    const reader: SourceReader = {
+      read: () => Promise.reject(Object.assign(new Error('nope'), { code: 403 })),
+    };
     const app = admissionApp(harness({}, reader));
     const env = [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }];
-    const res = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod(env) }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/mutate',
+      payload: review({ object: pod(env) }),
+    });
     assert.deepEqual(res.json().response, {
       uid: UID,
       allowed: true,
@@ -150,10 +221,14 @@ describe('requests that are answered, not rejected', () => {
   });
 
   it('a reader that hangs is cut off by the deadline and the pod denied', async () => {
-    const h = harness({}, { read: () => new Promise(() => {}) });
+    const h = harness({}, { read: () => new Promise(() => undefined) });
     const app = admissionApp({ ...h, deps: { ...h.deps, deadlineMs: 50 } });
     const env = [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }];
-    const res = await app.inject({ method: 'POST', url: '/mutate', payload: review({ object: pod(env) }) });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/mutate',
+      payload: review({ object: pod(env) }),
+    });
     const r = res.json().response;
     assert.equal(r.allowed, false);
     assert.equal(r.status.message, 'the webhook did not finish within 50 ms');

@@ -57,9 +57,15 @@ const cases: [string, ReturnType<typeof review>][] = [
       [{ secretRef: { name: 'plain' } }, { configMapRef: { name: 'cfg' } }],
     ),
   ],
-  ['denied pod', review([{ name: 'BROKEN', valueFrom: { secretKeyRef: { name: 'broken', key: 'password' } } }])],
+  [
+    'denied pod',
+    review([{ name: 'BROKEN', valueFrom: { secretKeyRef: { name: 'broken', key: 'password' } } }]),
+  ],
   ['denied pod via envFrom', review([], [{ secretRef: { name: 'broken' } }])],
-  ['vault:login outside VAULT_TOKEN', review([{ name: 'T', valueFrom: { secretKeyRef: { name: 'looks-like-ref', key: 'token' } } }])],
+  [
+    'vault:login outside VAULT_TOKEN',
+    review([{ name: 'T', valueFrom: { secretKeyRef: { name: 'looks-like-ref', key: 'token' } } }]),
+  ],
 ];
 
 describe('canary: no value read from a Secret or ConfigMap leaves the webhook', () => {

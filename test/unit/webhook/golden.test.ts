@@ -41,7 +41,12 @@ describe('golden admission reviews', () => {
       if (body.response.patch !== undefined) body.response.patch = patch;
       golden(dir, 'response.json', body);
       golden(dir, 'patch.json', patch);
-      const after = fjp.applyPatch(structuredClone(review.request.object), patch as fjp.Operation[], true, false).newDocument;
+      const after = fjp.applyPatch(
+        structuredClone(review.request.object),
+        patch as fjp.Operation[],
+        true,
+        false,
+      ).newDocument;
       golden(dir, 'pod-after.json', after);
 
       // Mutating the result again changes nothing (reinvocationPolicy: IfNeeded).

@@ -20,14 +20,18 @@ export interface Cluster {
 export const CLUSTER: Cluster = JSON.parse(readFileSync(new URL('cluster.json', FIXTURES), 'utf8'));
 
 /** The fake reader: `namespace/name` keys; `forbidden` names reject like an RBAC denial. */
-export function fakeReader(cluster: Cluster, forbidden: readonly string[] = []): SourceReader & { reads: string[] } {
+export function fakeReader(
+  cluster: Cluster,
+  forbidden: readonly string[] = [],
+): SourceReader & { reads: string[] } {
   const reads: string[] = [];
   return {
     reads,
     read(namespace: string, s: SourceName) {
       const id = `${namespace}/${s.name}`;
       reads.push(`${s.kind}:${id}`);
-      if (forbidden.includes(id)) return Promise.reject(Object.assign(new Error('forbidden: body'), { code: 403 }));
+      if (forbidden.includes(id))
+        return Promise.reject(Object.assign(new Error('forbidden: body'), { code: 403 }));
       const table = s.kind === 'secret' ? cluster.secrets : cluster.configmaps;
       return Promise.resolve(table[id]);
     },
@@ -44,7 +48,12 @@ export function harness(flags: Record<string, string> = {}, reader?: SourceReade
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      logs.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      logs.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -68,5 +77,7 @@ export function admissionApp(h: Harness) {
 }
 
 export function decodePatch(patch: string | undefined): unknown[] {
-  return patch === undefined ? [] : (JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as unknown[]);
+  return patch === undefined
+    ? []
+    : (JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as unknown[]);
 }

@@ -27,7 +27,10 @@ export interface HandlerDeps extends PipelineDeps {
   readonly deadlineMs: number;
 }
 
-async function withDeadline(work: (signal: AbortSignal) => Promise<Outcome>, ms: number): Promise<Outcome> {
+async function withDeadline(
+  work: (signal: AbortSignal) => Promise<Outcome>,
+  ms: number,
+): Promise<Outcome> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<Outcome>((resolve) => {
@@ -89,9 +92,13 @@ export async function handleReview(body: unknown, deps: HandlerDeps): Promise<Ad
   }
   const namespace = request.namespace || pod.metadata?.namespace || 'default';
   const target = pod;
-  const outcome = await withDeadline((signal) => reviewPod(target, namespace, deps, signal), deps.deadlineMs);
+  const outcome = await withDeadline(
+    (signal) => reviewPod(target, namespace, deps, signal),
+    deps.deadlineMs,
+  );
   const response = respond(request.uid, pod, outcome);
-  const result: ReviewResult = outcome.result === 'mutated' && !response.patch ? 'unchanged' : outcome.result;
+  const result: ReviewResult =
+    outcome.result === 'mutated' && !response.patch ? 'unchanged' : outcome.result;
   const seconds = count(deps, request.operation, result, started);
   deps.logger.info(
     {
@@ -101,7 +108,9 @@ export async function handleReview(body: unknown, deps: HandlerDeps): Promise<Ad
       dryRun: request.dryRun === true,
       result,
       containers: outcome.result === 'mutated' ? outcome.containers : [],
-      ...(outcome.result === 'denied' ? { code: outcome.error.code, reason: outcome.error.message } : {}),
+      ...(outcome.result === 'denied'
+        ? { code: outcome.error.code, reason: outcome.error.message }
+        : {}),
       ...(outcome.warnings.length > 0 ? { warnings: outcome.warnings } : {}),
       durationMs: Math.round(seconds * 1e6) / 1e3,
     },

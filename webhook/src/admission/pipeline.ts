@@ -98,7 +98,11 @@ async function targetsWithArgv(
       try {
         return { position, argv: await argvOf(pod, namespace, position, deps, signal) };
       } catch (err) {
-        if (deps.missingCommand === 'warn' && err instanceof WebhookError && err.code === ErrorCode.NO_COMMAND) {
+        if (
+          deps.missingCommand === 'warn' &&
+          err instanceof WebhookError &&
+          err.code === ErrorCode.NO_COMMAND
+        ) {
           warnings.push(`${err.message}; left as it is`);
           return undefined;
         }
@@ -109,7 +113,11 @@ async function targetsWithArgv(
   return found.filter((t): t is Target => t !== undefined);
 }
 
-async function gatherSources(pod: Pod, namespace: string, deps: PipelineDeps): Promise<SourceIndex> {
+async function gatherSources(
+  pod: Pod,
+  namespace: string,
+  deps: PipelineDeps,
+): Promise<SourceIndex> {
   const names = sourcesOf(pod);
   if (names.length === 0 || !deps.sources) return new Map();
   return readSources(deps.sources, namespace, names);
@@ -137,7 +145,12 @@ export async function reviewPod(
     const targets = await targetsWithArgv(pod, namespace, chosen, deps, warnings, signal);
     if (targets.length === 0) return { result: 'unchanged', warnings };
     const mutated = mutate(pod, { settings, targets }, deps.config);
-    return { result: 'mutated', pod: mutated, containers: targets.map((t) => t.position.name), warnings };
+    return {
+      result: 'mutated',
+      pod: mutated,
+      containers: targets.map((t) => t.position.name),
+      warnings,
+    };
   } catch (err) {
     if (err instanceof WebhookError) return { result: 'denied', error: err, warnings };
     throw err;

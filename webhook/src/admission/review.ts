@@ -53,9 +53,12 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function parseReview(body: unknown): AdmissionRequest {
   if (!isObject(body)) throw bad('the body is not a JSON object');
   if (body.apiVersion !== API_VERSION) {
-    throw bad(`apiVersion must be "${API_VERSION}", got ${JSON.stringify(body.apiVersion) ?? 'none'}`);
+    throw bad(
+      `apiVersion must be "${API_VERSION}", got ${JSON.stringify(body.apiVersion) ?? 'none'}`,
+    );
   }
-  if (body.kind !== KIND) throw bad(`kind must be "${KIND}", got ${JSON.stringify(body.kind) ?? 'none'}`);
+  if (body.kind !== KIND)
+    throw bad(`kind must be "${KIND}", got ${JSON.stringify(body.kind) ?? 'none'}`);
   const request = body.request;
   if (!isObject(request)) throw bad('"request" is missing or not an object');
   if (typeof request.uid !== 'string' || request.uid === '') throw bad('"request.uid" is missing');
@@ -101,10 +104,12 @@ export function checkPod(pod: unknown, where: string): Pod {
 function checkContainer(c: unknown, where: string): void {
   if (!isObject(c) || typeof c.name !== 'string') throw bad(`"${where}.name" is missing`);
   for (const field of ['command', 'args', 'env', 'envFrom', 'volumeMounts'] as const) {
-    if (c[field] !== undefined && !Array.isArray(c[field])) throw bad(`"${where}.${field}" is not a list`);
+    if (c[field] !== undefined && !Array.isArray(c[field]))
+      throw bad(`"${where}.${field}" is not a list`);
   }
   for (const [j, e] of ((c.env as unknown[] | undefined) ?? []).entries()) {
-    if (!isObject(e) || typeof e.name !== 'string') throw bad(`"${where}.env[${j}].name" is missing`);
+    if (!isObject(e) || typeof e.name !== 'string')
+      throw bad(`"${where}.env[${j}].name" is missing`);
     if (e.value !== undefined && typeof e.value !== 'string') {
       throw bad(`"${where}.env[${j}].value" is not a string`);
     }
@@ -119,7 +124,11 @@ export function allow(uid: string, warnings: readonly string[] = []): AdmissionR
   return { uid, allowed: true, ...(warnings.length > 0 ? { warnings: [...warnings] } : {}) };
 }
 
-export function deny(uid: string, message: string, warnings: readonly string[] = []): AdmissionResponse {
+export function deny(
+  uid: string,
+  message: string,
+  warnings: readonly string[] = [],
+): AdmissionResponse {
   return {
     uid,
     allowed: false,

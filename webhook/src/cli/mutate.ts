@@ -46,7 +46,12 @@ interface DocResult {
 function docLabel(index: number, doc: unknown): string {
   if (!isObj(doc)) return `document ${index + 1}`;
   const meta = isObj(doc.metadata) ? doc.metadata : {};
-  const name = typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '';
+  const name =
+    typeof meta.name === 'string'
+      ? meta.name
+      : typeof meta.generateName === 'string'
+        ? `${meta.generateName}*`
+        : '';
   return `document ${index + 1} (${String(doc.kind ?? 'no kind')}${name ? ` ${name}` : ''})`;
 }
 
@@ -61,7 +66,8 @@ function offlineSources(docs: unknown[]): SourceReader {
     for (const [k, v] of Object.entries(isObj(doc.data) ? doc.data : {})) {
       data[k] = kind === 'secret' ? Buffer.from(String(v), 'base64').toString('utf8') : String(v);
     }
-    for (const [k, v] of Object.entries(isObj(doc.stringData) ? doc.stringData : {})) data[k] = String(v);
+    for (const [k, v] of Object.entries(isObj(doc.stringData) ? doc.stringData : {}))
+      data[k] = String(v);
     found.set(`${kind}/${String(meta.namespace ?? '')}/${String(meta.name ?? '')}`, data);
   }
   return {
@@ -95,7 +101,12 @@ async function previewDoc(
   const view: Pod = { metadata: pod.metadata ?? {}, spec: pod.spec };
   const meta = isObj(doc.metadata) ? doc.metadata : {};
   const namespace = typeof meta.namespace === 'string' ? meta.namespace : 'default';
-  const outcome = await reviewPod(view, namespace, { config, sources, images: commandRequired, missingCommand: 'warn' });
+  const outcome = await reviewPod(view, namespace, {
+    config,
+    sources,
+    images: commandRequired,
+    missingCommand: 'warn',
+  });
   for (const w of outcome.warnings) out.stderr.push(`${label}: warning: ${w}`);
   if (outcome.result === 'denied') {
     out.stderr.push(`${label}: denied: ${outcome.error.message}`);
@@ -115,7 +126,10 @@ async function previewDoc(
 function render(results: readonly DocResult[], format: OutputFormat): string {
   if (format === 'yaml') return results.map((r) => stringify(r.object)).join('---\n');
   if (format === 'json') {
-    const value = results.length === 1 ? results[0]?.object : { apiVersion: 'v1', kind: 'List', items: results.map((r) => r.object) };
+    const value =
+      results.length === 1
+        ? results[0]?.object
+        : { apiVersion: 'v1', kind: 'List', items: results.map((r) => r.object) };
     return `${JSON.stringify(value, null, 2)}\n`;
   }
   const patches = results
@@ -125,7 +139,11 @@ function render(results: readonly DocResult[], format: OutputFormat): string {
 }
 
 /** Previews `input` (one or more YAML or JSON documents). Pure apart from the pipeline's awaits. */
-export async function preview(input: string, format: OutputFormat, config: InjectionConfig): Promise<PreviewResult> {
+export async function preview(
+  input: string,
+  format: OutputFormat,
+  config: InjectionConfig,
+): Promise<PreviewResult> {
   const out = { stderr: [] as string[], failed: false };
   const parsed = parseAllDocuments(input);
   const docs: unknown[] = [];

@@ -14,7 +14,12 @@ import type { Config } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
 import { commandRequired, type ImageConfigLookup } from '../registry/image-config.ts';
-import { selfSignedKeyPair, watchKeyPair, type CertificateWatcher, type KeyPair } from '../tls/certificates.ts';
+import {
+  selfSignedKeyPair,
+  watchKeyPair,
+  type CertificateWatcher,
+  type KeyPair,
+} from '../tls/certificates.ts';
 
 export interface RunningWebhook {
   readonly admissionPort: number;
@@ -42,8 +47,7 @@ function firstCertificate(
   if (config.server.selfSigned) {
     return { ready: selfSignedKeyPair().then((p) => (onChange(p), p)) };
   }
-  let resolveReady: (p: KeyPair) => void = () => {};
-  const ready = new Promise<KeyPair>((r) => (resolveReady = r));
+  const { promise: ready, resolve: resolveReady } = Promise.withResolvers<KeyPair>();
   const watcher = watchKeyPair({
     certFile: config.server.tlsCertFile,
     keyFile: config.server.tlsKeyFile,
@@ -52,7 +56,8 @@ function firstCertificate(
       onChange(pair);
       resolveReady(pair);
     },
-    onError: (err) => logger.warn({ code: err.code, reason: err.message }, 'serving certificate not loaded'),
+    onError: (err) =>
+      logger.warn({ code: err.code, reason: err.message }, 'serving certificate not loaded'),
   });
   return { watcher, ready };
 }
@@ -63,7 +68,8 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
   let loaded: KeyPair | undefined;
   let shuttingDown = false;
-  let admission: ReturnType<typeof buildAdmissionApp> | undefined;
+  // Set once the HTTPS listener exists; later certificates are swapped into its secure context.
+  const live: { server?: HttpsServer } = {};
 
   const telemetry = buildTelemetryApp({
     registry: metrics.registry,
@@ -75,13 +81,13 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     const reload = loaded !== undefined;
     loaded = pair;
     metrics.certificateExpiry.set(pair.expires.getTime() / 1000);
-    if (admission) (admission.server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+    live.server?.setSecureContext({ cert: pair.cert, key: pair.key });
     logger.info({ expires: pair.expires.toISOString(), reload }, 'serving certificate loaded');
   };
   const { watcher, ready } = firstCertificate(config, logger, onChange);
   const pair = await ready;
 
-  admission = buildAdmissionApp({
+  const admission = buildAdmissionApp({
     https: { cert: pair.cert, key: pair.key },
     deps: {
       config: config.injection,
@@ -94,19 +100,22 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     },
   });
   await admission.listen(config.server.listen);
+  live.server = admission.server as unknown as HttpsServer;
   const admissionPort = (admission.server.address() as AddressInfo).port;
   const telemetryPort = (telemetry.server.address() as AddressInfo).port;
   logger.info({ admissionPort, telemetryPort }, 'webhook listening');
 
-  const app = admission;
   return {
     admissionPort,
     telemetryPort,
     async stop() {
       shuttingDown = true;
-      logger.info({ delayMs: config.server.shutdownDelayMs }, 'shutting down: /readyz fails from now');
+      logger.info(
+        { delayMs: config.server.shutdownDelayMs },
+        'shutting down: /readyz fails from now',
+      );
       await sleep(config.server.shutdownDelayMs);
-      await app.close();
+      await admission.close();
       watcher?.close();
       await telemetry.close();
       logger.info('shut down');

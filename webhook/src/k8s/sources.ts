@@ -13,21 +13,31 @@ function statusOf(err: unknown): number | undefined {
 
 function decode(data: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
+  for (const [k, v] of Object.entries(data ?? {}))
+    out[k] = Buffer.from(v, 'base64').toString('utf8');
   return out;
 }
 
 function timeout(ms: number): Promise<never> {
   return new Promise((_, reject) => {
-    setTimeout(() => reject(Object.assign(new Error('timed out'), { name: 'Timeout' })), ms).unref();
+    setTimeout(
+      () => reject(Object.assign(new Error('timed out'), { name: 'Timeout' })),
+      ms,
+    ).unref();
   });
 }
 
-export function kubernetesSourceReader(options: { timeoutMs: number; kubeConfig?: KubeConfig }): SourceReader {
+export function kubernetesSourceReader(options: {
+  timeoutMs: number;
+  kubeConfig?: KubeConfig;
+}): SourceReader {
   const kc = options.kubeConfig ?? new KubeConfig();
   if (!options.kubeConfig) kc.loadFromDefault();
   const api = kc.makeApiClient(CoreV1Api);
-  const read = async (namespace: string, s: SourceName): Promise<Record<string, string> | undefined> => {
+  const read = async (
+    namespace: string,
+    s: SourceName,
+  ): Promise<Record<string, string> | undefined> => {
     try {
       if (s.kind === 'secret') {
         const secret = await api.readNamespacedSecret({ name: s.name, namespace });
@@ -38,7 +48,9 @@ export function kubernetesSourceReader(options: { timeoutMs: number; kubeConfig?
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       // Rethrow only the status: the client's error message quotes the response body.
-      throw Object.assign(new Error(`HTTP ${statusOf(err) ?? 'error'}`), { code: statusOf(err) ?? 'E_READ' });
+      throw Object.assign(new Error(`HTTP ${statusOf(err) ?? 'error'}`), {
+        code: statusOf(err) ?? 'E_READ',
+      });
     }
   };
   return {

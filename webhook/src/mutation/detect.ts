@@ -99,7 +99,8 @@ function sourceLookup(
 }
 
 function factProblem(fact: KeyFact, envName: string): string | undefined {
-  if (fact.login && envName !== Env.TOKEN) return `"vault:login" is only valid as the value of ${Env.TOKEN}`;
+  if (fact.login && envName !== Env.TOKEN)
+    return `"vault:login" is only valid as the value of ${Env.TOKEN}`;
   return fact.problem;
 }
 
@@ -127,7 +128,9 @@ function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collec
     out.hasReference = true;
     const problem = factProblem(fact, e.name);
     if (problem !== undefined) {
-      out.problems.push(`${label}, env ${e.name} (${describeSource(source)} key ${ref.key}): ${problem}`);
+      out.problems.push(
+        `${label}, env ${e.name} (${describeSource(source)} key ${ref.key}): ${problem}`,
+      );
     }
   }
 }

@@ -74,7 +74,10 @@ function bundleVolume(config: InjectionConfig): Volume {
       image: { reference: config.initImage, pullPolicy: config.initImagePullPolicy },
     };
   }
-  return { name: VOLUME_NAME, emptyDir: config.emptyDirMedium ? { medium: config.emptyDirMedium } : {} };
+  return {
+    name: VOLUME_NAME,
+    emptyDir: config.emptyDirMedium ? { medium: config.emptyDirMedium } : {},
+  };
 }
 
 function volumes(settings: PodSettings, config: InjectionConfig): Volume[] {
@@ -111,7 +114,8 @@ function mounts(settings: PodSettings, config: InjectionConfig): VolumeMount[] {
       ? { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true, subPath: MOUNT_PATH.slice(1) }
       : { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true };
   const m = [bundle];
-  if (settings.tlsSecret) m.push({ name: TLS_VOLUME_NAME, mountPath: TLS_MOUNT_PATH, readOnly: true });
+  if (settings.tlsSecret)
+    m.push({ name: TLS_VOLUME_NAME, mountPath: TLS_MOUNT_PATH, readOnly: true });
   if (settings.tokenAudience) {
     m.push({ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true });
   }

@@ -67,7 +67,8 @@ function normalizeAddr(addr: string): string {
 function vaultAddr(annotations: Annotations, config: InjectionConfig): string {
   const found = A.readAnnotation(annotations, A.VAULT_ADDR);
   if (!found) return config.vaultAddr;
-  const allowed = config.allowedVaultAddrs.length > 0 ? config.allowedVaultAddrs : [config.vaultAddr];
+  const allowed =
+    config.allowedVaultAddrs.length > 0 ? config.allowedVaultAddrs : [config.vaultAddr];
   const wanted = normalizeAddr(found.value);
   if (!allowed.some((a) => normalizeAddr(a) === wanted)) {
     throw new WebhookError(
@@ -92,7 +93,8 @@ function clientTimeout(annotations: Annotations): string | undefined {
   const found = A.readAnnotation(annotations, A.CLIENT_TIMEOUT);
   if (!found) return undefined;
   const v = found.value.trim();
-  if (!parseDuration(v)) throw annotationError(found.key, `"${v}" is not a duration like 10s or 1m30s`);
+  if (!parseDuration(v))
+    throw annotationError(found.key, `"${v}" is not a duration like 10s or 1m30s`);
   return v;
 }
 
@@ -128,7 +130,9 @@ export function podSettings(pod: Pod, config: InjectionConfig, warnings: string[
   const an = pod.metadata?.annotations;
   let skipVerify = flag(an, A.SKIP_VERIFY);
   if (skipVerify && !config.allowSkipVerify) {
-    warnings.push(`${A.SKIP_VERIFY.key} ignored: this webhook does not allow skipping TLS verification`);
+    warnings.push(
+      `${A.SKIP_VERIFY.key} ignored: this webhook does not allow skipping TLS verification`,
+    );
     skipVerify = false;
   }
   const serviceAccount = pod.spec.serviceAccountName || 'default';

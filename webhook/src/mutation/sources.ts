@@ -49,7 +49,10 @@ export interface SourceReader {
    * The decoded data of the object, `undefined` when it does not exist. Rejects when it cannot
    * be read (forbidden, timeout); the caller turns that into a warning.
    */
-  read(namespace: string, source: SourceName): Promise<Readonly<Record<string, string>> | undefined>;
+  read(
+    namespace: string,
+    source: SourceName,
+  ): Promise<Readonly<Record<string, string>> | undefined>;
 }
 
 function keyFact(kind: SourceKind, value: string): KeyFact {
@@ -62,7 +65,9 @@ function keyFact(kind: SourceKind, value: string): KeyFact {
     if (!(err instanceof ReferenceError)) throw err;
     // A Secret's value may be a real secret that merely starts with "vault:": say nothing of it.
     const problem =
-      kind === 'secret' ? 'holds an invalid reference (details withheld: it is a Secret value)' : err.message;
+      kind === 'secret'
+        ? 'holds an invalid reference (details withheld: it is a Secret value)'
+        : err.message;
     return { reference: true, problem };
   }
 }

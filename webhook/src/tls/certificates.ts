@@ -20,11 +20,16 @@ export interface KeyPair {
 export function keyPair(cert: string, key: string): KeyPair {
   try {
     const x509 = new X509Certificate(cert);
-    if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error('the key does not match the certificate');
+    if (!x509.checkPrivateKey(createPrivateKey(key)))
+      throw new Error('the key does not match the certificate');
     createSecureContext({ cert, key });
     return { cert, key, expires: new Date(x509.validTo) };
   } catch (cause) {
-    throw new WebhookError(ErrorCode.TLS, `invalid certificate or key: ${(cause as Error).message}`, { cause });
+    throw new WebhookError(
+      ErrorCode.TLS,
+      `invalid certificate or key: ${(cause as Error).message}`,
+      { cause },
+    );
   }
 }
 
@@ -34,9 +39,13 @@ export async function readKeyPair(certFile: string, keyFile: string): Promise<Ke
   try {
     [cert, key] = await Promise.all([readFile(certFile, 'utf8'), readFile(keyFile, 'utf8')]);
   } catch (cause) {
-    throw new WebhookError(ErrorCode.TLS, `cannot read ${certFile} / ${keyFile}: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new WebhookError(
+      ErrorCode.TLS,
+      `cannot read ${certFile} / ${keyFile}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
   }
   return keyPair(cert, key);
 }
