@@ -161,7 +161,8 @@ function injectContainer(c: Container, target: Target, env: EnvVar[], m: VolumeM
 }
 
 export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): Pod {
-  const out = structuredClone(pod);
+  // A JSON round trip: the pod is JSON, and this is several times faster than structuredClone.
+  const out = JSON.parse(JSON.stringify(pod)) as Pod;
   if (plan.targets.length === 0) return out;
   const env = initEnv(plan.settings, config);
   const m = mounts(plan.settings, config);
