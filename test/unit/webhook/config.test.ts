@@ -1,0 +1,80 @@
+// Flags and environment, parsed once; docs/configuration.md lists every flag with its variable.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import {
+  FLAGS,
+  parseConfig,
+  parseDuration,
+  parseListen,
+  readFlags,
+} from '../../../webhook/src/config.ts';
+
+describe('config', () => {
+  it('docs/configuration.md lists every flag, its variable and its default', () => {
+    const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    for (const f of FLAGS) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`--${f.flag}\` |`));
+      assert.ok(row, `--${f.flag} is not documented`);
+      assert.ok(row.includes(`\`${f.env}\``), `--${f.flag}: variable ${f.env} not documented`);
+      if (f.default !== '')
+        assert.ok(row.includes(`\`${f.default}\``), `--${f.flag}: default not documented`);
+    }
+  });
+
+  it('flags win over the environment, which wins over defaults', () => {
+    const { flags } = readFlags(['--auth-path', 'from-flag', '--self-signed'], {
+      VAULT_INJECT_AUTH_PATH: 'from-env',
+      VAULT_ADDR: 'https://vault.example:8200',
+    });
+    const config = parseConfig(flags);
+    assert.equal(config.injection.authPath, 'from-flag');
+    assert.equal(config.injection.vaultAddr, 'https://vault.example:8200');
+    assert.equal(config.server.selfSigned, true);
+    assert.deepEqual(config.server.listen, { host: '0.0.0.0', port: 8443 });
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.injection));
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ['an unknown flag', ['--nope=1'], /unknown flag --nope/],
+    ['no TLS', [], /--tls-cert-file/],
+    [
+      'a bad duration',
+      ['--self-signed', '--request-deadline=soon'],
+      /--request-deadline: "soon" is not a duration/,
+    ],
+    [
+      'a bad delivery',
+      ['--self-signed', '--delivery=ftp'],
+      /--delivery: "ftp" is not one of emptydir, image/,
+    ],
+    ['a bad address', ['--self-signed', '--listen=8443'], /--listen: "8443" is not HOST:PORT/],
+    [
+      'a bad Vault address',
+      ['--self-signed', '--vault-addr=vault'],
+      /--vault-addr: "vault" is not an http\(s\) URL/,
+    ],
+  ];
+  for (const [name, argv, message] of bad) {
+    it(`rejects ${name}`, () => {
+      assert.throws(
+        () => parseConfig(readFlags(argv, {}).flags),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'E_CONFIG');
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+
+  it('parses durations and listen addresses', () => {
+    assert.equal(parseDuration('1m30s'), 90_000);
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('1h'), 3_600_000);
+    assert.equal(parseDuration(''), undefined);
+    assert.equal(parseDuration('10'), undefined);
+    assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
+    assert.deepEqual(parseListen(':8080'), { host: '0.0.0.0', port: 8080 });
+  });
+});
