@@ -41,3 +41,11 @@ export {
 export { parseImageReference, formatImageReference, type ImageReference } from './reference.ts';
 export { effectiveArgsField, effectiveCommand, type ImageConfig } from './image-config.ts';
 export type { RegistryHostOptions, RegistryHosts, Transport } from './transport.ts';
+export {
+  registryCommandLookup,
+  registryMetricsHook,
+  type ExtendedSeamRequest,
+  type PullSecretReader,
+  type RegistryCommandLookupOptions,
+  type RegistryCounters,
+} from './seam.ts';
