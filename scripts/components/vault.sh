@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# HashiCorp Vault, optional: the tests use it instead of OpenBao when VAULT_FLAVOR=vault. Not part
+# of the default set (scripts/components.sh --vault, or VAULT_FLAVOR=vault, builds it).
+#
+# Upstream's go.mod replaces its nested modules (api, api/auth/*, sdk) with local directories, so
+# the wrapper module has to pick published versions for them. By default those are the versions
+# upstream's go.mod requires; override any of them (e.g. with a pseudo-version of the tag's commit)
+# through VAULT_INJECT_VAULT_SDK, _API, _AUTH_APPROLE, _AUTH_KUBERNETES, _AUTH_USERPASS.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+vi_component vault "${VAULT_INJECT_VAULT_VERSION:-1.21.4}" VAULT_INJECT_VAULT
+
+vi_path() { printf '%s' "$VI_CACHE/$VI_NAME/$VI_VERSION/bin/vault"; }
+
+build() {
+  local stage="$1" log="$2" go upstream_mod go_version requires="" pair module var override
+  go="$(vi_find_go)"
+  vi_go_env
+  vi_run "$log" "$go" mod download -json "github.com/hashicorp/vault@v$VI_VERSION"
+  upstream_mod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' "$log" | tail -n 1)"
+  [ -f "$upstream_mod" ] || vi_die "could not find the go.mod of github.com/hashicorp/vault@v$VI_VERSION (log: $log)"
+  go_version="$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$upstream_mod")"
+  for pair in sdk:SDK api:API api/auth/approle:AUTH_APPROLE api/auth/kubernetes:AUTH_KUBERNETES \
+    api/auth/userpass:AUTH_USERPASS; do
+    module="github.com/hashicorp/vault/${pair%%:*}"
+    var="VAULT_INJECT_VAULT_${pair#*:}"
+    override="${!var:-}"
+    if [ -n "$override" ]; then
+      requires+="require $module $override"$'\n'
+    fi
+  done
+  mkdir -p "$stage/src"
+  vi_render "$VI_COMPONENTS_DIR/vault/go.mod.in" "$stage/src/go.mod" \
+    "GO_VERSION=$go_version" "VAULT_VERSION=$VI_VERSION" "SDK_REQUIRES=${requires:-// (no overrides)}"
+  vi_go_build "$stage" "$log" vault github.com/hashicorp/vault \
+    "-s -w -X github.com/hashicorp/vault/version.GitCommit=v$VI_VERSION-module"
+  vi_run "$log" "$stage/bin/vault" version
+}
+
+vi_ensure() { vi_ensure_cached "$VI_VERSION" bin/vault build; }
+
+vi_main "$@"
