@@ -228,6 +228,17 @@ vi_apt_ensure() {
     return 0
   fi
   command -v apt-get >/dev/null || vi_die "$pkg is not installed and there is no apt-get to install it"
+  # One apt-get at a time among our scripts (apt's own lock would make the second one fail).
+  mkdir -p "$VI_CACHE"
+  local lock_fd
+  exec {lock_fd}>"$VI_CACHE/.apt.lock"
+  flock "$lock_fd"
+  version="$(vi_apt_installed "$pkg")"
+  if [ -n "$version" ] && [ -x "$bin" ]; then
+    exec {lock_fd}>&-
+    vi_summary cached "$(vi_elapsed "$start")" "$version" "$bin"
+    return 0
+  fi
   local sudo=()
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || vi_die "$pkg is not installed; run as root or install it: apt-get install $pkg"
@@ -252,6 +263,7 @@ vi_apt_ensure() {
   if [ -n "$added_policy" ]; then
     "${sudo[@]}" rm -f "$policy"
   fi
+  exec {lock_fd}>&-
   [ "$rc" -eq 0 ] || exit "$rc"
   version="$(vi_apt_installed "$pkg")"
   if [ -z "$version" ] || [ ! -x "$bin" ]; then
