@@ -1,0 +1,113 @@
+/**
+ * Finding the app's command and checking, before exec, everything that would make execve fail:
+ * Node aborts the process when `process.execve` fails, so the checks are what turns "not found" and
+ * "not executable" into the exit codes 127 and 126 with a clear message.
+ */
+import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { CommandNotExecutableError, CommandNotFoundError, ConfigError } from './errors.ts';
+
+/** Docker's and Go's default when the image sets no PATH. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The file to exec for `command`, looked up in `pathVar` when it holds no `/` (like execvp). */
+export function lookPath(command: string, pathVar: string | undefined): string {
+  if (command === '') throw new ConfigError('no command to run (the container has no command)');
+  if (command.includes('/')) {
+    checkExecutable(command, command);
+    return command;
+  }
+  let denied: Error | undefined;
+  for (const dir of (pathVar ?? DEFAULT_PATH).split(delimiter)) {
+    const candidate = join(dir === '' ? '.' : dir, command);
+    try {
+      checkExecutable(candidate, command);
+      return candidate;
+    } catch (err) {
+      // Like execvp: remember "found but not executable", keep looking for a better one.
+      if (err instanceof CommandNotExecutableError) denied ??= err;
+    }
+  }
+  throw denied ?? new CommandNotFoundError(`command "${command}" not found in PATH`);
+}
+
+/** Throws CommandNotFoundError/CommandNotExecutableError unless execve(file) can work. */
+export function checkExecutable(file: string, command: string): void {
+  let isFile: boolean;
+  try {
+    isFile = statSync(file).isFile();
+  } catch (cause) {
+    throw new CommandNotFoundError(`command "${command}" not found`, { cause });
+  }
+  if (!isFile) throw new CommandNotExecutableError(`command "${command}" is not a regular file`);
+  try {
+    accessSync(file, constants.X_OK);
+  } catch (cause) {
+    throw new CommandNotExecutableError(`command "${command}" is not executable`, { cause });
+  }
+  const interpreter = interpreterOf(file);
+  if (interpreter === null) {
+    throw new CommandNotExecutableError(
+      `command "${command}" is neither a binary nor a script with "#!"`,
+    );
+  }
+  if (interpreter !== undefined) {
+    try {
+      accessSync(interpreter, constants.X_OK);
+    } catch (cause) {
+      throw new CommandNotFoundError(
+        `command "${command}" needs ${interpreter}, which is not in this image`,
+        { cause },
+      );
+    }
+  }
+}
+
+/**
+ * The program the kernel would load first: a script's `#!` interpreter, or a dynamic ELF's loader
+ * (PT_INTERP); undefined for a static ELF or a file we cannot read; null for an unknown format.
+ */
+export function interpreterOf(file: string): string | undefined | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined; // execute-only files: let execve decide
+  }
+  try {
+    const head = Buffer.alloc(256);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (n >= 2 && head[0] === 0x23 && head[1] === 0x21) {
+      const line = head.subarray(2, n).toString('latin1').split('\n')[0] ?? '';
+      return line.trim().split(/[ \t]+/)[0] || null;
+    }
+    if (n >= 4 && head.readUInt32BE(0) === 0x7f454c46) return elfInterpreter(fd, head);
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const PT_INTERP = 3;
+
+function elfInterpreter(fd: number, head: Buffer): string | undefined {
+  const is64 = head[4] === 2;
+  if (head[5] !== 1) return undefined; // big-endian: do not guess
+  const phoff = is64 ? Number(head.readBigUInt64LE(32)) : head.readUInt32LE(28);
+  const phentsize = head.readUInt16LE(is64 ? 54 : 42);
+  const phnum = head.readUInt16LE(is64 ? 56 : 44);
+  if (phnum === 0 || phentsize === 0 || phnum > 512) return undefined;
+  const table = Buffer.alloc(phentsize * phnum);
+  readSync(fd, table, 0, table.length, phoff);
+  for (let i = 0; i < phnum; i++) {
+    const ph = table.subarray(i * phentsize, (i + 1) * phentsize);
+    if (ph.length < (is64 ? 40 : 24) || ph.readUInt32LE(0) !== PT_INTERP) continue;
+    const offset = is64 ? Number(ph.readBigUInt64LE(8)) : ph.readUInt32LE(4);
+    const size = is64 ? Number(ph.readBigUInt64LE(32)) : ph.readUInt32LE(16);
+    if (size === 0 || size > 4096) return undefined;
+    const name = Buffer.alloc(size);
+    readSync(fd, name, 0, size, offset);
+    return name.toString('latin1').replace(/\0+$/, '');
+  }
+  return undefined;
+}

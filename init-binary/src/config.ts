@@ -1,0 +1,170 @@
+/**
+ * The init program's settings, read once from the environment (CONTRACT section 4) into a frozen,
+ * typed object. Nothing else in the program reads `process.env`.
+ */
+import {
+  AUTH_METHODS,
+  DEFAULT_SA_TOKEN_PATH,
+  Defaults,
+  Env,
+  type AuthMethod,
+  type EnvName,
+} from './contract.ts';
+import { ConfigError } from './errors.ts';
+import { LOGIN_VALUE } from './refs.ts';
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+export interface Config {
+  /** Vault's address without a trailing slash; undefined when not set. */
+  readonly addr: string | undefined;
+  readonly authMethod: AuthMethod;
+  readonly authPath: string;
+  readonly role: string | undefined;
+  readonly namespace: string | undefined;
+  readonly skipVerify: boolean;
+  readonly caCertFile: string | undefined;
+  /** Total budget for login, reads and retries. */
+  readonly clientTimeoutMs: number;
+  readonly ignoreMissing: boolean;
+  /** `VAULT_*` names the app keeps. */
+  readonly passthrough: ReadonlySet<string>;
+  readonly daemon: boolean;
+  readonly fromPaths: readonly string[];
+  readonly transitKeyId: string | undefined;
+  readonly transitPath: string;
+  readonly logLevel: LogLevel;
+  readonly jsonLog: boolean;
+  /** The token for `token` auth, when given inline (never `vault:login`). */
+  readonly token: string | undefined;
+  readonly tokenFile: string | undefined;
+  readonly roleId: string | undefined;
+  readonly secretId: string | undefined;
+  /** The service account (or other JWT) token file for `kubernetes` and `jwt` auth. */
+  readonly saTokenFile: string;
+  /** The app asked for the init program's token (`VAULT_TOKEN=vault:login`). */
+  readonly loginPassthrough: boolean;
+}
+
+/** Parses the settings. Throws ConfigError naming the variable for a value it cannot use. */
+export function parseConfig(env: Environment): Config {
+  const get = (name: EnvName): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const rawToken = get(Env.TOKEN);
+  const loginPassthrough = rawToken === LOGIN_VALUE;
+  const config: Config = {
+    addr: parseAddr(get(Env.ADDR)),
+    authMethod: parseAuthMethod(get(Env.AUTH_METHOD)),
+    authPath: trimSlashes(get(Env.AUTH_PATH) ?? Defaults.AUTH_PATH),
+    role: get(Env.ROLE),
+    namespace: get(Env.NAMESPACE),
+    skipVerify: parseBool(Env.SKIP_VERIFY, get(Env.SKIP_VERIFY), false),
+    caCertFile: get(Env.CACERT),
+    clientTimeoutMs: parseDurationMs(
+      Env.CLIENT_TIMEOUT,
+      get(Env.CLIENT_TIMEOUT) ?? Defaults.CLIENT_TIMEOUT,
+    ),
+    ignoreMissing: parseBool(Env.IGNORE_MISSING_SECRETS, get(Env.IGNORE_MISSING_SECRETS), false),
+    passthrough: new Set(parseList(get(Env.ENV_PASSTHROUGH))),
+    daemon: parseBool(Env.ENV_DAEMON, get(Env.ENV_DAEMON), false),
+    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map(trimSlashes),
+    transitKeyId: get(Env.TRANSIT_KEY_ID),
+    transitPath: trimSlashes(get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
+    logLevel: parseLogLevel(get(Env.LOG_LEVEL)),
+    jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), false),
+    token: loginPassthrough ? undefined : rawToken,
+    tokenFile: get(Env.TOKEN_FILE),
+    roleId: get(Env.ROLE_ID),
+    secretId: get(Env.SECRET_ID),
+    saTokenFile: get(Env.SA_TOKEN) ?? DEFAULT_SA_TOKEN_PATH,
+    loginPassthrough,
+  };
+  return Object.freeze(config);
+}
+
+function parseAddr(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch (cause) {
+    throw new ConfigError(`${Env.ADDR} "${raw}" is not a URL`, { cause });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${Env.ADDR} "${raw}" must start with http:// or https://`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(`${Env.ADDR} must not hold credentials`);
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+function parseAuthMethod(raw: string | undefined): AuthMethod {
+  if (raw === undefined) return Defaults.AUTH_METHOD;
+  const m = AUTH_METHODS.find((a) => a === raw.toLowerCase());
+  if (!m) {
+    throw new ConfigError(`${Env.AUTH_METHOD} "${raw}" is not one of ${AUTH_METHODS.join(', ')}`);
+  }
+  return m;
+}
+
+function parseLogLevel(raw: string | undefined): LogLevel {
+  if (raw === undefined) return 'info';
+  const lower = raw.toLowerCase();
+  if (lower === 'warning') return 'warn';
+  if (lower === 'trace') return 'debug';
+  if (lower === 'fatal' || lower === 'panic') return 'error';
+  const level = LOG_LEVELS.find((l) => l === lower);
+  if (!level)
+    throw new ConfigError(`${Env.LOG_LEVEL} "${raw}" is not one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}
+
+/** Go's strconv.ParseBool, as Bank-Vaults reads its booleans. */
+export function parseBool(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined) return fallback;
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(raw)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(raw)) return false;
+  throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
+}
+
+const UNIT_MS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** A Go duration ("10s", "1m30s", "500ms") or a bare number of seconds; must be positive. */
+export function parseDurationMs(name: string, raw: string): number {
+  let ms: number | undefined;
+  if (/^\d+(\.\d+)?$/.test(raw)) {
+    ms = Number(raw) * 1000;
+  } else if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(raw)) {
+    ms = 0;
+    for (const m of raw.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+      ms += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
+    }
+  }
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
+    throw new ConfigError(`${name} "${raw}" is not a positive duration such as 10s, 500ms or 1m`);
+  }
+  return Math.round(ms);
+}
+
+function parseList(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function trimSlashes(s: string): string {
+  return s.replace(/^\/+/, '').replace(/\/+$/, '');
+}

@@ -1,0 +1,85 @@
+/**
+ * The environment on both sides of the init program: what the launcher hid from Node, which
+ * variables hold references, and what the app gets (CONTRACT section 4: every setting removed
+ * except the passthrough names, and the connection settings with our token on `vault:login`).
+ */
+import type { Config, Environment } from './config.ts';
+import { Env, INIT_SETTINGS, LOGIN_PASSTHROUGH } from './contract.ts';
+import { ConfigError } from './errors.ts';
+import { ReferenceError, hasReference, parseEnvValue } from './refs.ts';
+import type { Reference } from './resolve.ts';
+
+/**
+ * The launcher (bin/vault-inject-env) renames variables that would change how Node or the dynamic
+ * loader behave (NODE_OPTIONS, LD_PRELOAD, …) to this prefix + name, so the app's settings never
+ * reach the init program's runtime; they are restored for the app here.
+ */
+export const HIDDEN_PREFIX = 'VAULT_INJECT_HIDDEN_';
+
+export type MutableEnv = Record<string, string>;
+
+/** The app's environment as the container defined it: hidden names restored, undefined dropped. */
+export function restoreHidden(env: Environment): MutableEnv {
+  const out: MutableEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (name.startsWith(HIDDEN_PREFIX)) {
+      const original = name.slice(HIDDEN_PREFIX.length);
+      if (original !== '') out[original] = value;
+    } else if (!Object.hasOwn(out, name)) {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+const SETTINGS: ReadonlySet<string> = new Set(INIT_SETTINGS);
+
+/** Variables whose values hold references, parsed. Settings (VAULT_*) are never references. */
+export function findReferences(env: Readonly<MutableEnv>): Reference[] {
+  const refs: Reference[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (SETTINGS.has(name) || !hasReference(value)) continue;
+    try {
+      const parsed = parseEnvValue(name, value);
+      if (parsed.kind !== 'plain') refs.push({ name, parsed });
+    } catch (err) {
+      if (err instanceof ReferenceError) {
+        throw new ConfigError(`${name}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+  return refs;
+}
+
+export interface AppEnvInput {
+  readonly env: Readonly<MutableEnv>;
+  readonly config: Config;
+  readonly values: ReadonlyMap<string, string>;
+  readonly skipped: readonly string[];
+  /** The init program's Vault token, handed over on `VAULT_TOKEN=vault:login`. */
+  readonly token: string | undefined;
+}
+
+/** The environment the app is exec'd (or spawned) with. */
+export function appEnvironment(input: AppEnvInput): MutableEnv {
+  const { env, config } = input;
+  const out: MutableEnv = {};
+  const skipped = new Set(input.skipped);
+  for (const [name, value] of Object.entries(env)) {
+    if (SETTINGS.has(name) && !config.passthrough.has(name)) continue;
+    if (skipped.has(name)) continue;
+    out[name] = value;
+  }
+  for (const [name, value] of input.values) out[name] = value;
+  if (config.loginPassthrough && input.token !== undefined) {
+    for (const name of LOGIN_PASSTHROUGH) {
+      const original = env[name];
+      if (original !== undefined) out[name] = original;
+    }
+    if (config.addr !== undefined) out[Env.ADDR] = config.addr;
+    out[Env.TOKEN] = input.token;
+  }
+  return out;
+}

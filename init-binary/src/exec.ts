@@ -1,0 +1,77 @@
+/**
+ * Handing over to the app. Normally `process.execve`: the app takes our PID, gets its signals and
+ * its exit code directly, and no Node process stays resident. Where execve is unavailable (and in
+ * daemon mode) the app is spawned as our child, every catchable signal forwarded, its exit code
+ * (or 128+N after signal N) passed through.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Logger } from './log.ts';
+
+export function canExecve(): boolean {
+  return typeof process.execve === 'function';
+}
+
+/** Replaces this process with `file`; `argv[0]` is the command as the user wrote it. */
+export function execApp(file: string, argv: readonly string[], env: Record<string, string>): never {
+  // Node ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve: the app would inherit
+  // them. A handled signal is reset to its default by execve, so handle them for this moment.
+  const noop = (): void => undefined;
+  process.on('SIGPIPE', noop);
+  process.on('SIGXFSZ', noop);
+  process.execve?.(file, [...argv], env);
+  throw new Error('process.execve returned'); // unreachable: execve either replaces us or aborts
+}
+
+/** Signals a parent forwards to its child (SIGKILL/SIGSTOP cannot be caught). */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGHUP',
+  'SIGQUIT',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+  'SIGCONT',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGALRM',
+];
+
+export interface RunningApp {
+  readonly child: ChildProcess;
+  /** The app's exit code, or 128+N when signal N ended it. */
+  readonly exited: Promise<number>;
+}
+
+export function spawnApp(
+  file: string,
+  argv: readonly string[],
+  env: Record<string, string>,
+  log: Logger,
+): RunningApp {
+  const [argv0 = file, ...args] = argv;
+  const child = spawn(file, args, { argv0, env, stdio: 'inherit' });
+  const forward = (signal: NodeJS.Signals): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', (err) => {
+      log.error(`could not start the command (${(err as NodeJS.ErrnoException).code ?? err.name})`);
+      resolve(127);
+    });
+    child.once('exit', (code, signal) => {
+      for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+      resolve(childExitCode(code, signal));
+    });
+  });
+  return { child, exited };
+}
+
+export function childExitCode(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const n = signal ? constants.signals[signal] : undefined;
+  return n === undefined ? 1 : 128 + n;
+}

@@ -1,0 +1,59 @@
+/**
+ * Logs go to stderr only, synchronously (the process may exec a moment later). Callers pass
+ * names, paths and counts, never a value; fields are primitives only.
+ */
+import { writeSync } from 'node:fs';
+import type { LogLevel } from './config.ts';
+
+export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface LoggerOptions {
+  readonly level: LogLevel;
+  readonly json: boolean;
+  /** Where lines go; stderr by default. */
+  readonly write?: (line: string) => void;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const write = options.write ?? ((line: string) => writeSync(2, line));
+  const min = RANK[options.level];
+  const emit = (level: LogLevel, message: string, fields: LogFields = {}): void => {
+    if (RANK[level] < min) return;
+    const defined = Object.entries(fields).filter(([, v]) => v !== undefined);
+    if (options.json) {
+      const record = {
+        level,
+        time: new Date().toISOString(),
+        msg: message,
+        ...Object.fromEntries(defined),
+      };
+      write(`${JSON.stringify(record)}\n`);
+    } else {
+      const rest = defined.map(([k, v]) => ` ${k}=${JSON.stringify(v)}`).join('');
+      write(`vault-inject-env: ${level}: ${message}${rest}\n`);
+    }
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+  };
+}
+
+/** For tests and for the moments before the configuration is known. */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};

@@ -1,0 +1,48 @@
+/**
+ * vault-inject-env: the entry point, and the only place that touches argv, the process environment
+ * and the exit code. `vault-inject-env CMD [ARGS...]` resolves the references in the environment
+ * and execs CMD; `vault-inject-env --copy-bundle DIR` copies the bundle into DIR.
+ */
+import { dirname, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { COPY_FLAG, COPY_TARGET } from './contract.ts';
+import { copyTree } from './copy.ts';
+import { exitCodeOf, failureLine } from './errors.ts';
+import { canExecve, execApp } from './exec.ts';
+import { run } from './run.ts';
+import { openSession, renewLease, renewToken } from './vault/client.ts';
+
+async function main(args: readonly string[]): Promise<number> {
+  if (args[0] === COPY_FLAG) {
+    // The program lives at <bundle>/app/vault-inject-env.mjs.
+    const root = resolvePath(dirname(fileURLToPath(import.meta.url)), '..');
+    const files = await copyTree(root, args[1] ?? COPY_TARGET);
+    process.stderr.write(
+      `vault-inject-env: copied ${files} files from ${root} to ${args[1] ?? COPY_TARGET}\n`,
+    );
+    return 0;
+  }
+  return run(args, process.env, {
+    openSession,
+    renewToken: (s) => renewToken(s.http),
+    renewLease: (s, lease) => renewLease(s.http, lease),
+    execve: execApp,
+    canExecve,
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${failureLine(err)}\n`);
+    if (/^(debug|trace)$/i.test(process.env['VAULT_LOG_LEVEL'] ?? '')) {
+      // Names and codes only: an unknown error's message may quote a response.
+      for (let e: unknown = err; e instanceof Error; e = e.cause) {
+        process.stderr.write(
+          `vault-inject-env: debug: caused by ${e.name} ${(e as { code?: unknown }).code ?? ''}\n`,
+        );
+      }
+    }
+    process.exit(exitCodeOf(err));
+  },
+);

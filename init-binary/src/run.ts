@@ -1,0 +1,141 @@
+/**
+ * One run of the init program, from the environment to the hand-over. `main.ts` supplies the real
+ * process; tests supply their own environment, exec and Vault session.
+ */
+import { parseConfig, type Config, type Environment } from './config.ts';
+import { lookPath } from './command.ts';
+import { leaseRenewables, supervise, type Renewable } from './daemon.ts';
+import { appEnvironment, findReferences, restoreHidden } from './env.ts';
+import { ConfigError, UnavailableError } from './errors.ts';
+import { spawnApp, type execApp } from './exec.ts';
+import { createLogger, type Logger } from './log.ts';
+import { resolve, type ResolveResult } from './resolve.ts';
+import type { VaultSession } from './vault/client.ts';
+
+export interface RunDependencies {
+  readonly openSession: (config: Config, signal: AbortSignal, log: Logger) => Promise<VaultSession>;
+  readonly renewToken: (session: VaultSession) => Promise<number>;
+  readonly renewLease: (
+    session: VaultSession,
+    lease: ResolveResult['leases'][number],
+  ) => Promise<number>;
+  readonly execve: typeof execApp;
+  readonly canExecve: () => boolean;
+  readonly logWrite?: (line: string) => void;
+  readonly now?: () => number;
+}
+
+/** Runs the program for `command` (argv after our own name); resolves to the exit code. */
+export async function run(
+  command: readonly string[],
+  processEnv: Environment,
+  deps: RunDependencies,
+): Promise<number> {
+  const now = deps.now ?? ((): number => performance.now());
+  const started = now();
+  const env = restoreHidden(processEnv);
+  const config = parseConfig(env);
+  const log = createLogger({ level: config.logLevel, json: config.jsonLog, write: deps.logWrite });
+  const argv = command[0] === '--' ? command.slice(1) : command;
+  const [name] = argv;
+  if (name === undefined)
+    throw new ConfigError('no command to run: usage vault-inject-env CMD [ARGS...]');
+  // Before any Vault call: a command that cannot run must not cost credentials.
+  const file = lookPath(name, env['PATH']);
+  const references = findReferences(env);
+
+  let session: VaultSession | undefined;
+  let resolved: ResolveResult = { values: new Map(), skipped: [], leases: [] };
+  if (references.length > 0 || config.fromPaths.length > 0 || config.loginPassthrough) {
+    const deadline = AbortSignal.timeout(config.clientTimeoutMs);
+    const work = (async () => {
+      session = await deps.openSession(config, deadline, log);
+      return resolve(
+        {
+          variables: references,
+          fromPaths: config.fromPaths,
+          explicitNames: new Set(Object.keys(env)),
+          ignoreMissing: config.ignoreMissing,
+          transitConfigured: config.transitKeyId !== undefined,
+        },
+        session.api,
+        log,
+      );
+    })();
+    resolved = await withinDeadline(work, deadline, config);
+  }
+  const appEnv = appEnvironment({
+    env,
+    config,
+    values: resolved.values,
+    skipped: resolved.skipped,
+    token: session?.login.token,
+  });
+  log.debug('handing over to the app', {
+    variables: resolved.values.size,
+    skipped: resolved.skipped.length,
+    ms: Math.round(now() - started),
+  });
+  if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
+
+  const app = spawnApp(file, argv, appEnv, log);
+  if (!config.daemon || session === undefined) return app.exited;
+  return supervise({ app, log, renewables: renewables(session, resolved, config, deps) });
+}
+
+function renewables(
+  session: VaultSession,
+  resolved: ResolveResult,
+  config: Config,
+  deps: RunDependencies,
+): Renewable[] {
+  const fresh = (): void =>
+    session.http.setDeadline(AbortSignal.timeout(config.clientTimeoutMs), config.clientTimeoutMs);
+  const out: Renewable[] = leaseRenewables(resolved.leases, (lease) => {
+    fresh();
+    return deps.renewLease(session, lease);
+  });
+  if (session.login.renewable && session.login.ttlSeconds > 0) {
+    out.push({
+      label: 'token',
+      ttlSeconds: session.login.ttlSeconds,
+      renew: () => {
+        fresh();
+        return deps.renewToken(session);
+      },
+    });
+  }
+  return out;
+}
+
+/** The whole Vault phase is bounded by VAULT_CLIENT_TIMEOUT, whatever it is waiting on. */
+async function withinDeadline<T>(
+  work: Promise<T>,
+  deadline: AbortSignal,
+  config: Config,
+): Promise<T> {
+  let onAbort: (() => void) | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    // A moment's grace, so that the failing call's own error (naming its cause) comes first.
+    onAbort = () =>
+      setTimeout(
+        () =>
+          reject(
+            new UnavailableError(
+              `Vault at ${config.addr ?? '(unset)'} did not answer within ${config.clientTimeoutMs / 1000}s`,
+            ),
+          ),
+        20,
+      );
+    deadline.addEventListener('abort', onAbort, { once: true });
+  });
+  // Keeps the process alive while waiting (AbortSignal.timeout's timer does not).
+  const keepAlive = setInterval(() => undefined, 1 << 30);
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearInterval(keepAlive);
+    if (onAbort) deadline.removeEventListener('abort', onAbort);
+    work.catch(() => undefined);
+  }
+}

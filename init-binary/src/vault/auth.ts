@@ -1,0 +1,86 @@
+/**
+ * Login for the four methods of CONTRACT section 2. Each returns the client token and what the
+ * daemon needs to keep it alive. Credentials come from the Config (or files it names), never from
+ * anywhere else.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config.ts';
+import { Env } from '../contract.ts';
+import { ConfigError, DeniedError } from '../errors.ts';
+import type { VaultHttp } from './http.ts';
+import { record } from './kv.ts';
+
+export interface LoginResult {
+  readonly token: string;
+  /** Seconds; 0 for a token that does not expire (root, or unknown for `token` auth). */
+  readonly ttlSeconds: number;
+  readonly renewable: boolean;
+}
+
+export async function login(http: VaultHttp, config: Config): Promise<LoginResult> {
+  switch (config.authMethod) {
+    case 'token':
+      return { token: await staticToken(config), ttlSeconds: 0, renewable: false };
+    case 'kubernetes':
+    case 'jwt': {
+      const role = required(config.role, Env.ROLE, config.authMethod);
+      const jwt = await readCredential(config.saTokenFile, Env.SA_TOKEN);
+      return loginAt(http, config.authPath, { role, jwt }, `role "${role}"`);
+    }
+    case 'approle': {
+      const roleId = required(config.roleId, Env.ROLE_ID, 'approle');
+      const body: Record<string, string> = { role_id: roleId };
+      if (config.secretId !== undefined) body['secret_id'] = config.secretId;
+      return loginAt(http, config.authPath, body, 'approle');
+    }
+  }
+}
+
+async function loginAt(
+  http: VaultHttp,
+  authPath: string,
+  body: Readonly<Record<string, string>>,
+  who: string,
+): Promise<LoginResult> {
+  const res = await http.write(`auth/${authPath}/login`, body, {
+    action: `the login at auth/${authPath} with ${who}`,
+    login: true,
+  });
+  const auth = record(res['auth']);
+  const token = auth?.['client_token'];
+  if (typeof token !== 'string' || token === '') {
+    throw new DeniedError(`the login at auth/${authPath} with ${who} returned no token`);
+  }
+  const ttl = auth?.['lease_duration'];
+  return {
+    token,
+    ttlSeconds: typeof ttl === 'number' && ttl > 0 ? ttl : 0,
+    renewable: auth?.['renewable'] === true,
+  };
+}
+
+async function staticToken(config: Config): Promise<string> {
+  if (config.token !== undefined) return config.token;
+  if (config.tokenFile !== undefined) return readCredential(config.tokenFile, Env.TOKEN_FILE);
+  throw new ConfigError(
+    `${Env.AUTH_METHOD}=token needs ${Env.TOKEN} (a token, not vault:login) or ${Env.TOKEN_FILE}`,
+  );
+}
+
+async function readCredential(file: string, variable: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`${variable}: cannot read ${file} (${code})`, { cause });
+  }
+  const trimmed = text.trim();
+  if (trimmed === '') throw new ConfigError(`${variable}: ${file} is empty`);
+  return trimmed;
+}
+
+function required(value: string | undefined, variable: string, method: string): string {
+  if (value === undefined) throw new ConfigError(`${variable} is required for ${method} auth`);
+  return value;
+}

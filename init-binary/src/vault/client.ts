@@ -1,0 +1,96 @@
+/**
+ * The narrow, typed Vault client the init program uses: login, then a SecretApi for resolution,
+ * plus what daemon mode needs to keep the token and leases alive.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config.ts';
+import { Env } from '../contract.ts';
+import { ConfigError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Lease, Secret, SecretApi } from '../resolve.ts';
+import { login, type LoginResult } from './auth.ts';
+import { createVaultHttp, type VaultHttp } from './http.ts';
+import { readSecret, record, toSecret } from './kv.ts';
+
+export interface VaultSession {
+  readonly api: SecretApi;
+  readonly login: LoginResult;
+  readonly http: VaultHttp;
+}
+
+/** Connects and logs in, within the run's deadline. */
+export async function openSession(
+  config: Config,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<VaultSession> {
+  if (config.addr === undefined) {
+    throw new ConfigError(`${Env.ADDR} is not set, and the environment holds Vault references`);
+  }
+  const http = await createVaultHttp({
+    addr: config.addr,
+    namespace: config.namespace,
+    caPem: config.caCertFile === undefined ? undefined : await readCa(config.caCertFile),
+    skipVerify: config.skipVerify,
+    timeoutMs: config.clientTimeoutMs,
+    signal,
+    log,
+  });
+  const result = await login(http, config);
+  http.setToken(result.token);
+  log.debug('logged in', { method: config.authMethod, ttlSeconds: result.ttlSeconds });
+  return { api: secretApi(http, config), login: result, http };
+}
+
+function secretApi(http: VaultHttp, config: Config): SecretApi {
+  return {
+    read: (path, version) => readSecret(http, path, version),
+    write: async (path: string, body: Readonly<Record<string, unknown>>): Promise<Secret> =>
+      toSecret(await http.write(path, body, { action: `writing ${path}` }), path),
+    decrypt: async (ciphertexts) => {
+      const key = config.transitKeyId ?? '';
+      const path = `${config.transitPath}/decrypt/${key}`;
+      const res = await http.write(
+        path,
+        { batch_input: ciphertexts.map((ciphertext) => ({ ciphertext })) },
+        { action: `decrypting ${ciphertexts.length} ciphertext(s) with ${path}` },
+      );
+      const results = record(res['data'])?.['batch_results'];
+      return ciphertexts.map((_, i) => {
+        const item = Array.isArray(results) ? record(results[i]) : undefined;
+        const b64 = item?.['plaintext'];
+        return typeof b64 === 'string' && !item?.['error']
+          ? Buffer.from(b64, 'base64').toString('utf8')
+          : undefined;
+      });
+    },
+  };
+}
+
+/** Renews the session's token; returns the new TTL in seconds (0 when it no longer renews). */
+export async function renewToken(http: VaultHttp): Promise<number> {
+  const res = await http.write('auth/token/renew-self', {}, { action: 'renewing the token' });
+  const auth = record(res['auth']);
+  const ttl = auth?.['lease_duration'];
+  return typeof ttl === 'number' && auth?.['renewable'] !== false ? ttl : 0;
+}
+
+/** Renews a lease; returns the new TTL in seconds (may be shorter than asked: the max TTL). */
+export async function renewLease(http: VaultHttp, lease: Lease): Promise<number> {
+  const res = await http.write(
+    'sys/leases/renew',
+    { lease_id: lease.id, increment: lease.ttlSeconds },
+    { action: 'renewing a lease' },
+  );
+  const ttl = res['lease_duration'];
+  return typeof ttl === 'number' ? ttl : 0;
+}
+
+async function readCa(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+    throw new ConfigError(`${Env.CACERT}: cannot read ${file} (${code})`, { cause });
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * What a failed Vault call means: an HTTP status (node-vault's ApiResponseError), a network error
+ * (our TransportError) or something else; and its translation into the init program's errors.
+ */
+import {
+  ConfigError,
+  DeniedError,
+  MissingSecretError,
+  ProtocolError,
+  UnavailableError,
+} from '../errors.ts';
+import { DeadlineError } from '../retry.ts';
+import { TransportError } from './transport.ts';
+
+/** The HTTP status of a node-vault ApiResponseError, or undefined. */
+export function statusOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null || !('response' in err)) return undefined;
+  const res = (err as { response: unknown }).response;
+  if (typeof res !== 'object' || res === null || !('statusCode' in res)) return undefined;
+  const code = (res as { statusCode: unknown }).statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** Vault's first error text, cut short; Vault's error texts name paths and roles, not values. */
+export function vaultMessage(err: unknown): string {
+  const status = statusOf(err);
+  const body = (err as { response?: { body?: unknown } }).response?.body;
+  const errors = (body as { errors?: unknown } | undefined)?.errors;
+  const first = Array.isArray(errors) && typeof errors[0] === 'string' ? errors[0] : undefined;
+  const text = first ? first.replace(/\s+/g, ' ').slice(0, 200) : '';
+  return `${status ?? '?'}${text ? ` ${text}` : ''}`;
+}
+
+/** Worth another try: connection errors and 5xx. Never a 4xx (CONTRACT; the issue). */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof TransportError) return err.code !== 'E2BIG';
+  const status = statusOf(err);
+  return status !== undefined && status >= 500;
+}
+
+export interface CallContext {
+  /** Vault's address, for unavailability messages. */
+  readonly addr: string;
+  readonly timeoutMs: number;
+  /** What we were doing, e.g. "reading secret/data/app" or "logging in at auth/jwt". */
+  readonly action: string;
+  readonly login?: boolean;
+}
+
+/** Translates a failed call (after retries) into exactly one InitError. */
+export function translate(err: unknown, ctx: CallContext): Error {
+  const last = err instanceof DeadlineError ? err.cause : err;
+  if (err instanceof DeadlineError || last instanceof TransportError) {
+    const why =
+      last instanceof TransportError
+        ? last.code
+        : statusOf(last) !== undefined
+          ? `last answer ${vaultMessage(last)}`
+          : 'no answer';
+    return new UnavailableError(
+      `Vault at ${ctx.addr} unreachable within ${ctx.timeoutMs / 1000}s while ${ctx.action} (${why})`,
+      { cause: err },
+    );
+  }
+  const status = statusOf(err);
+  if (status === undefined) {
+    return new ProtocolError(`unexpected failure while ${ctx.action}`, { cause: err });
+  }
+  if (status >= 500) {
+    return new UnavailableError(`Vault failed while ${ctx.action} (${vaultMessage(err)})`, {
+      cause: err,
+    });
+  }
+  if (ctx.login || status === 401 || status === 403) {
+    return new DeniedError(`Vault denied ${ctx.action} (${vaultMessage(err)})`, { cause: err });
+  }
+  if (status === 404) {
+    return new MissingSecretError(`nothing found while ${ctx.action} (404)`, { cause: err });
+  }
+  if (status === 429) {
+    return new UnavailableError(`Vault is rate limiting (429) while ${ctx.action}`, {
+      cause: err,
+    });
+  }
+  return new ConfigError(`Vault rejected ${ctx.action} (${vaultMessage(err)})`, { cause: err });
+}

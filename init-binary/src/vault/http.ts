@@ -1,0 +1,112 @@
+/**
+ * The one place node-vault is used: a client built from our configuration alone, every call
+ * retried by policy and bound to the run's deadline, every failure translated once.
+ */
+import type NodeVault from 'node-vault';
+import { withRetry } from '../retry.ts';
+import type { Logger } from '../log.ts';
+import { isRetryable, statusOf, translate } from './errors.ts';
+import { createTransport } from './transport.ts';
+
+/** Vault's JSON envelope; fields are checked where they are used. */
+export type RawResponse = Readonly<Record<string, unknown>>;
+
+export interface VaultHttpOptions {
+  readonly addr: string;
+  readonly namespace: string | undefined;
+  readonly caPem: string | undefined;
+  readonly skipVerify: boolean;
+  readonly timeoutMs: number;
+  /** The run's deadline (login, reads and retries). */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+export interface CallOptions {
+  /** For messages: "reading secret/data/app". */
+  readonly action: string;
+  /** A failed login is always "denied" (77), whatever 4xx Vault chose. */
+  readonly login?: boolean;
+}
+
+export interface VaultHttp {
+  /** GET; undefined when Vault answers 404. */
+  read(path: string, options: CallOptions): Promise<RawResponse | undefined>;
+  /** POST a JSON body. */
+  write(path: string, body: unknown, options: CallOptions): Promise<RawResponse>;
+  setToken(token: string): void;
+  /** A new budget for the calls that follow (daemon mode: one per renewal). */
+  setDeadline(signal: AbortSignal, timeoutMs: number): void;
+  readonly addr: string;
+}
+
+export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultHttp> {
+  // Loaded here, not at the top: a run without references never pays for it.
+  const { default: nodeVault } = await import('node-vault');
+  const deadline = { signal: options.signal, timeoutMs: options.timeoutMs };
+  const transport = await createTransport({
+    https: options.addr.startsWith('https:'),
+    ca: options.caPem,
+    rejectUnauthorized: !options.skipVerify,
+    signal: () => deadline.signal,
+  });
+  const client: NodeVault.client = nodeVault({
+    endpoint: options.addr,
+    'request-promise': transport,
+    debug: () => undefined,
+    noCustomHTTPVerbs: true,
+  });
+  // node-vault falls back to VAULT_TOKEN, VAULT_NAMESPACE and VAULT_PREFIX from process.env for
+  // every setting we leave empty: set each one explicitly so that only our configuration counts.
+  const settable = client as NodeVault.client & { namespace: string; pathPrefix: string };
+  settable.token = '';
+  settable.namespace = options.namespace ?? '';
+  settable.pathPrefix = '';
+
+  const call = <T>(fn: () => Promise<T>, callOptions: CallOptions): Promise<T> =>
+    withRetry(fn, {
+      signal: deadline.signal,
+      retryable: isRetryable,
+      onRetry: (err, attempt, delayMs) =>
+        options.log.debug(`retrying ${callOptions.action}`, {
+          attempt,
+          delayMs,
+          status: statusOf(err),
+          error: String((err as { code?: unknown }).code ?? ''),
+        }),
+    }).catch((err: unknown) => {
+      throw translate(err, {
+        addr: options.addr,
+        timeoutMs: deadline.timeoutMs,
+        action: callOptions.action,
+        login: callOptions.login,
+      });
+    });
+
+  return {
+    addr: options.addr,
+    setDeadline: (signal, timeoutMs) => {
+      deadline.signal = signal;
+      deadline.timeoutMs = timeoutMs;
+    },
+    setToken: (token) => {
+      settable.token = token;
+    },
+    read: (path, callOptions) =>
+      call(async () => {
+        try {
+          return asRaw(await client.read(path));
+        } catch (err) {
+          if (statusOf(err) === 404) return undefined;
+          throw err;
+        }
+      }, callOptions),
+    write: (path, body, callOptions) =>
+      call(async () => asRaw(await client.write(path, body)), callOptions),
+  };
+}
+
+function asRaw(body: unknown): RawResponse {
+  // 204 No Content comes back as undefined.
+  return typeof body === 'object' && body !== null ? (body as RawResponse) : {};
+}

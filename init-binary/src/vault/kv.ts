@@ -1,0 +1,88 @@
+/**
+ * Reading a path the way the `vault` CLI does: ask Vault which mount holds it
+ * (`sys/internal/ui/mounts/PATH`); on a KV v2 mount read `MOUNT/data/REST` whether or not the user
+ * wrote `data/`, and unwrap `data.data`; anywhere else read the path as written and take `data` as
+ * is (so a KV v1 secret with a field named `data` stays a field). When Vault denies the mount
+ * lookup, fall back to the literal path: v2 only when the user wrote `data/` after the mount.
+ */
+import { ConfigError, ProtocolError } from '../errors.ts';
+import type { Lease, Secret } from '../resolve.ts';
+import type { RawResponse, VaultHttp } from './http.ts';
+
+export interface Mount {
+  /** e.g. "secret/" (with the trailing slash, as Vault reports it). */
+  readonly path: string;
+  readonly kvVersion: 1 | 2 | undefined;
+}
+
+/** The mount holding `path`, or undefined when Vault will not tell us. */
+export async function detectMount(http: VaultHttp, path: string): Promise<Mount | undefined> {
+  let res: RawResponse | undefined;
+  try {
+    res = await http.read(`sys/internal/ui/mounts/${path}`, {
+      action: `looking up the mount of ${path}`,
+    });
+  } catch (err) {
+    // Denied, or no answer it can give (4xx): read the literal path, as the vault CLI does.
+    const code = (err as { code?: unknown }).code;
+    if (code === 'E_DENIED' || code === 'E_CONFIG' || code === 'E_MISSING') return undefined;
+    throw err;
+  }
+  const data = record(res?.['data']);
+  const mountPath = data?.['path'];
+  if (typeof mountPath !== 'string' || mountPath === '') return undefined;
+  const type = data?.['type'];
+  const version = record(data?.['options'])?.['version'];
+  const kvVersion = type === 'kv' || type === 'generic' ? (version === '2' ? 2 : 1) : undefined;
+  return { path: mountPath.endsWith('/') ? mountPath : `${mountPath}/`, kvVersion };
+}
+
+/** Reads `path` (pinned `version` for KV v2); undefined when there is no such secret. */
+export async function readSecret(
+  http: VaultHttp,
+  path: string,
+  version: number | undefined,
+): Promise<Secret | undefined> {
+  const mount = await detectMount(http, path);
+  const rel = mount && path.startsWith(mount.path) ? path.slice(mount.path.length) : undefined;
+  const v2 = mount ? mount.kvVersion === 2 : /^[^/]+\/data\//.test(path);
+  if (version !== undefined && !v2) {
+    throw new ConfigError(`${path} is not on a KV v2 mount, so it has no version ${version}`);
+  }
+  if (!v2) {
+    const res = await http.read(path, { action: `reading ${path}` });
+    return res === undefined ? undefined : toSecret(res, path);
+  }
+  const apiPath =
+    mount && rel !== undefined ? `${mount.path}data/${rel.replace(/^data\//, '')}` : path;
+  const query = version === undefined ? '' : `?version=${version}`;
+  const res = await http.read(`${apiPath}${query}`, { action: `reading ${path}` });
+  if (res === undefined) return undefined;
+  const envelope = record(res['data']);
+  const inner = envelope?.['data'];
+  // A deleted or destroyed version comes back with `data: null`.
+  if (inner === null || inner === undefined) return undefined;
+  const data = record(inner);
+  if (!data) throw new ProtocolError(`${path}: KV v2 answer without a data object`);
+  return { data };
+}
+
+export function toSecret(res: RawResponse, path: string): Secret {
+  const data = res['data'] === undefined || res['data'] === null ? {} : record(res['data']);
+  if (!data) throw new ProtocolError(`${path}: answer without a data object`);
+  const lease = leaseOf(res);
+  return lease ? { data, lease } : { data };
+}
+
+function leaseOf(res: RawResponse): Lease | undefined {
+  const id = res['lease_id'];
+  const ttl = res['lease_duration'];
+  if (typeof id !== 'string' || id === '' || typeof ttl !== 'number' || ttl <= 0) return undefined;
+  return { id, ttlSeconds: ttl, renewable: res['renewable'] === true };
+}
+
+export function record(v: unknown): Readonly<Record<string, unknown>> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
+}

@@ -1,0 +1,136 @@
+/**
+ * node-vault's HTTP transport, ours: node-vault accepts a `request-promise`-shaped object, and we
+ * give it one built on node:http/https. Why: (1) our settings are the only ones that count (no
+ * proxy or TLS variables read from the environment behind our back), (2) every request is bound to
+ * the run's deadline, and (3) the bundle does not have to load axios, which costs ~40 ms of the
+ * start-to-exec budget (docs/init-program.md).
+ */
+import type { Agent as HttpAgent, IncomingMessage, RequestOptions, request } from 'node:http';
+
+/** What node-vault hands to the transport (see node-vault/src/index.js, `client.request`). */
+export interface TransportRequest {
+  readonly method: string;
+  readonly uri: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly json?: unknown;
+}
+
+/** What node-vault expects back. */
+export interface TransportResponse {
+  readonly statusCode: number;
+  readonly body: unknown;
+  readonly request: { readonly path: string };
+}
+
+export type RequestFn = (req: TransportRequest) => Promise<TransportResponse>;
+
+export interface TransportOptions {
+  readonly https: boolean;
+  /** PEM of the CA to trust instead of Node's bundled roots. */
+  readonly ca?: string;
+  readonly rejectUnauthorized: boolean;
+  /** The current deadline: aborts every in-flight request when its budget is spent. */
+  readonly signal: () => AbortSignal;
+}
+
+/** A network-level failure (no HTTP status). `code` is the system code (ECONNREFUSED, …). */
+export class TransportError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TransportError';
+    this.code = code;
+  }
+}
+
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** The one function of node:http / node:https we call (same signature in both). */
+interface HttpModule {
+  request: typeof request;
+}
+
+/** The `request-promise`-shaped object node-vault's `config['request-promise']` takes. */
+export async function createTransport(
+  options: TransportOptions,
+): Promise<{ defaults: () => RequestFn }> {
+  // Only the module the address needs: https costs several ms to load.
+  let mod: HttpModule;
+  let agent: HttpAgent;
+  if (options.https) {
+    const https = await import('node:https');
+    mod = https;
+    agent = new https.Agent({
+      keepAlive: true,
+      ca: options.ca,
+      rejectUnauthorized: options.rejectUnauthorized,
+    });
+  } else {
+    const http = await import('node:http');
+    mod = http;
+    agent = new http.Agent({ keepAlive: true });
+  }
+  const request: RequestFn = (req) => send(mod, agent, req, options.signal());
+  return { defaults: () => request };
+}
+
+function send(
+  mod: HttpModule,
+  agent: HttpAgent,
+  req: TransportRequest,
+  signal: AbortSignal,
+): Promise<TransportResponse> {
+  const url = new URL(req.uri);
+  const payload = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json));
+  const headers: Record<string, string | number> = { ...req.headers, accept: 'application/json' };
+  if (payload) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = payload.length;
+  }
+  const options: RequestOptions = { method: req.method, headers, agent, signal };
+  return new Promise((resolve, reject) => {
+    const r = mod.request(url, options, (res) => {
+      readBody(res).then(
+        (body) =>
+          resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } }),
+        reject,
+      );
+    });
+    r.on('error', (err: NodeJS.ErrnoException) => {
+      const code = signal.aborted ? 'ETIMEDOUT' : (err.code ?? 'ECONNRESET');
+      reject(new TransportError(code, `${req.method} ${url.pathname}: ${code}`, { cause: err }));
+    });
+    r.end(payload);
+  });
+}
+
+function readBody(res: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        res.destroy(new TransportError('E2BIG', 'response body larger than 16 MiB'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('error', (err: NodeJS.ErrnoException) =>
+      reject(new TransportError(err.code ?? 'ECONNRESET', 'response interrupted', { cause: err })),
+    );
+    res.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') {
+        resolve(undefined);
+        return;
+      }
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        // The text may hold a secret: keep neither it nor the parser's message (which quotes it).
+        resolve(undefined);
+      }
+    });
+  });
+}
