@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', 'deploy/', '**/*.d.ts'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', 'deploy/', '.tmp/', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   ...tseslint.configs.stylistic,
