@@ -1,0 +1,166 @@
+/**
+ * Server processes for the real test stack: each runs in its own process group with its output in
+ * a log file, is waited for until it answers, and is stopped by its process group (SIGTERM, then
+ * SIGKILL after a grace period). Every group started here is also killed synchronously when this
+ * Node process exits, so a test that throws, or a Ctrl-C, never leaves a server behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+
+export interface ServerProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logPath: string;
+  readonly child: ChildProcess;
+  /** True once the process has exited. */
+  exited(): boolean;
+  /** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const live = new Set<number>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const pid of live) killGroup(pid, 'SIGKILL');
+  });
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+export interface StartOptions {
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly logPath: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Keep running after this Node process exits (scripts/dev-env.sh). */
+  readonly persistent?: boolean;
+}
+
+export function startProcess(options: StartOptions): ServerProcess {
+  const fd = openSync(options.logPath, 'a');
+  const child = spawn(options.command, [...options.args], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: options.env ?? process.env,
+    ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
+  });
+  closeSync(fd);
+  if (child.pid === undefined)
+    throw new Error(`${options.name}: could not start ${options.command}`);
+  const pid = child.pid;
+  if (options.persistent) {
+    child.unref();
+  } else {
+    installExitHook();
+    live.add(pid);
+  }
+  let done = false;
+  const gone = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      done = true;
+      live.delete(pid);
+      resolve();
+    });
+    child.once('error', () => {
+      done = true;
+      live.delete(pid);
+      resolve();
+    });
+  });
+  return {
+    name: options.name,
+    pid,
+    logPath: options.logPath,
+    child,
+    exited: () => done,
+    async stop(graceMs = 5000) {
+      if (done) return;
+      killGroup(pid, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+      await gone;
+      clearTimeout(timer);
+      // Children of the group that outlived their leader.
+      killGroup(pid, 'SIGKILL');
+    },
+  };
+}
+
+/** The last `lines` lines of a log file (or a note that it cannot be read). */
+export function tail(path: string, lines = 40): string {
+  try {
+    const text = readFileSync(path, 'utf8');
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
+  } catch (err) {
+    return `(cannot read ${path}: ${(err as Error).message})`;
+  }
+}
+
+/** Polls `check` every 100 ms until it returns true; fails with the process's log tail. */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  options: { timeoutMs?: number; process?: ServerProcess } = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  let last: unknown;
+  while (Date.now() < deadline) {
+    if (options.process?.exited()) {
+      throw new Error(
+        `${what}: ${options.process.name} exited early; its log:\n${tail(options.process.logPath)}`,
+      );
+    }
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const log = options.process
+    ? `\n${options.process.name} log:\n${tail(options.process.logPath)}`
+    : '';
+  const reason = last instanceof Error ? ` (last error: ${last.message})` : '';
+  throw new Error(`${what}: not ready within ${options.timeoutMs ?? 30_000} ms${reason}${log}`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free loopback port; with `consecutive` > 1 the following ports are free too (bao's cluster port). */
+export async function freePort(consecutive = 1): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      });
+    });
+    let ok = port > 0 && port + consecutive < 65536;
+    for (let i = 1; ok && i < consecutive; i++) ok = await canListen(port + i);
+    if (ok) return port;
+  }
+  throw new Error('no free loopback port found');
+}
