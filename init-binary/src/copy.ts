@@ -3,27 +3,35 @@
  * shell and no cp). Copies the bundle tree this program runs from into DIR, keeping file modes
  * and symbolic links, so the app containers can run it from the shared volume.
  */
-import { chmod, copyFile, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
+import {
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
-export async function copyTree(source: string, target: string): Promise<number> {
-  const st = await lstat(source);
-  await mkdir(target, { recursive: true });
-  let files = 0;
-  for (const entry of await readdir(source, { withFileTypes: true })) {
+/** Copies the tree under `source` into `target` (created if needed); returns the entries copied. */
+export function copyTree(source: string, target: string): number {
+  mkdirSync(target, { recursive: true });
+  let copied = 0;
+  for (const entry of readdirSync(source, { withFileTypes: true })) {
     const from = join(source, entry.name);
     const to = join(target, entry.name);
     if (entry.isDirectory()) {
-      files += await copyTree(from, to);
+      copied += copyTree(from, to);
     } else if (entry.isSymbolicLink()) {
-      await symlink(await readlink(from), to);
-      files++;
+      symlinkSync(readlinkSync(from), to);
+      copied++;
     } else if (entry.isFile()) {
-      await copyFile(from, to);
-      await chmod(to, (await lstat(from)).mode & 0o7777);
-      files++;
+      copyFileSync(from, to);
+      chmodSync(to, lstatSync(from).mode & 0o7777);
+      copied++;
     }
   }
-  await chmod(target, st.mode & 0o7777);
-  return files;
+  chmodSync(target, lstatSync(source).mode & 0o7777);
+  return copied;
 }

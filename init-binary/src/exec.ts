@@ -4,7 +4,7 @@
  * daemon mode) the app is spawned as our child, every catchable signal forwarded, its exit code
  * (or 128+N after signal N) passed through.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Logger } from './log.ts';
 
@@ -52,6 +52,8 @@ export function spawnApp(
   log: Logger,
 ): RunningApp {
   const [argv0 = file, ...args] = argv;
+  // Loaded only here: node:child_process costs several ms of every exec-mode start.
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const child = spawn(file, args, { argv0, env, stdio: 'inherit' });
   const forward = (signal: NodeJS.Signals): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);

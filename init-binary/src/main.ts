@@ -11,15 +11,23 @@ import { exitCodeOf, failureLine } from './errors.ts';
 import { canExecve, execApp } from './exec.ts';
 import { run } from './run.ts';
 import { openSession, renewLease, renewToken } from './vault/client.ts';
+import { warmUp } from './warm.ts';
+
+/** Bundle time only (scripts/bundle.sh): compile what a start compiles, for the shipped cache. */
+const WARM_FLAG = '--warm-compile-cache';
 
 async function main(args: readonly string[]): Promise<number> {
   if (args[0] === COPY_FLAG) {
     // The program lives at <bundle>/app/vault-inject-env.mjs.
     const root = resolvePath(dirname(fileURLToPath(import.meta.url)), '..');
-    const files = await copyTree(root, args[1] ?? COPY_TARGET);
+    const files = copyTree(root, args[1] ?? COPY_TARGET);
     process.stderr.write(
       `vault-inject-env: copied ${files} files from ${root} to ${args[1] ?? COPY_TARGET}\n`,
     );
+    return 0;
+  }
+  if (args[0] === WARM_FLAG) {
+    await warmUp();
     return 0;
   }
   return run(args, process.env, {

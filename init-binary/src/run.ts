@@ -36,6 +36,7 @@ export async function run(
   const env = restoreHidden(processEnv);
   const config = parseConfig(env);
   const log = createLogger({ level: config.logLevel, json: config.jsonLog, write: deps.logWrite });
+  log.debug('started', { atMs: Math.round(performance.now()) });
   const argv = command[0] === '--' ? command.slice(1) : command;
   const [name] = argv;
   if (name === undefined)
@@ -75,6 +76,7 @@ export async function run(
     variables: resolved.values.size,
     skipped: resolved.skipped.length,
     ms: Math.round(now() - started),
+    atMs: Math.round(performance.now()),
   });
   if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 

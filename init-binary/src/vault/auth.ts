@@ -3,7 +3,7 @@
  * daemon needs to keep it alive. Credentials come from the Config (or files it names), never from
  * anywhere else.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { Env } from '../contract.ts';
 import { ConfigError, DeniedError } from '../errors.ts';
@@ -20,11 +20,11 @@ export interface LoginResult {
 export async function login(http: VaultHttp, config: Config): Promise<LoginResult> {
   switch (config.authMethod) {
     case 'token':
-      return { token: await staticToken(config), ttlSeconds: 0, renewable: false };
+      return { token: staticToken(config), ttlSeconds: 0, renewable: false };
     case 'kubernetes':
     case 'jwt': {
       const role = required(config.role, Env.ROLE, config.authMethod);
-      const jwt = await readCredential(config.saTokenFile, Env.SA_TOKEN);
+      const jwt = readCredential(config.saTokenFile, Env.SA_TOKEN);
       return loginAt(http, config.authPath, { role, jwt }, `role "${role}"`);
     }
     case 'approle': {
@@ -59,7 +59,7 @@ async function loginAt(
   };
 }
 
-async function staticToken(config: Config): Promise<string> {
+function staticToken(config: Config): string {
   if (config.token !== undefined) return config.token;
   if (config.tokenFile !== undefined) return readCredential(config.tokenFile, Env.TOKEN_FILE);
   throw new ConfigError(
@@ -67,10 +67,11 @@ async function staticToken(config: Config): Promise<string> {
   );
 }
 
-async function readCredential(file: string, variable: string): Promise<string> {
+// Small local files, read synchronously: node:fs/promises would cost ms at every start.
+function readCredential(file: string, variable: string): string {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`${variable}: cannot read ${file} (${code})`, { cause });

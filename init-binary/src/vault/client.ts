@@ -2,7 +2,7 @@
  * The narrow, typed Vault client the init program uses: login, then a SecretApi for resolution,
  * plus what daemon mode needs to keep the token and leases alive.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { Env } from '../contract.ts';
 import { ConfigError } from '../errors.ts';
@@ -30,15 +30,20 @@ export async function openSession(
   const http = await createVaultHttp({
     addr: config.addr,
     namespace: config.namespace,
-    caPem: config.caCertFile === undefined ? undefined : await readCa(config.caCertFile),
+    caPem: config.caCertFile === undefined ? undefined : readCa(config.caCertFile),
     skipVerify: config.skipVerify,
     timeoutMs: config.clientTimeoutMs,
     signal,
     log,
   });
+  log.debug('client ready', { atMs: Math.round(performance.now()) });
   const result = await login(http, config);
   http.setToken(result.token);
-  log.debug('logged in', { method: config.authMethod, ttlSeconds: result.ttlSeconds });
+  log.debug('logged in', {
+    method: config.authMethod,
+    ttlSeconds: result.ttlSeconds,
+    atMs: Math.round(performance.now()),
+  });
   return { api: secretApi(http, config), login: result, http };
 }
 
@@ -86,9 +91,9 @@ export async function renewLease(http: VaultHttp, lease: Lease): Promise<number>
   return typeof ttl === 'number' ? ttl : 0;
 }
 
-async function readCa(file: string): Promise<string> {
+function readCa(file: string): string {
   try {
-    return await readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`${Env.CACERT}: cannot read ${file} (${code})`, { cause });

@@ -43,8 +43,9 @@ export interface VaultHttp {
 export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultHttp> {
   // Loaded here, not at the top: a run without references never pays for it.
   const { default: nodeVault } = await import('node-vault');
+  options.log.debug('node-vault loaded', { atMs: Math.round(performance.now()) });
   const deadline = { signal: options.signal, timeoutMs: options.timeoutMs };
-  const transport = await createTransport({
+  const transport = createTransport({
     https: options.addr.startsWith('https:'),
     ca: options.caPem,
     rejectUnauthorized: !options.skipVerify,
