@@ -1,0 +1,302 @@
+/**
+ * The whole local real stack, for the end-to-end tests, `scripts/dev-env.sh` and `make demo`:
+ *
+ *   etcd + kube-apiserver (test/env/kube.ts)
+ *   OpenBao dev server with Kubernetes auth against that apiserver (test/env/vault-kubernetes.ts)
+ *   the BUILT webhook, `node dist/webhook/vault-inject.js webhook --self-signed`, on 127.0.0.1,
+ *     with a kubeconfig of its own user (RBAC: get Secrets/ConfigMaps), registered through a
+ *     MutatingWebhookConfiguration whose `clientConfig.url` is its loopback address and whose
+ *     `caBundle` is the certificate it serves.
+ *
+ * Everything binds to 127.0.0.1; every process is in its own group and is stopped by `stop()`
+ * (and killed when this Node process exits, unless `persistent`).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { existsSync } from 'node:fs';
+import type { V1Pod } from '@kubernetes/client-node';
+import { startKube, type Kube, type KubeOptions } from './kube.ts';
+import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
+import {
+  configureKubernetesAuth,
+  createKubernetesRole,
+  startBao,
+  writePolicy,
+  type Bao,
+} from './vault-kubernetes.ts';
+
+export const repoRoot = path.resolve(import.meta.dirname, '../..');
+export const WEBHOOK_BUILT = path.join(repoRoot, 'dist/webhook/vault-inject.js');
+export const BUNDLE_DIR = path.join(repoRoot, 'dist/bundle/vault-inject');
+/** The stack's own MutatingWebhookConfiguration. */
+export const WEBHOOK_CONFIG = 'vault-inject';
+/** Namespaces with this label set to `disabled` are not sent to the stack's webhook. */
+export const OPT_OUT_LABEL = 'vault-inject.dev/webhook';
+/** The policy every test role gets: read any KV v2 secret under `secret/`. */
+export const READ_POLICY = 'vault-inject-read';
+
+export interface WebhookProcess {
+  /** https://127.0.0.1:PORT/mutate */
+  readonly url: string;
+  /** The certificate it serves (self-signed), PEM: the registration's caBundle. */
+  readonly caPem: string;
+  /** http://127.0.0.1:PORT (healthz, readyz, metrics) */
+  readonly telemetryUrl: string;
+  readonly logPath: string;
+  readonly process: ServerProcess;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions extends KubeOptions {
+  /** Extra flags for `vault-inject webhook`. */
+  readonly webhookArgs?: readonly string[];
+}
+
+export interface Stack {
+  readonly dir: string;
+  readonly kube: Kube;
+  readonly bao: Bao;
+  readonly webhook: WebhookProcess;
+  /** The webhook's --vault-addr: the OpenBao dev server. */
+  readonly vaultAddr: string;
+  /**
+   * A namespace (Pod Security `restricted`) with service account `sa` (and `default`), and a Vault
+   * role `role` (default: `sa`) bound to that account with audience `vault` and the read policy.
+   */
+  appNamespace(prefix: string, sa?: string, role?: string): Promise<string>;
+  /** Creates `pod` with `dryRun=All` until the webhook mutates it (configuration changes are async). */
+  waitForWebhook(namespace: string): Promise<void>;
+  logs(lines?: number): string;
+  stop(): Promise<void>;
+}
+
+function pemOf(raw: Buffer): string {
+  const b64 = raw.toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN CERTIFICATE-----\n${b64.replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** The certificate a TLS server on 127.0.0.1:port presents (trust on first use, loopback only). */
+export function servedCertificate(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect(
+      { host: '127.0.0.1', port, rejectUnauthorized: false, servername: 'localhost' },
+      () => {
+        const cert = socket.getPeerCertificate();
+        socket.end();
+        if (!cert.raw) reject(new Error('no certificate presented'));
+        else resolve(pemOf(cert.raw));
+      },
+    );
+    socket.once('error', reject);
+  });
+}
+
+export async function startWebhookProcess(options: {
+  dir: string;
+  kubeconfig: string;
+  vaultAddr: string;
+  args?: readonly string[];
+  persistent?: boolean;
+}): Promise<WebhookProcess> {
+  if (!existsSync(WEBHOOK_BUILT)) {
+    throw new Error(`${WEBHOOK_BUILT} is missing: run make build`);
+  }
+  const port = await freePort();
+  const telemetryPort = await freePort();
+  const logPath = path.join(options.dir, 'webhook.log');
+  const proc = startProcess({
+    name: 'webhook',
+    command: process.execPath,
+    args: [
+      WEBHOOK_BUILT,
+      'webhook',
+      '--self-signed',
+      `--listen=127.0.0.1:${port}`,
+      `--telemetry-listen=127.0.0.1:${telemetryPort}`,
+      `--vault-addr=${options.vaultAddr}`,
+      '--shutdown-delay=0s',
+      ...(options.args ?? []),
+    ],
+    logPath,
+    // A clean environment: nothing of the caller's VAULT_* or KUBECONFIG reaches the webhook.
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', KUBECONFIG: options.kubeconfig },
+    persistent: options.persistent ?? false,
+  });
+  const telemetryUrl = `http://127.0.0.1:${telemetryPort}`;
+  try {
+    await waitUntil('webhook /readyz', async () => (await fetch(`${telemetryUrl}/readyz`)).ok, {
+      process: proc,
+    });
+    await waitUntil('webhook HTTPS', async () => (await servedCertificate(port)).length > 0, {
+      process: proc,
+    });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return {
+    url: `https://127.0.0.1:${port}/mutate`,
+    caPem: await servedCertificate(port),
+    telemetryUrl,
+    logPath,
+    process: proc,
+    stop: () => proc.stop(),
+  };
+}
+
+/** A pod that passes Pod Security `restricted`: the shape every test pod starts from. */
+export function restrictedPod(
+  name: string,
+  container: Partial<NonNullable<V1Pod['spec']>['containers'][number]>,
+  extra: { serviceAccountName?: string; annotations?: Record<string, string> } = {},
+): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, ...(extra.annotations ? { annotations: extra.annotations } : {}) },
+    spec: {
+      serviceAccountName: extra.serviceAccountName ?? 'default',
+      automountServiceAccountToken: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.example/app:1.0',
+          ...container,
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'] },
+            readOnlyRootFilesystem: true,
+          },
+        },
+      ],
+    },
+  };
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const dir = await mkdtemp(path.join(options.baseDir ?? tmpdir(), 'vault-inject-stack-'));
+  const started: { stop(): Promise<void> }[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const s of [...started].reverse()) await s.stop();
+  };
+  try {
+    const kube = await startKube({ ...options, baseDir: dir });
+    started.push(kube);
+    const bao = await startBao({ ...options, baseDir: dir });
+    started.push(bao);
+    await configureKubernetesAuth(bao, {
+      server: kube.server,
+      caPem: kube.caPem,
+      reviewerToken: kube.adminToken,
+    });
+    await writePolicy(
+      bao,
+      READ_POLICY,
+      'path "secret/data/*" { capabilities = ["read"] }\npath "secret/metadata/*" { capabilities = ["read"] }\n',
+    );
+    const kubeconfig = await kube.writeKubeconfig(
+      path.join(dir, 'webhook.kubeconfig'),
+      kube.webhookToken,
+    );
+    const webhook = await startWebhookProcess({
+      dir,
+      kubeconfig,
+      vaultAddr: bao.addr,
+      ...(options.webhookArgs ? { args: options.webhookArgs } : {}),
+      ...(options.persistent ? { persistent: true } : {}),
+    });
+    started.push(webhook);
+    await kube.registerWebhook({
+      name: WEBHOOK_CONFIG,
+      url: webhook.url,
+      caBundlePem: webhook.caPem,
+      failurePolicy: 'Fail',
+      namespaceSelector: {
+        matchExpressions: [
+          {
+            key: 'kubernetes.io/metadata.name',
+            operator: 'NotIn',
+            values: ['kube-system', 'kube-public', 'kube-node-lease'],
+          },
+          { key: OPT_OUT_LABEL, operator: 'NotIn', values: ['disabled'] },
+        ],
+      },
+    });
+    return makeStack(dir, kube, bao, webhook, stopAll);
+  } catch (err) {
+    await stopAll();
+    if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] === undefined) {
+      await rm(dir, { recursive: true, force: true });
+    }
+    throw err;
+  }
+}
+
+function makeStack(
+  dir: string,
+  kube: Kube,
+  bao: Bao,
+  webhook: WebhookProcess,
+  stopAll: () => Promise<void>,
+): Stack {
+  let stopped = false;
+  return {
+    dir,
+    kube,
+    bao,
+    webhook,
+    vaultAddr: bao.addr,
+    async appNamespace(prefix, sa = 'app', role = sa) {
+      const ns = await kube.createNamespace(prefix);
+      await kube.createServiceAccount(ns, sa);
+      await createKubernetesRole(bao, {
+        name: role,
+        serviceAccounts: [sa],
+        namespaces: [ns],
+        policies: [READ_POLICY],
+      });
+      return ns;
+    },
+    async waitForWebhook(namespace) {
+      const probe = restrictedPod('probe', {
+        command: ['/bin/true'],
+        env: [{ name: 'PROBE', value: 'vault:secret/data/probe#key' }],
+      });
+      await waitUntil(
+        'the webhook registration in effect',
+        async () => {
+          const pod = await kube.core.createNamespacedPod({
+            namespace,
+            body: probe,
+            dryRun: 'All',
+          });
+          return pod.metadata?.annotations?.['vault-inject.dev/status'] === 'injected';
+        },
+        { timeoutMs: 20_000 },
+      );
+    },
+    logs(lines = 40) {
+      return [
+        kube.logs(lines),
+        bao.logs(lines),
+        `--- webhook (${webhook.logPath}) ---\n${tail(webhook.logPath, lines)}`,
+      ].join('\n');
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopAll();
+      if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] === undefined) {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
