@@ -3,7 +3,15 @@
  * Node aborts the process when `process.execve` fails, so the checks are what turns "not found" and
  * "not executable" into the exit codes 127 and 126 with a clear message.
  */
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { CommandNotExecutableError, CommandNotFoundError, ConfigError } from './errors.ts';
 
@@ -17,18 +25,19 @@ export function lookPath(command: string, pathVar: string | undefined): string {
     checkExecutable(command, command);
     return command;
   }
-  let denied: Error | undefined;
+  let unusable: Error | undefined;
   for (const dir of (pathVar ?? DEFAULT_PATH).split(delimiter)) {
     const candidate = join(dir === '' ? '.' : dir, command);
+    if (!existsSync(candidate)) continue;
     try {
       checkExecutable(candidate, command);
       return candidate;
     } catch (err) {
-      // Like execvp: remember "found but not executable", keep looking for a better one.
-      if (err instanceof CommandNotExecutableError) denied ??= err;
+      // Like execvp: remember why the first one found cannot run, keep looking for a better one.
+      unusable ??= err as Error;
     }
   }
-  throw denied ?? new CommandNotFoundError(`command "${command}" not found in PATH`);
+  throw unusable ?? new CommandNotFoundError(`command "${command}" not found in PATH`);
 }
 
 /** Throws CommandNotFoundError/CommandNotExecutableError unless execve(file) can work. */

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig, parseDurationMs } from '../../../init-binary/src/config.ts';
+import { ExitCode } from '../../../init-binary/src/contract.ts';
+import { ConfigError, exitCodeOf } from '../../../init-binary/src/errors.ts';
+
+describe('parseConfig', () => {
+  it('has Bank-Vaults defaults', () => {
+    const c = parseConfig({});
+    assert.equal(c.addr, undefined);
+    assert.equal(c.authMethod, 'kubernetes');
+    assert.equal(c.authPath, 'kubernetes');
+    assert.equal(c.clientTimeoutMs, 10_000);
+    assert.equal(c.transitPath, 'transit');
+    assert.equal(c.saTokenFile, '/var/run/secrets/kubernetes.io/serviceaccount/token');
+    assert.equal(c.ignoreMissing, false);
+    assert.equal(c.daemon, false);
+    assert.equal(c.logLevel, 'info');
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('reads every setting', () => {
+    const c = parseConfig({
+      VAULT_ADDR: 'https://vault.example:8200/',
+      VAULT_AUTH_METHOD: 'JWT',
+      VAULT_PATH: '/jwt/',
+      VAULT_ROLE: 'app',
+      VAULT_NAMESPACE: 'team-a',
+      VAULT_SKIP_VERIFY: 'true',
+      VAULT_CACERT: '/tls/ca.crt',
+      VAULT_CLIENT_TIMEOUT: '1m30s',
+      VAULT_IGNORE_MISSING_SECRETS: '1',
+      VAULT_ENV_PASSTHROUGH: 'VAULT_ADDR, VAULT_ROLE,,',
+      VAULT_ENV_DAEMON: 'T',
+      VAULT_ENV_FROM_PATH: 'secret/a, /secret/b/',
+      VAULT_TRANSIT_KEY_ID: 'k',
+      VAULT_TRANSIT_PATH: 'tr',
+      VAULT_LOG_LEVEL: 'warning',
+      VAULT_JSON_LOG: 'true',
+      KUBERNETES_SERVICE_ACCOUNT_TOKEN: '/t/token',
+    });
+    assert.equal(c.addr, 'https://vault.example:8200');
+    assert.equal(c.authMethod, 'jwt');
+    assert.equal(c.authPath, 'jwt');
+    assert.equal(c.skipVerify, true);
+    assert.equal(c.clientTimeoutMs, 90_000);
+    assert.equal(c.ignoreMissing, true);
+    assert.deepEqual([...c.passthrough], ['VAULT_ADDR', 'VAULT_ROLE']);
+    assert.equal(c.daemon, true);
+    assert.deepEqual(c.fromPaths, ['secret/a', 'secret/b']);
+    assert.equal(c.transitPath, 'tr');
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.jsonLog, true);
+    assert.equal(c.saTokenFile, '/t/token');
+  });
+
+  it('takes VAULT_TOKEN=vault:login as a request, not a token', () => {
+    const c = parseConfig({ VAULT_TOKEN: 'vault:login' });
+    assert.equal(c.loginPassthrough, true);
+    assert.equal(c.token, undefined);
+    assert.equal(parseConfig({ VAULT_TOKEN: 's.abc' }).token, 's.abc');
+  });
+
+  const bad: [Record<string, string>, RegExp][] = [
+    [{ VAULT_ADDR: 'vault:8200' }, /VAULT_ADDR "vault:8200" must start with http/],
+    [{ VAULT_ADDR: 'not a url' }, /VAULT_ADDR "not a url" is not a URL/],
+    [{ VAULT_ADDR: 'https://u:p@vault' }, /must not hold credentials/],
+    [
+      { VAULT_AUTH_METHOD: 'ldap' },
+      /VAULT_AUTH_METHOD "ldap" is not one of kubernetes, jwt, token, approle/,
+    ],
+    [{ VAULT_SKIP_VERIFY: 'yes' }, /VAULT_SKIP_VERIFY "yes" is not a boolean/],
+    [{ VAULT_CLIENT_TIMEOUT: '0s' }, /VAULT_CLIENT_TIMEOUT "0s" is not a positive duration/],
+    [{ VAULT_CLIENT_TIMEOUT: '10 seconds' }, /not a positive duration/],
+    [{ VAULT_LOG_LEVEL: 'loud' }, /VAULT_LOG_LEVEL "loud"/],
+  ];
+  for (const [env, message] of bad) {
+    it(`rejects ${JSON.stringify(env)} with exit 78`, () => {
+      assert.throws(
+        () => parseConfig(env),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, message);
+          assert.equal(exitCodeOf(err), ExitCode.CONFIG);
+          return true;
+        },
+      );
+    });
+  }
+});
+
+describe('parseDurationMs', () => {
+  const table: [string, number][] = [
+    ['10s', 10_000],
+    ['500ms', 500],
+    ['1m30s', 90_000],
+    ['1h', 3_600_000],
+    ['2', 2000],
+    ['1.5s', 1500],
+  ];
+  for (const [raw, ms] of table) it(raw, () => assert.equal(parseDurationMs('X', raw), ms));
+});

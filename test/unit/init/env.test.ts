@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig } from '../../../init-binary/src/config.ts';
+import { INIT_SETTINGS } from '../../../init-binary/src/contract.ts';
+import {
+  HIDDEN_PREFIX,
+  appEnvironment,
+  findReferences,
+  restoreHidden,
+} from '../../../init-binary/src/env.ts';
+import { ConfigError } from '../../../init-binary/src/errors.ts';
+
+const every = Object.fromEntries(INIT_SETTINGS.map((name) => [name, `setting-${name}`]));
+
+describe('restoreHidden', () => {
+  it('gives the app back what the launcher hid from Node', () => {
+    const env = restoreHidden({
+      [`${HIDDEN_PREFIX}NODE_OPTIONS`]: '--require /app/trace.js',
+      [`${HIDDEN_PREFIX}LD_PRELOAD`]: '/usr/lib/libjemalloc.so',
+      PATH: '/bin',
+      GONE: undefined,
+    });
+    assert.deepEqual(env, {
+      NODE_OPTIONS: '--require /app/trace.js',
+      LD_PRELOAD: '/usr/lib/libjemalloc.so',
+      PATH: '/bin',
+    });
+  });
+});
+
+describe('findReferences', () => {
+  it('parses only values with references, never the settings', () => {
+    const refs = findReferences({
+      A: 'vault:secret/a#k',
+      B: 'plain',
+      C: 'x${vault:secret/c#k}y',
+      VAULT_ROLE: 'vault:looks#like-a-ref',
+    });
+    assert.deepEqual(
+      refs.map((r) => r.name),
+      ['A', 'C'],
+    );
+  });
+  it('names the variable of a malformed reference', () => {
+    assert.throws(
+      () => findReferences({ DB_URL: 'vault:secret/db' }),
+      (err: unknown) => err instanceof ConfigError && /^DB_URL: missing "#KEY"/.test(err.message),
+    );
+  });
+});
+
+describe('appEnvironment (CONTRACT section 4)', () => {
+  const base = { ...every, PATH: '/bin', A: 'vault:secret/a#k', KEEP: 'me' };
+
+  it('removes every setting and sets the resolved values', () => {
+    const env = appEnvironment({
+      env: base,
+      config: parseConfig({
+        ...base,
+        VAULT_ADDR: 'http://127.0.0.1:8200',
+        VAULT_AUTH_METHOD: 'token',
+        VAULT_SKIP_VERIFY: 'false',
+        VAULT_CLIENT_TIMEOUT: '1s',
+        VAULT_IGNORE_MISSING_SECRETS: 'false',
+        VAULT_ENV_DAEMON: 'false',
+        VAULT_LOG_LEVEL: 'info',
+        VAULT_JSON_LOG: 'false',
+        VAULT_ENV_PASSTHROUGH: '',
+      }),
+      values: new Map([['A', 'resolved']]),
+      skipped: [],
+      token: 'hvs.token',
+    });
+    assert.deepEqual(env, { PATH: '/bin', A: 'resolved', KEEP: 'me' });
+  });
+
+  it('removes them in daemon mode too', () => {
+    const input = {
+      PATH: '/bin',
+      VAULT_ADDR: 'http://v',
+      VAULT_ENV_DAEMON: 'true',
+      VAULT_ROLE: 'r',
+    };
+    const env = appEnvironment({
+      env: input,
+      config: parseConfig(input),
+      values: new Map(),
+      skipped: [],
+      token: 't',
+    });
+    assert.deepEqual(env, { PATH: '/bin' });
+  });
+
+  it('keeps the passthrough names', () => {
+    const input = {
+      VAULT_ADDR: 'http://v:8200',
+      VAULT_ROLE: 'r',
+      VAULT_ENV_PASSTHROUGH: 'VAULT_ADDR',
+    };
+    const env = appEnvironment({
+      env: input,
+      config: parseConfig(input),
+      values: new Map(),
+      skipped: [],
+      token: 't',
+    });
+    assert.deepEqual(env, { VAULT_ADDR: 'http://v:8200' });
+  });
+
+  it('hands over the token and connection settings on VAULT_TOKEN=vault:login', () => {
+    const input = {
+      VAULT_ADDR: 'http://v:8200/',
+      VAULT_TOKEN: 'vault:login',
+      VAULT_NAMESPACE: 'ns',
+      VAULT_ROLE: 'r',
+      VAULT_PATH: 'jwt',
+    };
+    const env = appEnvironment({
+      env: input,
+      config: parseConfig(input),
+      values: new Map(),
+      skipped: [],
+      token: 'hvs.init',
+    });
+    assert.deepEqual(env, {
+      VAULT_ADDR: 'http://v:8200',
+      VAULT_TOKEN: 'hvs.init',
+      VAULT_NAMESPACE: 'ns',
+    });
+  });
+
+  it('leaves skipped variables out (ignore-missing)', () => {
+    const input = { A: 'vault:secret/a#k', B: 'vault:secret/b#k' };
+    const env = appEnvironment({
+      env: input,
+      config: parseConfig(input),
+      values: new Map([['B', 'b']]),
+      skipped: ['A'],
+      token: undefined,
+    });
+    assert.deepEqual(env, { B: 'b' });
+  });
+});

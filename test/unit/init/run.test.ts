@@ -1,0 +1,219 @@
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  mkdtempSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  readlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { lookPath } from '../../../init-binary/src/command.ts';
+import { ExitCode } from '../../../init-binary/src/contract.ts';
+import { copyTree } from '../../../init-binary/src/copy.ts';
+import {
+  CommandNotExecutableError,
+  CommandNotFoundError,
+  DeniedError,
+  exitCodeOf,
+  failureLine,
+} from '../../../init-binary/src/errors.ts';
+import { run, type RunDependencies } from '../../../init-binary/src/run.ts';
+import type { VaultSession } from '../../../init-binary/src/vault/client.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'vault-inject-run-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, content: string, mode: number): string {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  chmodSync(p, mode);
+  return p;
+}
+
+const script = file('app.sh', '#!/bin/sh\nexit 0\n', 0o755);
+file('noexec.sh', '#!/bin/sh\n', 0o644);
+file('badinterp.sh', '#!/nonexistent/sh\n', 0o755);
+file('garbage', 'hello\n', 0o755);
+mkdirSync(join(dir, 'adir'));
+
+describe('lookPath', () => {
+  it('finds a command in PATH, and a path as is', () => {
+    assert.equal(lookPath('app.sh', `/nonexistent:${dir}`), script);
+    assert.equal(lookPath(script, undefined), script);
+  });
+  const table: [string, string | undefined, new (...a: never[]) => Error, number, RegExp][] = [
+    ['nope', dir, CommandNotFoundError, 127, /command "nope" not found in PATH/],
+    [join(dir, 'nope'), undefined, CommandNotFoundError, 127, /not found/],
+    ['noexec.sh', dir, CommandNotExecutableError, 126, /is not executable/],
+    [join(dir, 'adir'), undefined, CommandNotExecutableError, 126, /not a regular file/],
+    [
+      'badinterp.sh',
+      dir,
+      CommandNotFoundError,
+      127,
+      /needs \/nonexistent\/sh, which is not in this image/,
+    ],
+    ['garbage', dir, CommandNotExecutableError, 126, /neither a binary nor a script/],
+  ];
+  for (const [command, path, type, code, message] of table) {
+    it(`${command} → ${code}`, () => {
+      assert.throws(
+        () => lookPath(command, path),
+        (err: unknown) => {
+          assert.ok(err instanceof type);
+          assert.equal(exitCodeOf(err), code);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+  it('checks the ELF loader of a dynamic binary', () => {
+    assert.equal(lookPath('/bin/sh', undefined), '/bin/sh');
+  });
+});
+
+function deps(overrides: Partial<RunDependencies> = {}): RunDependencies & { execs: unknown[][] } {
+  const execs: unknown[][] = [];
+  return {
+    execs,
+    openSession: async (): Promise<VaultSession> => {
+      throw new Error('no Vault in this test');
+    },
+    renewToken: async () => 0,
+    renewLease: async () => 0,
+    execve: ((f: string, argv: readonly string[], env: Record<string, string>) => {
+      execs.push([f, argv, env]);
+      throw new Error('exec');
+    }) as RunDependencies['execve'],
+    canExecve: () => true,
+    logWrite: () => undefined,
+    ...overrides,
+  };
+}
+
+function fakeSession(data: Record<string, string>): VaultSession {
+  return {
+    login: { token: 'hvs.fake', ttlSeconds: 0, renewable: false },
+    http: {} as VaultSession['http'],
+    api: {
+      read: async (path) => (path === 'secret/app' ? { data } : undefined),
+      write: async () => ({ data: {} }),
+      decrypt: async () => [],
+    },
+  };
+}
+
+describe('run', () => {
+  const env = {
+    PATH: `${dir}:/usr/bin:/bin`,
+    VAULT_ADDR: 'http://127.0.0.1:1',
+    VAULT_AUTH_METHOD: 'token',
+    VAULT_TOKEN: 't',
+  };
+
+  it('execs the command with the resolved, sanitised environment and argv', async () => {
+    const d = deps({ openSession: async () => fakeSession({ k: 'v' }) });
+    await assert.rejects(
+      run(['--', 'app.sh', 'a', 'b'], { ...env, X: 'vault:secret/app#k', Y: 'y' }, d),
+      /exec/,
+    );
+    assert.deepEqual(d.execs, [[script, ['app.sh', 'a', 'b'], { PATH: env.PATH, X: 'v', Y: 'y' }]]);
+  });
+
+  it('does not contact Vault without references', async () => {
+    const d = deps();
+    await assert.rejects(run(['app.sh'], { PATH: dir, Y: 'y' }, d), /exec/);
+    assert.equal(d.execs.length, 1);
+  });
+
+  it('checks the command before contacting Vault (127)', async () => {
+    let opened = false;
+    const d = deps({ openSession: async () => ((opened = true), fakeSession({})) });
+    await assert.rejects(
+      run(['nope'], { ...env, X: 'vault:secret/app#k' }, d),
+      (err: unknown) => exitCodeOf(err) === 127,
+    );
+    assert.equal(opened, false);
+  });
+
+  it('bounds the whole Vault phase by VAULT_CLIENT_TIMEOUT (69)', async () => {
+    const d = deps({ openSession: () => new Promise(() => undefined) });
+    const started = Date.now();
+    await assert.rejects(
+      run(['app.sh'], { ...env, VAULT_CLIENT_TIMEOUT: '200ms', X: 'vault:secret/app#k' }, d),
+      (err: unknown) =>
+        exitCodeOf(err) === ExitCode.UNAVAILABLE && /did not answer within 0.2s/.test(String(err)),
+    );
+    assert.ok(Date.now() - started < 1000);
+  });
+
+  it('maps a denial to 77 with one line naming the cause', async () => {
+    const d = deps({
+      openSession: async () => {
+        throw new DeniedError(
+          'Vault denied the login at auth/jwt with role "x" (400 invalid role)',
+        );
+      },
+    });
+    const err = await run(['app.sh'], { ...env, X: 'vault:secret/app#k' }, d).catch(
+      (e: unknown) => e,
+    );
+    assert.equal(exitCodeOf(err), 77);
+    assert.equal(
+      failureLine(err),
+      'vault-inject-env: Vault denied the login at auth/jwt with role "x" (400 invalid role)',
+    );
+  });
+
+  it('maps an unknown error to 70 without its message', () => {
+    const err = new SyntaxError('Unexpected token s3cret in JSON');
+    assert.equal(exitCodeOf(err), 70);
+    assert.doesNotMatch(failureLine(err), /s3cret/);
+  });
+
+  it('spawns when execve is unavailable and passes the exit code through', async () => {
+    const exit7 = file('exit7.sh', '#!/bin/sh\nexit 7\n', 0o755);
+    assert.equal(
+      await run([exit7], { PATH: '/usr/bin:/bin' }, deps({ canExecve: () => false })),
+      7,
+    );
+  });
+
+  it('reports death by signal N as 128+N in spawn mode', async () => {
+    const killed = file('killed.sh', '#!/bin/sh\nkill -TERM $$\n', 0o755);
+    assert.equal(
+      await run([killed], { PATH: '/usr/bin:/bin' }, deps({ canExecve: () => false })),
+      143,
+    );
+  });
+
+  it('fails with 78 when there is no command', async () => {
+    await assert.rejects(run([], {}, deps()), (err: unknown) => exitCodeOf(err) === 78);
+  });
+});
+
+describe('copyTree (--copy-bundle)', () => {
+  it('copies the tree with modes and links', () => {
+    const src = join(dir, 'bundle');
+    mkdirSync(join(src, 'bin'), { recursive: true });
+    writeFileSync(join(src, 'bin', 'prog'), 'x');
+    chmodSync(join(src, 'bin', 'prog'), 0o755);
+    writeFileSync(join(src, 'data'), 'y');
+    chmodSync(join(src, 'data'), 0o644);
+    symlinkSync('data', join(src, 'link'));
+    const dst = join(dir, 'volume');
+    mkdirSync(dst);
+    assert.equal(copyTree(src, dst), 3);
+    assert.deepEqual(readdirSync(dst).sort(), ['bin', 'data', 'link']);
+    assert.equal(statSync(join(dst, 'bin', 'prog')).mode & 0o777, 0o755);
+    assert.equal(statSync(join(dst, 'data')).mode & 0o777, 0o644);
+    assert.equal(readlinkSync(join(dst, 'link')), 'data');
+  });
+});
