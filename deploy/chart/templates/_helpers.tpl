@@ -1,0 +1,162 @@
+{{/* Names and labels. */}}
+{{- define "vault-inject.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "vault-inject.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "vault-inject.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "vault-inject.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "vault-inject.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "vault-inject.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: vault-inject
+{{- end }}
+
+{{- define "vault-inject.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "vault-inject.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The webhook's own pods carry this label; the objectSelector never sends them. */}}
+{{- define "vault-inject.componentLabel" -}}
+vault-inject.dev/component: webhook
+{{- end }}
+
+{{- define "vault-inject.image" -}}
+{{- $tag := default .Chart.AppVersion .image.tag }}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{- define "vault-inject.tlsSecretName" -}}
+{{- if eq .Values.certificates.mode "secret" }}
+{{- required "certificates.secret.name is required when certificates.mode is secret" .Values.certificates.secret.name }}
+{{- else }}
+{{- printf "%s-tls" (include "vault-inject.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "vault-inject.webhookName" -}}
+{{- include "vault-inject.fullname" . }}
+{{- end }}
+
+{{/* DNS names of the Service, as the API server dials it. */}}
+{{- define "vault-inject.dnsNames" -}}
+{{- $svc := include "vault-inject.fullname" . }}
+{{- list $svc (printf "%s.%s" $svc .Release.Namespace) (printf "%s.%s.svc" $svc .Release.Namespace) (printf "%s.%s.svc.cluster.local" $svc .Release.Namespace) | toJson }}
+{{- end }}
+
+{{/*
+Namespaces the webhook and the guard never look at. The release namespace is always among them:
+the webhook must be able to restart itself whatever its failurePolicy.
+*/}}
+{{- define "vault-inject.namespaceSelector" -}}
+{{- $excluded := concat (list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq }}
+{{- $extra := .Values.webhook.namespaceSelector }}
+{{- with $extra.matchLabels }}
+matchLabels:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: {{ toJson $excluded }}
+  - key: vault-inject.dev/inject
+    operator: NotIn
+    values: ["false"]
+  {{- with $extra.matchExpressions }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{- define "vault-inject.objectSelector" -}}
+{{- $extra := .Values.webhook.objectSelector }}
+{{- with $extra.matchLabels }}
+matchLabels:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+matchExpressions:
+  - key: vault-inject.dev/component
+    operator: NotIn
+    values: ["webhook"]
+  {{- with $extra.matchExpressions }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+CEL: does the string STR hold a reference? The same prefixes the webhook detects
+(CONTRACT section 1): vault:, >>vault:, and the inline ${vault: / ${>>vault: forms.
+*/}}
+{{- define "vault-inject.cel.isReference" -}}
+({{ . }}.startsWith('vault:') || {{ . }}.startsWith('>>vault:') || {{ . }}.contains('${vault:') || {{ . }}.contains('${>>vault:'))
+{{- end }}
+
+{{/* CEL: container c has a literal reference in an env value. */}}
+{{- define "vault-inject.cel.containerHasLiteral" -}}
+(has(c.env) && c.env.exists(e, has(e.value) && {{ include "vault-inject.cel.isReference" "e.value" }}))
+{{- end }}
+
+{{/*
+CEL: container c may hold a reference: a literal one, or a value the API server cannot see
+(valueFrom secretKeyRef/configMapKeyRef, envFrom); the webhook reads those itself.
+*/}}
+{{- define "vault-inject.cel.containerCandidate" -}}
+{{ include "vault-inject.cel.containerHasLiteral" . }}
+  || (has(c.env) && c.env.exists(e, has(e.valueFrom) && (has(e.valueFrom.secretKeyRef) || has(e.valueFrom.configMapKeyRef))))
+  || (has(c.envFrom) && size(c.envFrom) > 0)
+{{- end }}
+
+{{- define "vault-inject.cel.hasOurAnnotation" -}}
+(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('vault-inject.dev/') || k.startsWith('vault.security.banzaicloud.io/')))
+{{- end }}
+
+{{/* CEL, the webhook's matchCondition: a pod worth sending. */}}
+{{- define "vault-inject.cel.sendToWebhook" -}}
+{{ include "vault-inject.cel.hasOurAnnotation" . }}
+|| object.spec.containers.exists(c,
+  {{ include "vault-inject.cel.containerCandidate" . | nindent 2 | trim }})
+|| (has(object.spec.initContainers) && object.spec.initContainers.exists(c,
+  {{ include "vault-inject.cel.containerCandidate" . | nindent 2 | trim }}))
+{{- end }}
+
+{{/* CEL: the pod has a literal reference in any container or init container. */}}
+{{- define "vault-inject.cel.podHasLiteral" -}}
+object.spec.containers.exists(c, {{ include "vault-inject.cel.containerHasLiteral" . }})
+|| (has(object.spec.initContainers) && object.spec.initContainers.exists(c, {{ include "vault-inject.cel.containerHasLiteral" . }}))
+{{- end }}
+
+{{/* Whole seconds of a duration written as Ns or Nms (rounded up). */}}
+{{- define "vault-inject.seconds" -}}
+{{- $d := . | toString -}}
+{{- if hasSuffix "ms" $d -}}
+{{- div (add (trimSuffix "ms" $d | int) 999) 1000 -}}
+{{- else if hasSuffix "s" $d -}}
+{{- trimSuffix "s" $d | int -}}
+{{- else -}}
+{{- fail (printf "%q is not a duration in s or ms" $d) -}}
+{{- end -}}
+{{- end }}
