@@ -16,7 +16,7 @@ UNIT_TESTS := 'test/unit/**/*.test.ts'
 INTEGRATION_TESTS := 'test/integration/**/*.test.ts'
 E2E_TESTS := 'test/e2e/**/*.test.ts'
 
-.PHONY: help deps components build lint typecheck test test-unit test-integration test-e2e demo format clean bench-webhook
+.PHONY: help deps components build lint typecheck test test-unit test-integration test-e2e demo format clean bench-webhook manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -54,6 +54,9 @@ test: deps lint typecheck components build ## everything CI runs: install, lint,
 
 bench-webhook: deps ## measure handler time and reviews/s of the webhook (HTTPS keep-alive, 127.0.0.1)
 	node scripts/bench/webhook.ts
+
+manifests: ## render deploy/manifests from the Helm chart (a test fails when they are stale)
+	scripts/render-manifests.sh
 
 demo: ## the whole flow on the local real stack, narrated
 	@echo "make demo: not yet available (the local real stack is still being built)"
