@@ -29,9 +29,30 @@ export interface ServerConfig {
   readonly readSources: boolean;
 }
 
+/** What to do with a pod whose container's image cannot be looked up. */
+export type RegistryFailurePolicy = 'deny' | 'admit';
+
+/** Image config lookups for containers without `command` (docs/registry.md). */
+export interface RegistryConfig {
+  /** Per lookup, every request included; below the request deadline. */
+  readonly timeoutMs: number;
+  /** `os/architecture[/variant]` when the pod's placement pins none. */
+  readonly platform: string;
+  /** How long a tag → digest answer is trusted. */
+  readonly tagTtlMs: number;
+  /** Extra CA bundles by registry host (normalised: `docker.io`, `r.example:5000`). */
+  readonly caFiles: readonly { readonly host: string; readonly file: string }[];
+  readonly insecureSkipVerify: readonly string[];
+  readonly plainHttp: readonly string[];
+  /** A docker config.json tried after the pod's and its service account's pull secrets. */
+  readonly defaultDockerConfigFile: string;
+  readonly failurePolicy: RegistryFailurePolicy;
+}
+
 export interface Config {
   readonly injection: InjectionConfig;
   readonly server: ServerConfig;
+  readonly registry: RegistryConfig;
   readonly logLevel: string;
 }
 
@@ -41,6 +62,8 @@ export interface FlagSpec {
   readonly default: string;
   /** A flag given without `=value` means `true`. */
   readonly boolean?: true;
+  /** May be given more than once; the values are joined with `,` (the variable is a comma list). */
+  readonly repeatable?: true;
   readonly help: string;
 }
 
@@ -185,6 +208,55 @@ export const FLAGS = [
     help: 'read Secrets/ConfigMaps behind valueFrom/envFrom to detect references',
   },
   {
+    flag: 'registry-timeout',
+    env: E('REGISTRY_TIMEOUT'),
+    default: '2s',
+    help: 'per image lookup in a registry, every request included (below --request-deadline)',
+  },
+  {
+    flag: 'registry-platform',
+    env: E('REGISTRY_PLATFORM'),
+    default: 'linux/amd64',
+    help: 'platform looked up in multi-arch images unless the pod pins kubernetes.io/arch',
+  },
+  {
+    flag: 'registry-tag-ttl',
+    env: E('REGISTRY_TAG_TTL'),
+    default: '60s',
+    help: 'how long a tag → digest answer is trusted',
+  },
+  {
+    flag: 'registry-ca',
+    env: E('REGISTRY_CA'),
+    default: '',
+    repeatable: true,
+    help: 'HOST=FILE: a PEM CA bundle trusted for that registry (repeatable; comma list in the variable)',
+  },
+  {
+    flag: 'registry-insecure-skip-verify',
+    env: E('REGISTRY_INSECURE_SKIP_VERIFY'),
+    default: '',
+    help: 'comma list of registry hosts whose TLS certificate is not verified',
+  },
+  {
+    flag: 'registry-plain-http',
+    env: E('REGISTRY_PLAIN_HTTP'),
+    default: '',
+    help: 'comma list of registry hosts spoken to over plain HTTP',
+  },
+  {
+    flag: 'registry-default-docker-config',
+    env: E('REGISTRY_DEFAULT_DOCKER_CONFIG'),
+    default: '',
+    help: 'a docker config.json tried after the pull secrets of the pod and its service account',
+  },
+  {
+    flag: 'registry-failure-policy',
+    env: E('REGISTRY_FAILURE_POLICY'),
+    default: 'deny',
+    help: 'deny: deny a pod whose image cannot be looked up; admit: admit it unmutated with a warning',
+  },
+  {
     flag: 'log-level',
     env: E('LOG_LEVEL'),
     default: 'info',
@@ -224,10 +296,13 @@ export function readFlags(
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const spec = specs.get(name);
     if (!spec) throw configError(`unknown flag --${name}`);
-    if (eq >= 0) given.set(name, arg.slice(eq + 1));
-    else if (spec.boolean) given.set(name, 'true');
-    else if (i + 1 < argv.length) given.set(name, argv[++i] as string);
+    let value: string;
+    if (eq >= 0) value = arg.slice(eq + 1);
+    else if (spec.boolean) value = 'true';
+    else if (i + 1 < argv.length) value = argv[++i] as string;
     else throw configError(`flag --${name} needs a value`);
+    const before = given.get(name);
+    given.set(name, spec.repeatable && before !== undefined ? `${before},${value}` : value);
   }
   const flags: Record<string, string> = {};
   for (const [name, spec] of specs) flags[name] = given.get(name) ?? env[spec.env] ?? spec.default;
@@ -342,11 +417,58 @@ export function serverConfig(flags: Record<string, string>): ServerConfig {
   return Object.freeze(server);
 }
 
+const PLATFORM = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/;
+
+/** `HOST=FILE,HOST=FILE` of --registry-ca. */
+function caFiles(text: string): RegistryConfig['caFiles'] {
+  return list(text).map((item) => {
+    const eq = item.indexOf('=');
+    if (eq <= 0 || eq === item.length - 1) {
+      throw configError(`--registry-ca: "${item}" is not HOST=FILE`);
+    }
+    return Object.freeze({ host: item.slice(0, eq), file: item.slice(eq + 1) });
+  });
+}
+
+export function registryConfig(flags: Record<string, string>): RegistryConfig {
+  const timeoutMs = duration(flags, 'registry-timeout');
+  if (timeoutMs <= 0) throw configError('--registry-timeout: must be more than 0');
+  const platform = flags['registry-platform'] ?? '';
+  if (!PLATFORM.test(platform)) {
+    throw configError(
+      `--registry-platform: "${platform}" is not os/architecture[/variant], e.g. linux/arm64`,
+    );
+  }
+  return Object.freeze({
+    timeoutMs,
+    platform,
+    tagTtlMs: duration(flags, 'registry-tag-ttl'),
+    caFiles: Object.freeze(caFiles(flags['registry-ca'] ?? '')),
+    insecureSkipVerify: Object.freeze(list(flags['registry-insecure-skip-verify'] ?? '')),
+    plainHttp: Object.freeze(list(flags['registry-plain-http'] ?? '')),
+    defaultDockerConfigFile: flags['registry-default-docker-config'] ?? '',
+    failurePolicy: oneOf<RegistryFailurePolicy>(flags, 'registry-failure-policy', [
+      'deny',
+      'admit',
+    ]),
+  });
+}
+
 /** The whole configuration of `vault-inject webhook`. */
 export function parseConfig(flags: Record<string, string>): Config {
+  const server = serverConfig(flags);
+  const registry = registryConfig(flags);
+  // A lookup that may outlive the review would turn a slow registry into E_DEADLINE, whatever
+  // the failure policy says.
+  if (registry.timeoutMs >= server.requestDeadlineMs) {
+    throw configError(
+      `--registry-timeout (${registry.timeoutMs} ms) must be shorter than --request-deadline (${server.requestDeadlineMs} ms)`,
+    );
+  }
   return Object.freeze({
     injection: injectionConfig(flags),
-    server: serverConfig(flags),
+    server,
+    registry,
     logLevel: oneOf(flags, 'log-level', ['trace', 'debug', 'info', 'warn', 'error']),
   });
 }

@@ -13,8 +13,11 @@ import { preview, type OutputFormat } from './cli/mutate.ts';
 import { startWebhook } from './cli/webhook.ts';
 import { injectionConfig, parseConfig, readFlags, type FlagSpec } from './config.ts';
 import { ErrorCode, WebhookError, isWebhookError } from './errors.ts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { kubernetesPullSecretReader } from './k8s/pull-secrets.ts';
 import { kubernetesSourceReader } from './k8s/sources.ts';
 import type { SourceReader } from './mutation/sources.ts';
+import type { PullSecretReader } from './registry/oci/seam.ts';
 import { VERSION } from './version.ts';
 
 const USAGE = `vault-inject ${VERSION}: inject Vault/OpenBao secrets into Pods at process start
@@ -71,23 +74,36 @@ async function runMutate(argv: readonly string[], env: Env): Promise<number> {
 async function runWebhook(argv: readonly string[], env: Env): Promise<number> {
   const config = parseConfig(readFlags(argv, env).flags);
   const logger = pino({ level: config.logLevel });
+  // Kubernetes reads are bounded so that the worst case (a source read, then the service account
+  // and the pull secrets one after the other, then the registry) ends inside the review's deadline.
+  const deadline = config.server.requestDeadlineMs;
+  let kubeConfig: KubeConfig | undefined;
+  try {
+    kubeConfig = new KubeConfig();
+    kubeConfig.loadFromDefault();
+  } catch (err) {
+    kubeConfig = undefined;
+    logger.warn(
+      { reason: (err as Error).message },
+      'no Kubernetes API access: valueFrom/envFrom not inspected, imagePullSecrets not read',
+    );
+  }
   let sources: SourceReader | undefined;
-  if (config.server.readSources) {
-    try {
-      sources = kubernetesSourceReader({
-        timeoutMs: Math.min(2000, config.server.requestDeadlineMs / 2),
-      });
-    } catch (err) {
-      logger.warn(
-        { reason: (err as Error).message },
-        'no Kubernetes API access: valueFrom/envFrom not inspected',
-      );
-    }
+  let secrets: PullSecretReader | undefined;
+  if (kubeConfig) {
+    if (config.server.readSources)
+      sources = kubernetesSourceReader({ timeoutMs: Math.min(2000, deadline / 2), kubeConfig });
+    secrets = kubernetesPullSecretReader({
+      timeoutMs: Math.min(1000, deadline / 8),
+      kubeConfig,
+      onSkip: (skipped) => logger.warn(skipped, 'image pull secret not read'),
+    });
   }
   const running = await startWebhook({
     config,
     logger,
     ...(sources ? { sources } : {}),
+    ...(secrets ? { secrets } : {}),
     defaultMetrics: true,
   });
   return new Promise((resolve) => {

@@ -5,7 +5,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** `result` label of vault_inject_admission_requests_total. */
-export type ReviewResult = 'mutated' | 'unchanged' | 'skipped' | 'denied' | 'invalid' | 'error';
+export type ReviewResult =
+  'mutated' | 'unchanged' | 'skipped' | 'denied' | 'failed_open' | 'invalid' | 'error';
 
 export interface Metrics {
   readonly registry: Registry;

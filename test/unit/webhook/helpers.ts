@@ -1,21 +1,58 @@
-// Shared test wiring: the webhook's dependencies with a fake Secret/ConfigMap reader and a pino
-// logger whose lines the test can parse back.
+// Shared test wiring: the webhook's dependencies with a fake Secret/ConfigMap reader, a fake
+// registry behind the real seam adapter (images.json: what each image runs, or how its lookup
+// fails), fake pull secrets and service accounts (cluster.json), and a pino logger whose lines the
+// test can parse back.
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { HandlerDeps } from '../../../webhook/src/admission/handler.ts';
 import { buildAdmissionApp } from '../../../webhook/src/app.ts';
-import { injectionConfig, readFlags } from '../../../webhook/src/config.ts';
+import { injectionConfig, readFlags, registryConfig } from '../../../webhook/src/config.ts';
 import { createMetrics, type Metrics } from '../../../webhook/src/metrics.ts';
 import type { SourceName, SourceReader } from '../../../webhook/src/mutation/sources.ts';
-import { commandRequired } from '../../../webhook/src/registry/image-config.ts';
+import type { ImageConfigLookup as CommandLookup } from '../../../webhook/src/registry/image-config.ts';
+import { findCredential } from '../../../webhook/src/registry/oci/docker-config.ts';
+import {
+  DEFAULT_PLATFORM,
+  RegistryError,
+  formatPlatform,
+  parseImageReference,
+  parsePlatform,
+  registryCommandLookup,
+  registryMetricsHook,
+  type ImageConfigLookup,
+  type ImageLookupRequest,
+  type ImageLookupResult,
+  type PullSecret,
+  type PullSecretReader,
+  type RegistryErrorCode,
+} from '../../../webhook/src/registry/oci/index.ts';
 
 export const FIXTURES = new URL('../../fixtures/admission/', import.meta.url);
 
 export interface Cluster {
   secrets: Record<string, Record<string, string>>;
   configmaps: Record<string, Record<string, string>>;
+  /** `namespace/name` → a pull secret: its type and its docker config (JSON, not yet encoded). */
+  pullSecrets?: Record<string, { type: string; config: unknown }>;
+  /** `namespace/name` → the service account's imagePullSecrets names. */
+  serviceAccounts?: Record<string, string[]>;
 }
+
+/** What an image of the fake registry runs, per platform, or how its lookup fails. */
+export interface FakeImage {
+  entrypoint?: string[];
+  cmd?: string[];
+  /** A multi-arch image: `os/arch[/variant]` → its config. */
+  platforms?: Record<string, { entrypoint?: string[]; cmd?: string[] }>;
+  /** Answers only with a credential from this source (e.g. `secret apps/regcred`), else 401. */
+  needs?: string;
+  error?: { code: RegistryErrorCode; reason: string };
+}
+
+export const IMAGES: Record<string, FakeImage> = JSON.parse(
+  readFileSync(new URL('images.json', FIXTURES), 'utf8'),
+);
 
 export const CLUSTER: Cluster = JSON.parse(readFileSync(new URL('cluster.json', FIXTURES), 'utf8'));
 
@@ -38,13 +75,87 @@ export function fakeReader(
   };
 }
 
+/** The fake pull secret reader: Secrets and service accounts from the cluster fixture. */
+export function fakePullSecrets(cluster: Cluster): PullSecretReader & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    readSecrets(namespace, names) {
+      return Promise.resolve(
+        names.flatMap((name): PullSecret[] => {
+          reads.push(`secret:${namespace}/${name}`);
+          const found = cluster.pullSecrets?.[`${namespace}/${name}`];
+          if (!found) return [];
+          const key = found.type === 'kubernetes.io/dockercfg' ? '.dockercfg' : '.dockerconfigjson';
+          const data = { [key]: Buffer.from(JSON.stringify(found.config)).toString('base64') };
+          return [{ metadata: { namespace, name }, type: found.type, data }];
+        }),
+      );
+    },
+    serviceAccountPullSecrets(namespace, name) {
+      reads.push(`serviceaccount:${namespace}/${name}`);
+      return Promise.resolve(cluster.serviceAccounts?.[`${namespace}/${name}`] ?? []);
+    },
+  };
+}
+
+/**
+ * A stand-in for the OCI lookup (the real one is tested against a real registry): answers from a
+ * table, choosing the platform entry and checking the credential source as the real one would.
+ */
+export function fakeOciLookup(
+  images: Record<string, FakeImage>,
+): Pick<ImageConfigLookup, 'lookup'> & { requests: ImageLookupRequest[] } {
+  const requests: ImageLookupRequest[] = [];
+  return {
+    requests,
+    lookup(request) {
+      requests.push(request);
+      const reference = parseImageReference(request.image);
+      const fail = (code: RegistryErrorCode, reason: string) =>
+        Promise.reject(
+          new RegistryError(code, { image: request.image, registry: reference.registry, reason }),
+        );
+      const image = images[request.image];
+      if (!image) return fail('not_found', 'HTTP 404 for the manifest (MANIFEST_UNKNOWN)');
+      if (image.error) return fail(image.error.code, image.error.reason);
+      const found = findCredential(
+        request.credentials ?? [],
+        reference.registry,
+        reference.repository,
+      );
+      if (image.needs !== undefined && found?.source !== image.needs) {
+        return fail('unauthorized', `HTTP 401 (credentials from ${found?.source ?? 'none'})`);
+      }
+      const platform = request.platform ?? DEFAULT_PLATFORM;
+      const config = image.platforms ? image.platforms[formatPlatform(platform)] : image;
+      if (!config) return fail('no_matching_platform', `no ${formatPlatform(platform)} entry`);
+      const result: ImageLookupResult = {
+        reference,
+        digest: `sha256:${'0'.repeat(64)}`,
+        manifestDigest: `sha256:${'0'.repeat(64)}`,
+        config: { entrypoint: config.entrypoint ?? [], cmd: config.cmd ?? [], platform },
+        platform,
+        cacheHit: false,
+      };
+      return Promise.resolve(result);
+    },
+  };
+}
+
 export interface Harness {
   deps: HandlerDeps;
   metrics: Metrics;
   logs: string[];
+  /** What the fake registry was asked. */
+  lookups: ImageLookupRequest[];
 }
 
-export function harness(flags: Record<string, string> = {}, reader?: SourceReader): Harness {
+export function harness(
+  flags: Record<string, string> = {},
+  reader?: SourceReader,
+  images: Record<string, FakeImage> = IMAGES,
+): Harness {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -58,18 +169,52 @@ export function harness(flags: Record<string, string> = {}, reader?: SourceReade
     },
   });
   const argv = Object.entries(flags).map(([k, v]) => `--${k}=${v}`);
-  const config = injectionConfig(readFlags(argv, {}).flags);
+  const parsed = readFlags(argv, {}).flags;
+  const config = injectionConfig(parsed);
+  const registry = registryConfig(parsed);
   const metrics = createMetrics();
+  const oci = fakeOciLookup(images);
+  const onLookup = registryMetricsHook(metrics);
+  const lookup: Pick<ImageConfigLookup, 'lookup'> = {
+    // The real lookup reports every lookup to its hook; so does the stand-in.
+    lookup: (request) =>
+      oci.lookup(request).then(
+        (result) => (onLookup(event(request, 'success')), result),
+        (err: RegistryError) => {
+          onLookup(event(request, err.code));
+          throw err;
+        },
+      ),
+  };
+  const imagesLookup: CommandLookup = registryCommandLookup({
+    lookup,
+    secrets: fakePullSecrets(CLUSTER),
+    platform: parsePlatform(registry.platform),
+  });
   const deps: HandlerDeps = {
     config,
     sources: reader ?? fakeReader(CLUSTER),
-    images: commandRequired,
-    missingCommand: 'deny',
+    images: imagesLookup,
+    missingCommand: registry.failurePolicy,
     logger: pino({ level: 'trace' }, sink),
     metrics,
     deadlineMs: 2000,
   };
-  return { deps, metrics, logs };
+  return { deps, metrics, logs, lookups: oci.requests };
+}
+
+function event(request: ImageLookupRequest, result: 'success' | RegistryErrorCode) {
+  return {
+    image: request.image,
+    registry: '',
+    platform: formatPlatform(request.platform ?? DEFAULT_PLATFORM),
+    cacheHit: false,
+    shared: false,
+    durationMs: 0,
+    result,
+    upstreamRequests: 0,
+    credentialSource: 'none',
+  };
 }
 
 export function admissionApp(h: Harness) {

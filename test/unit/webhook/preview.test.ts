@@ -30,7 +30,7 @@ describe('vault-inject mutate', () => {
     const cron = docs[2]?.toJS();
     assert.deepEqual(cron?.spec.jobTemplate.spec.template.spec.containers[0].args, ['--daily']);
     assert.deepEqual(r.stderr, [
-      'document 3 (CronJob report): warning: container "report" has no command: set "command" to the image\'s entrypoint (this webhook does not look images up in the registry); left as it is',
+      'document 3 (CronJob report): warning: container "report" has no command: set "command" to the image\'s entrypoint (the offline preview does not look images up in a registry); left as it is',
     ]);
     assert.equal(r.exitCode, 0);
   });

@@ -10,21 +10,39 @@ import { mutate, type Target } from '../mutation/mutate.ts';
 import { injectionWanted, podSettings, type PodSettings } from '../mutation/pod-settings.ts';
 import type { InjectionConfig } from '../mutation/settings.ts';
 import { readSources, type SourceIndex, type SourceReader } from '../mutation/sources.ts';
-import type { Container, ContainerPosition, Pod } from '../mutation/types.ts';
-import type { ImageConfigLookup } from '../registry/image-config.ts';
+import {
+  describeContainer,
+  type Container,
+  type ContainerPosition,
+  type Pod,
+} from '../mutation/types.ts';
+import type {
+  ImageCommand,
+  ImageConfigLookup,
+  ImageLookupRequest,
+} from '../registry/image-config.ts';
+import type { PodPlacement } from '../registry/oci/platform.ts';
 
 export interface PipelineDeps {
   readonly config: InjectionConfig;
   /** Reads Secrets/ConfigMaps behind valueFrom/envFrom; absent: such references go undetected. */
   readonly sources?: SourceReader;
   readonly images: ImageConfigLookup;
-  /** `deny` in the webhook; `warn` in the offline preview (the container is left as it is). */
-  readonly missingCommand: 'deny' | 'warn';
+  /**
+   * A container whose command `images` cannot give (E_NO_COMMAND):
+   * - `deny`: the pod is denied with the lookup's message (the webhook's default);
+   * - `admit`: the whole pod is admitted unmutated with a warning (`--registry-failure-policy
+   *   admit`). Never partly: a pod without the status annotation stays visible to the guard policy;
+   * - `warn`: that container is left as it is, with a warning, the rest injected (offline preview).
+   */
+  readonly missingCommand: 'deny' | 'admit' | 'warn';
 }
 
 export type Outcome =
   | { readonly result: 'skipped'; readonly warnings: string[] }
   | { readonly result: 'unchanged'; readonly warnings: string[] }
+  /** An image could not be looked up and the failure policy admits the pod as it is. */
+  | { readonly result: 'failed_open'; readonly warnings: string[] }
   | {
       readonly result: 'mutated';
       readonly pod: Pod;
@@ -63,28 +81,77 @@ function containerAt(pod: Pod, p: ContainerPosition): Container {
   return pod.spec[p.list]?.[p.index] as Container;
 }
 
+/** Kubernetes treats an empty list like an absent one, for `command` and `args` alike. */
+const isSet = (list: readonly string[] | undefined): list is string[] =>
+  list !== undefined && list.length > 0;
+
+function lookupRequest(
+  pod: Pod,
+  namespace: string,
+  position: ContainerPosition,
+  c: Container,
+): ImageLookupRequest {
+  const { spec } = pod;
+  const legacyAccount = typeof spec.serviceAccount === 'string' ? spec.serviceAccount : '';
+  return {
+    image: c.image ?? '',
+    namespace,
+    imagePullSecrets: (spec.imagePullSecrets ?? []).map((s) => s?.name).filter((n) => !!n),
+    serviceAccountName: spec.serviceAccountName || legacyAccount || 'default',
+    placement: { nodeSelector: spec.nodeSelector, affinity: spec.affinity } as PodPlacement,
+    container: position,
+  };
+}
+
+/** A container's argv, or the lookup failure the policy decides about. */
+type Found =
+  | { readonly position: ContainerPosition; readonly argv: string[] }
+  | { readonly position: ContainerPosition; readonly failure: WebhookError };
+
 async function argvOf(
   pod: Pod,
   namespace: string,
   position: ContainerPosition,
   deps: PipelineDeps,
   signal: AbortSignal,
-): Promise<string[]> {
+): Promise<Found> {
   const c = containerAt(pod, position);
-  if (c.command !== undefined && c.command.length > 0) return [...c.command, ...(c.args ?? [])];
-  const image = await deps.images.lookup(
-    {
-      image: c.image ?? '',
-      namespace,
-      imagePullSecrets: (pod.spec.imagePullSecrets ?? []).map((s) => s.name),
-      container: position,
-    },
-    signal,
-  );
-  // Kubernetes: without `command`, the image's ENTRYPOINT runs with `args`, or else its CMD.
-  return [...image.entrypoint, ...(c.args ?? image.cmd)];
+  if (isSet(c.command)) return { position, argv: [...c.command, ...(c.args ?? [])] };
+  let image: ImageCommand;
+  try {
+    image = await deps.images.lookup(lookupRequest(pod, namespace, position, c), signal);
+  } catch (err) {
+    if (err instanceof WebhookError && err.code === ErrorCode.NO_COMMAND) {
+      return { position, failure: err };
+    }
+    throw err;
+  }
+  // Kubernetes: without `command`, the image's ENTRYPOINT runs with `args`, or else its CMD. The
+  // image's strings arrive escaped for `args` ($ → $$); the container's own args are kept as
+  // written, since kubelet expanded them before and will again.
+  const argv = [...image.entrypoint, ...(isSet(c.args) ? c.args : image.cmd)];
+  if (argv.length === 0) {
+    // An answer, not a failure: no policy admits a container that has nothing to run.
+    throw new WebhookError(
+      ErrorCode.NO_COMMAND,
+      `${describeContainer(position)} has no command and its image "${c.image ?? ''}" sets neither ENTRYPOINT nor CMD: set "command"`,
+    );
+  }
+  return { position, argv };
 }
 
+function joined(failures: readonly WebhookError[]): WebhookError {
+  const [first] = failures;
+  if (failures.length === 1 && first) return first;
+  return new WebhookError(ErrorCode.NO_COMMAND, failures.map((f) => f.message).join('; '), {
+    cause: first,
+  });
+}
+
+/**
+ * The targets with their argv, or `failed_open` when an image could not be looked up and the
+ * policy admits such a pod unmutated.
+ */
 async function targetsWithArgv(
   pod: Pod,
   namespace: string,
@@ -92,25 +159,27 @@ async function targetsWithArgv(
   deps: PipelineDeps,
   warnings: string[],
   signal: AbortSignal,
-): Promise<Target[]> {
+): Promise<Target[] | 'failed_open'> {
   const found = await Promise.all(
-    positions.map(async (position): Promise<Target | undefined> => {
-      try {
-        return { position, argv: await argvOf(pod, namespace, position, deps, signal) };
-      } catch (err) {
-        if (
-          deps.missingCommand === 'warn' &&
-          err instanceof WebhookError &&
-          err.code === ErrorCode.NO_COMMAND
-        ) {
-          warnings.push(`${err.message}; left as it is`);
-          return undefined;
-        }
-        throw err;
-      }
-    }),
+    positions.map((position) => argvOf(pod, namespace, position, deps, signal)),
   );
-  return found.filter((t): t is Target => t !== undefined);
+  const failures = found.flatMap((f) => ('failure' in f ? [f.failure] : []));
+  if (failures.length > 0) {
+    switch (deps.missingCommand) {
+      case 'deny':
+        throw joined(failures);
+      case 'admit':
+        for (const f of failures) {
+          warnings.push(
+            `${f.message}; pod admitted without injection (--registry-failure-policy=admit)`,
+          );
+        }
+        return 'failed_open';
+      case 'warn':
+        for (const f of failures) warnings.push(`${f.message}; left as it is`);
+    }
+  }
+  return found.flatMap((f) => ('argv' in f ? [{ position: f.position, argv: f.argv }] : []));
 }
 
 async function gatherSources(
@@ -143,6 +212,7 @@ export async function reviewPod(
     const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
     if (chosen.length === 0) return { result: 'unchanged', warnings };
     const targets = await targetsWithArgv(pod, namespace, chosen, deps, warnings, signal);
+    if (targets === 'failed_open') return { result: 'failed_open', warnings };
     if (targets.length === 0) return { result: 'unchanged', warnings };
     const mutated = mutate(pod, { settings, targets }, deps.config);
     return {

@@ -13,7 +13,9 @@ import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
 import type { Config } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
-import { commandRequired, type ImageConfigLookup } from '../registry/image-config.ts';
+import type { ImageConfigLookup } from '../registry/image-config.ts';
+import type { PullSecretReader } from '../registry/oci/seam.ts';
+import { createRegistryLookup } from '../registry/setup.ts';
 import {
   selfSignedKeyPair,
   watchKeyPair,
@@ -32,6 +34,9 @@ export interface WebhookOptions {
   readonly config: Config;
   readonly logger?: Logger;
   readonly sources?: SourceReader;
+  /** Pull secrets of pods and service accounts; absent: only the default docker config. */
+  readonly secrets?: PullSecretReader;
+  /** Replaces the registry lookup built from `config.registry` (tests). */
   readonly images?: ImageConfigLookup;
   /** Include Node process metrics (off in tests that build several servers). */
   readonly defaultMetrics?: boolean;
@@ -66,6 +71,14 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   const { config } = options;
   const logger = options.logger ?? pino({ level: config.logLevel });
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
+  // First, so a bad --registry-* file stops the program before anything listens.
+  const registry = options.images
+    ? undefined
+    : await createRegistryLookup(config.registry, {
+        logger,
+        metrics,
+        ...(options.secrets ? { secrets: options.secrets } : {}),
+      });
   let loaded: KeyPair | undefined;
   let shuttingDown = false;
   // Set once the HTTPS listener exists; later certificates are swapped into its secure context.
@@ -92,13 +105,15 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     deps: {
       config: config.injection,
       ...(options.sources ? { sources: options.sources } : {}),
-      images: options.images ?? commandRequired,
-      missingCommand: 'deny',
+      images: options.images ?? (registry as NonNullable<typeof registry>).images,
+      missingCommand: config.registry.failurePolicy === 'admit' ? 'admit' : 'deny',
       logger,
       metrics,
       deadlineMs: config.server.requestDeadlineMs,
     },
   });
+  // Registry connections close with the server (after in-flight reviews).
+  admission.addHook('onClose', async () => registry?.close());
   await admission.listen(config.server.listen);
   live.server = admission.server as unknown as HttpsServer;
   const admissionPort = (admission.server.address() as AddressInfo).port;

@@ -1,11 +1,18 @@
 /**
  * The seam for containers without `command`: their image's ENTRYPOINT and CMD come from the
- * registry. The OCI lookup (auth, manifest lists by platform, cache, single-flight) plugs in here;
- * until it exists, `commandRequired` denies such a container with a message that says what to do.
+ * registry. The webhook plugs the OCI lookup in here (`oci/seam.ts`, `registryCommandLookup`);
+ * `commandRequired` is what runs without one (the offline preview): such a container is denied
+ * (or, in the preview, left alone) with a message that says what to do.
  */
 import { ErrorCode, WebhookError } from '../errors.ts';
 import { describeContainer, type ContainerPosition } from '../mutation/types.ts';
+import type { PodPlacement } from './oci/platform.ts';
 
+/**
+ * What an image runs, ready to be written into a container's `args`: every `$` is already escaped
+ * as `$$` (kubelet expands `$(VAR)` in `args`, and never did in the image), so the pipeline puts
+ * these strings in as they are and never escapes them again.
+ */
 export interface ImageCommand {
   readonly entrypoint: readonly string[];
   readonly cmd: readonly string[];
@@ -14,12 +21,20 @@ export interface ImageCommand {
 export interface ImageLookupRequest {
   readonly image: string;
   readonly namespace: string;
+  /** The pod's `imagePullSecrets` names, in order. */
   readonly imagePullSecrets: readonly string[];
+  /** `spec.serviceAccountName` (its pull secrets come after the pod's); default `default`. */
+  readonly serviceAccountName?: string;
+  /** `spec.nodeSelector` and `spec.affinity`: a pinned `kubernetes.io/arch` selects the platform. */
+  readonly placement?: PodPlacement;
   readonly container: ContainerPosition;
 }
 
 export interface ImageConfigLookup {
-  /** Rejects with a WebhookError (code NO_COMMAND) when the command cannot be known. */
+  /**
+   * Rejects with a WebhookError (code NO_COMMAND) when the command cannot be known; the message
+   * names the container, the image, the registry and the reason, never a credential.
+   */
   lookup(request: ImageLookupRequest, signal: AbortSignal): Promise<ImageCommand>;
 }
 
@@ -30,11 +45,14 @@ export function noCommandError(container: ContainerPosition, why: string): Webho
   );
 }
 
-/** The default until the registry lookup lands: a container without `command` is denied. */
+/** Without a registry (the offline preview): a container without `command` cannot be injected. */
 export const commandRequired: ImageConfigLookup = {
   lookup(request) {
     return Promise.reject(
-      noCommandError(request.container, 'this webhook does not look images up in the registry'),
+      noCommandError(
+        request.container,
+        'the offline preview does not look images up in a registry',
+      ),
     );
   },
 };

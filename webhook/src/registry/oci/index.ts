@@ -44,7 +44,6 @@ export type { RegistryHostOptions, RegistryHosts, Transport } from './transport.
 export {
   registryCommandLookup,
   registryMetricsHook,
-  type ExtendedSeamRequest,
   type PullSecretReader,
   type RegistryCommandLookupOptions,
   type RegistryCounters,

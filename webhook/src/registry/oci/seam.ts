@@ -1,9 +1,11 @@
 /**
  * The bridge from the webhook's seam (`../image-config.ts`) to this lookup: reads the pull secrets
- * (the pod's, then its service account's), picks the platform from the pod's placement when the
- * pipeline passes it, and turns a RegistryError into the webhook's NO_COMMAND error (denied or
- * admitted with a warning by the pipeline's policy). Also maps lookup events to the metrics of
- * CONTRACT section 6.
+ * (the pod's, then its service account's), picks the platform from the pod's placement, and turns a
+ * RegistryError into the webhook's NO_COMMAND error (denied or admitted with a warning by the
+ * pipeline's policy). Also maps lookup events to the metrics of CONTRACT section 6.
+ *
+ * Credentials go from the reader to the lookup and nowhere else: errors and events name the secret
+ * a credential came from, never what it holds.
  */
 import { ErrorCode, WebhookError } from '../../errors.ts';
 import { describeContainer } from '../../mutation/types.ts';
@@ -18,7 +20,7 @@ import {
   type PullSecret,
 } from './docker-config.ts';
 import type { ImageConfigLookup, LookupEvent } from './lookup.ts';
-import { platformForPod, type Platform, type PodPlacement } from './platform.ts';
+import { platformForPod, type Platform } from './platform.ts';
 
 /** Kubernetes reads the webhook needs (RBAC: get secrets, get serviceaccounts). */
 export interface PullSecretReader {
@@ -36,19 +38,15 @@ export interface PullSecretReader {
   ): Promise<string[]>;
 }
 
-/** What the pipeline may pass beyond the seam's request. */
-export interface ExtendedSeamRequest extends SeamRequest {
-  /** `spec.serviceAccountName` (default `default`). */
-  readonly serviceAccountName?: string;
-  /** `spec.nodeSelector` and `spec.affinity`: a pinned `kubernetes.io/arch` selects the platform. */
-  readonly placement?: PodPlacement;
-}
-
 export interface RegistryCommandLookupOptions {
-  readonly lookup: ImageConfigLookup;
+  /** The OCI lookup (only its `lookup` method is used, so a test may pass a stand-in). */
+  readonly lookup: Pick<ImageConfigLookup, 'lookup'>;
   /** Without it only the webhook's default docker config is used. */
   readonly secrets?: PullSecretReader;
-  /** The webhook's platform (default: the lookup's own, linux/amd64). */
+  /**
+   * The webhook's platform (default: the lookup's own, linux/amd64). A pod whose placement pins
+   * `kubernetes.io/arch` or `kubernetes.io/os` is looked up for that platform instead.
+   */
   readonly platform?: Platform;
   /**
    * Escape `$` in ENTRYPOINT and CMD as `$$` (default true). The pipeline writes them into the
@@ -57,22 +55,25 @@ export interface RegistryCommandLookupOptions {
   readonly escapeForArgs?: boolean;
 }
 
-async function credentialSources(
-  request: ExtendedSeamRequest,
-  reader: PullSecretReader | undefined,
+async function readCredentialSources(
+  request: SeamRequest,
+  reader: PullSecretReader,
   signal: AbortSignal,
 ): Promise<CredentialSource[]> {
-  if (reader === undefined) return [];
+  const none = Promise.resolve([]);
   const [podSecrets, saNames] = await Promise.all([
-    reader.readSecrets(request.namespace, request.imagePullSecrets, signal),
+    request.imagePullSecrets.length > 0
+      ? reader.readSecrets(request.namespace, request.imagePullSecrets, signal)
+      : none,
     reader.serviceAccountPullSecrets(
       request.namespace,
-      request.serviceAccountName ?? 'default',
+      request.serviceAccountName || 'default',
       signal,
     ),
   ]);
   const fresh = saNames.filter((name) => !request.imagePullSecrets.includes(name));
-  const saSecrets = await reader.readSecrets(request.namespace, fresh, signal);
+  const saSecrets =
+    fresh.length > 0 ? await reader.readSecrets(request.namespace, fresh, signal) : [];
   return [...podSecrets, ...saSecrets].flatMap((secret) => {
     try {
       return credentialSourceFromSecret(secret) ?? [];
@@ -84,13 +85,33 @@ async function credentialSources(
 
 const escape = (value: string): string => value.replaceAll('$', '$$$$');
 
-/** The seam implementation the webhook passes to its pipeline instead of `commandRequired`. */
+/** The seam implementation the webhook passes to its pipeline. */
 export function registryCommandLookup(options: RegistryCommandLookupOptions): CommandLookup {
   const escapeForArgs = options.escapeForArgs ?? true;
+  const reader = options.secrets;
+  // The containers of one pod are looked up concurrently under the review's signal: they share
+  // one read of the pull secrets. Keyed by that signal, so one review never waits on another's.
+  const reads = new WeakMap<AbortSignal, Map<string, Promise<CredentialSource[]>>>();
+  const credentialSources = (request: SeamRequest, signal: AbortSignal) => {
+    if (reader === undefined) return Promise.resolve([]);
+    const key = JSON.stringify([
+      request.namespace,
+      request.serviceAccountName ?? '',
+      request.imagePullSecrets,
+    ]);
+    let perReview = reads.get(signal);
+    if (perReview === undefined) reads.set(signal, (perReview = new Map()));
+    let read = perReview.get(key);
+    if (read === undefined) {
+      read = readCredentialSources(request, reader, signal);
+      perReview.set(key, read);
+    }
+    return read;
+  };
   return {
-    async lookup(request: ExtendedSeamRequest, signal: AbortSignal): Promise<ImageCommand> {
+    async lookup(request: SeamRequest, signal: AbortSignal): Promise<ImageCommand> {
       try {
-        const credentials = await credentialSources(request, options.secrets, signal);
+        const credentials = await credentialSources(request, signal);
         const platform =
           request.placement !== undefined && options.platform !== undefined
             ? platformForPod(request.placement, options.platform)

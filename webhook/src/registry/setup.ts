@@ -1,0 +1,107 @@
+/**
+ * The webhook's registry lookup, built from its configuration (`--registry-*`, docs/registry.md):
+ * reads the CA bundles and the default docker config once, at start, and wires the OCI lookup to
+ * the pull secret reader, the log and the metrics. Files are named in errors, never quoted.
+ */
+import { readFile } from 'node:fs/promises';
+import type { RegistryConfig } from '../config.ts';
+import { ErrorCode, WebhookError } from '../errors.ts';
+import type { ImageConfigLookup as CommandLookup } from './image-config.ts';
+import { parseDockerConfigJson, type CredentialSource } from './oci/docker-config.ts';
+import { ImageConfigLookup, type LookupLogger } from './oci/lookup.ts';
+import { parsePlatform } from './oci/platform.ts';
+import { normaliseRegistryHost } from './oci/reference.ts';
+import {
+  registryCommandLookup,
+  registryMetricsHook,
+  type PullSecretReader,
+  type RegistryCounters,
+} from './oci/seam.ts';
+import type { RegistryHostOptions, RegistryHosts, Transport } from './oci/transport.ts';
+
+export interface RegistryLookup {
+  /** What the pipeline calls for a container without `command`. */
+  readonly images: CommandLookup;
+  /** The OCI lookup underneath (caches, connections). */
+  readonly lookup: ImageConfigLookup;
+  /** Close idle registry connections (Fastify `onClose`). */
+  close(): void;
+}
+
+export interface RegistryLookupDeps {
+  readonly secrets?: PullSecretReader;
+  readonly logger?: LookupLogger;
+  readonly metrics?: RegistryCounters;
+  /** For tests: the HTTP layer. */
+  readonly transport?: Transport;
+}
+
+function configError(message: string, cause?: unknown): WebhookError {
+  return new WebhookError(ErrorCode.CONFIG, message, cause === undefined ? {} : { cause });
+}
+
+async function readFlagFile(flag: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (cause) {
+    const code = (cause as { code?: string }).code ?? 'unreadable';
+    throw configError(`--${flag}: cannot read ${file} (${code})`, cause);
+  }
+}
+
+async function hostsOf(config: RegistryConfig): Promise<RegistryHosts> {
+  const hosts: Record<string, RegistryHostOptions> = {};
+  const set = (host: string, options: RegistryHostOptions): void => {
+    const key = normaliseRegistryHost(host);
+    hosts[key] = { ...hosts[key], ...options };
+  };
+  for (const { host, file } of config.caFiles) {
+    const ca = await readFlagFile('registry-ca', file);
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw configError(`--registry-ca: ${file} holds no PEM certificate`);
+    }
+    const before = hosts[normaliseRegistryHost(host)]?.ca;
+    set(host, { ca: before === undefined ? ca : `${before}\n${ca}` });
+  }
+  for (const host of config.insecureSkipVerify) set(host, { insecureSkipVerify: true });
+  for (const host of config.plainHttp) set(host, { plainHttp: true });
+  return hosts;
+}
+
+async function defaultCredentials(config: RegistryConfig): Promise<CredentialSource[]> {
+  const file = config.defaultDockerConfigFile;
+  if (file === '') return [];
+  const text = await readFlagFile('registry-default-docker-config', file);
+  try {
+    return [parseDockerConfigJson(`default docker config ${file}`, text)];
+  } catch (cause) {
+    // DockerConfigError names the file and an entry's key, never a value.
+    throw configError(`--registry-default-docker-config: ${(cause as Error).message}`, cause);
+  }
+}
+
+export async function createRegistryLookup(
+  config: RegistryConfig,
+  deps: RegistryLookupDeps = {},
+): Promise<RegistryLookup> {
+  const platform = parsePlatform(config.platform);
+  const lookup = new ImageConfigLookup({
+    timeoutMs: config.timeoutMs,
+    platform,
+    tagTtlMs: config.tagTtlMs,
+    hosts: await hostsOf(config),
+    defaultCredentials: await defaultCredentials(config),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+    ...(deps.metrics ? { onLookup: registryMetricsHook(deps.metrics) } : {}),
+    ...(deps.transport ? { transport: deps.transport } : {}),
+  });
+  return {
+    images: registryCommandLookup({
+      lookup,
+      platform,
+      ...(deps.secrets ? { secrets: deps.secrets } : {}),
+    }),
+    lookup,
+    close: () => lookup.close(),
+  };
+}
