@@ -10,20 +10,25 @@ import {
   mkdirSync,
   readdirSync,
   readlinkSync,
+  rmSync,
   symlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
 
-/** Copies the tree under `source` into `target` (created if needed); returns the entries copied. */
-export function copyTree(source: string, target: string): number {
+/**
+ * Copies the tree under `source` into `target` (created if needed); returns the entries copied.
+ * The mode of `target` itself is left alone: a volume root is usually not ours to chmod.
+ */
+export function copyTree(source: string, target: string, top = true): number {
   mkdirSync(target, { recursive: true });
   let copied = 0;
   for (const entry of readdirSync(source, { withFileTypes: true })) {
     const from = join(source, entry.name);
     const to = join(target, entry.name);
     if (entry.isDirectory()) {
-      copied += copyTree(from, to);
+      copied += copyTree(from, to, false);
     } else if (entry.isSymbolicLink()) {
+      rmSync(to, { force: true }); // a restarted copy container finds the last copy
       symlinkSync(readlinkSync(from), to);
       copied++;
     } else if (entry.isFile()) {
@@ -32,6 +37,6 @@ export function copyTree(source: string, target: string): number {
       copied++;
     }
   }
-  chmodSync(target, lstatSync(source).mode & 0o7777);
+  if (!top) chmodSync(target, lstatSync(source).mode & 0o7777);
   return copied;
 }

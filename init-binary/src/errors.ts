@@ -80,6 +80,16 @@ export class ProtocolError extends InitError {
   }
 }
 
+/** The bundle could not be copied into the shared volume (70). */
+export class CopyError extends InitError {
+  readonly exitCode = ExitCode.SOFTWARE;
+  readonly code = 'E_COPY';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CopyError';
+  }
+}
+
 /** The exit code for any error thrown by a run: ours carry one; grammar errors are 78; else 70. */
 export function exitCodeOf(err: unknown): ExitCodeValue {
   if (err instanceof InitError) return err.exitCode;

@@ -7,7 +7,7 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COPY_FLAG, COPY_TARGET } from './contract.ts';
 import { copyTree } from './copy.ts';
-import { exitCodeOf, failureLine } from './errors.ts';
+import { CopyError, exitCodeOf, failureLine } from './errors.ts';
 import { canExecve, execApp } from './exec.ts';
 import { run } from './run.ts';
 import { openSession, renewLease, renewToken } from './vault/client.ts';
@@ -20,7 +20,14 @@ async function main(args: readonly string[]): Promise<number> {
   if (args[0] === COPY_FLAG) {
     // The program lives at <bundle>/app/vault-inject-env.mjs.
     const root = resolvePath(dirname(fileURLToPath(import.meta.url)), '..');
-    const files = copyTree(root, args[1] ?? COPY_TARGET);
+    const target = args[1] ?? COPY_TARGET;
+    let files: number;
+    try {
+      files = copyTree(root, target);
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code ?? 'error';
+      throw new CopyError(`cannot copy the bundle from ${root} to ${target} (${code})`, { cause });
+    }
     process.stderr.write(
       `vault-inject-env: copied ${files} files from ${root} to ${args[1] ?? COPY_TARGET}\n`,
     );
