@@ -1,0 +1,179 @@
+/**
+ * A real OpenBao dev server on 127.0.0.1 for integration tests: started in a temp dir on a free
+ * port, ready when /v1/sys/health answers, its log kept (print it when a test fails), stopped on
+ * cleanup even when a test throws. `setUpFixtures` mounts and configures what the tests use.
+ *
+ *   const bao = await startOpenBao();
+ *   after(() => bao.stop());
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './ports.ts';
+
+export interface OpenBao {
+  readonly addr: string;
+  readonly rootToken: string;
+  /** Everything the server wrote so far. */
+  log(): string;
+  /** A call with the root token; throws with Vault's errors on a non-2xx. */
+  api(method: string, path: string, body?: unknown): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** The bao binary: VAULT_INJECT_BAO, else the components script's cached build. */
+export function baoPath(): string {
+  const fromEnv = process.env['VAULT_INJECT_BAO'];
+  if (fromEnv) return fromEnv;
+  const r = spawnSync('scripts/components/openbao.sh', ['path'], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  if (r.status !== 0 || path === '') {
+    throw new Error(
+      `OpenBao is not available (run scripts/components/openbao.sh): ${r.stderr.trim()}`,
+    );
+  }
+  return path;
+}
+
+export async function startOpenBao(options: { rootToken?: string } = {}): Promise<OpenBao> {
+  const rootToken = options.rootToken ?? 'root-token-for-tests';
+  const port = await freePort();
+  const addr = `http://127.0.0.1:${port}`;
+  const home = mkdtempSync(join(tmpdir(), 'vault-inject-bao-'));
+  const child = spawn(
+    baoPath(),
+    ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`],
+    { cwd: home, env: { HOME: home, PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+
+  const api = async (
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${addr}/v1/${path}`, {
+      method,
+      headers: { 'x-vault-token': rootToken, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`OpenBao ${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
+  };
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(home, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`OpenBao exited with ${child.exitCode}:\n${output}`);
+    }
+    try {
+      const res = await fetch(`${addr}/v1/sys/health`);
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`OpenBao did not become ready within 20s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { addr, rootToken, log: () => output, api, stop };
+}
+
+export interface Fixtures {
+  /** Signs a JWT accepted by the `jwt` auth mount for role `app` (subject, audience set). */
+  signJwt(claims?: Record<string, unknown>): string;
+  readonly approle: { readonly roleId: string; readonly secretId: string };
+  readonly transitKey: string;
+}
+
+/**
+ * KV v2 at secret/ (dev default), KV v1 at kv/, transit with key `app`, PKI with role `app`,
+ * a password policy `app`, policy `app` that can use all of it, jwt auth (role `app`, our key)
+ * and approle auth (role `app`). Kubernetes auth comes through kube-apiserver elsewhere.
+ */
+export async function setUpFixtures(bao: OpenBao): Promise<Fixtures> {
+  await bao.api('POST', 'sys/mounts/kv', { type: 'kv', options: { version: '1' } });
+  await bao.api('POST', 'sys/mounts/transit', { type: 'transit' });
+  await bao.api('POST', 'transit/keys/app', {});
+  await bao.api('POST', 'sys/mounts/pki', { type: 'pki', config: { max_lease_ttl: '87600h' } });
+  await bao.api('POST', 'pki/root/generate/internal', { common_name: 'test-ca', ttl: '87600h' });
+  await bao.api('POST', 'pki/roles/app', {
+    allowed_domains: 'example.test',
+    allow_subdomains: true,
+    max_ttl: '72h',
+  });
+  await bao.api('POST', 'sys/policies/password/app', {
+    policy:
+      'length = 24\nrule "charset" {\n  charset = "abcdefghijklmnopqrstuvwxyz0123456789"\n}\n',
+  });
+  await bao.api('PUT', 'sys/policies/acl/app', {
+    policy: [
+      'path "secret/*" { capabilities = ["read"] }',
+      'path "kv/*" { capabilities = ["read"] }',
+      'path "transit/decrypt/app" { capabilities = ["update"] }',
+      'path "pki/issue/app" { capabilities = ["update"] }',
+      'path "sys/policies/password/app/generate" { capabilities = ["read", "update"] }',
+    ].join('\n'),
+  });
+
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  await bao.api('POST', 'sys/auth/jwt', { type: 'jwt' });
+  await bao.api('POST', 'auth/jwt/config', {
+    jwt_validation_pubkeys: [publicKey.export({ type: 'spki', format: 'pem' }).toString()],
+  });
+  await bao.api('POST', 'auth/jwt/role/app', {
+    role_type: 'jwt',
+    user_claim: 'sub',
+    bound_subject: 'system:serviceaccount:default:app',
+    bound_audiences: ['vault'],
+    token_policies: ['app'],
+    token_ttl: '1h',
+  });
+
+  await bao.api('POST', 'sys/auth/approle', { type: 'approle' });
+  await bao.api('POST', 'auth/approle/role/app', { token_policies: ['app'], token_ttl: '1h' });
+  const roleId = (await bao.api('GET', 'auth/approle/role/app/role-id'))['data'] as {
+    role_id: string;
+  };
+  const secretId = (await bao.api('POST', 'auth/approle/role/app/secret-id', {}))['data'] as {
+    secret_id: string;
+  };
+
+  return {
+    signJwt: (claims = {}) => signJwt(privateKey, claims),
+    approle: { roleId: roleId.role_id, secretId: secretId.secret_id },
+    transitKey: 'app',
+  };
+}
+
+function signJwt(key: KeyObject, claims: Record<string, unknown>): string {
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({
+    sub: 'system:serviceaccount:default:app',
+    aud: 'vault',
+    iat: now,
+    nbf: now - 5,
+    exp: now + 600,
+    ...claims,
+  })}`;
+  return `${body}.${sign('sha256', Buffer.from(body), key).toString('base64url')}`;
+}

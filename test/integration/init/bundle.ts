@@ -1,0 +1,75 @@
+/** The built bundle under test, and running it as a container would (exact env, stdout parsed). */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/** dist/bundle/vault-inject (make bundle), built now when missing; VAULT_INJECT_BUNDLE overrides. */
+export function builtBundle(): string {
+  const dir = resolve(process.env['VAULT_INJECT_BUNDLE'] ?? 'dist/bundle/vault-inject');
+  if (!existsSync(`${dir}/bin/vault-inject-env`)) {
+    const r = spawnSync('scripts/bundle.sh', [dir], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('scripts/bundle.sh failed');
+  }
+  return dir;
+}
+
+export interface Run {
+  readonly pid: number;
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The app's environment, when it printed one (lines of NAME=value after PID=). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly appPid: number | undefined;
+  readonly ms: number;
+}
+
+/** An app that prints its PID and its environment, one per line. */
+export const PRINT_ENV = ['/bin/sh', '-c', 'echo "PID=$$"; env'];
+
+export function runBundle(
+  bundle: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  timeoutMs = 30_000,
+): Promise<Run> {
+  const started = performance.now();
+  const child = spawn(`${bundle}/bin/vault-inject-env`, argv, {
+    env: { PATH: '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((done) => {
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      done({
+        pid: child.pid ?? -1,
+        code,
+        stdout,
+        stderr,
+        ...parseOutput(stdout),
+        ms: performance.now() - started,
+      });
+    });
+  });
+}
+
+export function parseOutput(stdout: string): {
+  env: Record<string, string>;
+  appPid: number | undefined;
+} {
+  const env: Record<string, string> = {};
+  let appPid: number | undefined;
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    const name = line.slice(0, eq);
+    if (name === 'PID' && appPid === undefined) appPid = Number(line.slice(eq + 1));
+    else env[name] = line.slice(eq + 1);
+  }
+  return { env, appPid };
+}

@@ -1,0 +1,264 @@
+// vault-inject-env (the BUILT bundle) against a real OpenBao dev server on loopback.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it as nodeIt } from 'node:test';
+import { setUpFixtures, startOpenBao, type Fixtures, type OpenBao } from '../../env/openbao.ts';
+import { PRINT_ENV, builtBundle, runBundle, type Run } from './bundle.ts';
+
+const CANARY = `canary-${process.pid}-5d1e`;
+
+let bao: OpenBao;
+let fx: Fixtures;
+let bundle: string;
+let tmp: string;
+let jwtFile: string;
+const runs: Run[] = [];
+
+before(async () => {
+  bundle = builtBundle();
+  bao = await startOpenBao();
+  fx = await setUpFixtures(bao);
+  tmp = mkdtempSync(join(tmpdir(), 'vault-inject-it-'));
+  jwtFile = join(tmp, 'token');
+  writeFileSync(jwtFile, fx.signJwt());
+  await bao.api('POST', 'secret/data/app', {
+    data: { user: 'alice', password: CANARY, b64: 'aGVsbG8=' },
+  });
+  await bao.api('POST', 'secret/data/app', {
+    data: { user: 'alice-v2', password: CANARY, b64: 'aGVsbG8=' },
+  });
+  await bao.api('POST', 'secret/data/db', { data: { host: 'db.internal', port: 5432 } });
+  await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
+  await bao.api('POST', 'secret/data/from/one', { data: { FROM_A: 'a1', FROM_B: 'b1' } });
+  await bao.api('POST', 'secret/data/from/two', { data: { FROM_B: 'b2' } });
+});
+
+after(async () => {
+  await bao?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  // The canary check covers every run of every test.
+  for (const r of runs.splice(0)) {
+    assert.doesNotMatch(r.stderr, new RegExp(CANARY), 'a secret value reached stderr');
+  }
+});
+
+/** `it`, printing OpenBao's log when the test fails. */
+function it(name: string, fn: () => Promise<void>): void {
+  nodeIt(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      console.error(`--- OpenBao log ---
+${bao.log()}`);
+      throw err;
+    }
+  });
+}
+
+function jwtEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    VAULT_ADDR: bao.addr,
+    VAULT_AUTH_METHOD: 'jwt',
+    VAULT_PATH: 'jwt',
+    VAULT_ROLE: 'app',
+    KUBERNETES_SERVICE_ACCOUNT_TOKEN: jwtFile,
+    ...extra,
+  };
+}
+
+async function go(env: Record<string, string>, argv: readonly string[] = PRINT_ENV): Promise<Run> {
+  const r = await runBundle(bundle, argv, env);
+  runs.push(r);
+  return r;
+}
+
+describe('vault-inject-env against OpenBao', () => {
+  it('resolves KV v2 with and without data/, versions, templates, inline, KV v1 with a field named data', async () => {
+    const r = await go(
+      jwtEnv({
+        USER: 'vault:secret/app#user',
+        USER_DATA: 'vault:secret/data/app#user',
+        USER_V1: 'vault:secret/app#user#1',
+        TEMPLATE: 'vault:secret/app#${.user | upper}:${.b64 | b64dec}',
+        URL: 'pg://${vault:secret/app#user}@${vault:secret/db#host}:${vault:secret/db#port}/app',
+        LEGACY: 'vault:kv/legacy#user',
+        LEGACY_DATA: 'vault:kv/legacy#data',
+        PLAIN: 'unchanged',
+        VAULT_LOG_LEVEL: 'debug',
+      }),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['USER'], 'alice-v2');
+    assert.equal(r.env['USER_DATA'], 'alice-v2');
+    assert.equal(r.env['USER_V1'], 'alice');
+    assert.equal(r.env['TEMPLATE'], 'ALICE-V2:hello');
+    assert.equal(r.env['URL'], 'pg://alice-v2@db.internal:5432/app');
+    assert.equal(r.env['LEGACY'], 'v1-user');
+    assert.equal(r.env['LEGACY_DATA'], CANARY);
+    assert.equal(r.env['PLAIN'], 'unchanged');
+    assert.equal(r.appPid, r.pid, 'the app keeps the PID of the init program');
+    assert.deepEqual(
+      Object.keys(r.env).filter(
+        (k) => k.startsWith('VAULT_') || k === 'KUBERNETES_SERVICE_ACCOUNT_TOKEN',
+      ),
+      [],
+    );
+  });
+
+  it('writes: issues a PKI certificate and generates a password from a policy', async () => {
+    const r = await go(
+      jwtEnv({
+        CERT: '>>vault:pki/issue/app#certificate#{"common_name":"app.example.test","ttl":"1h"}',
+        KEY: '>>vault:pki/issue/app#private_key#{"ttl":"1h","common_name":"app.example.test"}',
+        PASSWORD: 'vault:sys/policies/password/app/generate#password',
+      }),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.env['CERT'] ?? '', /^-----BEGIN CERTIFICATE-----/);
+    assert.match(r.env['KEY'] ?? '', /PRIVATE KEY-----$/);
+    assert.match(r.env['PASSWORD'] ?? '', /^[a-z0-9]{24}$/);
+  });
+
+  it('decrypts transit ciphertexts in one batch', async () => {
+    const encrypt = async (text: string): Promise<string> =>
+      (
+        (
+          await bao.api('POST', 'transit/encrypt/app', {
+            plaintext: Buffer.from(text).toString('base64'),
+          })
+        )['data'] as { ciphertext: string }
+      ).ciphertext;
+    const [c1, c2] = [await encrypt(CANARY), await encrypt('second')];
+    const r = await go(jwtEnv({ VAULT_TRANSIT_KEY_ID: 'app', T1: c1, T2: c2, T3: `x\${${c2}}` }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['T1'], CANARY);
+    assert.equal(r.env['T2'], 'second');
+  });
+
+  it('adds every key of the from-path paths', async () => {
+    const r = await go(jwtEnv({ VAULT_ENV_FROM_PATH: 'secret/from/one,secret/from/two' }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['FROM_A'], 'a1');
+    assert.equal(r.env['FROM_B'], 'b2');
+  });
+
+  it('ignore-missing skips a missing path or key, and fails without it (78)', async () => {
+    const env = jwtEnv({
+      GONE: 'vault:secret/nothing-here#k',
+      NOKEY: 'vault:secret/app#nokey',
+      OK: 'vault:secret/app#user',
+    });
+    const strict = await go(env, ['/bin/true']);
+    assert.equal(strict.code, 78);
+    assert.match(strict.stderr, /^vault-inject-env: (GONE|NOKEY): /m);
+    const lenient = await go({ ...env, VAULT_IGNORE_MISSING_SECRETS: 'true' });
+    assert.equal(lenient.code, 0, lenient.stderr);
+    assert.equal(lenient.env['OK'], 'alice-v2');
+    assert.equal(lenient.env['GONE'], undefined);
+    assert.equal(lenient.env['NOKEY'], undefined);
+    assert.match(lenient.stderr, /warn: GONE: secret vault:secret\/nothing-here#k not found/);
+  });
+
+  it('logs in with a token and with approle; hands its token over on VAULT_TOKEN=vault:login', async () => {
+    const token = await go({
+      VAULT_ADDR: bao.addr,
+      VAULT_AUTH_METHOD: 'token',
+      VAULT_TOKEN: bao.rootToken,
+      U: 'vault:secret/app#user',
+    });
+    assert.equal(token.env['U'], 'alice-v2', token.stderr);
+    assert.equal(token.env['VAULT_TOKEN'], undefined);
+    const approle = await go({
+      VAULT_ADDR: bao.addr,
+      VAULT_AUTH_METHOD: 'approle',
+      VAULT_PATH: 'approle',
+      VAULT_ROLE_ID: fx.approle.roleId,
+      VAULT_SECRET_ID: fx.approle.secretId,
+      VAULT_TOKEN: 'vault:login',
+      U: 'vault:secret/app#user',
+    });
+    assert.equal(approle.code, 0, approle.stderr);
+    assert.equal(approle.env['U'], 'alice-v2');
+    assert.equal(approle.env['VAULT_ADDR'], bao.addr);
+    assert.match(approle.env['VAULT_TOKEN'] ?? '', /^s\.|^hvs\.|^[A-Za-z0-9._-]{20,}$/);
+    assert.equal(approle.env['VAULT_ROLE_ID'], undefined);
+    assert.equal(approle.env['VAULT_SECRET_ID'], undefined);
+  });
+
+  it('exits 77 for a wrong role and for a denied read', async () => {
+    const role = await go(jwtEnv({ VAULT_ROLE: 'no-such-role', U: 'vault:secret/app#user' }));
+    assert.equal(role.code, 77, role.stderr);
+    assert.match(
+      role.stderr,
+      /^vault-inject-env: Vault denied the login at auth\/jwt with role "no-such-role"/m,
+    );
+    const read = await go(jwtEnv({ U: 'vault:transit/keys/app#name' }));
+    assert.equal(read.code, 77, read.stderr);
+    assert.match(
+      read.stderr,
+      /^vault-inject-env: U: Vault denied reading transit\/keys\/app \(403 /m,
+    );
+  });
+
+  it('exits 69 within the client timeout when Vault is unreachable', async () => {
+    const started = Date.now();
+    const r = await go(
+      jwtEnv({
+        VAULT_ADDR: 'http://127.0.0.1:9',
+        VAULT_CLIENT_TIMEOUT: '2s',
+        U: 'vault:secret/app#user',
+      }),
+    );
+    assert.equal(r.code, 69, r.stderr);
+    assert.ok(Date.now() - started < 2000 + 1500, `took ${Date.now() - started} ms`);
+    assert.match(r.stderr, /unreachable within 2s .*ECONNREFUSED/);
+  });
+
+  it('exits 127 for a missing command and 78 for a bad reference', async () => {
+    const missing = await go(jwtEnv({ U: 'vault:secret/app#user' }), ['no-such-command']);
+    assert.equal(missing.code, 127);
+    assert.equal(
+      missing.stderr.trim(),
+      'vault-inject-env: command "no-such-command" not found in PATH',
+    );
+    const bad = await go(jwtEnv({ U: 'vault:secret/app#${.user | sha1}' }), ['/bin/true']);
+    assert.equal(bad.code, 78);
+    assert.match(bad.stderr, /U: unknown template function "sha1"/);
+  });
+
+  it('passes the app its exit code; daemon mode keeps it as a child and passes it too', async () => {
+    const exec = await go(jwtEnv({ U: 'vault:secret/app#user' }), ['/bin/sh', '-c', 'exit 42']);
+    assert.equal(exec.code, 42);
+    const daemon = await go(jwtEnv({ VAULT_ENV_DAEMON: 'true', U: 'vault:secret/app#user' }), [
+      '/bin/sh',
+      '-c',
+      'echo "PID=$$"; env; exit 3',
+    ]);
+    assert.equal(daemon.code, 3, daemon.stderr);
+    assert.equal(daemon.env['U'], 'alice-v2');
+    assert.notEqual(daemon.appPid, daemon.pid);
+    assert.deepEqual(
+      Object.keys(daemon.env).filter((k) => k.startsWith('VAULT_')),
+      [],
+    );
+  });
+
+  it('keeps NODE_OPTIONS and LD_PRELOAD away from its own runtime and gives them to the app', async () => {
+    const r = await go(
+      jwtEnv({
+        NODE_OPTIONS: '--require /nonexistent.js',
+        LD_PRELOAD: '/nonexistent.so',
+        U: 'vault:secret/app#user',
+      }),
+      ['/usr/bin/env'],
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['NODE_OPTIONS'], '--require /nonexistent.js');
+    assert.equal(r.env['LD_PRELOAD'], '/nonexistent.so');
+  });
+});
