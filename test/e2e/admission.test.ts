@@ -290,7 +290,7 @@ describe('pods through the kube-apiserver and the built webhook', () => {
     const made: Record<'Fail' | 'Ignore', string> = { Fail: '', Ignore: '' };
     for (const policy of ['Fail', 'Ignore'] as const) {
       const ns = await kube.createNamespace(`policy-${policy.toLowerCase()}`, {
-        [OPT_OUT_LABEL]: 'disabled',
+        [OPT_OUT_LABEL]: 'false',
       });
       await kube.registerWebhook({
         name: `e2e-${policy.toLowerCase()}`,

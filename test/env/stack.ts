@@ -4,9 +4,9 @@
  *   etcd + kube-apiserver (test/env/kube.ts)
  *   OpenBao dev server with Kubernetes auth against that apiserver (test/env/vault-kubernetes.ts)
  *   the BUILT webhook, `node dist/webhook/vault-inject.js webhook --self-signed`, on 127.0.0.1,
- *     with a kubeconfig of its own user (RBAC: get Secrets/ConfigMaps), registered through a
- *     MutatingWebhookConfiguration whose `clientConfig.url` is its loopback address and whose
- *     `caBundle` is the certificate it serves.
+ *     with a kubeconfig of its own user (RBAC: get Secrets/ConfigMaps), registered through the
+ *     MutatingWebhookConfiguration the Helm chart renders, with `clientConfig.url` its loopback
+ *     address and `caBundle` the certificate it serves.
  *
  * Everything binds to 127.0.0.1; every process is in its own group and is stopped by `stop()`
  * (and killed when this Node process exits, unless `persistent`).
@@ -16,8 +16,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { existsSync } from 'node:fs';
-import type { V1Pod } from '@kubernetes/client-node';
-import { startKube, type Kube, type KubeOptions } from './kube.ts';
+import type { V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { componentPath, startKube, type Kube, type KubeOptions } from './kube.ts';
 import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
 import {
   configureKubernetesAuth,
@@ -27,13 +30,15 @@ import {
   type Bao,
 } from './vault-kubernetes.ts';
 
+const run = promisify(execFile);
+
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const WEBHOOK_BUILT = path.join(repoRoot, 'dist/webhook/vault-inject.js');
 export const BUNDLE_DIR = path.join(repoRoot, 'dist/bundle/vault-inject');
-/** The stack's own MutatingWebhookConfiguration. */
-export const WEBHOOK_CONFIG = 'vault-inject';
-/** Namespaces with this label set to `disabled` are not sent to the stack's webhook. */
-export const OPT_OUT_LABEL = 'vault-inject.dev/webhook';
+/** The chart's release name and namespace for the stack's MutatingWebhookConfiguration. */
+export const RELEASE = 'vault-inject';
+/** The chart's namespace opt-out: namespaces labelled `vault-inject.dev/inject=false` are skipped. */
+export const OPT_OUT_LABEL = 'vault-inject.dev/inject';
 /** The policy every test role gets: read any KV v2 secret under `secret/`. */
 export const READ_POLICY = 'vault-inject-read';
 
@@ -117,6 +122,8 @@ export async function startWebhookProcess(options: {
       `--telemetry-listen=127.0.0.1:${telemetryPort}`,
       `--vault-addr=${options.vaultAddr}`,
       '--shutdown-delay=0s',
+      // Below the chart's timeoutSeconds (5).
+      '--request-deadline=4s',
       ...(options.args ?? []),
     ],
     logPath,
@@ -214,22 +221,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...(options.persistent ? { persistent: true } : {}),
     });
     started.push(webhook);
-    await kube.registerWebhook({
-      name: WEBHOOK_CONFIG,
-      url: webhook.url,
-      caBundlePem: webhook.caPem,
-      failurePolicy: 'Fail',
-      namespaceSelector: {
-        matchExpressions: [
-          {
-            key: 'kubernetes.io/metadata.name',
-            operator: 'NotIn',
-            values: ['kube-system', 'kube-public', 'kube-node-lease'],
-          },
-          { key: OPT_OUT_LABEL, operator: 'NotIn', values: ['disabled'] },
-        ],
-      },
-    });
+    await registerChartWebhook(kube, webhook);
     return makeStack(dir, kube, bao, webhook, stopAll);
   } catch (err) {
     await stopAll();
@@ -238,6 +230,42 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     }
     throw err;
   }
+}
+
+/**
+ * Registers the MutatingWebhookConfiguration exactly as the Helm chart (deploy/chart) renders it
+ * (rules, namespaceSelector, objectSelector, matchConditions, failurePolicy, timeout), pointed at
+ * the local webhook with `webhook.clientConfig.url` and `webhook.caBundle`.
+ */
+export async function registerChartWebhook(kube: Kube, webhook: WebhookProcess): Promise<string> {
+  const helm = await componentPath('helm', 'VAULT_INJECT_HELM');
+  const { stdout } = await run(
+    helm,
+    [
+      'template',
+      RELEASE,
+      path.join(repoRoot, 'deploy/chart'),
+      '--namespace',
+      RELEASE,
+      '--kube-version',
+      '1.35.4',
+      '--show-only',
+      'templates/mutatingwebhook.yaml',
+      '--set',
+      `webhook.clientConfig.url=${webhook.url}`,
+      '--set',
+      `webhook.caBundle=${Buffer.from(webhook.caPem).toString('base64')}`,
+    ],
+    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: tmpdir() } },
+  );
+  const config = parseAllDocuments(stdout)
+    .map((d) => d.toJS() as { kind?: string } | null)
+    .find((d) => d?.kind === 'MutatingWebhookConfiguration');
+  if (!config) throw new Error('helm template rendered no MutatingWebhookConfiguration');
+  await kube.admission.createMutatingWebhookConfiguration({
+    body: config as V1MutatingWebhookConfiguration,
+  });
+  return (config as V1MutatingWebhookConfiguration).metadata?.name ?? '';
 }
 
 function makeStack(
