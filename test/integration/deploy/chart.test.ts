@@ -1,0 +1,427 @@
+// The Helm chart against the real helm and the real kube-apiserver: lint, the values schema,
+// every value set rendered and sent to the API server (strict field validation, server-side dry
+// run; the webhook pod template created as a Pod in a namespace that enforces Pod Security
+// `restricted`), the certificate modes, and the checked-in plain manifests kept in step.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { FLAGS } from '../../../webhook/src/config.ts';
+import { startKube, type Kube } from '../../env/kube.ts';
+import {
+  CHART,
+  create,
+  find,
+  helm,
+  helmPath,
+  installCrds,
+  kubeRequest,
+  only,
+  render,
+  renderError,
+  repoRoot,
+  type KubeObject,
+} from './helpers.ts';
+
+const run = promisify(execFile);
+
+type Values = Record<string, unknown>;
+const CA_B64 = Buffer.from(
+  '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+).toString('base64');
+
+/** Every value set a test sends to the API server; each certificate mode, both policies, both deliveries. */
+const VALUE_SETS: { name: string; values: Values }[] = [
+  { name: 'defaults (auto certificates, Fail, guard on, emptyDir)', values: {} },
+  {
+    name: 'cert-manager, Ignore, guard off',
+    values: {
+      certificates: { mode: 'cert-manager' },
+      webhook: { failurePolicy: 'Ignore' },
+      guard: { enabled: false },
+    },
+  },
+  {
+    name: 'cert-manager with a ClusterIssuer, ServiceMonitor',
+    values: {
+      certificates: {
+        mode: 'cert-manager',
+        certManager: { issuerRef: { name: 'corp', kind: 'ClusterIssuer' } },
+      },
+      serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
+    },
+  },
+  {
+    name: 'existing Secret, image volumes, guard warn-only',
+    values: {
+      certificates: { mode: 'secret', secret: { name: 'my-tls', caBundle: CA_B64 } },
+      injection: { delivery: 'image', emptyDirMedium: 'memory' },
+      guard: { validationActions: ['Warn', 'Audit'] },
+      vault: { addr: 'https://bao.example:8200', allowedAddrs: ['https://vault.other:8200'] },
+    },
+  },
+  {
+    name: 'dev URL client config, no matchConditions, one replica',
+    values: {
+      replicaCount: 1,
+      webhook: {
+        clientConfig: { url: 'https://127.0.0.1:8443/mutate' },
+        caBundle: CA_B64,
+        matchConditions: false,
+        excludeNamespaces: ['legacy'],
+        namespaceSelector: { matchLabels: { 'vault-inject.dev/enabled': 'true' } },
+      },
+    },
+  },
+];
+
+let kube: Kube;
+
+before(async () => {
+  kube = await startKube();
+  await installCrds(kube);
+});
+
+after(async () => {
+  await kube?.stop();
+});
+
+describe('helm lint and the values schema', () => {
+  it('lints clean, strict', async () => {
+    const out = await helm(['lint', CHART, '--strict']);
+    assert.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  const refused: [string, Values, RegExp][] = [
+    ['a misspelt key', { webhook: { failurPolicy: 'Ignore' } }, /failurPolicy.*not allowed/],
+    ['an unknown top-level key', { replicas: 3 }, /replicas.*not allowed/],
+    ['an unknown failure policy', { webhook: { failurePolicy: 'Maybe' } }, /failurePolicy/],
+    ['an unknown certificate mode', { certificates: { mode: 'self' } }, /mode/],
+    ['an unknown delivery', { injection: { delivery: 'copy' } }, /delivery/],
+    ['a timeout over 30 s', { webhook: { timeoutSeconds: 31 } }, /timeoutSeconds/],
+    [
+      'a deadline not below the timeout',
+      { server: { requestDeadline: '5s' } },
+      /must be below webhook.timeoutSeconds/,
+    ],
+    [
+      'a grace period shorter than the drain',
+      { terminationGracePeriodSeconds: 5 },
+      /must exceed server.shutdownDelay/,
+    ],
+    [
+      'secret mode without a CA',
+      { certificates: { mode: 'secret', secret: { name: 'x' } } },
+      /caBundle.*required/,
+    ],
+    [
+      'secret mode without a name',
+      { certificates: { mode: 'secret', secret: { caBundle: CA_B64 } } },
+      /secret.name is required/,
+    ],
+    [
+      'a non-https dev URL',
+      { webhook: { clientConfig: { url: 'http://127.0.0.1/mutate' } } },
+      /url/,
+    ],
+  ];
+  for (const [what, values, message] of refused) {
+    it(`refuses ${what}`, async () => {
+      assert.match(await renderError(values), message);
+    });
+  }
+});
+
+describe('every value set is accepted by the API server', () => {
+  for (const [i, set] of VALUE_SETS.entries()) {
+    it(set.name, async () => {
+      const release = `set${i}`;
+      const namespace = await kube.createNamespace(`vi-sys${i}`);
+      const objects = await render(release, namespace, set.values);
+      assert.ok(objects.length > 5, 'renders the webhook');
+      for (const obj of objects) {
+        assert.equal(
+          obj.metadata.namespace ?? namespace,
+          namespace,
+          `${obj.kind} in the release namespace`,
+        );
+        const answer = await create(kube, obj);
+        if (obj.kind === 'Deployment')
+          assert.deepEqual(answer.warnings, [], 'no Pod Security warnings');
+      }
+      // The pod the Deployment would create, in a namespace enforcing `restricted`.
+      const deployment = only(objects, 'Deployment');
+      const template = (deployment['spec'] as { template: { metadata: object; spec: object } })
+        .template;
+      await kube.createServiceAccount(namespace, `${release}-vault-inject`);
+      await create(kube, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { ...template.metadata, name: `${release}-webhook`, namespace },
+        spec: template.spec,
+      });
+    });
+  }
+
+  it('the plain manifests (a Namespace and the default install) are accepted too', async () => {
+    const text = await readFile(path.join(repoRoot, 'deploy/manifests/vault-inject.yaml'), 'utf8');
+    const { parseObjects } = await import('./helpers.ts');
+    const objects = parseObjects(text);
+    const ns = only(objects, 'Namespace');
+    await create(kube, ns, { persist: true });
+    for (const obj of objects.filter((o) => o.kind !== 'Namespace')) await create(kube, obj);
+  });
+});
+
+describe('what the default install looks like', () => {
+  let objects: KubeObject[];
+  before(async () => {
+    objects = await render('vault-inject', 'vault-inject');
+  });
+
+  it('registers for Pod CREATE only, v1 reviews, no side effects, 5 s, reinvoked if needed', () => {
+    const mwc = only(objects, 'MutatingWebhookConfiguration');
+    const [hook, ...rest] = mwc['webhooks'] as Record<string, unknown>[];
+    assert.equal(rest.length, 0);
+    assert.deepEqual(hook?.['rules'], [
+      {
+        apiGroups: [''],
+        apiVersions: ['v1'],
+        operations: ['CREATE'],
+        resources: ['pods'],
+        scope: 'Namespaced',
+      },
+    ]);
+    assert.deepEqual(hook?.['admissionReviewVersions'], ['v1']);
+    assert.equal(hook?.['sideEffects'], 'None');
+    assert.equal(hook?.['reinvocationPolicy'], 'IfNeeded');
+    assert.equal(hook?.['timeoutSeconds'], 5);
+    assert.equal(hook?.['failurePolicy'], 'Fail');
+    const selector = hook?.['namespaceSelector'] as {
+      matchExpressions: { key: string; operator: string; values: string[] }[];
+    };
+    assert.deepEqual(selector.matchExpressions[0], {
+      key: 'kubernetes.io/metadata.name',
+      operator: 'NotIn',
+      values: ['kube-system', 'kube-public', 'kube-node-lease', 'vault-inject'],
+    });
+    const deployment = only(objects, 'Deployment');
+    const podLabels = (
+      deployment['spec'] as { template: { metadata: { labels: Record<string, string> } } }
+    ).template.metadata.labels;
+    const objectSelector = hook?.['objectSelector'] as {
+      matchExpressions: { key: string; values: string[] }[];
+    };
+    const own = objectSelector.matchExpressions[0];
+    assert.ok(
+      own && own.values.includes(podLabels[own.key] ?? ''),
+      'the objectSelector excludes our own pods',
+    );
+  });
+
+  it('the webhook container gets only documented variables, and the deadline below the timeout', () => {
+    const deployment = only(objects, 'Deployment');
+    const spec = deployment['spec'] as {
+      replicas: number;
+      template: { spec: Record<string, unknown> };
+    };
+    assert.equal(spec.replicas, 2);
+    const pod = spec.template.spec as {
+      terminationGracePeriodSeconds: number;
+      containers: {
+        env: { name: string; value: string }[];
+        securityContext: Record<string, unknown>;
+        readinessProbe: { httpGet: { path: string; port: string } };
+        livenessProbe: { httpGet: { path: string; port: string } };
+        ports: { name: string; containerPort: number }[];
+      }[];
+      topologySpreadConstraints: unknown[];
+    };
+    const [container] = pod.containers;
+    assert.ok(container);
+    const documented = new Set<string>(FLAGS.map((f) => f.env));
+    for (const { name } of container.env)
+      assert.ok(documented.has(name), `${name} is a documented variable`);
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    assert.equal(env['VAULT_INJECT_REQUEST_DEADLINE'], '4s');
+    assert.equal(env['VAULT_INJECT_INIT_IMAGE'], 'ghcr.io/vault-inject/vault-inject-init:0.1.0');
+    assert.equal(container.securityContext['readOnlyRootFilesystem'], true);
+    assert.deepEqual(container.readinessProbe.httpGet, { path: '/readyz', port: 'telemetry' });
+    assert.deepEqual(container.livenessProbe.httpGet, { path: '/healthz', port: 'telemetry' });
+    assert.equal(container.ports.find((p) => p.name === 'telemetry')?.containerPort, 8080);
+    assert.ok(
+      pod.terminationGracePeriodSeconds > 3 + 4,
+      'grace outlasts shutdown delay + deadline',
+    );
+    assert.equal(pod.topologySpreadConstraints.length, 2);
+    assert.equal(find(objects, 'PodDisruptionBudget').length, 1);
+  });
+
+  it('image delivery reaches the webhook as --delivery=image', async () => {
+    const set = await render('x', 'x', { injection: { delivery: 'image' } });
+    const env =
+      (
+        only(set, 'Deployment')['spec'] as {
+          template: { spec: { containers: { env: { name: string; value: string }[] }[] } };
+        }
+      ).template.spec.containers[0]?.env ?? [];
+    assert.equal(env.find((e) => e.name === 'VAULT_INJECT_DELIVERY')?.value, 'image');
+  });
+
+  it('RBAC: read-only gets for detection, certificate management only in auto mode', async () => {
+    const rulesOf = (objs: KubeObject[], kind: string): unknown =>
+      find(objs, kind).map((o) => o['rules']);
+    assert.deepEqual(rulesOf(objects, 'ClusterRole'), [
+      [
+        { apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
+        {
+          apiGroups: ['admissionregistration.k8s.io'],
+          resources: ['mutatingwebhookconfigurations'],
+          resourceNames: ['vault-inject'],
+          verbs: ['get', 'patch'],
+        },
+      ],
+    ]);
+    assert.deepEqual(rulesOf(objects, 'Role'), [
+      [
+        {
+          apiGroups: [''],
+          resources: ['secrets'],
+          resourceNames: ['vault-inject-tls'],
+          verbs: ['get', 'update', 'patch'],
+        },
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          resourceNames: ['vault-inject-certificates'],
+          verbs: ['get', 'update'],
+        },
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      ],
+    ]);
+    const cm = await render('vault-inject', 'vault-inject', {
+      certificates: { mode: 'cert-manager' },
+    });
+    assert.equal(find(cm, 'Role').length, 0, 'no certificate management rights with cert-manager');
+    const verbs = (find(cm, 'ClusterRole')[0]?.['rules'] as { verbs: string[] }[]).flatMap(
+      (r) => r.verbs,
+    );
+    assert.deepEqual([...new Set(verbs)], ['get']);
+  });
+
+  it('auto: a CA in the Secret and the caBundle, and a serving certificate for the Service', () => {
+    const secret = only(objects, 'Secret') as KubeObject & { data: Record<string, string> };
+    const pem = (k: string): string => Buffer.from(secret.data[k] ?? '', 'base64').toString('utf8');
+    const ca = new X509Certificate(pem('ca.crt'));
+    const serving = new X509Certificate(pem('tls.crt'));
+    assert.ok(serving.verify(ca.publicKey), 'signed by the CA');
+    assert.equal(
+      serving.checkHost('vault-inject.vault-inject.svc'),
+      'vault-inject.vault-inject.svc',
+    );
+    const mwc = only(objects, 'MutatingWebhookConfiguration');
+    const hook = (mwc['webhooks'] as { clientConfig: { caBundle: string; service: unknown } }[])[0];
+    assert.equal(hook?.clientConfig.caBundle, secret.data['ca.crt']);
+    assert.deepEqual(hook?.clientConfig.service, {
+      name: 'vault-inject',
+      namespace: 'vault-inject',
+      path: '/mutate',
+      port: 443,
+    });
+  });
+
+  it('cert-manager: Issuer chain, Certificate for the Service, CA injected by annotation', async () => {
+    const cm = await render('vault-inject', 'vault-inject', {
+      certificates: { mode: 'cert-manager' },
+    });
+    assert.equal(find(cm, 'Secret').length, 0, 'no key material rendered');
+    const cert = find(cm, 'Certificate').find((c) => c.metadata.name === 'vault-inject-tls');
+    assert.deepEqual((cert?.['spec'] as { dnsNames: string[] }).dnsNames, [
+      'vault-inject',
+      'vault-inject.vault-inject',
+      'vault-inject.vault-inject.svc',
+      'vault-inject.vault-inject.svc.cluster.local',
+    ]);
+    const mwc = only(cm, 'MutatingWebhookConfiguration');
+    assert.equal(
+      (mwc.metadata['annotations'] as Record<string, string>)['cert-manager.io/inject-ca-from'],
+      'vault-inject/vault-inject-tls',
+    );
+    assert.equal(find(cm, 'Issuer').length, 2);
+  });
+});
+
+describe('installed with helm into the real API server', () => {
+  it('auto mode keeps its CA across upgrades', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-helm-'));
+    try {
+      const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'kubeconfig'));
+      const ns = await kube.createNamespace('vi-helm');
+      const common = ['--kubeconfig', kubeconfig, '--namespace', ns];
+      const helmBin = await helmPath();
+      const env = {
+        ...process.env,
+        HELM_CACHE_HOME: dir,
+        HELM_CONFIG_HOME: dir,
+        HELM_DATA_HOME: dir,
+      };
+      await run(helmBin, ['install', 'vi', CHART, ...common], { env });
+      const caOf = async (): Promise<string> => {
+        const answer = await kubeRequest(
+          kube,
+          'GET',
+          `/api/v1/namespaces/${ns}/secrets/vi-vault-inject-tls`,
+        );
+        return (answer.body['data'] as Record<string, string>)['ca.crt'] ?? '';
+      };
+      const bundleOf = async (): Promise<string> => {
+        const answer = await kubeRequest(
+          kube,
+          'GET',
+          '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/vi-vault-inject',
+        );
+        return (
+          (answer.body['webhooks'] as { clientConfig: { caBundle: string } }[])[0]?.clientConfig
+            .caBundle ?? ''
+        );
+      };
+      const before = await caOf();
+      assert.ok(before.length > 100);
+      assert.equal(await bundleOf(), before);
+      await run(
+        helmBin,
+        ['upgrade', 'vi', CHART, ...common, '--set', 'webhook.failurePolicy=Ignore'],
+        { env },
+      );
+      assert.equal(await caOf(), before, 'the CA survives the upgrade');
+      assert.equal(await bundleOf(), before, 'and so does the caBundle');
+      await run(helmBin, ['uninstall', 'vi', ...common], { env });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('deploy/manifests', () => {
+  it('is what the chart renders today (make manifests)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-manifests-'));
+    try {
+      await run(path.join(repoRoot, 'scripts/render-manifests.sh'), [dir], {
+        env: { ...process.env, VAULT_INJECT_HELM: await helmPath() },
+      });
+      const fresh = await readFile(path.join(dir, 'vault-inject.yaml'), 'utf8');
+      const checkedIn = await readFile(
+        path.join(repoRoot, 'deploy/manifests/vault-inject.yaml'),
+        'utf8',
+      );
+      assert.ok(fresh === checkedIn, 'deploy/manifests is out of date: run make manifests');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
