@@ -54,6 +54,26 @@ describe('config', () => {
       ['--self-signed', '--vault-addr=vault'],
       /--vault-addr: "vault" is not an http\(s\) URL/,
     ],
+    [
+      'a registry timeout as long as the deadline',
+      ['--self-signed', '--registry-timeout=8s'],
+      /--registry-timeout \(8000 ms\) must be shorter than --request-deadline \(8000 ms\)/,
+    ],
+    [
+      'a bad failure policy',
+      ['--self-signed', '--registry-failure-policy=ignore'],
+      /--registry-failure-policy: "ignore" is not one of deny, admit/,
+    ],
+    [
+      'a bad platform',
+      ['--self-signed', '--registry-platform=arm64'],
+      /--registry-platform: "arm64" is not os\/architecture/,
+    ],
+    [
+      'a CA without a host',
+      ['--self-signed', '--registry-ca=/etc/ca.pem'],
+      /--registry-ca: "\/etc\/ca.pem" is not HOST=FILE/,
+    ],
   ];
   for (const [name, argv, message] of bad) {
     it(`rejects ${name}`, () => {
@@ -67,6 +87,40 @@ describe('config', () => {
       );
     });
   }
+
+  it('reads the registry flags; --registry-ca repeats, its variable is a comma list', () => {
+    const argv = [
+      '--self-signed',
+      '--registry-ca=r.example:5000=/ca/a.pem',
+      '--registry-ca',
+      'docker.io=/ca/b.pem',
+      '--registry-plain-http=localhost:5000, 127.0.0.1:5000',
+      '--registry-failure-policy=admit',
+    ];
+    const config = parseConfig(readFlags(argv, {}).flags);
+    assert.deepEqual(config.registry, {
+      timeoutMs: 2000,
+      platform: 'linux/amd64',
+      tagTtlMs: 60_000,
+      caFiles: [
+        { host: 'r.example:5000', file: '/ca/a.pem' },
+        { host: 'docker.io', file: '/ca/b.pem' },
+      ],
+      insecureSkipVerify: [],
+      plainHttp: ['localhost:5000', '127.0.0.1:5000'],
+      defaultDockerConfigFile: '',
+      failurePolicy: 'admit',
+    });
+    const fromEnv = parseConfig(
+      readFlags(['--self-signed'], {
+        VAULT_INJECT_REGISTRY_CA: 'a.example=/a.pem,b.example=/b.pem',
+        VAULT_INJECT_REGISTRY_TIMEOUT: '500ms',
+      }).flags,
+    );
+    assert.equal(fromEnv.registry.caFiles.length, 2);
+    assert.equal(fromEnv.registry.timeoutMs, 500);
+    assert.equal(fromEnv.registry.failurePolicy, 'deny');
+  });
 
   it('parses durations and listen addresses', () => {
     assert.equal(parseDuration('1m30s'), 90_000);
