@@ -142,9 +142,9 @@ describe('the chart webhook configuration, webhook running', () => {
   it('pods whose values the API server cannot see (envFrom, valueFrom) or with our annotations are sent', async () => {
     const before = await counter(webhook.telemetryUrl, REQUESTS);
     const envFrom = pod('env-from', []);
-    (envFrom['spec'] as { containers: Record<string, unknown>[] }).containers[0]!['envFrom'] = [
-      { configMapRef: { name: 'app-settings', optional: true } },
-    ];
+    const [first] = (envFrom['spec'] as { containers: Record<string, unknown>[] }).containers;
+    assert.ok(first);
+    first['envFrom'] = [{ configMapRef: { name: 'app-settings', optional: true } }];
     await createPod(appNs, envFrom);
     await createPod(
       appNs,
