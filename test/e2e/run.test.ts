@@ -34,6 +34,7 @@ before(() => {
   );
 });
 
+/** Note: in `command`/`args` the kubelet turns `$$` into `$` (its `$(VAR)` escape). */
 function appPod(name: string, script: string[], annotations: Record<string, string> = {}): V1Pod {
   return restrictedPod(
     name,
@@ -80,7 +81,7 @@ async function storeAndRun(pod: V1Pod, rootfs: 'busybox' | 'scratch') {
 describe('the stored pod run as a kubelet would', () => {
   it('busybox root: the app prints the resolved values, runs with the init program PID, sees no VAULT_*', async () => {
     const run = await storeAndRun(
-      appPod('run-busybox', ['/bin/sh', '-c', 'echo "pid=$$ uid=$(id -u)"; env']),
+      appPod('run-busybox', ['/bin/sh', '-c', 'echo "pid=$$$$ uid=$$(id -u)"; env']),
       'busybox',
     );
     assert.equal(run.result.code, 0, run.result.stderr);
@@ -91,7 +92,7 @@ describe('the stored pod run as a kubelet would', () => {
 
   it('scratch root (one static binary, no libc): same result', async () => {
     const run = await storeAndRun(
-      appPod('run-scratch', ['/sh', '-c', 'echo "pid=$$"; export -p']),
+      appPod('run-scratch', ['/sh', '-c', 'echo "pid=$$$$"; export -p']),
       'scratch',
     );
     assert.equal(run.result.code, 0, run.result.stderr);
