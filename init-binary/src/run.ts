@@ -77,6 +77,7 @@ export async function run(
     skipped: resolved.skipped.length,
     ms: Math.round(now() - started),
     atMs: Math.round(performance.now()),
+    rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
   if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
@@ -139,5 +140,14 @@ async function withinDeadline<T>(
     clearInterval(keepAlive);
     if (onAbort) deadline.removeEventListener('abort', onAbort);
     work.catch(() => undefined);
+  }
+}
+
+/** Resident memory in KiB; undefined where /proc is not mounted (scratch roots, some sandboxes). */
+function rssKb(): number | undefined {
+  try {
+    return Math.round(process.memoryUsage.rss() / 1024);
+  } catch {
+    return undefined;
   }
 }
