@@ -16,7 +16,7 @@ UNIT_TESTS := 'test/unit/**/*.test.ts'
 INTEGRATION_TESTS := 'test/integration/**/*.test.ts'
 E2E_TESTS := 'test/e2e/**/*.test.ts'
 
-.PHONY: help deps components build lint typecheck test test-unit test-integration test-e2e demo format clean bench-webhook manifests
+.PHONY: help deps components build bundle lint typecheck test test-unit test-integration test-e2e demo format clean bench-webhook bench-init manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -33,6 +33,9 @@ components: ## build or install the real servers used by the tests (cached)
 build: deps ## build dist/ (webhook and init program)
 	node scripts/build.ts
 
+bundle: deps ## assemble the portable /vault-inject bundle in dist/bundle/vault-inject
+	scripts/bundle.sh dist/bundle/vault-inject
+
 lint: deps ## eslint + prettier
 	eslint .
 	prettier --check .
@@ -43,17 +46,20 @@ typecheck: deps ## tsc, strict
 test-unit: deps ## unit tests only (no servers)
 	$(NODE_TEST) $(UNIT_TESTS)
 
-test-integration: deps components build ## tests against real servers
+test-integration: deps components build bundle ## tests against real servers
 	$(NODE_TEST) $(INTEGRATION_TESTS)
 
 test-e2e: deps components build ## the end-to-end test through kube-apiserver
 	$(NODE_TEST) $(E2E_TESTS)
 
-test: deps lint typecheck components build ## everything CI runs: install, lint, typecheck, every test
+test: deps lint typecheck components build bundle ## everything CI runs: install, lint, typecheck, every test
 	$(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(E2E_TESTS)
 
 bench-webhook: deps ## measure handler time and reviews/s of the webhook (HTTPS keep-alive, 127.0.0.1)
 	node scripts/bench/webhook.ts
+
+bench-init: deps bundle ## start-to-exec, RSS before exec and bare node start of vault-inject-env (OpenBao on 127.0.0.1)
+	node scripts/bench/init.ts
 
 manifests: ## render deploy/manifests from the Helm chart (a test fails when they are stale)
 	scripts/render-manifests.sh
