@@ -49,7 +49,7 @@ test-unit: deps ## unit tests only (no servers)
 test-integration: deps components build bundle ## tests against real servers
 	$(NODE_TEST) $(INTEGRATION_TESTS)
 
-test-e2e: deps components build ## the end-to-end test through kube-apiserver
+test-e2e: deps components build bundle ## the end-to-end test through kube-apiserver
 	$(NODE_TEST) $(E2E_TESTS)
 
 test: deps lint typecheck components build bundle ## everything CI runs: install, lint, typecheck, every test
@@ -64,8 +64,8 @@ bench-init: deps bundle ## start-to-exec, RSS before exec and bare node start of
 manifests: ## render deploy/manifests from the Helm chart (a test fails when they are stale)
 	scripts/render-manifests.sh
 
-demo: ## the whole flow on the local real stack, narrated
-	@echo "make demo: not yet available (the local real stack is still being built)"
+demo: deps components build bundle ## the whole flow on the local real stack, narrated (scripts/demo.ts)
+	@eval "$$(scripts/components.sh --env 2>/dev/null)" && node scripts/demo.ts
 
 format: deps ## rewrite files with prettier
 	prettier --write .
