@@ -27,7 +27,7 @@ import {
 } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -310,7 +310,7 @@ export async function startKube(options: KubeOptions = {}): Promise<Kube> {
     for (const p of [...processes].reverse()) await p.stop();
   };
   try {
-    await run('mkdir', ['-p', path.join(dir, 'pki')]);
+    await mkdir(path.join(dir, 'pki'), { recursive: true });
     await makePki(path.join(dir, 'pki'));
     const adminToken = randomToken('admin');
     const webhookToken = randomToken('webhook');
