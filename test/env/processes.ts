@@ -25,9 +25,18 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
+  const killAll = (): void => {
     for (const pid of live) killGroup(pid, 'SIGKILL');
-  });
+  };
+  process.on('exit', killAll);
+  // A test runner stopped by a signal (Ctrl-C, a CI timeout, a closed terminal) does not run 'exit'
+  // handlers: kill the groups, then die of the same signal.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
