@@ -2,8 +2,9 @@
 # Shared helpers for the component scripts. Sourced, never run.
 #
 # Every component lives in "$VI_CACHE/<name>/<version>/". A version directory appears only through
-# one `mv` of a finished staging directory, so its presence means "complete": an interrupted build
-# leaves a ".stage-*" directory behind (removed on the next run), never a half cache.
+# one `mv` of a finished staging directory, so its presence means "complete". A failed build removes
+# its ".stage-*" directory; a killed one leaves it behind (removed on the next run), never a half
+# cache. A per-component flock makes concurrent runs wait for one build instead of racing.
 #
 # Interface of every component script (see vi_main):
 #   NAME.sh [ensure]              make sure it is present; progress on stderr, one summary line on stdout
@@ -29,6 +30,35 @@ vi_log() { printf '%s: %s\n' "$VI_NAME" "$*" >&2; }
 vi_die() {
   printf '%s: error: %s\n' "$VI_NAME" "$*" >&2
   exit 1
+}
+
+# What to undo when the script exits early, and the build command running now (see vi_run).
+VI_CLEANUP=()
+VI_CHILD=""
+
+vi_cleanup() {
+  local c
+  for c in "${VI_CLEANUP[@]}"; do
+    eval "$c" || true
+  done
+}
+
+# INT/TERM: stop the running build command too (not only this shell), then exit, which runs
+# vi_cleanup. (Asynchronous commands of a non-interactive shell ignore SIGINT, so the child is sent
+# SIGTERM.)
+vi_on_signal() {
+  if [ -n "$VI_CHILD" ]; then
+    kill "$VI_CHILD" 2>/dev/null || true
+    wait "$VI_CHILD" 2>/dev/null || true
+  fi
+  vi_log "interrupted"
+  exit "$1"
+}
+
+vi_traps() {
+  trap vi_cleanup EXIT
+  trap 'vi_on_signal 130' INT
+  trap 'vi_on_signal 143' TERM
 }
 
 # Microseconds since the epoch (bash 5's EPOCHREALTIME, no fork).
@@ -61,7 +91,11 @@ vi_run() {
   local log="$1" rc=0
   shift
   printf '+ %s\n' "$(vi_quote "$@")" >>"$log"
-  "$@" >>"$log" 2>&1 || rc=$?
+  # In the background and waited for, so that a signal reaches vi_on_signal at once.
+  "$@" >>"$log" 2>&1 &
+  VI_CHILD=$!
+  wait "$VI_CHILD" || rc=$?
+  VI_CHILD=""
   if [ "$rc" -ne 0 ]; then
     printf '%s: error: command failed (exit %d): %s\n' "$VI_NAME" "$rc" "$(vi_quote "$@")" >&2
     printf '%s: last lines of %s:\n' "$VI_NAME" "$log" >&2
@@ -146,8 +180,8 @@ vi_ensure_cached() {
 
   local stage log
   stage="$(mktemp -d "$base/.stage-$version-XXXXXX")"
-  # shellcheck disable=SC2064 # expand now: $stage is local
-  trap "rm -rf '$stage'" EXIT
+  VI_CLEANUP+=("rm -rf $(printf '%q' "$stage")")
+  vi_traps
   chmod 755 "$stage" # mktemp -d makes it 0700; the cache is read by other users too
   mkdir -p "$base/logs"
   log="$base/logs/$version.log"
@@ -160,7 +194,7 @@ vi_ensure_cached() {
       "$VI_NAME" "$version" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(vi_elapsed "$start")"
   } >"$stage/BUILD-INFO"
   mv -T "$stage" "$dest"
-  trap - EXIT
+  VI_CLEANUP=()
   exec {lock_fd}>&-
   local took
   took="$(vi_elapsed "$start")"
@@ -205,10 +239,7 @@ vi_go_build() {
   vi_go_env
   mkdir -p "$stage/bin"
   vi_log "go build $pkg ($("$go" env GOVERSION), $(nproc) cores; takes minutes when cold)"
-  (
-    cd "$stage/src" || exit 1
-    vi_run "$log" nice -n 10 "$go" build -trimpath -ldflags "$ldflags" -o "$stage/bin/$out" "$pkg"
-  )
+  vi_run "$log" nice -n 10 "$go" -C "$stage/src" build -trimpath -ldflags "$ldflags" -o "$stage/bin/$out" "$pkg"
 }
 
 # vi_apt_installed PACKAGE: its installed version, or nothing.
@@ -252,6 +283,8 @@ vi_apt_ensure() {
       "${sudo[@]}" tee "$policy" >/dev/null
     "${sudo[@]}" chmod 755 "$policy"
     added_policy=1
+    VI_CLEANUP+=("${sudo[*]} rm -f $policy")
+    vi_traps
   fi
   vi_log "installing Debian package $pkg (log: $log)"
   local rc=0
@@ -262,6 +295,7 @@ vi_apt_ensure() {
   ) || rc=$?
   if [ -n "$added_policy" ]; then
     "${sudo[@]}" rm -f "$policy"
+    VI_CLEANUP=()
   fi
   exec {lock_fd}>&-
   [ "$rc" -eq 0 ] || exit "$rc"
