@@ -98,15 +98,19 @@ function renewables(
     fresh();
     return deps.renewLease(session, lease);
   });
-  if (session.login.renewable && session.login.ttlSeconds > 0) {
+  const { renewable, ttlSeconds } = session.login;
+  if (renewable && ttlSeconds > 0) {
     out.push({
       label: 'token',
-      ttlSeconds: session.login.ttlSeconds,
+      ttlSeconds,
       renew: () => {
         fresh();
         return deps.renewToken(session);
       },
     });
+  } else if (ttlSeconds > 0 && resolved.leases.length > 0) {
+    // Vault revokes a token's leases when it expires: that expiry is their max TTL.
+    out.push({ label: 'token', ttlSeconds });
   }
   return out;
 }

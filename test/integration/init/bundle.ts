@@ -58,6 +58,87 @@ export function runBundle(
   });
 }
 
+/** A bundle still running (daemon mode): its output so far, a way to wait for a line, its end. */
+export interface RunningBundle {
+  readonly pid: number;
+  readonly started: number;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stdout matches `pattern`; rejects when the process ends first. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  signal(name: NodeJS.Signals): void;
+  readonly done: Promise<Run>;
+}
+
+export function startBundle(
+  bundle: string,
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  timeoutMs = 60_000,
+): RunningBundle {
+  const started = performance.now();
+  const child = spawn(`${bundle}/bin/vault-inject-env`, argv, {
+    env: { PATH: '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  let ended = false;
+  const waiters = new Set<() => void>();
+  const poke = (): void => {
+    for (const w of waiters) w();
+  };
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+    poke();
+  });
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<Run>((resolve) => {
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      ended = true;
+      poke();
+      resolve({
+        pid: child.pid ?? -1,
+        code: code ?? (signal ? -1 : null),
+        stdout,
+        stderr,
+        ...parseOutput(stdout),
+        ms: performance.now() - started,
+      });
+    });
+  });
+  const waitFor = (pattern: RegExp, ms = 30_000): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (pattern.test(stdout)) finish(() => resolve());
+        else if (ended)
+          finish(() => reject(new Error(`ended before ${pattern}; stderr:\n${stderr}`)));
+      };
+      const t = setTimeout(
+        () => finish(() => reject(new Error(`no ${pattern} within ${ms} ms; stderr:\n${stderr}`))),
+        ms,
+      );
+      const finish = (fn: () => void): void => {
+        clearTimeout(t);
+        waiters.delete(check);
+        fn();
+      };
+      waiters.add(check);
+      check();
+    });
+  return {
+    pid: child.pid ?? -1,
+    started,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    waitFor,
+    signal: (name) => void child.kill(name),
+    done,
+  };
+}
+
 export function parseOutput(stdout: string): {
   env: Record<string, string>;
   appPid: number | undefined;
