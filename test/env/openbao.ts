@@ -106,7 +106,7 @@ export interface Fixtures {
 
 /**
  * KV v2 at secret/ (dev default), KV v1 at kv/, transit with key `app`, PKI with role `app`,
- * a password policy `app`, policy `app` that can use all of it, jwt auth (role `app`, our key)
+ * a password policy `app`, policy `app` that can use all of it (and `sys/tools/random`), jwt auth (role `app`, our key)
  * and approle auth (role `app`). Kubernetes auth comes through kube-apiserver elsewhere.
  */
 export async function setUpFixtures(bao: OpenBao): Promise<Fixtures> {
@@ -131,6 +131,8 @@ export async function setUpFixtures(bao: OpenBao): Promise<Fixtures> {
       'path "transit/decrypt/app" { capabilities = ["update"] }',
       'path "pki/issue/app" { capabilities = ["update"] }',
       'path "sys/policies/password/app/generate" { capabilities = ["read", "update"] }',
+      'path "sys/tools/random/*" { capabilities = ["update"] }',
+      'path "transit/datakey/plaintext/app" { capabilities = ["update"] }',
     ].join('\n'),
   });
 

@@ -124,6 +124,26 @@ describe('vault-inject-env against OpenBao', () => {
     assert.match(r.env['PASSWORD'] ?? '', /^[a-z0-9]{24}$/);
   });
 
+  it('writes to generating endpoints: random bytes with a body, a transit data key from one write', async () => {
+    const r = await go(
+      jwtEnv({
+        RANDOM_HEX: '>>vault:sys/tools/random/16#random_bytes#{"format":"hex"}',
+        RANDOM_B64: '>>vault:sys/tools/random/32#random_bytes',
+        // The same path and body: one write, so the key and its ciphertext belong together.
+        DATA_KEY: '>>vault:transit/datakey/plaintext/app#plaintext',
+        DATA_KEY_WRAPPED: '>>vault:transit/datakey/plaintext/app#ciphertext',
+      }),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.env['RANDOM_HEX'] ?? '', /^[0-9a-f]{32}$/);
+    assert.equal(Buffer.from(r.env['RANDOM_B64'] ?? '', 'base64').length, 32);
+    assert.match(r.env['DATA_KEY_WRAPPED'] ?? '', /^vault:v1:/);
+    const unwrapped = (
+      await bao.api('POST', 'transit/decrypt/app', { ciphertext: r.env['DATA_KEY_WRAPPED'] })
+    )['data'] as { plaintext: string };
+    assert.equal(unwrapped.plaintext, r.env['DATA_KEY']);
+  });
+
   it('decrypts transit ciphertexts in one batch', async () => {
     const encrypt = async (text: string): Promise<string> =>
       (
