@@ -5,6 +5,8 @@
  */
 import { AUTH_METHODS, type AuthMethod } from '../../init-binary/src/contract.ts';
 import { ErrorCode, WebhookError } from './errors.ts';
+import { checkNames } from './tls/authority.ts';
+import { policyProblem } from './tls/auto/schedule.ts';
 import type { Delivery, InjectionConfig } from './mutation/settings.ts';
 import { VERSION } from './version.ts';
 
@@ -13,13 +15,31 @@ export interface ListenAddress {
   readonly port: number;
 }
 
+/** `--tls-auto`: certificates kept in a Secret by the replica holding a Lease (tls/auto/). */
+export interface AutoTlsConfig {
+  /** '' when not given: main.ts fills in the service account's namespace. */
+  readonly namespace: string;
+  readonly secretName: string;
+  readonly leaseName: string;
+  readonly webhookConfigName: string;
+  readonly service: string;
+  readonly extraDnsNames: readonly string[];
+  readonly ips: readonly string[];
+  readonly servingValidityMs: number;
+  readonly caValidityMs: number;
+  readonly overlapMs: number;
+  readonly identity: string;
+}
+
 export interface ServerConfig {
   readonly listen: ListenAddress;
   readonly telemetryListen: ListenAddress;
   readonly tlsCertFile: string;
   readonly tlsKeyFile: string;
   readonly selfSigned: boolean;
-  /** How often the certificate files are checked for a change. */
+  /** Set with `--tls-auto`. */
+  readonly auto: AutoTlsConfig | undefined;
+  /** How often the certificate files (or the auto Secret) are checked for a change. */
   readonly tlsReloadIntervalMs: number;
   /** Every review answers within this time; below the API server's webhook timeout (10 s). */
   readonly requestDeadlineMs: number;
@@ -186,7 +206,82 @@ export const FLAGS = [
     flag: 'tls-reload-interval',
     env: E('TLS_RELOAD_INTERVAL'),
     default: '5s',
-    help: 'how often the certificate files are checked',
+    help: 'how often the certificate files (in auto mode: the Secret) are checked',
+  },
+  {
+    flag: 'tls-auto',
+    env: E('TLS_AUTO'),
+    default: 'false',
+    boolean: true,
+    help: 'manage the CA and serving certificate in a Secret, coordinated through a Lease',
+  },
+  {
+    flag: 'tls-auto-namespace',
+    env: E('TLS_AUTO_NAMESPACE'),
+    default: '',
+    help: 'namespace of the Secret and Lease (empty: the namespace of the service account)',
+  },
+  {
+    flag: 'tls-auto-secret',
+    env: E('TLS_AUTO_SECRET'),
+    default: 'vault-inject-tls',
+    help: 'the kubernetes.io/tls Secret holding the CA and serving certificate',
+  },
+  {
+    flag: 'tls-auto-lease',
+    env: E('TLS_AUTO_LEASE'),
+    default: 'vault-inject-certificates',
+    help: 'the coordination.k8s.io Lease naming the replica that rotates',
+  },
+  {
+    flag: 'tls-auto-webhook-config',
+    env: E('TLS_AUTO_WEBHOOK_CONFIG'),
+    default: 'vault-inject',
+    help: 'the MutatingWebhookConfiguration whose caBundle is kept (empty: none)',
+  },
+  {
+    flag: 'tls-auto-service',
+    env: E('TLS_AUTO_SERVICE'),
+    default: 'vault-inject',
+    help: 'the Service the API server calls: its DNS names go into the certificate',
+  },
+  {
+    flag: 'tls-auto-dns',
+    env: E('TLS_AUTO_DNS'),
+    default: '',
+    repeatable: true,
+    help: 'an extra DNS name in the serving certificate (repeatable; comma list in the variable)',
+  },
+  {
+    flag: 'tls-auto-ip',
+    env: E('TLS_AUTO_IP'),
+    default: '',
+    repeatable: true,
+    help: 'an extra IP address in the serving certificate (repeatable; comma list in the variable)',
+  },
+  {
+    flag: 'tls-auto-serving-validity',
+    env: E('TLS_AUTO_SERVING_VALIDITY'),
+    default: '2160h',
+    help: 'lifetime of a serving certificate; renewed two thirds through',
+  },
+  {
+    flag: 'tls-auto-ca-validity',
+    env: E('TLS_AUTO_CA_VALIDITY'),
+    default: '26280h',
+    help: 'lifetime of the CA; replaced two thirds through, trusted alongside the old one meanwhile',
+  },
+  {
+    flag: 'tls-auto-overlap',
+    env: E('TLS_AUTO_OVERLAP'),
+    default: '1m',
+    help: 'during a CA change, how long each step waits for replicas and the API server to follow',
+  },
+  {
+    flag: 'tls-auto-identity',
+    env: E('TLS_AUTO_IDENTITY'),
+    default: '',
+    help: 'this replica in the Lease (empty: host name and a random suffix)',
   },
   {
     flag: 'request-deadline',
@@ -399,6 +494,34 @@ export function injectionConfig(flags: Record<string, string>): InjectionConfig 
   });
 }
 
+function autoTlsConfig(flags: Record<string, string>): AutoTlsConfig | undefined {
+  if (!bool(flags, 'tls-auto')) return undefined;
+  const auto: AutoTlsConfig = {
+    namespace: flags['tls-auto-namespace'] ?? '',
+    secretName: flags['tls-auto-secret'] ?? '',
+    leaseName: flags['tls-auto-lease'] ?? '',
+    webhookConfigName: flags['tls-auto-webhook-config'] ?? '',
+    service: flags['tls-auto-service'] ?? '',
+    extraDnsNames: Object.freeze(list(flags['tls-auto-dns'] ?? '')),
+    ips: Object.freeze(list(flags['tls-auto-ip'] ?? '')),
+    servingValidityMs: duration(flags, 'tls-auto-serving-validity'),
+    caValidityMs: duration(flags, 'tls-auto-ca-validity'),
+    overlapMs: duration(flags, 'tls-auto-overlap'),
+    identity: flags['tls-auto-identity'] ?? '',
+  };
+  for (const name of ['tls-auto-secret', 'tls-auto-lease', 'tls-auto-service'] as const) {
+    if ((flags[name] ?? '') === '') throw configError(`--${name}: must not be empty`);
+  }
+  const problem = policyProblem(auto);
+  if (problem) throw configError(`--tls-auto-*: ${problem}`);
+  try {
+    checkNames({ dnsNames: auto.extraDnsNames, ips: auto.ips });
+  } catch (err) {
+    throw configError(`--tls-auto-dns/--tls-auto-ip: ${(err as Error).message}`);
+  }
+  return Object.freeze(auto);
+}
+
 export function serverConfig(flags: Record<string, string>): ServerConfig {
   const server: ServerConfig = {
     listen: parseListen(flags.listen ?? '', 'listen'),
@@ -406,13 +529,29 @@ export function serverConfig(flags: Record<string, string>): ServerConfig {
     tlsCertFile: flags['tls-cert-file'] ?? '',
     tlsKeyFile: flags['tls-key-file'] ?? '',
     selfSigned: bool(flags, 'self-signed'),
+    auto: autoTlsConfig(flags),
     tlsReloadIntervalMs: duration(flags, 'tls-reload-interval'),
     requestDeadlineMs: duration(flags, 'request-deadline'),
     shutdownDelayMs: duration(flags, 'shutdown-delay'),
     readSources: bool(flags, 'read-sources'),
   };
-  if (!server.selfSigned && (server.tlsCertFile === '' || server.tlsKeyFile === '')) {
-    throw configError('set --tls-cert-file and --tls-key-file, or --self-signed for local use');
+  const files = server.tlsCertFile !== '' || server.tlsKeyFile !== '';
+  if (server.auto && (files || server.selfSigned)) {
+    throw configError('--tls-auto excludes --tls-cert-file/--tls-key-file and --self-signed');
+  }
+  if (
+    !server.selfSigned &&
+    !server.auto &&
+    (server.tlsCertFile === '' || server.tlsKeyFile === '')
+  ) {
+    throw configError(
+      'set --tls-cert-file and --tls-key-file, or --tls-auto, or --self-signed for local use',
+    );
+  }
+  if (server.auto && server.auto.overlapMs < 2 * server.tlsReloadIntervalMs) {
+    throw configError(
+      '--tls-auto-overlap must be at least twice --tls-reload-interval: every replica must poll the Secret within it',
+    );
   }
   return Object.freeze(server);
 }

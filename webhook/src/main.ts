@@ -3,28 +3,41 @@
  *
  *   vault-inject webhook [flags]          the admission server (docs/configuration.md)
  *   vault-inject mutate -f FILE|- [-o yaml|json|patch] [flags]   the offline preview
+ *   vault-inject certs --service S --namespace N [--out-dir D] [--secret S] [--webhook-config W]
  *
  * Exit codes: 0 success; 1 a document could not be previewed; 2 bad flags or configuration;
  * 70 an unexpected failure.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import pino from 'pino';
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+import { runCerts } from './cli/certs.ts';
 import { preview, type OutputFormat } from './cli/mutate.ts';
 import { startWebhook } from './cli/webhook.ts';
-import { injectionConfig, parseConfig, readFlags, type FlagSpec } from './config.ts';
+import {
+  injectionConfig,
+  parseConfig,
+  parseDuration,
+  readFlags,
+  type Config,
+  type FlagSpec,
+} from './config.ts';
 import { ErrorCode, WebhookError, isWebhookError } from './errors.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { kubernetesPullSecretReader } from './k8s/pull-secrets.ts';
 import { kubernetesSourceReader } from './k8s/sources.ts';
 import type { SourceReader } from './mutation/sources.ts';
 import type { PullSecretReader } from './registry/oci/seam.ts';
+import { CertificateObjects } from './tls/auto/kube.ts';
 import { VERSION } from './version.ts';
 
 const USAGE = `vault-inject ${VERSION}: inject Vault/OpenBao secrets into Pods at process start
 
 usage:
-  vault-inject webhook [--tls-cert-file F --tls-key-file F | --self-signed] [flags]
+  vault-inject webhook [--tls-cert-file F --tls-key-file F | --tls-auto | --self-signed] [flags]
   vault-inject mutate -f FILE|- [-o yaml|json|patch] [injection flags]
+  vault-inject certs --service S --namespace N [--out-dir D] [--secret S] [--webhook-config W]
   vault-inject --version
 
 Every flag also reads from an environment variable; see docs/configuration.md.
@@ -71,23 +84,117 @@ async function runMutate(argv: readonly string[], env: Env): Promise<number> {
   return result.exitCode;
 }
 
+const CERTS_FLAGS: readonly FlagSpec[] = [
+  { flag: 'service', env: '', default: '', help: 'the webhook Service' },
+  { flag: 'namespace', env: '', default: '', help: "its namespace (and the Secret's)" },
+  { flag: 'dns', env: '', default: '', repeatable: true, help: 'an extra DNS name' },
+  { flag: 'ip', env: '', default: '', repeatable: true, help: 'an extra IP address' },
+  { flag: 'out-dir', env: '', default: '', help: 'write ca.crt, ca.key, tls.crt, tls.key here' },
+  { flag: 'secret', env: '', default: '', help: 'write this kubernetes.io/tls Secret' },
+  { flag: 'webhook-config', env: '', default: '', help: 'set the caBundle of this configuration' },
+  { flag: 'validity', env: '', default: '8760h', help: 'serving certificate lifetime' },
+  { flag: 'ca-validity', env: '', default: '87600h', help: 'CA lifetime' },
+  {
+    flag: 'renew',
+    env: '',
+    default: 'false',
+    boolean: true,
+    help: 'issue a new serving certificate',
+  },
+];
+
+function certsDuration(flags: Readonly<Record<string, string>>, name: string): number {
+  const ms = parseDuration(flags[name] ?? '');
+  if (ms === undefined || ms <= 0) {
+    throw new WebhookError(ErrorCode.CONFIG, `--${name}: "${flags[name]}" is not a duration`);
+  }
+  return ms;
+}
+
+function listOf(text: string | undefined): string[] {
+  return (text ?? '').split(',').filter((s) => s !== '');
+}
+
+async function runCertsCommand(argv: readonly string[], env: Env): Promise<number> {
+  const known = new Set(CERTS_FLAGS.map((f) => f.flag));
+  for (const a of argv) {
+    const name = a.startsWith('--') ? a.slice(2).split('=')[0] : undefined;
+    if (name && !known.has(name))
+      throw new WebhookError(ErrorCode.CONFIG, `unknown flag --${name}`);
+  }
+  const { flags } = readFlags(argv, env, CERTS_FLAGS);
+  const service = flags.service ?? '';
+  const namespace = flags.namespace ?? '';
+  if (service === '' || namespace === '') {
+    throw new WebhookError(ErrorCode.CONFIG, 'certs needs --service and --namespace');
+  }
+  const options = {
+    service,
+    namespace,
+    dnsNames: listOf(flags.dns),
+    ips: listOf(flags.ip),
+    outDir: flags['out-dir'] ?? '',
+    secretName: flags.secret ?? '',
+    webhookConfigName: flags['webhook-config'] ?? '',
+    servingValidityMs: certsDuration(flags, 'validity'),
+    caValidityMs: certsDuration(flags, 'ca-validity'),
+    renew: flags.renew === 'true',
+  };
+  let objects: CertificateObjects | undefined;
+  if (options.secretName !== '' || options.webhookConfigName !== '') {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    objects = new CertificateObjects(kc, namespace);
+  }
+  const lines = await runCerts(options, objects);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** `--tls-auto`: the namespace (flag, else the pod's service account, else the kubeconfig's). */
+async function autoTls(
+  config: Config,
+  kubeConfig: KubeConfig | undefined,
+): Promise<{ objects: CertificateObjects; identity: string } | undefined> {
+  const auto = config.server.auto;
+  if (!auto || !kubeConfig) return undefined;
+  let namespace = auto.namespace;
+  if (namespace === '') {
+    namespace = (await readFile(SERVICE_ACCOUNT_NAMESPACE, 'utf8').catch(() => '')).trim();
+  }
+  if (namespace === '')
+    namespace = kubeConfig.getContextObject(kubeConfig.currentContext)?.namespace ?? '';
+  if (namespace === '') {
+    throw new WebhookError(ErrorCode.CONFIG, '--tls-auto-namespace: not set and not found');
+  }
+  const identity = auto.identity || `${hostname()}-${randomBytes(4).toString('hex')}`;
+  return { objects: new CertificateObjects(kubeConfig, namespace), identity };
+}
+
+function loadKubeConfig(logger: Logger): KubeConfig | undefined {
+  try {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromDefault();
+    return kubeConfig;
+  } catch (err) {
+    logger.warn(
+      { reason: (err as Error).message },
+      'no Kubernetes API access: valueFrom/envFrom not inspected, imagePullSecrets not read',
+    );
+    return undefined;
+  }
+}
+
 async function runWebhook(argv: readonly string[], env: Env): Promise<number> {
   const config = parseConfig(readFlags(argv, env).flags);
   const logger = pino({ level: config.logLevel });
   // Kubernetes reads are bounded so that the worst case (a source read, then the service account
   // and the pull secrets one after the other, then the registry) ends inside the review's deadline.
   const deadline = config.server.requestDeadlineMs;
-  let kubeConfig: KubeConfig | undefined;
-  try {
-    kubeConfig = new KubeConfig();
-    kubeConfig.loadFromDefault();
-  } catch (err) {
-    kubeConfig = undefined;
-    logger.warn(
-      { reason: (err as Error).message },
-      'no Kubernetes API access: valueFrom/envFrom not inspected, imagePullSecrets not read',
-    );
-  }
+  const kubeConfig = loadKubeConfig(logger);
+  const tls = await autoTls(config, kubeConfig);
   let sources: SourceReader | undefined;
   let secrets: PullSecretReader | undefined;
   if (kubeConfig) {
@@ -104,6 +211,7 @@ async function runWebhook(argv: readonly string[], env: Env): Promise<number> {
     logger,
     ...(sources ? { sources } : {}),
     ...(secrets ? { secrets } : {}),
+    ...(tls ? { autoTls: tls } : {}),
     defaultMetrics: true,
   });
   return new Promise((resolve) => {
@@ -132,6 +240,8 @@ async function main(argv: readonly string[], env: Env): Promise<number> {
       return runWebhook(rest, env);
     case 'mutate':
       return runMutate(rest, env);
+    case 'certs':
+      return runCertsCommand(rest, env);
     case '--version':
     case 'version':
       process.stdout.write(`${VERSION}\n`);

@@ -22,6 +22,10 @@ import {
   type CertificateWatcher,
   type KeyPair,
 } from '../tls/certificates.ts';
+import { serviceDnsNames } from '../tls/authority.ts';
+import type { CertificateObjects } from '../tls/auto/kube.ts';
+import { startAutoCertificates, type AutoCertificates } from '../tls/auto/manager.ts';
+import { ErrorCode, WebhookError } from '../errors.ts';
 
 export interface RunningWebhook {
   readonly admissionPort: number;
@@ -38,21 +42,62 @@ export interface WebhookOptions {
   readonly secrets?: PullSecretReader;
   /** Replaces the registry lookup built from `config.registry` (tests). */
   readonly images?: ImageConfigLookup;
+  /** `--tls-auto`: the Kubernetes objects (namespace resolved) and this replica's identity. */
+  readonly autoTls?: { readonly objects: CertificateObjects; readonly identity: string };
   /** Include Node process metrics (off in tests that build several servers). */
   readonly defaultMetrics?: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function firstCertificate(
-  config: Config,
+function autoCertificates(
+  options: WebhookOptions,
   logger: Logger,
   onChange: (pair: KeyPair) => void,
-): { watcher?: CertificateWatcher; ready: Promise<KeyPair> } {
+): AutoCertificates {
+  const auto = options.config.server.auto;
+  if (!auto || !options.autoTls) {
+    throw new WebhookError(ErrorCode.CONFIG, '--tls-auto needs access to the Kubernetes API');
+  }
+  const { objects, identity } = options.autoTls;
+  logger.info(
+    { namespace: objects.namespace, secret: auto.secretName, lease: auto.leaseName, identity },
+    'certificates managed in a Secret (auto)',
+  );
+  return startAutoCertificates({
+    objects,
+    identity,
+    secretName: auto.secretName,
+    leaseName: auto.leaseName,
+    webhookConfigName: auto.webhookConfigName,
+    names: {
+      dnsNames: serviceDnsNames(auto.service, objects.namespace, auto.extraDnsNames),
+      ips: auto.ips,
+    },
+    policy: auto,
+    intervalMs: options.config.server.tlsReloadIntervalMs,
+    logger,
+    onChange,
+  });
+}
+
+function firstCertificate(
+  options: WebhookOptions,
+  logger: Logger,
+  onChange: (pair: KeyPair) => void,
+): { watcher?: CertificateWatcher | AutoCertificates; ready: Promise<KeyPair> } {
+  const { config } = options;
   if (config.server.selfSigned) {
     return { ready: selfSignedKeyPair().then((p) => (onChange(p), p)) };
   }
   const { promise: ready, resolve: resolveReady } = Promise.withResolvers<KeyPair>();
+  if (config.server.auto) {
+    const watcher = autoCertificates(options, logger, (pair) => {
+      onChange(pair);
+      resolveReady(pair);
+    });
+    return { watcher, ready };
+  }
   const watcher = watchKeyPair({
     certFile: config.server.tlsCertFile,
     keyFile: config.server.tlsKeyFile,
@@ -97,7 +142,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     live.server?.setSecureContext({ cert: pair.cert, key: pair.key });
     logger.info({ expires: pair.expires.toISOString(), reload }, 'serving certificate loaded');
   };
-  const { watcher, ready } = firstCertificate(config, logger, onChange);
+  const { watcher, ready } = firstCertificate(options, logger, onChange);
   const pair = await ready;
 
   const admission = buildAdmissionApp({
@@ -131,7 +176,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
       );
       await sleep(config.server.shutdownDelayMs);
       await admission.close();
-      watcher?.close();
+      await watcher?.close();
       await telemetry.close();
       logger.info('shut down');
     },
