@@ -2,13 +2,17 @@
  * A real OpenBao dev server on 127.0.0.1 for integration tests: started in a temp dir on a free
  * port, ready when /v1/sys/health answers, its log kept (print it when a test fails), stopped on
  * cleanup even when a test throws. `setUpFixtures` mounts and configures what the tests use.
+ * With `tls: true` it serves HTTPS (`-dev-tls`: a CA generated for the run, `caFile`, and a
+ * certificate for 127.0.0.1 and localhost).
  *
  *   const bao = await startOpenBao();
  *   after(() => bao.stop());
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.ts';
@@ -16,6 +20,8 @@ import { freePort } from './ports.ts';
 export interface OpenBao {
   readonly addr: string;
   readonly rootToken: string;
+  /** The PEM file of the CA that signed the server's certificate (`tls: true` only). */
+  readonly caFile?: string;
   /** Everything the server wrote so far. */
   log(): string;
   /** A call with the root token; throws with Vault's errors on a non-2xx. */
@@ -37,33 +43,76 @@ export function baoPath(): string {
   return path;
 }
 
-export async function startOpenBao(options: { rootToken?: string } = {}): Promise<OpenBao> {
+export interface OpenBaoOptions {
+  readonly rootToken?: string;
+  /** Serve HTTPS with a CA generated for this server (`caFile`). */
+  readonly tls?: boolean;
+}
+
+export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBao> {
   const rootToken = options.rootToken ?? 'root-token-for-tests';
   const port = await freePort();
-  const addr = `http://127.0.0.1:${port}`;
+  const addr = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const home = mkdtempSync(join(tmpdir(), 'vault-inject-bao-'));
-  const child = spawn(
-    baoPath(),
-    ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`],
-    { cwd: home, env: { HOME: home, PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const tlsDir = join(home, 'tls');
+  const args = [
+    'server',
+    '-dev',
+    `-dev-root-token-id=${rootToken}`,
+    `-dev-listen-address=127.0.0.1:${port}`,
+  ];
+  if (options.tls) {
+    mkdirSync(tlsDir);
+    args.push('-dev-tls', `-dev-tls-cert-dir=${tlsDir}`);
+  }
+  const caFile = options.tls ? join(tlsDir, 'vault-ca.pem') : undefined;
+  const child = spawn(baoPath(), args, {
+    cwd: home,
+    env: { HOME: home, PATH: '/usr/bin:/bin' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
 
+  let ca: string | undefined;
+  const send = (
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; text: string }> => {
+    if (caFile !== undefined && ca === undefined) ca = readFileSync(caFile, 'utf8');
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const request = options.tls ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(
+        `${addr}/v1/${path}`,
+        {
+          method,
+          ca,
+          headers: { 'x-vault-token': rootToken, 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  };
   const api = async (
     method: string,
     path: string,
     body?: unknown,
   ): Promise<Record<string, unknown>> => {
-    const res = await fetch(`${addr}/v1/${path}`, {
-      method,
-      headers: { 'x-vault-token': rootToken, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`OpenBao ${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    const { status, text } = await send(method, path, body);
+    if (status < 200 || status > 299)
+      throw new Error(`OpenBao ${method} ${path}: ${status} ${text.slice(0, 300)}`);
     return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
   };
   const stop = async (): Promise<void> => {
@@ -83,10 +132,10 @@ export async function startOpenBao(options: { rootToken?: string } = {}): Promis
       throw new Error(`OpenBao exited with ${child.exitCode}:\n${output}`);
     }
     try {
-      const res = await fetch(`${addr}/v1/sys/health`);
-      if (res.status === 200) break;
+      if ((await send('GET', 'sys/health')).status === 200) break;
     } catch {
-      // not listening yet
+      // not listening yet (or, with TLS, the CA file not written yet)
+      ca = undefined;
     }
     if (Date.now() > deadline) {
       await stop();
@@ -94,7 +143,7 @@ export async function startOpenBao(options: { rootToken?: string } = {}): Promis
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { addr, rootToken, log: () => output, api, stop };
+  return { addr, rootToken, ...(caFile ? { caFile } : {}), log: () => output, api, stop };
 }
 
 export interface Fixtures {

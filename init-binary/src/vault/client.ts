@@ -92,10 +92,15 @@ export async function renewLease(http: VaultHttp, lease: Lease): Promise<number>
 }
 
 function readCa(file: string): string {
+  let pem: string;
   try {
-    return readFileSync(file, 'utf8');
+    pem = readFileSync(file, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`${Env.CACERT}: cannot read ${file} (${code})`, { cause });
   }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ConfigError(`${Env.CACERT}: ${file} holds no PEM certificate`);
+  }
+  return pem;
 }

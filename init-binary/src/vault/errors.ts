@@ -10,7 +10,8 @@ import {
   UnavailableError,
 } from '../errors.ts';
 import { DeadlineError } from '../retry.ts';
-import { TransportError } from './transport.ts';
+import { Env } from '../contract.ts';
+import { TransportError, tlsFailure } from './transport.ts';
 
 /** The HTTP status of a node-vault ApiResponseError, or undefined. */
 export function statusOf(err: unknown): number | undefined {
@@ -33,7 +34,7 @@ export function vaultMessage(err: unknown): string {
 
 /** Worth another try: connection errors and 5xx. Never a 4xx (CONTRACT; the issue). */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof TransportError) return err.code !== 'E2BIG';
+  if (err instanceof TransportError) return err.code !== 'E2BIG' && !tlsFailure(err.code);
   const status = statusOf(err);
   return status !== undefined && status >= 500;
 }
@@ -50,6 +51,19 @@ export interface CallContext {
 /** Translates a failed call (after retries) into exactly one InitError. */
 export function translate(err: unknown, ctx: CallContext): Error {
   const last = err instanceof DeadlineError ? err.cause : err;
+  const tls = last instanceof TransportError ? tlsFailure(last.code) : undefined;
+  if (tls === 'certificate' && last instanceof TransportError) {
+    return new ConfigError(
+      `Vault at ${ctx.addr} presented a TLS certificate that could not be verified while ${ctx.action} (${last.code}); set ${Env.CACERT} to the CA that signed it`,
+      { cause: err },
+    );
+  }
+  if (tls === 'handshake' && last instanceof TransportError) {
+    return new ConfigError(
+      `TLS with Vault at ${ctx.addr} failed while ${ctx.action} (${last.code}); check that ${Env.ADDR} names an HTTPS listener`,
+      { cause: err },
+    );
+  }
   if (err instanceof DeadlineError || last instanceof TransportError) {
     const why =
       last instanceof TransportError

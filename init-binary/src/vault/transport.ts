@@ -43,6 +43,41 @@ export class TransportError extends Error {
   }
 }
 
+/**
+ * OpenSSL's certificate verification results as Node reports them, and its own name check. Such a
+ * failure is a configuration problem (the CA given, or the address): retrying cannot fix it.
+ */
+const CERTIFICATE_CODES: ReadonlySet<string> = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What kind of TLS failure a transport error code is, if any. */
+export function tlsFailure(code: string): 'certificate' | 'handshake' | undefined {
+  if (CERTIFICATE_CODES.has(code)) return 'certificate';
+  if (code === 'EPROTO' || code.startsWith('ERR_SSL_')) return 'handshake';
+  return undefined;
+}
+
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** The one function of node:http / node:https we call (same signature in both). */

@@ -85,6 +85,15 @@ describe('withRetry + isRetryable', () => {
   });
 });
 
+describe('isRetryable: TLS failures', () => {
+  it('never retries a certificate or handshake failure; retries a reset connection', () => {
+    assert.equal(isRetryable(new TransportError('SELF_SIGNED_CERT_IN_CHAIN', 'x')), false);
+    assert.equal(isRetryable(new TransportError('DEPTH_ZERO_SELF_SIGNED_CERT', 'x')), false);
+    assert.equal(isRetryable(new TransportError('ERR_SSL_WRONG_VERSION_NUMBER', 'x')), false);
+    assert.equal(isRetryable(new TransportError('ECONNRESET', 'x')), true);
+  });
+});
+
 describe('translate: exit codes of Vault failures', () => {
   const ctx = { addr: 'http://127.0.0.1:8200', timeoutMs: 10_000, action: 'reading secret/app' };
   const table: [string, unknown, object, number, RegExp][] = [
@@ -113,6 +122,27 @@ describe('translate: exit codes of Vault failures', () => {
       /unreachable within 10s while reading secret\/app \(ECONNREFUSED\)/,
     ],
     ['deadline', new DeadlineError(3, apiError(503)), {}, ExitCode.UNAVAILABLE, /last answer 503/],
+    [
+      'untrusted certificate',
+      new TransportError('UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'x'),
+      {},
+      ExitCode.CONFIG,
+      /certificate that could not be verified while reading secret\/app \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\); set VAULT_CACERT/,
+    ],
+    [
+      'name mismatch',
+      new TransportError('ERR_TLS_CERT_ALTNAME_INVALID', 'x'),
+      {},
+      ExitCode.CONFIG,
+      /ERR_TLS_CERT_ALTNAME_INVALID/,
+    ],
+    [
+      'HTTPS to a plain HTTP port',
+      new TransportError('ERR_SSL_WRONG_VERSION_NUMBER', 'x'),
+      {},
+      ExitCode.CONFIG,
+      /TLS with Vault at .* failed .*check that VAULT_ADDR names an HTTPS listener/,
+    ],
     ['other', new TypeError('boom'), {}, ExitCode.SOFTWARE, /unexpected failure/],
   ];
   for (const [name, err, extra, code, message] of table) {
