@@ -2,6 +2,7 @@
 // Usage: node scripts/build.ts [webhook|init]...   (default: both)
 import { build, type BuildOptions } from 'esbuild';
 import { chmod } from 'node:fs/promises';
+import { initProgramOptions } from './bundle.esbuild.ts';
 
 // Some dependencies are CommonJS and call require(); give the ESM bundle one.
 const requireShim =
@@ -24,11 +25,8 @@ const targets: Record<string, BuildOptions> = {
     entryPoints: ['webhook/src/main.ts'],
     outfile: 'dist/webhook/vault-inject.js',
   },
-  init: {
-    ...common,
-    entryPoints: ['init-binary/src/main.ts'],
-    outfile: 'dist/init/vault-inject-env.js',
-  },
+  // The very program of the /vault-inject bundle (same options, scripts/bundle.esbuild.ts).
+  init: initProgramOptions('dist/init/vault-inject-env.js'),
 };
 
 const wanted = process.argv.slice(2);

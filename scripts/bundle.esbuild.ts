@@ -1,0 +1,52 @@
+// The esbuild options of the init program, the one place they are written: scripts/bundle.ts
+// builds the bundle's app/program.mjs with them, scripts/build.ts the package's
+// dist/init/vault-inject-env.js (the `vault-inject-env` bin). One program, two file names.
+import type { BuildOptions, Plugin } from 'esbuild';
+
+// node-vault requires axios and debug at load time, though we give it our own transport and a
+// no-op logger (init-binary/src/vault/transport.ts): in the program they are stubs that fail
+// loudly if ever called. Loading axios would cost ~40 ms of every container start.
+const STUBS: Readonly<Record<string, string>> = {
+  debug: 'module.exports = () => () => undefined;',
+  axios:
+    'module.exports = { create() { throw new Error("axios is not bundled: node-vault must be given our transport"); } };',
+  // node-vault requires https at load time but only uses it without a transport of its own;
+  // node:https costs 20+ ms to load, so load it only if something touches it.
+  https:
+    'module.exports = new Proxy({}, { get: (_, k) => process.getBuiltinModule("node:https")[k] });',
+};
+
+const stubs: Plugin = {
+  name: 'unused-node-vault-dependencies',
+  setup(b) {
+    b.onResolve({ filter: /^(axios|debug|https)$/ }, (args) => ({
+      path: args.path,
+      namespace: 'stub',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
+      loader: 'js',
+      contents: STUBS[args.path] ?? '',
+    }));
+  },
+};
+
+/** The init program as one ESM file at `outfile`, runnable directly (`#!`) or imported. */
+export function initProgramOptions(outfile: string): BuildOptions {
+  return {
+    entryPoints: ['init-binary/src/main.ts'],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'esm',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    legalComments: 'external',
+    // Some dependencies are CommonJS and call require(): give the ESM file one.
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+    plugins: [stubs],
+    logLevel: 'warning',
+  };
+}
