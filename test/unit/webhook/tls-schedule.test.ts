@@ -73,6 +73,19 @@ describe('rotation schedule', () => {
       view({ serving: serving({ keyMatches: false }) }),
       'issue-serving',
     ],
+    [
+      'a serving certificate longer than the policy (made by `vault-inject certs`)',
+      view({ serving: serving({ notAfter: NOW + 365 * 86400 * S }) }),
+      'issue-serving',
+    ],
+    [
+      'a CA longer than the policy',
+      view({
+        trusted: [{ ...ca1, notAfter: NOW + 3650 * 86400 * S }],
+        signer: { ...ca1, notAfter: NOW + 3650 * 86400 * S },
+      }),
+      'add-ca',
+    ],
     ['the names changed', view({ serving: serving({ coversNames: false }) }), 'issue-serving'],
     ['signed by no trusted CA', view({ serving: serving({ issuer: undefined }) }), 'issue-serving'],
     [

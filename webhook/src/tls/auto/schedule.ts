@@ -3,7 +3,8 @@
  * policy and the clock. The leader calls it on every tick and applies the step it returns.
  *
  * A serving certificate is renewed once two thirds of its lifetime (`servingValidityMs`) have
- * passed; the CA likewise at two thirds of `caValidityMs`. Changing the serving certificate under
+ * passed; the CA likewise at two thirds of `caValidityMs`. One that would outlive a certificate
+ * issued now under the policy is replaced at once (a policy change, or a takeover). Changing the serving certificate under
  * the same CA needs no care: every replica swaps its secure context atomically. Changing the CA
  * would fail handshakes if done at once, so it takes three steps, each `overlapMs` apart (long
  * enough for every replica to load the Secret and for the API server to reload its webhook
@@ -66,6 +67,15 @@ export function renewAt(notAfter: number, validityMs: number): number {
   return notAfter - Math.floor(validityMs / 3);
 }
 
+/**
+ * A certificate that ends later than one issued now would: made by someone else (`vault-inject
+ * certs`, the chart) or under a longer validity. It is replaced, so the configured lifetimes hold
+ * from the first tick. (One second of slack: certificate times have whole seconds.)
+ */
+function outlivesPolicy(notAfter: number, validityMs: number, now: number): boolean {
+  return notAfter > now + validityMs + 1000;
+}
+
 /** Checks the policy's proportions, so that each rotation finishes before the next is due. */
 export function policyProblem(p: RotationPolicy): string | undefined {
   if (p.servingValidityMs <= 0 || p.caValidityMs <= 0) return 'validities must be more than 0';
@@ -92,6 +102,9 @@ export function nextStep(view: SecretView, policy: RotationPolicy, now: number):
   if (now >= renewAt(signer.notAfter, policy.caValidityMs)) {
     return { kind: 'add-ca', reason: 'the CA is two thirds through its lifetime' };
   }
+  if (outlivesPolicy(signer.notAfter, policy.caValidityMs, now)) {
+    return { kind: 'add-ca', reason: 'the CA outlives the configured validity' };
+  }
   if (!usable) return { kind: 'issue-serving', reason: 'no usable serving certificate' };
   if (serving.issuer !== signer.fingerprint) {
     const at = (view.caAddedAt ?? 0) + policy.overlapMs;
@@ -102,7 +115,7 @@ export function nextStep(view: SecretView, policy: RotationPolicy, now: number):
     return { kind: 'issue-serving', reason: 'the names of the serving certificate changed' };
   }
   const servingDue = renewAt(serving.notAfter, policy.servingValidityMs);
-  if (now >= servingDue) {
+  if (now >= servingDue || outlivesPolicy(serving.notAfter, policy.servingValidityMs, now)) {
     return { kind: 'issue-serving', reason: 'the serving certificate is two thirds through' };
   }
   if (view.trusted.some((ca) => ca.fingerprint !== signer.fingerprint)) {
