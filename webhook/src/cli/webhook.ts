@@ -2,7 +2,7 @@
  * `vault-inject webhook`: the admission server (HTTPS) and the telemetry server (HTTP).
  *
  * Startup: telemetry listens at once (`/healthz` 503 until a certificate is loaded); the HTTPS
- * listener opens after the first certificate. Shutdown (`stop()`, called on SIGTERM): `/readyz`
+ * listener opens after the first certificate (from files, `--tls-auto`'s Secret, or self-signed). Shutdown (`stop()`, called on SIGTERM): `/readyz`
  * fails, then after `shutdownDelayMs` (time for the endpoints to drop this pod) the HTTPS
  * listener closes, in-flight reviews finish, idle keep-alive connections close, and it resolves.
  */
