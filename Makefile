@@ -16,7 +16,7 @@ UNIT_TESTS := 'test/unit/**/*.test.ts'
 INTEGRATION_TESTS := 'test/integration/**/*.test.ts'
 E2E_TESTS := 'test/e2e/**/*.test.ts'
 
-.PHONY: help deps components build bundle lint typecheck test test-unit test-integration test-e2e demo format clean bench-webhook bench-init manifests
+.PHONY: help deps components build bundle lint typecheck test test-unit test-integration test-e2e demo format clean bench bench-webhook bench-init manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -54,6 +54,9 @@ test-e2e: deps components build bundle ## the end-to-end test through kube-apise
 
 test: deps lint typecheck components build bundle ## everything CI runs: install, lint, typecheck, every test
 	$(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(E2E_TESTS)
+
+bench: deps bundle ## every benchmark beside its Bank-Vaults peer (scripts/components.sh --bench first; a peer that cannot be built is said so)
+	node scripts/bench/run.ts
 
 bench-webhook: deps ## measure handler time and reviews/s of the webhook (HTTPS keep-alive, 127.0.0.1)
 	node scripts/bench/webhook.ts

@@ -3,10 +3,10 @@
 // CLOCK_MONOTONIC as its first act), the init program's RSS just before exec, and the bare
 // `node -e 0` start. With Bank-Vaults' vault-env available (scripts/components.sh --bench), runs it
 // on the same setup and prints the ratios.
-//   node scripts/bench/init.ts [RUNS]        (make bench-init)
+//   node scripts/bench/init.ts [RUNS]        (make bench-init; make bench runs it with the others)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setUpFixtures, startOpenBao } from '../../test/env/openbao.ts';
 
@@ -21,6 +21,12 @@ const cc = spawnSync('musl-gcc', ['-static', '-O2', '-o', stamp, 'scripts/bench/
   encoding: 'utf8',
 });
 if (cc.status !== 0) throw new Error(`musl-gcc: ${cc.stderr}`);
+
+const load = (): string =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
+console.log(`load average at start: ${load()} (2-core machines: above ~1 inflates every number)`);
 
 const bao = await startOpenBao();
 try {
@@ -69,8 +75,9 @@ try {
   );
 
   const peer = bankVaultsEnv();
+  let theirs: Result | undefined;
   if (peer) {
-    const theirs = await measure('Bank-Vaults vault-env', peer, [stamp], env);
+    theirs = await measure('Bank-Vaults vault-env', peer, [stamp], env);
     console.log(
       `ratio start-to-exec median ours/theirs: ${(ours.median / theirs.median).toFixed(2)}`,
     );
@@ -82,6 +89,11 @@ try {
   console.log(
     `ratio start-to-exec median ours / bare node start: ${(ours.median / node.median).toFixed(2)}`,
   );
+  console.log(`load average at the end: ${load()}`);
+  report('start-to-exec median, 10 refs over 3 paths', ours.median, theirs?.median, 'ms');
+  report('start-to-exec p90', ours.p90, theirs?.p90, 'ms');
+  report('bare start of the bundled node (no peer)', node.median, undefined, 'ms');
+  report('RSS just before exec', rss / 1024, undefined, 'MiB');
 } finally {
   await bao.stop();
   rmSync(tmp, { recursive: true, force: true });
@@ -90,6 +102,13 @@ try {
 interface Result {
   readonly median: number;
   readonly p90: number;
+}
+
+/** For `make bench` (scripts/bench/run.ts): one JSON line per number, ours beside the peer's. */
+function report(metric: string, ours: number, peer: number | undefined, unit: string): void {
+  const file = process.env['VAULT_INJECT_BENCH_RESULTS'];
+  if (!file) return;
+  appendFileSync(file, `${JSON.stringify({ bench: 'init', metric, ours, peer, unit })}\n`);
 }
 
 /** Spawn → app start (from the stamp), or spawn → exit when `stamped` is false; in ms. */
