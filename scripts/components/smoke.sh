@@ -14,6 +14,7 @@ here="$(dirname "${BASH_SOURCE[0]}")"
 bao="$("$here/openbao.sh" path)"
 etcd="$("$here/etcd.sh" path)"
 apiserver="$("$here/kube-apiserver.sh" path)"
+kubectl="$("$here/kubectl.sh" path)"
 helm="$("$here/helm.sh" path)"
 registry="$("$here/registry.sh" path)"
 busybox="$("$here/busybox.sh" path)"
@@ -165,6 +166,10 @@ sa_token="$(kube -X POST "$api/api/v1/namespaces/$ns/serviceaccounts/app/token" 
 check "TokenRequest (audience vault) returned a token" test -n "$sa_token"
 check "pod stored (no scheduler: stays Pending)" kube -o /dev/null -X POST "$api/api/v1/namespaces/$ns/pods" \
   -d '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"app"},"spec":{"serviceAccountName":"app","containers":[{"name":"app","image":"127.0.0.1:5000/app:1","command":["/bin/app"]}]}}'
+
+kubectl_args=(--server="$api" --certificate-authority="$pki/ca.crt" --token="$admin_token")
+check "kubectl reads the service account back" test \
+  "$(HOME="$work" "$kubectl" "${kubectl_args[@]}" -n "$ns" get serviceaccount app -o 'jsonpath={.metadata.name}')" = app
 
 # --- OpenBao dev server, and its Kubernetes auth against the apiserver above ---------------------
 bao_port="$(free_port 2)" # the dev server also listens on PORT+1 (cluster port)

@@ -29,6 +29,11 @@ export function helmPath(): Promise<string> {
   return componentPath('helm', 'VAULT_INJECT_HELM');
 }
 
+/** kubectl of the apiserver's release (scripts/components/kubectl.sh); throws when it is not built. */
+export function kubectlPath(): Promise<string> {
+  return componentPath('kubectl', 'VAULT_INJECT_KUBECTL');
+}
+
 export async function helm(args: readonly string[]): Promise<string> {
   try {
     const { stdout } = await run(await helmPath(), [...args], { maxBuffer: 32 * 1024 * 1024 });

@@ -9,7 +9,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startKube, type Kube } from '../../env/kube.ts';
-import { create, helmPath, kubeRequest, remove, repoRoot, type KubeObject } from './helpers.ts';
+import {
+  create,
+  helmPath,
+  kubectlPath,
+  kubeRequest,
+  remove,
+  repoRoot,
+  type KubeObject,
+} from './helpers.ts';
 
 const run = promisify(execFile);
 const SCRIPTS = ['scripts/kind-up.sh', 'scripts/kind-down.sh'];
@@ -54,11 +62,11 @@ describe('kind quick start scripts', () => {
 describe('the steps of kind-up.sh that need no kubelet, against the real API server', () => {
   let kube: Kube;
   let dir: string;
-  let hasKubectl = false;
+  let kubectl: string;
 
   before(async () => {
-    hasKubectl = await which('kubectl');
-    if (!hasKubectl) return;
+    // The same release as the apiserver, from the components (never the machine's kubectl).
+    kubectl = await kubectlPath();
     kube = await startKube();
     dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-kind-up-'));
   });
@@ -68,17 +76,15 @@ describe('the steps of kind-up.sh that need no kubelet, against the real API ser
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('create the demo namespace, install the chart, deploy the sample app', async (t) => {
-    if (!hasKubectl) {
-      t.skip('kubectl is not installed');
-      return;
-    }
+  it('create the demo namespace, install the chart, deploy the sample app', async () => {
     const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'kubeconfig'));
     await sourced('for s in "${CLUSTER_STEPS[@]}"; do "$s"; done', {
       KUBECONFIG: kubeconfig,
       KUBE_CONTEXT: '',
       HELM: await helmPath(),
-      KUBECTL: 'kubectl',
+      KUBECTL: kubectl,
+      // kubectl's discovery cache (~/.kube/cache) stays in the test's directory.
+      HOME: dir,
       HELM_CACHE_HOME: dir,
       HELM_CONFIG_HOME: dir,
       HELM_DATA_HOME: dir,
