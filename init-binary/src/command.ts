@@ -3,17 +3,13 @@
  * Node aborts the process when `process.execve` fails, so the checks are what turns "not found" and
  * "not executable" into the exit codes 127 and 126 with a clear message.
  */
-import {
-  accessSync,
-  closeSync,
-  constants,
-  existsSync,
-  openSync,
-  readSync,
-  statSync,
-} from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { CommandNotExecutableError, CommandNotFoundError, ConfigError } from './errors.ts';
+
+// node:fs through getBuiltinModule: an ESM import of it evaluates its lazy `promises` export,
+// which loads fs/promises, readline and streams (~2.5 ms of every start).
+const { accessSync, closeSync, constants, existsSync, openSync, readSync, statSync } =
+  process.getBuiltinModule('node:fs');
 
 /** Docker's and Go's default when the image sets no PATH. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

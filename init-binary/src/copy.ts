@@ -3,7 +3,10 @@
  * shell and no cp). Copies the bundle tree this program runs from into DIR, keeping file modes
  * and symbolic links, so the app containers can run it from the shared volume.
  */
-import {
+import { join } from 'node:path';
+
+// node:fs through getBuiltinModule, as everywhere in the program (see command.ts).
+const {
   chmodSync,
   copyFileSync,
   lstatSync,
@@ -12,8 +15,7 @@ import {
   readlinkSync,
   rmSync,
   symlinkSync,
-} from 'node:fs';
-import { join } from 'node:path';
+} = process.getBuiltinModule('node:fs');
 
 /**
  * Copies the tree under `source` into `target` (created if needed); returns the entries copied.

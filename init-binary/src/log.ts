@@ -2,8 +2,18 @@
  * Logs go to stderr only, synchronously (the process may exec a moment later). Callers pass
  * names, paths and counts, never a value; fields are primitives only.
  */
-import { writeSync } from 'node:fs';
 import type { LogLevel } from './config.ts';
+
+// node:fs through getBuiltinModule, as everywhere in the program (see command.ts).
+const { writeSync } = process.getBuiltinModule('node:fs');
+
+/**
+ * Milliseconds since the process started, for the debug timeline. Not `performance.now()`: the
+ * first touch of the `performance` global loads perf_hooks (~1 ms of every start).
+ */
+export function uptimeMs(): number {
+  return Math.round(process.uptime() * 1000);
+}
 
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
 

@@ -8,7 +8,7 @@ import { leaseRenewables, supervise, type Renewable } from './daemon.ts';
 import { appEnvironment, findReferences, restoreHidden } from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
 import { spawnApp, type execApp } from './exec.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, uptimeMs, type Logger } from './log.ts';
 import { resolve, type ResolveResult } from './resolve.ts';
 import type { VaultSession } from './vault/client.ts';
 
@@ -31,12 +31,12 @@ export async function run(
   processEnv: Environment,
   deps: RunDependencies,
 ): Promise<number> {
-  const now = deps.now ?? ((): number => performance.now());
+  const now = deps.now ?? ((): number => process.uptime() * 1000);
   const started = now();
   const env = restoreHidden(processEnv);
   const config = parseConfig(env);
   const log = createLogger({ level: config.logLevel, json: config.jsonLog, write: deps.logWrite });
-  log.debug('started', { atMs: Math.round(performance.now()) });
+  log.debug('started', { atMs: uptimeMs() });
   const argv = command[0] === '--' ? command.slice(1) : command;
   const [name] = argv;
   if (name === undefined)
@@ -76,7 +76,7 @@ export async function run(
     variables: resolved.values.size,
     skipped: resolved.skipped.length,
     ms: Math.round(now() - started),
-    atMs: Math.round(performance.now()),
+    atMs: uptimeMs(),
     rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
   if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);

@@ -3,7 +3,6 @@
  * daemon needs to keep it alive. Credentials come from the Config (or files it names), never from
  * anywhere else.
  */
-import { readFileSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { Env } from '../contract.ts';
 import { ConfigError, DeniedError } from '../errors.ts';
@@ -71,7 +70,7 @@ function staticToken(config: Config): string {
 function readCredential(file: string, variable: string): string {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = process.getBuiltinModule('node:fs').readFileSync(file, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`${variable}: cannot read ${file} (${code})`, { cause });

@@ -2,15 +2,14 @@
  * The narrow, typed Vault client the init program uses: login, then a SecretApi for resolution,
  * plus what daemon mode needs to keep the token and leases alive.
  */
-import { readFileSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { Env } from '../contract.ts';
 import { ConfigError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { uptimeMs, type Logger } from '../log.ts';
 import type { Lease, Secret, SecretApi } from '../resolve.ts';
 import { login, type LoginResult } from './auth.ts';
 import { createVaultHttp, type VaultHttp } from './http.ts';
-import { readSecret, record, toSecret } from './kv.ts';
+import { mountLookup, readSecret, record, toSecret } from './kv.ts';
 
 export interface VaultSession {
   readonly api: SecretApi;
@@ -36,20 +35,21 @@ export async function openSession(
     signal,
     log,
   });
-  log.debug('client ready', { atMs: Math.round(performance.now()) });
+  log.debug('client ready', { atMs: uptimeMs() });
   const result = await login(http, config);
   http.setToken(result.token);
   log.debug('logged in', {
     method: config.authMethod,
     ttlSeconds: result.ttlSeconds,
-    atMs: Math.round(performance.now()),
+    atMs: uptimeMs(),
   });
   return { api: secretApi(http, config), login: result, http };
 }
 
 function secretApi(http: VaultHttp, config: Config): SecretApi {
+  const mounts = mountLookup(http);
   return {
-    read: (path, version) => readSecret(http, path, version),
+    read: (path, version) => readSecret(http, path, version, mounts),
     write: async (path: string, body: Readonly<Record<string, unknown>>): Promise<Secret> =>
       toSecret(await http.write(path, body, { action: `writing ${path}` }), path),
     decrypt: async (ciphertexts) => {
@@ -94,7 +94,7 @@ export async function renewLease(http: VaultHttp, lease: Lease): Promise<number>
 function readCa(file: string): string {
   let pem: string;
   try {
-    pem = readFileSync(file, 'utf8');
+    pem = process.getBuiltinModule('node:fs').readFileSync(file, 'utf8');
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`${Env.CACERT}: cannot read ${file} (${code})`, { cause });

@@ -4,7 +4,7 @@
  */
 import type NodeVault from 'node-vault';
 import { withRetry } from '../retry.ts';
-import type { Logger } from '../log.ts';
+import { uptimeMs, type Logger } from '../log.ts';
 import { isRetryable, statusOf, translate } from './errors.ts';
 import { createTransport } from './transport.ts';
 
@@ -43,7 +43,7 @@ export interface VaultHttp {
 export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultHttp> {
   // Loaded here, not at the top: a run without references never pays for it.
   const { default: nodeVault } = await import('node-vault');
-  options.log.debug('node-vault loaded', { atMs: Math.round(performance.now()) });
+  options.log.debug('node-vault loaded', { atMs: uptimeMs() });
   const deadline = { signal: options.signal, timeoutMs: options.timeoutMs };
   const transport = createTransport({
     https: options.addr.startsWith('https:'),

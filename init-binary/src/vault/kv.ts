@@ -37,11 +37,36 @@ export async function detectMount(http: VaultHttp, path: string): Promise<Mount 
   return { path: mountPath.endsWith('/') ? mountPath : `${mountPath}/`, kvVersion };
 }
 
+export type MountLookup = (path: string) => Promise<Mount | undefined>;
+
+/**
+ * detectMount, once per mount rather than once per path: Vault refuses a mount inside another
+ * (and a mount around one), so the mount found for `secret/data/a` is the mount of every path
+ * under its path. Paths sharing a first segment wait for the first lookup (their KV v2 read-ahead
+ * is already in flight, so no latency is added) and look up on their own only when it does not
+ * cover them or told nothing (denied, failed).
+ */
+export function mountLookup(http: VaultHttp): MountLookup {
+  const first = new Map<string, Promise<Mount | undefined>>();
+  return async (path) => {
+    const segment = path.split('/')[0] ?? path;
+    const shared = first.get(segment);
+    if (shared === undefined) {
+      const own = detectMount(http, path);
+      first.set(segment, own);
+      return own;
+    }
+    const mount = await shared.catch(() => undefined);
+    return mount && path.startsWith(mount.path) ? mount : detectMount(http, path);
+  };
+}
+
 /** Reads `path` (pinned `version` for KV v2); undefined when there is no such secret. */
 export async function readSecret(
   http: VaultHttp,
   path: string,
   version: number | undefined,
+  lookup: MountLookup = (p) => detectMount(http, p),
 ): Promise<Secret | undefined> {
   const query = version === undefined ? '' : `?version=${version}`;
   // A path written the KV v2 API way (`MOUNT/data/…`) is read while the mount is looked up, and
@@ -51,7 +76,7 @@ export async function readSecret(
   const ahead = /^[^/]+\/data\//.test(path)
     ? settled(http.read(`${path}${query}`, { action: `reading ${path}` }))
     : undefined;
-  const mount = await detectMount(http, path);
+  const mount = await lookup(path);
   const rel = mount && path.startsWith(mount.path) ? path.slice(mount.path.length) : undefined;
   const v2 = mount ? mount.kvVersion === 2 : ahead !== undefined;
   if (version !== undefined && !v2) {
