@@ -91,8 +91,10 @@ vi_run() {
   local log="$1" rc=0
   shift
   printf '+ %s\n' "$(vi_quote "$@")" >>"$log"
-  # In the background and waited for, so that a signal reaches vi_on_signal at once.
-  "$@" >>"$log" 2>&1 &
+  # In the background and waited for, so that a signal reaches vi_on_signal at once. `<&0`: an
+  # asynchronous command's stdin would otherwise be /dev/null, losing a here-document given to
+  # vi_run (the wheel extraction scripts).
+  "$@" <&0 >>"$log" 2>&1 &
   VI_CHILD=$!
   wait "$VI_CHILD" || rc=$?
   VI_CHILD=""
