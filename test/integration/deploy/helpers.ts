@@ -34,6 +34,16 @@ export function kubectlPath(): Promise<string> {
   return componentPath('kubectl', 'VAULT_INJECT_KUBECTL');
 }
 
+/** Debian's shellcheck (scripts/components/shellcheck.sh); throws when it is not installed. */
+export function shellcheckPath(): Promise<string> {
+  return componentPath('shellcheck', 'VAULT_INJECT_SHELLCHECK');
+}
+
+/** hadolint from the pinned PyPI wheel (scripts/components/hadolint.sh); throws when missing. */
+export function hadolintPath(): Promise<string> {
+  return componentPath('hadolint', 'VAULT_INJECT_HADOLINT');
+}
+
 export async function helm(args: readonly string[]): Promise<string> {
   try {
     const { stdout } = await run(await helmPath(), [...args], { maxBuffer: 32 * 1024 * 1024 });

@@ -16,20 +16,12 @@ import {
   kubeRequest,
   remove,
   repoRoot,
+  shellcheckPath,
   type KubeObject,
 } from './helpers.ts';
 
 const run = promisify(execFile);
 const SCRIPTS = ['scripts/kind-up.sh', 'scripts/kind-down.sh'];
-
-async function which(cmd: string): Promise<boolean> {
-  try {
-    await run('sh', ['-c', `command -v ${cmd}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs bash with kind-up.sh sourced (nothing runs on source) and `body` after it. */
 function sourced(
@@ -44,8 +36,7 @@ function sourced(
 
 describe('kind quick start scripts', () => {
   it('are shellcheck-clean', async () => {
-    assert.ok(await which('shellcheck'), 'shellcheck is missing (Debian package shellcheck)');
-    await run('shellcheck', SCRIPTS, { cwd: repoRoot });
+    await run(await shellcheckPath(), SCRIPTS, { cwd: repoRoot });
   });
 
   it('sourcing runs nothing; every listed step is a function; the cluster steps are among them', async () => {
