@@ -5,8 +5,14 @@ import type { BuildOptions, Plugin } from 'esbuild';
 
 // node-vault requires axios and debug at load time, though we give it our own transport and a
 // no-op logger (init-binary/src/vault/transport.ts): in the program they are stubs that fail
-// loudly if ever called. Loading axios would cost ~40 ms of every container start.
+// loudly if ever called. Loading axios would cost ~40 ms of every container start. Likewise tv4,
+// mustache and its generated commands (commands.js): we give node-vault a request check, no
+// templates and no commands (init-binary/src/vault/http.ts); ~3 ms of every start.
 const STUBS: Readonly<Record<string, string>> = {
+  tv4: 'module.exports = { validate() { throw new Error("tv4 is not bundled: node-vault must be given a request check"); } };',
+  mustache:
+    'module.exports = { render() { throw new Error("mustache is not bundled: node-vault commands are not used"); } };',
+  './commands.js': 'module.exports = {};',
   debug: 'module.exports = () => () => undefined;',
   axios:
     'module.exports = { create() { throw new Error("axios is not bundled: node-vault must be given our transport"); } };',
@@ -19,10 +25,15 @@ const STUBS: Readonly<Record<string, string>> = {
 const stubs: Plugin = {
   name: 'unused-node-vault-dependencies',
   setup(b) {
-    b.onResolve({ filter: /^(axios|debug|https)$/ }, (args) => ({
+    b.onResolve({ filter: /^(axios|debug|https|tv4|mustache)$/ }, (args) => ({
       path: args.path,
       namespace: 'stub',
     }));
+    b.onResolve({ filter: /^\.\/commands\.js$/ }, (args) =>
+      /[\\/]node-vault[\\/]/.test(args.importer)
+        ? { path: args.path, namespace: 'stub' }
+        : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: 'stub' }, (args) => ({
       loader: 'js',
       contents: STUBS[args.path] ?? '',

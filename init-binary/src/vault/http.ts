@@ -56,6 +56,13 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
     'request-promise': transport,
     debug: () => undefined,
     noCustomHTTPVerbs: true,
+    // We call read and write only: no generated commands (their path templates are mustache,
+    // their argument schemas tv4), and request() checks path and method itself. The program
+    // bundles stubs for tv4, mustache and commands.js (scripts/bundle.esbuild.ts).
+    commands: {},
+    mustache: NO_TEMPLATES,
+    // node-vault's types call tv4 a function; it is the tv4 object, used as tv4.validate().
+    tv4: requestCheck() as unknown as NodeVault.VaultOptions['tv4'],
   });
   // node-vault falls back to VAULT_TOKEN, VAULT_NAMESPACE and VAULT_PREFIX from process.env for
   // every setting we leave empty: set each one explicitly so that only our configuration counts.
@@ -106,6 +113,25 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
       call(async () => asRaw(await client.write(path, body)), callOptions),
   };
 }
+
+/** What node-vault's request() asks of tv4: its options carry a string path and method. */
+function requestCheck(): { error: Error | null; validate(options: unknown): boolean } {
+  return {
+    error: null,
+    validate(options: unknown): boolean {
+      const o = options as { path?: unknown; method?: unknown } | null;
+      const ok = typeof o?.path === 'string' && typeof o.method === 'string';
+      this.error = ok ? null : new TypeError('node-vault request without a path or a method');
+      return ok;
+    },
+  };
+}
+
+const NO_TEMPLATES = {
+  render: (): never => {
+    throw new Error('node-vault commands are not used');
+  },
+};
 
 function asRaw(body: unknown): RawResponse {
   // 204 No Content comes back as undefined.
