@@ -1,28 +1,42 @@
 /**
- * A real OpenBao dev server on 127.0.0.1 for integration tests: started in a temp dir on a free
- * port, ready when /v1/sys/health answers, its log kept (print it when a test fails), stopped on
- * cleanup even when a test throws. `setUpFixtures` mounts and configures what the tests use.
- * With `tls: true` it serves HTTPS (`-dev-tls`: a CA generated for the run, `caFile`, and a
- * certificate for 127.0.0.1 and localhost).
+ * A real OpenBao dev server on 127.0.0.1 for integration tests and the stack: started in its own
+ * temporary directory on a free port (the cluster port, PORT+1, checked free too), in its own
+ * process group with its output in `openbao.log`, ready when /v1/sys/health answers, stopped on
+ * `stop()` and killed when the Node process exits even when a test throws (test/env/processes.ts).
+ * `setUpFixtures` mounts and configures what the init tests use. With `tls: true` it serves HTTPS
+ * (`-dev-tls`: a CA generated for the run, `caFile`, and a certificate for 127.0.0.1 and localhost).
+ *
+ * The dev server writes its root token to ~/.vault-token: HOME is `home`, a directory of its own,
+ * so the user's token is never touched (docs/real-stack.md).
+ * Set VAULT_INJECT_KEEP_TEST_DIRS=1 to keep the directory (log, home, TLS files) after `stop()`.
  *
  *   const bao = await startOpenBao();
  *   after(() => bao.stop());
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort } from './ports.ts';
+import { join, resolve } from 'node:path';
+import { freePort, startProcess, waitUntil, type ServerProcess } from './processes.ts';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
 
 export interface OpenBao {
   readonly addr: string;
   readonly rootToken: string;
   /** The PEM file of the CA that signed the server's certificate (`tls: true` only). */
   readonly caFile?: string;
-  /** Everything the server wrote so far. */
+  /** The server's temporary directory: `openbao.log`, `home/`, `tls/`. */
+  readonly dir: string;
+  /** The server's HOME (where it writes `.vault-token`). */
+  readonly home: string;
+  readonly logPath: string;
+  readonly process: ServerProcess;
+  /** Everything the server wrote so far (also after `stop()`). */
   log(): string;
   /** A call with the root token; throws with Vault's errors on a non-2xx. */
   api(method: string, path: string, body?: unknown): Promise<Record<string, unknown>>;
@@ -33,7 +47,9 @@ export interface OpenBao {
 export function baoPath(): string {
   const fromEnv = process.env['VAULT_INJECT_BAO'];
   if (fromEnv) return fromEnv;
-  const r = spawnSync('scripts/components/openbao.sh', ['path'], { encoding: 'utf8' });
+  const r = spawnSync(join(repoRoot, 'scripts/components/openbao.sh'), ['path'], {
+    encoding: 'utf8',
+  });
   const path = r.stdout.trim();
   if (r.status !== 0 || path === '') {
     throw new Error(
@@ -44,17 +60,25 @@ export function baoPath(): string {
 }
 
 export interface OpenBaoOptions {
+  /** Default `root-token-for-tests`. */
   readonly rootToken?: string;
   /** Serve HTTPS with a CA generated for this server (`caFile`). */
   readonly tls?: boolean;
+  /** Parent of the server's temporary directory (default: the OS temp dir). */
+  readonly baseDir?: string;
+  /** Keep running after this Node process exits (scripts/dev-env.sh). */
+  readonly persistent?: boolean;
 }
 
 export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBao> {
   const rootToken = options.rootToken ?? 'root-token-for-tests';
-  const port = await freePort();
+  const bao = baoPath();
+  const dir = await mkdtemp(join(options.baseDir ?? tmpdir(), 'vault-inject-bao-'));
+  const home = join(dir, 'home');
+  await mkdir(home);
+  const port = await freePort(2); // the dev server also listens on PORT+1 (cluster port)
   const addr = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const home = mkdtempSync(join(tmpdir(), 'vault-inject-bao-'));
-  const tlsDir = join(home, 'tls');
+  const tlsDir = join(dir, 'tls');
   const args = [
     'server',
     '-dev',
@@ -66,15 +90,26 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
     args.push('-dev-tls', `-dev-tls-cert-dir=${tlsDir}`);
   }
   const caFile = options.tls ? join(tlsDir, 'vault-ca.pem') : undefined;
-  const child = spawn(baoPath(), args, {
+  const logPath = join(dir, 'openbao.log');
+  const proc = startProcess({
+    name: 'openbao',
+    command: bao,
+    args,
+    logPath,
     cwd: home,
+    // A clean environment: HOME its own (the root token file), nothing of the caller's VAULT_*.
     env: { HOME: home, PATH: '/usr/bin:/bin' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    persistent: options.persistent ?? false,
   });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let finalLog: string | undefined;
+  const log = (): string => {
+    if (finalLog !== undefined) return finalLog;
+    try {
+      return readFileSync(logPath, 'utf8');
+    } catch {
+      return '';
+    }
+  };
 
   let ca: string | undefined;
   const send = (
@@ -115,35 +150,46 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
       throw new Error(`OpenBao ${method} ${path}: ${status} ${text.slice(0, 300)}`);
     return text === '' ? {} : (JSON.parse(text) as Record<string, unknown>);
   };
+  let stopped = false;
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+    if (stopped) return;
+    stopped = true;
+    await proc.stop();
+    finalLog = log();
+    if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] === undefined) {
+      await rm(dir, { recursive: true, force: true });
     }
-    rmSync(home, { recursive: true, force: true });
   };
 
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) {
-      await stop();
-      throw new Error(`OpenBao exited with ${child.exitCode}:\n${output}`);
-    }
-    try {
-      if ((await send('GET', 'sys/health')).status === 200) break;
-    } catch {
-      // not listening yet (or, with TLS, the CA file not written yet)
-      ca = undefined;
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`OpenBao did not become ready within 20s:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await waitUntil(
+      'openbao /v1/sys/health',
+      async () => {
+        try {
+          return (await send('GET', 'sys/health')).status === 200;
+        } catch (err) {
+          ca = undefined; // with TLS, the CA file may not have been written yet
+          throw err;
+        }
+      },
+      { process: proc, timeoutMs: 20_000 },
+    );
+  } catch (err) {
+    await stop();
+    throw err;
   }
-  return { addr, rootToken, ...(caFile ? { caFile } : {}), log: () => output, api, stop };
+  return {
+    addr,
+    rootToken,
+    ...(caFile ? { caFile } : {}),
+    dir,
+    home,
+    logPath,
+    process: proc,
+    log,
+    api,
+    stop,
+  };
 }
 
 export interface Fixtures {

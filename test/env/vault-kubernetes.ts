@@ -1,20 +1,14 @@
 /**
- * OpenBao for the stack: a dev server on a free loopback port (in memory, unsealed, KV v2 at
- * `secret/`), and its Kubernetes auth configured against our kube-apiserver, over bao's HTTP API:
+ * OpenBao for the stack: the dev server of test/env/openbao.ts (in memory, unsealed, KV v2 at
+ * `secret/`, HOME and both ports its own), and its Kubernetes auth configured against our
+ * kube-apiserver, over bao's HTTP API:
  *   - `kubernetes_host` = the apiserver, `kubernetes_ca_cert` = its CA, `disable_local_ca_jwt`
  *     (there is no in-cluster service-account file), `token_reviewer_jwt` = the admin token
  *     (a static token works; it need not be a JWT);
  *   - roles bound to service accounts in namespaces, with `audience=vault`.
- *
- * Binary: $VAULT_INJECT_BAO, else `scripts/components/openbao.sh path`. The dev server writes its
- * root token to ~/.vault-token and also listens on PORT+1: HOME is a temporary directory and both
- * ports are checked free (docs/real-stack.md).
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { componentPath } from './kube.ts';
-import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
+import { tail, type ServerProcess } from './processes.ts';
+import { startOpenBao } from './openbao.ts';
 
 export interface VaultApi {
   /** http://127.0.0.1:PORT */
@@ -48,56 +42,22 @@ export async function vaultRequest<T = unknown>(
   return text === '' ? undefined : (JSON.parse(text) as T);
 }
 
+/** The stack's OpenBao dev server (root token `root` unless given). */
 export async function startBao(
   options: { persistent?: boolean; baseDir?: string; rootToken?: string } = {},
 ): Promise<Bao> {
-  const bao = await componentPath('openbao', 'VAULT_INJECT_BAO');
-  const dir = await mkdtemp(path.join(options.baseDir ?? tmpdir(), 'vault-inject-bao-'));
-  const home = path.join(dir, 'home');
-  await mkdir(home);
-  const port = await freePort(2);
-  const token = options.rootToken ?? 'root';
-  const addr = `http://127.0.0.1:${port}`;
-  const proc = startProcess({
-    name: 'openbao',
-    command: bao,
-    args: [
-      'server',
-      '-dev',
-      `-dev-root-token-id=${token}`,
-      `-dev-listen-address=127.0.0.1:${port}`,
-    ],
-    logPath: path.join(dir, 'openbao.log'),
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home },
-    persistent: options.persistent ?? false,
+  const bao = await startOpenBao({
+    rootToken: options.rootToken ?? 'root',
+    ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+    ...(options.persistent !== undefined ? { persistent: options.persistent } : {}),
   });
-  try {
-    await waitUntil(
-      'openbao /v1/sys/health',
-      async () => (await fetch(`${addr}/v1/sys/health`)).ok,
-      {
-        process: proc,
-      },
-    );
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
-  let stopped = false;
   return {
-    addr,
-    token,
-    dir,
-    process: proc,
-    logs: (lines = 40) => `--- openbao (${proc.logPath}) ---\n${tail(proc.logPath, lines)}`,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await proc.stop();
-      if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] === undefined) {
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
+    addr: bao.addr,
+    token: bao.rootToken,
+    dir: bao.dir,
+    process: bao.process,
+    logs: (lines = 40) => `--- openbao (${bao.logPath}) ---\n${tail(bao.logPath, lines)}`,
+    stop: () => bao.stop(),
   };
 }
 
