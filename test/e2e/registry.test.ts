@@ -8,13 +8,12 @@
  * imagePullSecrets into a pod that names none, before any webhook runs. To reach the webhook's own
  * service account read, the service-account test's pod names an unrelated (missing) pull secret.
  */
-import { RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WEBHOOK_USER } from '../env/kube.ts';
 import { startRegistry, type TestRegistry } from '../env/registry.ts';
 import { restrictedPod } from '../env/stack.ts';
 import { REF, apiMessage, useStack } from './harness.ts';
@@ -83,23 +82,6 @@ describe('registry lookups through the kube-apiserver', () => {
     await core.createNamespacedServiceAccount({
       namespace: h.ns,
       body: { metadata: { name: 'builder' }, imagePullSecrets: [{ name: 'sa-regcred' }] },
-    });
-    // The chart grants `get serviceaccounts` (deploy/chart/templates/rbac.yaml); the stack's
-    // webhook user has only secrets and configmaps so far.
-    const rbac = h.stack.kube.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
-    const name = `${WEBHOOK_USER}-serviceaccounts`;
-    await rbac.createClusterRole({
-      body: {
-        metadata: { name },
-        rules: [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] }],
-      },
-    });
-    await rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: WEBHOOK_USER }],
-      },
     });
   });
 

@@ -7,13 +7,14 @@
  * What is set up:
  *   - a CA made for the run, a serving certificate for 127.0.0.1, service-account signing keys
  *     (so the TokenRequest API works), static tokens for `admin` (system:masters) and for the
- *     webhook's own user `vault-inject-webhook` (RBAC: get Secrets and ConfigMaps, as deployed);
+ *     webhook's own user `vault-inject-webhook` (RBAC: get Secrets, ConfigMaps and
+ *     ServiceAccounts, the chart's detection and pull-secret rules);
  *   - RBAC authorization and the default admission plugins (ServiceAccount, PodSecurity,
  *     MutatingAdmissionWebhook, ...);
  *   - optionally an audit log (level RequestResponse for everything), for the canary check.
  *
- * Binaries: $VAULT_INJECT_ETCD and $VAULT_INJECT_KUBE_APISERVER (`scripts/components.sh --env`),
- * else the paths `scripts/components/{etcd,kube-apiserver}.sh path` print.
+ * Binaries: $VAULT_INJECT_ETCD, $VAULT_INJECT_KUBE_APISERVER and $VAULT_INJECT_HELM
+ * (`scripts/components.sh --env`), else the paths `scripts/components/NAME.sh path` prints.
  * Set VAULT_INJECT_KEEP_TEST_DIRS=1 to keep the directory (logs, PKI) after `stop()`.
  */
 import {
@@ -22,8 +23,10 @@ import {
   CoreV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
-  type V1MutatingWebhookConfiguration,
   type V1LabelSelector,
+  type V1MatchCondition,
+  type V1MutatingWebhookConfiguration,
+  type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +34,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
 import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
 
 const run = promisify(execFile);
@@ -101,6 +105,11 @@ export interface Kube {
     audience?: string,
     seconds?: number,
   ): Promise<string>;
+  /**
+   * A MutatingWebhookConfiguration of our own making for Pod CREATE (failurePolicy, namespaces
+   * and timeout as given), with the chart's matchConditions. The stack registers the chart's
+   * whole configuration instead (test/env/stack.ts).
+   */
   registerWebhook(registration: WebhookRegistration): Promise<void>;
   deleteWebhook(name: string): Promise<void>;
   /** Every object the apiserver stores, read back raw from etcd (keys and values, decoded). */
@@ -117,17 +126,65 @@ rules:
   - level: RequestResponse
 `;
 
+/** The chart's release name (and namespace) when the tests render it. */
+export const CHART_RELEASE = 'vault-inject';
+
 /**
- * The CEL conditions the apiserver evaluates before calling the webhook: only pods that carry a
- * reference in a literal env value, a value that may hold one (valueFrom Secret/ConfigMap,
- * envFrom), or one of our (or Bank-Vaults') annotations. Everything else never reaches us.
+ * The MutatingWebhookConfiguration the Helm chart (deploy/chart) renders with these `--set`
+ * values, for Kubernetes 1.35.4 (helm's offline default would be its client-go's).
  */
-export const MATCH_CONDITION =
-  "(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('vault-inject.dev/') || k.startsWith('vault.security.banzaicloud.io/')))" +
-  ' || object.spec.containers.exists(c, ' +
-  "(has(c.env) && c.env.exists(e, (has(e.value) && e.value.contains('vault:')) || (has(e.valueFrom) && (has(e.valueFrom.secretKeyRef) || has(e.valueFrom.configMapKeyRef))))) || has(c.envFrom))" +
-  ' || (has(object.spec.initContainers) && object.spec.initContainers.exists(c, ' +
-  "(has(c.env) && c.env.exists(e, (has(e.value) && e.value.contains('vault:')) || (has(e.valueFrom) && (has(e.valueFrom.secretKeyRef) || has(e.valueFrom.configMapKeyRef))))) || has(c.envFrom)))";
+export async function chartWebhookConfiguration(
+  set: Readonly<Record<string, string>> = {},
+): Promise<V1MutatingWebhookConfiguration> {
+  const helm = await componentPath('helm', 'VAULT_INJECT_HELM');
+  const { stdout } = await run(
+    helm,
+    [
+      'template',
+      CHART_RELEASE,
+      path.join(repoRoot, 'deploy/chart'),
+      '--namespace',
+      CHART_RELEASE,
+      '--kube-version',
+      '1.35.4',
+      '--show-only',
+      'templates/mutatingwebhook.yaml',
+      ...Object.entries(set).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
+    ],
+    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: tmpdir() } },
+  );
+  const config = parseAllDocuments(stdout)
+    .map((d) => d.toJS() as { kind?: string } | null)
+    .find((d) => d?.kind === 'MutatingWebhookConfiguration');
+  if (!config) throw new Error('helm template rendered no MutatingWebhookConfiguration');
+  return config as V1MutatingWebhookConfiguration;
+}
+
+let chartConditions: Promise<V1MatchCondition[]> | undefined;
+
+/**
+ * The chart's matchConditions (CEL the apiserver evaluates before calling the webhook: only pods
+ * that carry a reference or one of our annotations), rendered once per process.
+ */
+export function chartMatchConditions(): Promise<V1MatchCondition[]> {
+  chartConditions ??= chartWebhookConfiguration().then((config) => {
+    const conditions = config.webhooks?.[0]?.matchConditions;
+    if (!conditions?.length) throw new Error('the chart rendered no matchConditions');
+    return conditions;
+  });
+  return chartConditions;
+}
+
+/**
+ * What the chart's ClusterRole grants the webhook for detection (valueFrom/envFrom Secrets and
+ * ConfigMaps, pull secrets) and image lookups (a service account's pull secrets); the certificate
+ * rules of `certificates.mode=auto` are not part of it. test/integration/deploy/chart.test.ts
+ * checks that the two agree.
+ */
+export const WEBHOOK_RBAC_RULES: readonly V1PolicyRule[] = [
+  { apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['get'] },
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get'] },
+];
 
 async function makePki(dir: string): Promise<void> {
   const openssl = async (...args: string[]): Promise<void> => {
@@ -361,7 +418,7 @@ export async function startKube(options: KubeOptions = {}): Promise<Kube> {
   }
 }
 
-/** What the deployed chart grants the webhook: read Secrets and ConfigMaps (reference detection). */
+/** What the deployed chart grants the webhook (WEBHOOK_RBAC_RULES), to the webhook's user. */
 async function grantWebhookRbac(kube: Kube): Promise<void> {
   const rbac = kube.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
   // The RBAC bootstrap post-start hook may still be running right after /readyz; retry briefly.
@@ -370,7 +427,7 @@ async function grantWebhookRbac(kube: Kube): Promise<void> {
       rbac.createClusterRole({
         body: {
           metadata: { name: WEBHOOK_USER },
-          rules: [{ apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['get'] }],
+          rules: WEBHOOK_RBAC_RULES.map((rule) => ({ ...rule })),
         },
       }),
     );
@@ -517,9 +574,7 @@ function makeKube(p: KubeParts): Kube {
                 },
               ],
             },
-            matchConditions: [
-              { name: 'vault-references-or-annotations', expression: MATCH_CONDITION },
-            ],
+            matchConditions: await chartMatchConditions(),
           },
         ],
       };

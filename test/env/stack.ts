@@ -4,7 +4,7 @@
  *   etcd + kube-apiserver (test/env/kube.ts)
  *   OpenBao dev server with Kubernetes auth against that apiserver (test/env/vault-kubernetes.ts)
  *   the BUILT webhook, `node dist/webhook/vault-inject.js webhook --self-signed`, on 127.0.0.1,
- *     with a kubeconfig of its own user (RBAC: get Secrets/ConfigMaps), registered through the
+ *     with a kubeconfig of its own user (RBAC: the chart's gets), registered through the
  *     MutatingWebhookConfiguration the Helm chart renders, with `clientConfig.url` its loopback
  *     address and `caBundle` the certificate it serves.
  *
@@ -16,11 +16,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { existsSync } from 'node:fs';
-import type { V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { parseAllDocuments } from 'yaml';
-import { componentPath, startKube, type Kube, type KubeOptions } from './kube.ts';
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  CHART_RELEASE,
+  chartWebhookConfiguration,
+  startKube,
+  type Kube,
+  type KubeOptions,
+} from './kube.ts';
 import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
 import {
   configureKubernetesAuth,
@@ -30,13 +33,11 @@ import {
   type Bao,
 } from './vault-kubernetes.ts';
 
-const run = promisify(execFile);
-
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const WEBHOOK_BUILT = path.join(repoRoot, 'dist/webhook/vault-inject.js');
 export const BUNDLE_DIR = path.join(repoRoot, 'dist/bundle/vault-inject');
 /** The chart's release name and namespace for the stack's MutatingWebhookConfiguration. */
-export const RELEASE = 'vault-inject';
+export const RELEASE = CHART_RELEASE;
 /** The chart's namespace opt-out: namespaces labelled `vault-inject.dev/inject=false` are skipped. */
 export const OPT_OUT_LABEL = 'vault-inject.dev/inject';
 /** The policy every test role gets: read any KV v2 secret under `secret/`. */
@@ -238,34 +239,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
  * the local webhook with `webhook.clientConfig.url` and `webhook.caBundle`.
  */
 export async function registerChartWebhook(kube: Kube, webhook: WebhookProcess): Promise<string> {
-  const helm = await componentPath('helm', 'VAULT_INJECT_HELM');
-  const { stdout } = await run(
-    helm,
-    [
-      'template',
-      RELEASE,
-      path.join(repoRoot, 'deploy/chart'),
-      '--namespace',
-      RELEASE,
-      '--kube-version',
-      '1.35.4',
-      '--show-only',
-      'templates/mutatingwebhook.yaml',
-      '--set',
-      `webhook.clientConfig.url=${webhook.url}`,
-      '--set',
-      `webhook.caBundle=${Buffer.from(webhook.caPem).toString('base64')}`,
-    ],
-    { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: tmpdir() } },
-  );
-  const config = parseAllDocuments(stdout)
-    .map((d) => d.toJS() as { kind?: string } | null)
-    .find((d) => d?.kind === 'MutatingWebhookConfiguration');
-  if (!config) throw new Error('helm template rendered no MutatingWebhookConfiguration');
-  await kube.admission.createMutatingWebhookConfiguration({
-    body: config as V1MutatingWebhookConfiguration,
+  const config = await chartWebhookConfiguration({
+    'webhook.clientConfig.url': webhook.url,
+    'webhook.caBundle': Buffer.from(webhook.caPem).toString('base64'),
   });
-  return (config as V1MutatingWebhookConfiguration).metadata?.name ?? '';
+  await kube.admission.createMutatingWebhookConfiguration({ body: config });
+  return config.metadata?.name ?? '';
 }
 
 function makeStack(

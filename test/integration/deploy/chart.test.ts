@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { FLAGS } from '../../../webhook/src/config.ts';
-import { startKube, type Kube } from '../../env/kube.ts';
+import { startKube, WEBHOOK_RBAC_RULES, type Kube } from '../../env/kube.ts';
 import {
   CHART,
   create,
@@ -312,6 +312,8 @@ describe('what the default install looks like', () => {
       (r) => r.verbs,
     );
     assert.deepEqual([...new Set(verbs)], ['get']);
+    // The test stack's webhook user (test/env/kube.ts) gets exactly the chart's detection rules.
+    assert.deepEqual(find(cm, 'ClusterRole')[0]?.['rules'], WEBHOOK_RBAC_RULES);
   });
 
   it('auto: a CA in the Secret and the caBundle, and a serving certificate for the Service', () => {
