@@ -160,3 +160,57 @@ object.spec.containers.exists(c, {{ include "vault-inject.cel.containerHasLitera
 {{- fail (printf "%q is not a duration in s or ms" $d) -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+Milliseconds of a Go duration (`2160h`, `1m30s`, `250ms`), the syntax the webhook's duration
+flags take.
+*/}}
+{{- define "vault-inject.durationMs" -}}
+{{- $d := . | toString -}}
+{{- if not (regexMatch "^([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$" $d) -}}
+{{- fail (printf "%q is not a duration like 2160h, 1m30s or 250ms" $d) -}}
+{{- end -}}
+{{- $ms := regexFind "[0-9]+ms$" $d -}}
+{{- $d = trimSuffix $ms $d -}}
+{{- $s := regexFind "[0-9]+s$" $d -}}
+{{- $d = trimSuffix $s $d -}}
+{{- $m := regexFind "[0-9]+m$" $d -}}
+{{- $d = trimSuffix $m $d -}}
+{{- $h := regexFind "[0-9]+h$" $d -}}
+{{- add (mul (trimSuffix "h" $h | int64) 3600000) (mul (trimSuffix "m" $m | int64) 60000) (mul (trimSuffix "s" $s | int64) 1000) (trimSuffix "ms" $ms | int64) -}}
+{{- end }}
+
+{{/*
+Certificate mode `auto`: the install-time lifetimes in whole days, never longer than the
+webhook's policy (a certificate that outlives it is replaced at first start), at least one day.
+Also refuses the combinations the webhook itself would refuse to start with.
+*/}}
+{{- define "vault-inject.autoDays" -}}
+{{- $a := .Values.certificates.auto -}}
+{{- $serving := include "vault-inject.durationMs" $a.servingValidity | int64 -}}
+{{- $ca := include "vault-inject.durationMs" $a.caValidity | int64 -}}
+{{- $overlap := include "vault-inject.durationMs" $a.overlap | int64 -}}
+{{- $reload := include "vault-inject.durationMs" .Values.server.tlsReloadInterval | int64 -}}
+{{- if lt $ca (mul 3 $serving | int64) -}}
+{{- fail "certificates.auto.caValidity must be at least three times certificates.auto.servingValidity" -}}
+{{- end -}}
+{{- if ge (mul 3 $overlap | int64) $serving -}}
+{{- fail "certificates.auto.overlap must be shorter than a third of certificates.auto.servingValidity" -}}
+{{- end -}}
+{{- if lt $overlap (mul 2 $reload | int64) -}}
+{{- fail "certificates.auto.overlap must be at least twice server.tlsReloadInterval: every replica must see the Secret change within it" -}}
+{{- end -}}
+{{- dict "serving" (max 1 (div $serving 86400000)) "ca" (max 1 (div $ca 86400000)) | toJson -}}
+{{- end }}
+
+{{/* --registry-ca: HOST=FILE for each registry.ca entry, mounted by deployment.yaml. */}}
+{{- define "vault-inject.registryCa" -}}
+{{- $items := list -}}
+{{- range $i, $ca := .Values.registry.ca -}}
+{{- if eq (ternary 1 0 (not (empty $ca.configMap))) (ternary 1 0 (not (empty $ca.secret))) -}}
+{{- fail (printf "registry.ca[%d] (%s): set exactly one of configMap and secret" $i $ca.host) -}}
+{{- end -}}
+{{- $items = append $items (printf "%s=/etc/vault-inject/registry/ca/%d/ca.crt" $ca.host $i) -}}
+{{- end -}}
+{{- join "," $items -}}
+{{- end }}

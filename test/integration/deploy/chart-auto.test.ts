@@ -1,0 +1,360 @@
+// The chart in certificate mode `auto` drives the webhook's own --tls-auto mode: rendered, applied
+// to the real kube-apiserver, and the BUILT webhook started with exactly the environment the
+// Deployment's container gets (plus loopback listen addresses, the IP it is dialled at, and a
+// kubeconfig holding a TokenRequest token of the chart's ServiceAccount, so the chart's RBAC is
+// what is exercised). It takes over the Secret the chart created at install, keeps the chart's CA
+// (consistent lifetimes), keeps the caBundle of the chart's webhook configuration equal to ca.crt,
+// and mutates a pod sent by the API server. Also: the registry values render to the variables the
+// webhook documents and accepts.
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { FLAGS, readFlags, registryConfig, serverConfig } from '../../../webhook/src/config.ts';
+import { SA_ISSUER, startKube, type Kube } from '../../env/kube.ts';
+import { freePort, startProcess, waitUntil, type ServerProcess } from '../../env/processes.ts';
+import { WEBHOOK_BUILT, restrictedPod } from '../../env/stack.ts';
+import { apply, create, only, render, renderError, type KubeObject } from './helpers.ts';
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+interface Volume {
+  name: string;
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
+  configMap?: { name: string; items?: { key: string; path: string }[] };
+}
+interface Container {
+  env: EnvVar[];
+  volumeMounts: { name: string; mountPath: string }[];
+}
+
+function podSpec(objects: readonly KubeObject[]): { containers: Container[]; volumes: Volume[] } {
+  return (
+    only(objects, 'Deployment')['spec'] as {
+      template: { spec: { containers: Container[]; volumes: Volume[] } };
+    }
+  ).template.spec;
+}
+
+function webhookContainer(objects: readonly KubeObject[]): Container {
+  const [container] = podSpec(objects).containers;
+  assert.ok(container, 'the Deployment has a container');
+  return container;
+}
+
+/** The container's environment as the kubelet would give it, for a pod named `podName`. */
+function containerEnv(objects: readonly KubeObject[], podName: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of webhookContainer(objects).env) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = podName;
+    else assert.fail(`${e.name}: a source this test cannot provide`);
+  }
+  return env;
+}
+
+const pem = (b64: string | undefined): string => Buffer.from(b64 ?? '', 'base64').toString();
+
+describe('chart certificates.mode=auto with the built webhook', { timeout: 180_000 }, () => {
+  const RELEASE = 'vi';
+  const FULLNAME = 'vi-vault-inject';
+  const POD_NAME = `${FULLNAME}-7d9f8c6b5-x2x4k`;
+  let kube: Kube;
+  let dir: string;
+  let ns: string;
+  let appNs: string;
+  let port: number;
+  let objects: KubeObject[];
+  let installed: Record<string, string>;
+  let webhook: ServerProcess | undefined;
+  let telemetry: string;
+
+  before(async () => {
+    assert.ok(existsSync(WEBHOOK_BUILT), `${WEBHOOK_BUILT} is missing: run make build`);
+    kube = await startKube();
+    dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-chart-auto-'));
+    ns = await kube.createNamespace('vi-release');
+    appNs = await kube.createNamespace('vi-app');
+    await kube.createServiceAccount(appNs, 'default');
+    port = await freePort();
+    objects = await render(RELEASE, ns, {
+      vault: { addr: 'https://vault.example:8200' },
+      // Dev value: the API server calls the process on loopback; the caBundle is the mode's CA.
+      webhook: { clientConfig: { url: `https://127.0.0.1:${port}/mutate` } },
+      server: { tlsReloadInterval: '250ms', shutdownDelay: '0s' },
+    });
+    for (const obj of objects) await apply(kube, obj);
+    installed = { ...((only(objects, 'Secret')['data'] as Record<string, string>) ?? {}) };
+  });
+
+  after(async () => {
+    await webhook?.stop();
+    await kube?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('renders the --tls-auto variables, with no certificate files and no tls volume', () => {
+    const container = webhookContainer(objects);
+    const env = containerEnv(objects, POD_NAME);
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('VAULT_INJECT_TLS'))),
+      {
+        VAULT_INJECT_TLS_AUTO: 'true',
+        VAULT_INJECT_TLS_AUTO_NAMESPACE: ns,
+        VAULT_INJECT_TLS_AUTO_SECRET: `${FULLNAME}-tls`,
+        VAULT_INJECT_TLS_AUTO_LEASE: `${FULLNAME}-certificates`,
+        VAULT_INJECT_TLS_AUTO_WEBHOOK_CONFIG: FULLNAME,
+        VAULT_INJECT_TLS_AUTO_SERVICE: FULLNAME,
+        VAULT_INJECT_TLS_AUTO_SERVING_VALIDITY: '2160h',
+        VAULT_INJECT_TLS_AUTO_CA_VALIDITY: '26280h',
+        VAULT_INJECT_TLS_AUTO_OVERLAP: '1m',
+        VAULT_INJECT_TLS_AUTO_IDENTITY: POD_NAME,
+        VAULT_INJECT_TLS_RELOAD_INTERVAL: '250ms',
+      },
+    );
+    const documented = new Set<string>(FLAGS.map((f) => f.env));
+    for (const { name } of container.env) assert.ok(documented.has(name), `${name} is documented`);
+    assert.equal(
+      container.volumeMounts.some((m) => m.name === 'tls'),
+      false,
+    );
+    assert.equal(
+      podSpec(objects).volumes.some((v) => v.name === 'tls'),
+      false,
+    );
+    // The webhook's own parser accepts it (it exits 2 on a file flag beside --tls-auto).
+    const server = serverConfig(readFlags([], env).flags);
+    assert.equal(server.auto?.leaseName, `${FULLNAME}-certificates`);
+  });
+
+  it('the install-time certificates are ECDSA, carry ca.key, and last no longer than the policy', () => {
+    assert.deepEqual(Object.keys(installed).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+    const ca = new X509Certificate(pem(installed['ca.crt']));
+    const serving = new X509Certificate(pem(installed['tls.crt']));
+    assert.equal(ca.publicKey.asymmetricKeyType, 'ec');
+    assert.ok(serving.checkIssued(ca));
+    const day = 86_400_000;
+    const lifetime = (c: X509Certificate): number =>
+      Date.parse(c.validTo) - Date.parse(c.validFrom);
+    assert.ok(lifetime(serving) <= 90 * day, `serving lifetime ${lifetime(serving) / day} d`);
+    assert.ok(lifetime(ca) <= 1095 * day, `CA lifetime ${lifetime(ca) / day} d`);
+    const mwc = only(objects, 'MutatingWebhookConfiguration') as unknown as {
+      webhooks: { clientConfig: { caBundle: string } }[];
+    };
+    assert.equal(mwc.webhooks[0]?.clientConfig.caBundle, installed['ca.crt']);
+  });
+
+  it('the webhook, with the chart ServiceAccount, takes over the Secret, Lease and caBundle', async () => {
+    const token = await kube.serviceAccountToken(ns, FULLNAME, SA_ISSUER, 3600);
+    const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'sa.kubeconfig'), token);
+    const telemetryPort = await freePort();
+    telemetry = `http://127.0.0.1:${telemetryPort}`;
+    webhook = startProcess({
+      name: 'webhook (chart env)',
+      command: process.execPath,
+      args: [WEBHOOK_BUILT, 'webhook'],
+      logPath: path.join(dir, 'webhook.log'),
+      env: {
+        ...containerEnv(objects, POD_NAME),
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        KUBECONFIG: kubeconfig,
+        VAULT_INJECT_LISTEN: `127.0.0.1:${port}`,
+        VAULT_INJECT_TELEMETRY_LISTEN: `127.0.0.1:${telemetryPort}`,
+        // In a cluster the API server dials the Service name; here it dials 127.0.0.1.
+        VAULT_INJECT_TLS_AUTO_IP: '127.0.0.1',
+      },
+    });
+    const secretName = `${FULLNAME}-tls`;
+    let secret: Awaited<ReturnType<Kube['core']['readNamespacedSecret']>> | undefined;
+    await waitUntil(
+      'the webhook reissues the serving certificate (a configured IP was missing)',
+      async () => {
+        secret = await kube.core.readNamespacedSecret({ name: secretName, namespace: ns });
+        const cert = new X509Certificate(pem(secret.data?.['tls.crt']));
+        return (
+          secret.metadata?.annotations?.['vault-inject.dev/serving-issued-at'] !== undefined &&
+          (cert.subjectAltName ?? '').includes('IP Address:127.0.0.1')
+        );
+      },
+      { process: webhook, timeoutMs: 60_000 },
+    );
+    assert.ok(secret?.data);
+    assert.notEqual(secret.data['tls.crt'], installed['tls.crt'], 'a new serving certificate');
+    assert.equal(secret.data['ca.crt'], installed['ca.crt'], "the chart's CA is kept");
+    assert.equal(secret.data['ca.key'], installed['ca.key']);
+    assert.ok(
+      new X509Certificate(pem(secret.data['tls.crt'])).checkIssued(
+        new X509Certificate(pem(secret.data['ca.crt'])),
+      ),
+    );
+    const lease = await kube
+      .kubeConfig()
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: `${FULLNAME}-certificates`, namespace: ns });
+    assert.equal(lease.spec?.holderIdentity, POD_NAME);
+    const mwc = await kube.admission.readMutatingWebhookConfiguration({ name: FULLNAME });
+    for (const hook of mwc.webhooks ?? []) {
+      assert.equal(pem(hook.clientConfig.caBundle), pem(secret.data['ca.crt']));
+    }
+    await waitUntil('webhook /healthz', async () => (await fetch(`${telemetry}/healthz`)).ok, {
+      process: webhook,
+    });
+  });
+
+  it('a pod with a reference, sent by the API server through the chart configuration, is mutated', async () => {
+    const pod = restrictedPod('with-ref', {
+      command: ['/app/server'],
+      env: [{ name: 'DB_PASSWORD', value: 'vault:secret/data/app#password' }],
+    }) as unknown as KubeObject;
+    let stored: KubeObject | undefined;
+    await waitUntil(
+      'the API server sends the pod to the webhook and trusts its certificate',
+      async () => {
+        const answer = await create(
+          kube,
+          { ...pod, metadata: { ...pod.metadata, namespace: appNs } },
+          { persist: true },
+        );
+        stored = answer.body as unknown as KubeObject;
+        return true;
+      },
+      { ...(webhook ? { process: webhook } : {}), timeoutMs: 30_000 },
+    );
+    assert.ok(stored);
+    const annotations = stored.metadata['annotations'] as Record<string, string> | undefined;
+    assert.equal(annotations?.['vault-inject.dev/status'], 'injected');
+    const [app] = (stored['spec'] as { containers: { command: string[]; args: string[] }[] })
+      .containers;
+    assert.deepEqual(app?.command, ['/vault-inject/bin/vault-inject-env']);
+    assert.deepEqual(app?.args, ['/app/server']);
+  });
+});
+
+describe('chart registry values', () => {
+  const values = {
+    certificates: { mode: 'cert-manager' },
+    registry: {
+      timeout: '1500ms',
+      platform: 'linux/arm64',
+      tagTtl: '5m',
+      ca: [
+        { host: 'registry.example:5000', configMap: 'registry-ca' },
+        { host: 'mirror.example', secret: 'mirror-tls', key: 'bundle.pem' },
+      ],
+      insecureSkipVerify: ['lab.example'],
+      plainHttp: ['localhost:5000', 'kind-registry:5000'],
+      defaultDockerConfig: { secretName: 'mirror-pull', key: '.dockerconfigjson' },
+      failurePolicy: 'admit',
+    },
+  };
+
+  it('each value renders to the documented variable, and the webhook accepts them', async () => {
+    const objects = await render('vi', 'vault-inject', values);
+    const container = webhookContainer(objects);
+    const documented = new Set<string>(FLAGS.map((f) => f.env));
+    for (const { name } of container.env) assert.ok(documented.has(name), `${name} is documented`);
+    const env = containerEnv(objects, 'p');
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(env).filter(([k]) => k.startsWith('VAULT_INJECT_REGISTRY_')),
+      ),
+      {
+        VAULT_INJECT_REGISTRY_TIMEOUT: '1500ms',
+        VAULT_INJECT_REGISTRY_PLATFORM: 'linux/arm64',
+        VAULT_INJECT_REGISTRY_TAG_TTL: '5m',
+        VAULT_INJECT_REGISTRY_CA:
+          'registry.example:5000=/etc/vault-inject/registry/ca/0/ca.crt,' +
+          'mirror.example=/etc/vault-inject/registry/ca/1/ca.crt',
+        VAULT_INJECT_REGISTRY_INSECURE_SKIP_VERIFY: 'lab.example',
+        VAULT_INJECT_REGISTRY_PLAIN_HTTP: 'localhost:5000,kind-registry:5000',
+        VAULT_INJECT_REGISTRY_DEFAULT_DOCKER_CONFIG:
+          '/etc/vault-inject/registry/docker-config/config.json',
+        VAULT_INJECT_REGISTRY_FAILURE_POLICY: 'admit',
+      },
+    );
+    const registry = registryConfig(readFlags([], env).flags);
+    assert.deepEqual(registry.caFiles, [
+      { host: 'registry.example:5000', file: '/etc/vault-inject/registry/ca/0/ca.crt' },
+      { host: 'mirror.example', file: '/etc/vault-inject/registry/ca/1/ca.crt' },
+    ]);
+    assert.equal(registry.timeoutMs, 1500);
+    assert.equal(registry.failurePolicy, 'admit');
+
+    // Every file a variable names is where a volume puts it.
+    const spec = podSpec(objects);
+    const mounted = (file: string): Volume | undefined => {
+      const mount = container.volumeMounts.find((m) => file.startsWith(`${m.mountPath}/`));
+      const volume = spec.volumes.find((v) => v.name === mount?.name);
+      const item = (volume?.secret ?? volume?.configMap)?.items?.find(
+        (i) => `${mount?.mountPath}/${i.path}` === file,
+      );
+      return item ? volume : undefined;
+    };
+    assert.deepEqual(mounted(registry.caFiles[0]?.file ?? '')?.configMap, {
+      name: 'registry-ca',
+      defaultMode: 0o444,
+      items: [{ key: 'ca.crt', path: 'ca.crt' }],
+    });
+    assert.equal(mounted(registry.caFiles[1]?.file ?? '')?.secret?.secretName, 'mirror-tls');
+    assert.deepEqual(mounted(registry.defaultDockerConfigFile)?.secret?.items, [
+      { key: '.dockerconfigjson', path: 'config.json' },
+    ]);
+  });
+
+  it('the defaults render empty registry lists and no registry volume', async () => {
+    const objects = await render('vi', 'vault-inject', {});
+    const env = containerEnv(objects, 'p');
+    assert.equal(env['VAULT_INJECT_REGISTRY_CA'], '');
+    assert.equal(env['VAULT_INJECT_REGISTRY_DEFAULT_DOCKER_CONFIG'], '');
+    assert.equal(
+      podSpec(objects).volumes.some((v) => v.name.startsWith('registry-')),
+      false,
+    );
+  });
+
+  it('refuses a CA entry with both or neither source, and a malformed host', async () => {
+    assert.match(
+      await renderError({ registry: { ca: [{ host: 'r.example', configMap: 'a', secret: 'b' }] } }),
+      /registry\.ca\[0\] \(r\.example\): set exactly one of configMap and secret/,
+    );
+    assert.match(
+      await renderError({ registry: { ca: [{ host: 'r.example' }] } }),
+      /set exactly one of configMap and secret/,
+    );
+    assert.match(await renderError({ registry: { plainHttp: ['http://r.example'] } }), /plainHttp/);
+  });
+});
+
+describe('chart certificates.auto values', () => {
+  it('refuse lifetimes the webhook would refuse to start with', async () => {
+    assert.match(
+      await renderError({
+        certificates: { auto: { servingValidity: '2160h', caValidity: '4000h' } },
+      }),
+      /caValidity must be at least three times/,
+    );
+    assert.match(
+      await renderError({ certificates: { auto: { overlap: '5s' } } }),
+      /overlap must be at least twice server\.tlsReloadInterval/,
+    );
+    assert.match(
+      await renderError({ certificates: { auto: { validityDays: 10 } } }),
+      /validityDays/,
+    );
+  });
+
+  it('other modes keep the certificate files and the tls volume', async () => {
+    const objects = await render('vi', 'vault-inject', { certificates: { mode: 'cert-manager' } });
+    const env = containerEnv(objects, 'p');
+    assert.equal(env['VAULT_INJECT_TLS_AUTO'], undefined);
+    assert.equal(env['VAULT_INJECT_TLS_CERT_FILE'], '/etc/vault-inject/tls/tls.crt');
+    assert.ok(podSpec(objects).volumes.some((v) => v.name === 'tls'));
+  });
+});
