@@ -136,6 +136,7 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
           res.on('error', reject);
         },
       );
+      req.setTimeout(15_000, () => req.destroy(new Error(`OpenBao ${method} ${path}: no answer`)));
       req.on('error', reject);
       req.end(payload);
     });
