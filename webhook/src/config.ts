@@ -150,7 +150,7 @@ export const FLAGS = [
   {
     flag: 'copy-memory-request',
     env: E('COPY_MEMORY_REQUEST'),
-    default: '32Mi',
+    default: '64Mi',
     help: 'copy init container memory request',
   },
   {
@@ -162,7 +162,7 @@ export const FLAGS = [
   {
     flag: 'copy-memory-limit',
     env: E('COPY_MEMORY_LIMIT'),
-    default: '64Mi',
+    default: '128Mi',
     help: 'copy init container memory limit',
   },
   {
