@@ -44,7 +44,7 @@ export function runBundle(
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   return new Promise((done) => {
-    child.once('exit', (code) => {
+    const finish = (code: number | null): void => {
       clearTimeout(timer);
       done({
         pid: child.pid ?? -1,
@@ -54,6 +54,12 @@ export function runBundle(
         ...parseOutput(stdout),
         ms: performance.now() - started,
       });
+    };
+    child.once('exit', finish);
+    // Not started at all (e.g. the bundle rebuilt meanwhile): no 'exit' will follow.
+    child.once('error', (err) => {
+      stderr += `spawn failed: ${(err as NodeJS.ErrnoException).code ?? err.name}\n`;
+      finish(null);
     });
   });
 }
@@ -95,18 +101,23 @@ export function startBundle(
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const done = new Promise<Run>((resolve) => {
-    child.once('exit', (code, signal) => {
+    const finish = (code: number | null): void => {
       clearTimeout(timer);
       ended = true;
       poke();
       resolve({
         pid: child.pid ?? -1,
-        code: code ?? (signal ? -1 : null),
+        code,
         stdout,
         stderr,
         ...parseOutput(stdout),
         ms: performance.now() - started,
       });
+    };
+    child.once('exit', (code, signal) => finish(code ?? (signal ? -1 : null)));
+    child.once('error', (err) => {
+      stderr += `spawn failed: ${(err as NodeJS.ErrnoException).code ?? err.name}\n`;
+      finish(null);
     });
   });
   const waitFor = (pattern: RegExp, ms = 30_000): Promise<void> =>
