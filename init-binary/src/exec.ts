@@ -54,22 +54,28 @@ export function spawnApp(
   const [argv0 = file, ...args] = argv;
   // Loaded only here: node:child_process costs several ms of every exec-mode start.
   const { spawn } = process.getBuiltinModule('node:child_process');
-  const child = spawn(file, args, { argv0, env, stdio: 'inherit' });
+  // Handlers before spawn(): it returns only after the child has exec'd, and by then the app may
+  // be running and visible to whoever sends signals; with the default action a SIGTERM in that
+  // moment would kill us alone and orphan the app. libuv queues a signal caught during spawn() and
+  // dispatches it on the event loop, when `child` is set.
+  let child: ChildProcess | undefined;
   const forward = (signal: NodeJS.Signals): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+  const spawned = spawn(file, args, { argv0, env, stdio: 'inherit' });
+  child = spawned;
   const exited = new Promise<number>((resolve) => {
-    child.once('error', (err) => {
+    spawned.once('error', (err) => {
       log.error(`could not start the command (${(err as NodeJS.ErrnoException).code ?? err.name})`);
       resolve(127);
     });
-    child.once('exit', (code, signal) => {
+    spawned.once('exit', (code, signal) => {
       for (const s of FORWARDED_SIGNALS) process.off(s, forward);
       resolve(childExitCode(code, signal));
     });
   });
-  return { child, exited };
+  return { child: spawned, exited };
 }
 
 export function childExitCode(code: number | null, signal: NodeJS.Signals | null): number {
