@@ -130,9 +130,9 @@ export function podSettings(pod: Pod, config: InjectionConfig, warnings: string[
   const an = pod.metadata?.annotations;
   let skipVerify = flag(an, A.SKIP_VERIFY);
   if (skipVerify && !config.allowSkipVerify) {
-    warnings.push(
-      `${A.SKIP_VERIFY.key} ignored: this webhook does not allow skipping TLS verification`,
-    );
+    // Name the annotation as the user wrote it (ours or the Bank-Vaults alias).
+    const key = A.readAnnotation(an, A.SKIP_VERIFY)?.key ?? A.SKIP_VERIFY.key;
+    warnings.push(`${key} ignored: this webhook does not allow skipping TLS verification`);
     skipVerify = false;
   }
   const serviceAccount = pod.spec.serviceAccountName || 'default';

@@ -1,0 +1,391 @@
+// Every annotation of CONTRACT section 2 as a user writes it: under our name, under its Bank-Vaults
+// name, and both at once (ours wins); `skip-verify` only when the webhook allows it; the
+// `containers` list; the `token-audience` token mounted only where the init program runs.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fjp from 'fast-json-patch';
+import { INIT_PROGRAM, TOKEN_VOLUME_NAME } from '../../../init-binary/src/contract.ts';
+import * as A from '../../../webhook/src/mutation/annotations.ts';
+import type { Container, Pod } from '../../../webhook/src/mutation/types.ts';
+import { admissionApp, decodePatch, harness } from './helpers.ts';
+
+const FLAGS = {
+  'vault-addr': 'https://vault.vault:8200',
+  'allowed-vault-addrs':
+    'https://vault.vault:8200,https://ours.example:8200,https://theirs.example:8200',
+  'allow-skip-verify': 'true',
+};
+
+function podWith(annotations: Record<string, string>, spec?: Partial<Pod['spec']>): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'apps', annotations },
+    spec: {
+      serviceAccountName: 'app',
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.example/app:1',
+          command: ['/app'],
+          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
+        },
+      ],
+      ...spec,
+    },
+  };
+}
+
+interface Reviewed {
+  allowed: boolean;
+  warnings: string[];
+  message?: string;
+  /** The pod with the patch applied. */
+  after: Pod;
+}
+
+async function review(pod: Pod, flags: Record<string, string> = FLAGS): Promise<Reviewed> {
+  const app = admissionApp(harness(flags));
+  const res = await app.inject({
+    method: 'POST',
+    url: '/mutate',
+    payload: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u-1',
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        operation: 'CREATE',
+        namespace: 'apps',
+        object: pod,
+      },
+    },
+  });
+  await app.close();
+  assert.equal(res.statusCode, 200, res.body);
+  const { response } = res.json();
+  const ops = decodePatch(response.patch) as fjp.Operation[];
+  const after = fjp.applyPatch(structuredClone(pod), ops, true, false).newDocument;
+  return {
+    allowed: response.allowed,
+    warnings: response.warnings ?? [],
+    message: response.status?.message,
+    after,
+  };
+}
+
+function container(pod: Pod, name: string): Container {
+  const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+  const c = all.find((x) => x.name === name);
+  assert.ok(c, `no container ${name}`);
+  return c;
+}
+
+const envOf = (pod: Pod, name: string, c = 'app'): string | undefined =>
+  container(pod, c).env?.find((e) => e.name === name)?.value;
+
+const injected = (c: Container): boolean => c.command?.[0] === INIT_PROGRAM;
+
+interface Row {
+  annotation: A.Annotation;
+  /** Values written under our name and under the Bank-Vaults name. */
+  ours: string;
+  theirs: string;
+  /** What the mutated pod shows of the setting. */
+  seen: (pod: Pod) => string | undefined;
+  /** `seen` for each of the two values. */
+  expect: { ours: string | undefined; theirs: string | undefined };
+}
+
+const env = (name: string) => (pod: Pod) => envOf(pod, name);
+const same = (ours: string, theirs: string) => ({ ours, theirs });
+
+const ROWS: Row[] = [
+  {
+    annotation: A.VAULT_ADDR,
+    ours: 'https://ours.example:8200',
+    theirs: 'https://theirs.example:8200',
+    seen: env('VAULT_ADDR'),
+    expect: same('https://ours.example:8200', 'https://theirs.example:8200'),
+  },
+  {
+    annotation: A.ROLE,
+    ours: 'r1',
+    theirs: 'r2',
+    seen: env('VAULT_ROLE'),
+    expect: same('r1', 'r2'),
+  },
+  {
+    annotation: A.AUTH_PATH,
+    ours: 'k8s-a',
+    theirs: 'k8s-b',
+    seen: env('VAULT_PATH'),
+    expect: same('k8s-a', 'k8s-b'),
+  },
+  {
+    annotation: A.AUTH_METHOD,
+    ours: 'approle',
+    theirs: 'jwt',
+    seen: env('VAULT_AUTH_METHOD'),
+    expect: same('approle', 'jwt'),
+  },
+  {
+    annotation: A.NAMESPACE,
+    ours: 'team-a',
+    theirs: 'team-b',
+    seen: env('VAULT_NAMESPACE'),
+    expect: same('team-a', 'team-b'),
+  },
+  {
+    annotation: A.SKIP_VERIFY,
+    ours: 'false',
+    theirs: 'true',
+    seen: env('VAULT_SKIP_VERIFY'),
+    expect: { ours: undefined, theirs: 'true' },
+  },
+  {
+    annotation: A.TLS_SECRET,
+    ours: 'ca-ours',
+    theirs: 'ca-theirs',
+    seen: (pod) => {
+      const v = pod.spec.volumes?.find((x) => x.name === 'vault-inject-tls') as
+        { secret: { secretName: string } } | undefined;
+      return v && `${v.secret.secretName} ${envOf(pod, 'VAULT_CACERT') ?? ''}`;
+    },
+    expect: same('ca-ours /vault-inject-tls/ca.crt', 'ca-theirs /vault-inject-tls/ca.crt'),
+  },
+  {
+    annotation: A.CLIENT_TIMEOUT,
+    ours: '20s',
+    theirs: '1m30s',
+    seen: env('VAULT_CLIENT_TIMEOUT'),
+    expect: same('20s', '1m30s'),
+  },
+  {
+    annotation: A.IGNORE_MISSING,
+    ours: 'false',
+    theirs: 'true',
+    seen: env('VAULT_IGNORE_MISSING_SECRETS'),
+    expect: { ours: undefined, theirs: 'true' },
+  },
+  {
+    annotation: A.ENV_PASSTHROUGH,
+    ours: 'VAULT_ADDR',
+    theirs: 'VAULT_ROLE,VAULT_PATH',
+    seen: env('VAULT_ENV_PASSTHROUGH'),
+    expect: same('VAULT_ADDR', 'VAULT_ROLE,VAULT_PATH'),
+  },
+  {
+    annotation: A.DAEMON,
+    ours: 'false',
+    theirs: 'true',
+    seen: env('VAULT_ENV_DAEMON'),
+    expect: { ours: undefined, theirs: 'true' },
+  },
+  {
+    annotation: A.FROM_PATH,
+    ours: 'secret/data/a',
+    theirs: 'secret/data/b,secret/data/c',
+    seen: env('VAULT_ENV_FROM_PATH'),
+    expect: same('secret/data/a', 'secret/data/b,secret/data/c'),
+  },
+  {
+    annotation: A.TRANSIT_KEY,
+    ours: 'k1',
+    theirs: 'k2',
+    seen: env('VAULT_TRANSIT_KEY_ID'),
+    expect: same('k1', 'k2'),
+  },
+  {
+    annotation: A.TRANSIT_PATH,
+    ours: 'transit-a',
+    theirs: 'transit-b',
+    seen: env('VAULT_TRANSIT_PATH'),
+    expect: same('transit-a', 'transit-b'),
+  },
+];
+
+describe('annotations: ours, the Bank-Vaults alias, and both (ours wins)', () => {
+  it('the table covers every annotation that has a Bank-Vaults alias', () => {
+    const withAlias = Object.values(A)
+      .filter((v): v is A.Annotation => typeof v === 'object' && v !== null && 'alias' in v)
+      .map((a) => a.key)
+      .sort();
+    assert.deepEqual(ROWS.map((r) => r.annotation.key).sort(), withAlias);
+  });
+
+  for (const row of ROWS) {
+    const { key, alias } = row.annotation;
+    assert.ok(alias);
+    it(`${key} / ${alias}`, async () => {
+      const alone = await review(podWith({ [alias]: row.theirs }));
+      assert.equal(alone.allowed, true, alone.message);
+      assert.equal(row.seen(alone.after), row.expect.theirs, 'the Bank-Vaults name alone');
+
+      const ours = await review(podWith({ [key]: row.ours }));
+      assert.equal(row.seen(ours.after), row.expect.ours, 'our name alone');
+
+      const both = await review(podWith({ [alias]: row.theirs, [key]: row.ours }));
+      assert.equal(both.allowed, true, both.message);
+      assert.equal(row.seen(both.after), row.expect.ours, 'both set: ours wins');
+    });
+  }
+
+  it('inject / mutate: skip: the alias opts out, ours wins when both are set', async () => {
+    const skip = await review(podWith({ [A.BANK_VAULTS_MUTATE]: 'skip' }));
+    assert.equal(injected(container(skip.after, 'app')), false);
+    const both = await review(podWith({ [A.BANK_VAULTS_MUTATE]: 'skip', [A.INJECT.key]: 'true' }));
+    assert.equal(injected(container(both.after, 'app')), true);
+    const off = await review(podWith({ [A.INJECT.key]: 'false' }));
+    assert.equal(injected(container(off.after, 'app')), false);
+  });
+
+  it('a disallowed vault-addr under the Bank-Vaults name is denied naming that annotation', async () => {
+    const r = await review(podWith({ [A.VAULT_ADDR.alias ?? '']: 'https://evil.example:8200' }));
+    assert.equal(r.allowed, false);
+    assert.match(
+      r.message ?? '',
+      /^annotation vault\.security\.banzaicloud\.io\/vault-addr: "https:\/\/evil\.example:8200" is not an allowed Vault address/,
+    );
+  });
+
+  it('a boolean that is neither true nor false is denied naming the annotation', async () => {
+    const r = await review(podWith({ [A.DAEMON.alias ?? '']: 'yes' }));
+    assert.equal(r.allowed, false);
+    assert.equal(
+      r.message,
+      'annotation vault.security.banzaicloud.io/vault-env-daemon: "yes" is not true or false',
+    );
+  });
+});
+
+describe('skip-verify is honoured only when the webhook allows it', () => {
+  for (const key of [A.SKIP_VERIFY.key, A.SKIP_VERIFY.alias ?? '']) {
+    it(`${key}: set with --allow-skip-verify, ignored with a warning without`, async () => {
+      const allowed = await review(podWith({ [key]: 'true' }));
+      assert.equal(envOf(allowed.after, 'VAULT_SKIP_VERIFY'), 'true');
+      assert.deepEqual(allowed.warnings, []);
+
+      const refused = await review(podWith({ [key]: 'true' }), {
+        ...FLAGS,
+        'allow-skip-verify': 'false',
+      });
+      assert.equal(refused.allowed, true);
+      assert.equal(envOf(refused.after, 'VAULT_SKIP_VERIFY'), undefined);
+      assert.equal(injected(container(refused.after, 'app')), true);
+      assert.deepEqual(refused.warnings, [
+        `${key} ignored: this webhook does not allow skipping TLS verification`,
+      ]);
+    });
+  }
+});
+
+describe('containers: the list of containers to inject', () => {
+  const spec = (): Partial<Pod['spec']> => ({
+    initContainers: [
+      {
+        name: 'migrate',
+        image: 'm',
+        command: ['/migrate'],
+        env: [{ name: 'DB', value: 'vault:secret/data/db#url' }],
+      },
+    ],
+    containers: [
+      { name: 'a', image: 'a', command: ['/a'], env: [{ name: 'X', value: 'vault:s/a#x' }] },
+      { name: 'b', image: 'b', command: ['/b'], env: [{ name: 'Y', value: 'vault:s/b#y' }] },
+      { name: 'c', image: 'c', command: ['/c'] },
+    ],
+  });
+  const state = (pod: Pod) =>
+    ['migrate', 'a', 'b', 'c'].map((n) => `${n}:${injected(container(pod, n)) ? 'yes' : 'no'}`);
+
+  it('default: every container with a reference, init containers included', async () => {
+    const r = await review(podWith({}, spec()));
+    assert.deepEqual(state(r.after), ['migrate:yes', 'a:yes', 'b:yes', 'c:no']);
+  });
+
+  it('exactly the named ones, with or without a reference; the rest are left as they are', async () => {
+    const r = await review(podWith({ [A.CONTAINERS.key]: ' b, c ' }, spec()));
+    assert.equal(r.allowed, true, r.message);
+    assert.deepEqual(state(r.after), ['migrate:no', 'a:no', 'b:yes', 'c:yes']);
+    assert.deepEqual(container(r.after, 'a'), spec().containers?.[0]);
+    assert.deepEqual(r.warnings, []);
+  });
+
+  it('an init container by name', async () => {
+    const r = await review(podWith({ [A.CONTAINERS.key]: 'migrate' }, spec()));
+    assert.deepEqual(state(r.after), ['migrate:yes', 'a:no', 'b:no', 'c:no']);
+  });
+
+  it('a name that matches no container is a warning', async () => {
+    const r = await review(podWith({ [A.CONTAINERS.key]: 'a,ghost' }, spec()));
+    assert.deepEqual(state(r.after), ['migrate:no', 'a:yes', 'b:no', 'c:no']);
+    assert.deepEqual(r.warnings, [
+      'annotation vault-inject.dev/containers names no container "ghost"',
+    ]);
+  });
+
+  it('no name that matches: the pod is left as it is', async () => {
+    const r = await review(podWith({ [A.CONTAINERS.key]: 'ghost' }, spec()));
+    assert.deepEqual(state(r.after), ['migrate:no', 'a:no', 'b:no', 'c:no']);
+    assert.equal(r.after.metadata?.annotations?.[A.STATUS.key], undefined);
+  });
+});
+
+describe('token-audience', () => {
+  it('a projected token with that audience, mounted in injected containers only', async () => {
+    const r = await review(
+      podWith(
+        { [A.TOKEN_AUDIENCE.key]: 'vault.example' },
+        {
+          initContainers: [{ name: 'setup', image: 's', command: ['/setup'] }],
+          containers: [
+            { name: 'app', image: 'a', command: ['/a'], env: [{ name: 'X', value: 'vault:s#x' }] },
+            { name: 'side', image: 'b', command: ['/b'] },
+          ],
+        },
+      ),
+    );
+    const volume = r.after.spec.volumes?.find((v) => v.name === TOKEN_VOLUME_NAME);
+    assert.deepEqual(volume, {
+      name: TOKEN_VOLUME_NAME,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: 'vault.example',
+              expirationSeconds: 3600,
+              path: 'token',
+            },
+          },
+        ],
+      },
+    });
+    const all = [...(r.after.spec.initContainers ?? []), ...r.after.spec.containers];
+    assert.deepEqual(
+      all.map((c) => [c.name, (c.volumeMounts ?? []).some((m) => m.name === TOKEN_VOLUME_NAME)]),
+      [
+        ['vault-inject-copy', false],
+        ['setup', false],
+        ['app', true],
+        ['side', false],
+      ],
+    );
+    const mount = container(r.after, 'app').volumeMounts?.find((m) => m.name === TOKEN_VOLUME_NAME);
+    assert.equal(mount?.readOnly, true);
+    assert.equal(
+      envOf(r.after, 'KUBERNETES_SERVICE_ACCOUNT_TOKEN'),
+      `${mount?.mountPath}/token`,
+      'the init program is told where the token is',
+    );
+  });
+
+  it('without the annotation: no token volume, no KUBERNETES_SERVICE_ACCOUNT_TOKEN', async () => {
+    const r = await review(podWith({}));
+    assert.equal(
+      r.after.spec.volumes?.some((v) => v.name === TOKEN_VOLUME_NAME),
+      false,
+    );
+    assert.equal(envOf(r.after, 'KUBERNETES_SERVICE_ACCOUNT_TOKEN'), undefined);
+  });
+});
