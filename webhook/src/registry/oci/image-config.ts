@@ -93,14 +93,20 @@ function stringFields(platform: Record<string, unknown>): Partial<Platform> {
   };
 }
 
+const isKnownMediaType = (type: string | undefined): boolean =>
+  isIndexMediaType(type) || isManifestMediaType(type) || isSchema1MediaType(type);
+
 /**
  * An index or a single-platform manifest. The media type comes from the body, else from the
- * response's Content-Type (Docker schema 2 bodies always carry it; OCI ones may not).
+ * response's Content-Type (Docker schema 2 bodies always carry it; OCI ones may not), else from
+ * the shape: a registry or proxy may serve a body without `mediaType` as `application/json`,
+ * `application/octet-stream` or with no Content-Type at all.
  */
 export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
   const parsed = parseJson(body, 'manifest');
   const declared = typeof parsed['mediaType'] === 'string' ? parsed['mediaType'] : undefined;
-  const mediaType = declared ?? contentType?.split(';')[0]?.trim();
+  const served = contentType?.split(';')[0]?.trim().toLowerCase();
+  const mediaType = declared ?? (isKnownMediaType(served) ? served : undefined);
   const looksLikeIndex = mediaType === undefined && Array.isArray(parsed['manifests']);
   if (isIndexMediaType(mediaType) || looksLikeIndex) {
     return { kind: 'index', entries: parseEntries(parsed['manifests']) };
@@ -115,7 +121,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   if (isSchema1MediaType(mediaType) || parsed['schemaVersion'] === 1) {
     return { kind: 'unsupported', mediaType: mediaType ?? 'schema 1' };
   }
-  return { kind: 'unsupported', mediaType: mediaType ?? 'unknown' };
+  return { kind: 'unsupported', mediaType: mediaType ?? (served || 'unknown') };
 }
 
 function stringList(value: unknown, what: string): string[] {
