@@ -42,6 +42,12 @@ export interface ImageSpec {
   readonly format?: 'oci' | 'docker';
 }
 
+export interface IndexOptions {
+  /** `oci` (default): an OCI image index; `docker`: a Docker manifest list. */
+  readonly format?: 'oci' | 'docker';
+  readonly attestations?: boolean;
+}
+
 export interface PushedImage {
   readonly digest: string;
   readonly configDigest: string;
@@ -59,8 +65,18 @@ export interface TestRegistry {
   readonly tokenRequests: () => number;
   /** Push a single-platform image; tags it when `tag` is given. */
   pushImage(repository: string, tag: string | undefined, spec: ImageSpec): Promise<PushedImage>;
-  /** Push one image per spec and an index over them, tagged `tag`. */
-  pushIndex(repository: string, tag: string, specs: readonly ImageSpec[]): Promise<PushedImage>;
+  /**
+   * Push one image per spec and an index over them, tagged `tag`: an OCI image index, or with
+   * `format: 'docker'` a Docker manifest list over Docker schema 2 manifests. `attestations` adds,
+   * after each image, an attestation manifest (`unknown/unknown`, as `docker buildx` pushes them to
+   * Docker Hub).
+   */
+  pushIndex(
+    repository: string,
+    tag: string,
+    specs: readonly ImageSpec[],
+    options?: IndexOptions,
+  ): Promise<PushedImage>;
   /** Requests the registry logged as completed, filtered by method and a URI substring. */
   countRequests(filter: { method?: string; uriIncludes: string }): Promise<number>;
   stop(): Promise<void>;
@@ -73,6 +89,8 @@ const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 const DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+const IN_TOTO = 'application/vnd.in-toto+json';
 const SERVICE = 'vault-inject-test-registry';
 const ISSUER = 'vault-inject-test-token-service';
 
@@ -510,25 +528,56 @@ export async function startRegistry(options: { auth: RegistryAuth }): Promise<Te
     return { digest, configDigest };
   }
 
+  /** An attestation manifest as buildx pushes it: an in-toto layer, an `unknown` platform. */
+  async function pushAttestation(repository: string): Promise<{ digest: string; size: number }> {
+    const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1' }));
+    const layerDigest = await pushBlob(repository, statement);
+    const config = Buffer.from(JSON.stringify({ architecture: 'unknown', os: 'unknown' }));
+    const configDigest = await pushBlob(repository, config);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
+        layers: [
+          {
+            mediaType: IN_TOTO,
+            digest: layerDigest,
+            size: statement.length,
+            annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v0.2' },
+          },
+        ],
+      }),
+    );
+    const digest = await pushManifest(repository, digestOf(manifest), OCI_MANIFEST, manifest);
+    return { digest, size: manifest.length };
+  }
+
   async function pushIndex(
     repository: string,
     tag: string,
     specs: readonly ImageSpec[],
+    options: IndexOptions = {},
   ): Promise<PushedImage> {
+    const docker = options.format === 'docker';
+    const entryType = docker ? DOCKER_MANIFEST : OCI_MANIFEST;
     const entries = [];
     for (const spec of specs) {
-      const image = await pushImage(repository, undefined, spec);
+      const image = await pushImage(repository, undefined, {
+        ...spec,
+        format: docker ? 'docker' : 'oci',
+      });
       const body = await request(
         ca,
         'GET',
         `https://${host}/v2/${repository}/manifests/${image.digest}`,
         {
           ...(await authHeader(repository)),
-          accept: OCI_MANIFEST,
+          accept: entryType,
         },
       );
       entries.push({
-        mediaType: OCI_MANIFEST,
+        mediaType: entryType,
         digest: image.digest,
         size: body.body.length,
         platform: {
@@ -537,11 +586,23 @@ export async function startRegistry(options: { auth: RegistryAuth }): Promise<Te
           ...(spec.variant !== undefined ? { variant: spec.variant } : {}),
         },
       });
+      if (options.attestations === true) {
+        const attestation = await pushAttestation(repository);
+        entries.push({
+          mediaType: OCI_MANIFEST,
+          digest: attestation.digest,
+          size: attestation.size,
+          platform: { os: 'unknown', architecture: 'unknown' },
+          annotations: {
+            'vnd.docker.reference.digest': image.digest,
+            'vnd.docker.reference.type': 'attestation-manifest',
+          },
+        });
+      }
     }
-    const index = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }),
-    );
-    const digest = await pushManifest(repository, tag, OCI_INDEX, index);
+    const mediaType = docker ? DOCKER_MANIFEST_LIST : OCI_INDEX;
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, manifests: entries }));
+    const digest = await pushManifest(repository, tag, mediaType, index);
     return { digest, configDigest: '' };
   }
 

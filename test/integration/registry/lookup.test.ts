@@ -88,6 +88,24 @@ describe('registry lookup, basic auth (htpasswd)', { skip }, () => {
       { architecture: 'arm64', variant: 'v8', entrypoint: ['/arm64/bin'] },
       { architecture: 'arm', variant: 'v7', entrypoint: ['/armv7/bin'] },
     ]);
+    await registry.pushIndex(
+      'apps/docker-list',
+      'v1',
+      [
+        { architecture: 'amd64', entrypoint: ['/list/amd64'], cmd: ['run'] },
+        { architecture: 'arm64', variant: 'v8', entrypoint: ['/list/arm64'], cmd: ['run'] },
+      ],
+      { format: 'docker' },
+    );
+    await registry.pushIndex(
+      'apps/buildx',
+      'v1',
+      [
+        { architecture: 'amd64', cmd: ['/buildx/amd64'] },
+        { architecture: 'arm64', variant: 'v8', cmd: ['/buildx/arm64'] },
+      ],
+      { attestations: true },
+    );
   });
 
   after(async () => {
@@ -153,6 +171,51 @@ describe('registry lookup, basic auth (htpasswd)', { skip }, () => {
       error.message,
       /linux\/s390x.*has: linux\/amd64, linux\/arm64\/v8, linux\/arm\/v7/,
     );
+  });
+
+  it('follows a Docker manifest list (schema 2) to the platform asked for', async () => {
+    // distribution answers a client that does not accept manifest lists with the amd64 manifest:
+    // the arm64 answer shows the list was asked for and read.
+    const lookup = newLookup({ defaultCredentials: [good] });
+    const image = `${registry.host}/apps/docker-list:v1`;
+    const amd64 = await lookup.resolveCommand({ image });
+    const arm64 = await lookup.resolveCommand({
+      image,
+      platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    });
+    assert.deepEqual(
+      [amd64.argv, arm64.argv],
+      [
+        ['/list/amd64', 'run'],
+        ['/list/arm64', 'run'],
+      ],
+    );
+    assert.equal(amd64.digest, arm64.digest, 'the tag resolves to the list');
+    assert.notEqual(amd64.manifestDigest, arm64.manifestDigest);
+    const error = await expectCode(
+      lookup.resolveCommand({ image, platform: { os: 'windows', architecture: 'amd64' } }),
+      'no_matching_platform',
+    );
+    assert.match(
+      error.message,
+      /no windows\/amd64 entry in sha256:[a-f0-9]{64} \(has: linux\/amd64, linux\/arm64\/v8\)/,
+    );
+  });
+
+  it('a buildx-style index with attestation manifests: the image, never the attestation', async () => {
+    const lookup = newLookup({ defaultCredentials: [good] });
+    const image = `${registry.host}/apps/buildx:v1`;
+    const amd64 = await lookup.resolveCommand({ image });
+    const arm64 = await lookup.resolveCommand({
+      image,
+      platform: { os: 'linux', architecture: 'arm64' },
+    });
+    assert.deepEqual([amd64.argv, arm64.argv], [['/buildx/amd64'], ['/buildx/arm64']]);
+    const error = await expectCode(
+      lookup.resolveCommand({ image, platform: { os: 'linux', architecture: 'ppc64le' } }),
+      'no_matching_platform',
+    );
+    assert.match(error.message, /\(has: linux\/amd64, linux\/arm64\/v8\)$/);
   });
 
   it('uses the container args instead of CMD, after ENTRYPOINT', async () => {

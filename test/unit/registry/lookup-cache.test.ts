@@ -235,6 +235,32 @@ describe('ImageConfigLookup with a fake transport', () => {
     );
   });
 
+  it('accepts OCI and Docker schema 2 manifests and indexes (never schema 1), on GET and HEAD', async () => {
+    let now = 0;
+    const fake = fakeRegistry();
+    const lookup = new ImageConfigLookup({
+      transport: fake.transport,
+      tagTtlMs: 1000,
+      now: () => now,
+    });
+    await lookup.lookup({ image: 'r.example/app:v1' });
+    now = 1500;
+    await lookup.lookup({ image: 'r.example/app:v1' });
+    const manifests = fake.log.filter((r) => r.url.pathname.includes('/manifests/'));
+    assert.deepEqual(
+      manifests.map((r) => r.method),
+      ['GET', 'HEAD'],
+    );
+    for (const request of manifests) {
+      assert.deepEqual(request.headers['accept']?.split(', '), [
+        'application/vnd.oci.image.index.v1+json',
+        'application/vnd.docker.distribution.manifest.list.v2+json',
+        'application/vnd.oci.image.manifest.v1+json',
+        'application/vnd.docker.distribution.manifest.v2+json',
+      ]);
+    }
+  });
+
   it('20 concurrent identical lookups: one set of requests, 19 shared events', async () => {
     const fake = fakeRegistry({ delayMs: 5 });
     const events: LookupEvent[] = [];
