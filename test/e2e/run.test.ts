@@ -3,10 +3,12 @@
  * as its kubelet would (test/env/container.ts): the copy init container fills the emptyDir from
  * the init image (the bundle, `make bundle`), the app container runs the stored command + args
  * with the stored env in a chroot without a kubelet, as the pod's UID, in its own PID namespace.
- * Steps 2, 3 (unbound role) and 4 (canary) of issue 4.
+ * Steps 2, 3 (unbound role) and 4 (canary) of issue 4, and every engine and auth method the
+ * stack's OpenBao is configured with (KV v1, transit, PKI, the password policy, approle).
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,6 +21,7 @@ import {
   APP_ENV_FROM,
   APP_SECRET,
   CANARY,
+  REF,
   RESOLVED,
   podRunContext,
   useStack,
@@ -70,7 +73,7 @@ function assertResolved(stdout: string): void {
   assert.deepEqual(leaked, [], 'the app sees none of the init program settings');
 }
 
-async function storeAndRun(pod: V1Pod, rootfs: 'busybox' | 'scratch') {
+async function storeAndRun(pod: V1Pod, rootfs: 'busybox' | 'scratch' = 'busybox') {
   const { stack, ns } = h;
   ctx ??= await podRunContext(stack);
   const stored = await stack.kube.core.createNamespacedPod({ namespace: ns, body: pod });
@@ -119,6 +122,107 @@ describe('the stored pod run as a kubelet would', () => {
     const lines = run.result.stderr.trim().split('\n');
     assert.equal(lines.length, 1, `one line: ${run.result.stderr}`);
     assert.ok((lines[0] as string).length > 10);
+  });
+
+  it('reads KV v1, decrypts transit, issues from PKI and generates from the password policy, logged in through Kubernetes auth', async () => {
+    const { stack } = h;
+    const kv1 = `kv1-${randomBytes(6).toString('hex')}`;
+    await stack.bao.api('POST', 'kv/e2e', { value: kv1 });
+    const plaintext = `transit-${randomBytes(6).toString('hex')}`;
+    const key = stack.fixtures.transitKey;
+    const encrypted = await stack.bao.api('POST', `transit/encrypt/${key}`, {
+      plaintext: Buffer.from(plaintext).toString('base64'),
+    });
+    const ciphertext = (encrypted['data'] as { ciphertext: string }).ciphertext;
+    const run = await storeAndRun(
+      restrictedPod(
+        'run-engines',
+        {
+          command: ['/bin/sh', '-c'],
+          args: ['env'],
+          env: [
+            { name: 'KV1', value: 'vault:kv/e2e#value' },
+            { name: 'TRANSIT', value: ciphertext },
+            {
+              name: 'SERIAL',
+              value: '>>vault:pki/issue/app#serial_number#{"common_name":"run.example.test"}',
+            },
+            { name: 'PASSWORD', value: 'vault:sys/policies/password/app/generate#password' },
+          ],
+        },
+        {
+          serviceAccountName: 'app',
+          annotations: {
+            'vault-inject.dev/token-audience': 'vault',
+            'vault-inject.dev/transit-key': key,
+          },
+        },
+      ),
+    );
+    assert.equal(run.result.code, 0, run.result.stderr);
+    const vars = parseEnv(run.result.stdout);
+    assert.equal(vars.get('KV1'), kv1);
+    assert.equal(vars.get('TRANSIT'), plaintext);
+    assert.match(
+      vars.get('PASSWORD') ?? '',
+      /^[a-z0-9]{24}$/,
+      'the password policy: 24 of [a-z0-9]',
+    );
+    // The serial names a certificate our PKI mount issued, for the common name asked for.
+    const serial = vars.get('SERIAL') ?? '';
+    assert.match(serial, /^[0-9a-f]{2}(:[0-9a-f]{2})+$/);
+    const issued = (await stack.bao.api('GET', `pki/cert/${serial}`))['data'] as {
+      certificate?: string;
+    };
+    assert.match(new X509Certificate(issued.certificate ?? '').subject, /CN=run\.example\.test/);
+    assert.deepEqual(
+      [...vars.keys()].filter((n) => n.startsWith('VAULT_')),
+      [],
+      'no VAULT_* in the app',
+    );
+  });
+
+  it('logs in with approle (role and secret id from the pod spec, the secret id from a Secret)', async () => {
+    const { stack, ns } = h;
+    await stack.kube.core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 'approle' },
+        stringData: { secret_id: stack.fixtures.approle.secretId },
+      },
+    });
+    const run = await storeAndRun(
+      restrictedPod(
+        'run-approle',
+        {
+          command: ['/bin/sh', '-c'],
+          args: ['env'],
+          env: [
+            { name: 'USER_NAME', value: REF.user },
+            { name: 'VAULT_ROLE_ID', value: stack.fixtures.approle.roleId },
+            {
+              name: 'VAULT_SECRET_ID',
+              valueFrom: { secretKeyRef: { name: 'approle', key: 'secret_id' } },
+            },
+          ],
+        },
+        {
+          serviceAccountName: 'app',
+          annotations: {
+            'vault-inject.dev/auth-method': 'approle',
+            'vault-inject.dev/auth-path': 'approle',
+          },
+        },
+      ),
+    );
+    assert.equal(run.result.code, 0, run.result.stderr);
+    const vars = parseEnv(run.result.stdout);
+    assert.equal(vars.get('USER_NAME'), APP_SECRET.user);
+    assert.deepEqual(
+      [...vars.keys()].filter((n) => n.startsWith('VAULT_')),
+      [],
+      'neither the role id nor the secret id reaches the app',
+    );
   });
 
   it('the canary value is nowhere in etcd, the webhook log or the audit log', async () => {

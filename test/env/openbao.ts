@@ -193,6 +193,9 @@ export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBa
   };
 }
 
+/** The policy `setUpFixtures` writes: everything it mounts, for the roles that use it. */
+export const FIXTURES_POLICY = 'app';
+
 export interface Fixtures {
   /** Signs a JWT accepted by the `jwt` auth mount for role `app` (subject, audience set). */
   signJwt(claims?: Record<string, unknown>): string;
@@ -205,7 +208,7 @@ export interface Fixtures {
  * a password policy `app`, policy `app` that can use all of it (and `sys/tools/random`), jwt auth (role `app`, our key)
  * and approle auth (role `app`). Kubernetes auth comes through kube-apiserver elsewhere.
  */
-export async function setUpFixtures(bao: OpenBao): Promise<Fixtures> {
+export async function setUpFixtures(bao: Pick<OpenBao, 'api'>): Promise<Fixtures> {
   await bao.api('POST', 'sys/mounts/kv', { type: 'kv', options: { version: '1' } });
   await bao.api('POST', 'sys/mounts/transit', { type: 'transit' });
   await bao.api('POST', 'transit/keys/app', {});
@@ -220,7 +223,7 @@ export async function setUpFixtures(bao: OpenBao): Promise<Fixtures> {
     policy:
       'length = 24\nrule "charset" {\n  charset = "abcdefghijklmnopqrstuvwxyz0123456789"\n}\n',
   });
-  await bao.api('PUT', 'sys/policies/acl/app', {
+  await bao.api('PUT', `sys/policies/acl/${FIXTURES_POLICY}`, {
     policy: [
       'path "secret/*" { capabilities = ["read"] }',
       'path "kv/*" { capabilities = ["read"] }',
@@ -242,12 +245,15 @@ export async function setUpFixtures(bao: OpenBao): Promise<Fixtures> {
     user_claim: 'sub',
     bound_subject: 'system:serviceaccount:default:app',
     bound_audiences: ['vault'],
-    token_policies: ['app'],
+    token_policies: [FIXTURES_POLICY],
     token_ttl: '1h',
   });
 
   await bao.api('POST', 'sys/auth/approle', { type: 'approle' });
-  await bao.api('POST', 'auth/approle/role/app', { token_policies: ['app'], token_ttl: '1h' });
+  await bao.api('POST', 'auth/approle/role/app', {
+    token_policies: [FIXTURES_POLICY],
+    token_ttl: '1h',
+  });
   const roleId = (await bao.api('GET', 'auth/approle/role/app/role-id'))['data'] as {
     role_id: string;
   };

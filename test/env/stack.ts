@@ -3,6 +3,9 @@
  *
  *   etcd + kube-apiserver (test/env/kube.ts)
  *   OpenBao dev server with Kubernetes auth against that apiserver (test/env/vault-kubernetes.ts)
+ *     and every engine the init tests use (`setUpFixtures`, test/env/openbao.ts): KV v2 at
+ *     `secret/`, KV v1 at `kv/`, transit (key `app`), PKI (role `app`), password policy `app`,
+ *     policy `app` over all of them, jwt and approle auth (role `app`);
  *   the BUILT webhook, `node dist/webhook/vault-inject.js webhook --self-signed`, on 127.0.0.1,
  *     with a kubeconfig of its own user (RBAC: the chart's gets), registered through the
  *     MutatingWebhookConfiguration the Helm chart renders, with `clientConfig.url` its loopback
@@ -24,6 +27,7 @@ import {
   type Kube,
   type KubeOptions,
 } from './kube.ts';
+import { FIXTURES_POLICY, setUpFixtures, type Fixtures } from './openbao.ts';
 import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
 import {
   configureKubernetesAuth,
@@ -65,11 +69,14 @@ export interface Stack {
   readonly kube: Kube;
   readonly bao: Bao;
   readonly webhook: WebhookProcess;
+  /** What `setUpFixtures` made: the approle role's ids, the transit key. */
+  readonly fixtures: Fixtures;
   /** The webhook's --vault-addr: the OpenBao dev server. */
   readonly vaultAddr: string;
   /**
    * A namespace (Pod Security `restricted`) with service account `sa` (and `default`), and a Vault
-   * role `role` (default: `sa`) bound to that account with audience `vault` and the read policy.
+   * role `role` (default: `sa`) bound to that account with audience `vault`, the read policy and
+   * the fixtures' policy (KV v1, transit, PKI, the password policy).
    */
   appNamespace(prefix: string, sa?: string, role?: string): Promise<string>;
   /** Creates `pod` with `dryRun=All` until the webhook mutates it (configuration changes are async). */
@@ -205,6 +212,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       caPem: kube.caPem,
       reviewerToken: kube.adminToken,
     });
+    const fixtures = await setUpFixtures(bao);
     await writePolicy(
       bao,
       READ_POLICY,
@@ -223,7 +231,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     started.push(webhook);
     await registerChartWebhook(kube, webhook);
-    return makeStack(dir, kube, bao, webhook, stopAll);
+    return makeStack({ dir, kube, bao, webhook, fixtures }, stopAll);
   } catch (err) {
     await stopAll();
     if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] === undefined) {
@@ -247,19 +255,19 @@ export async function registerChartWebhook(kube: Kube, webhook: WebhookProcess):
   return config.metadata?.name ?? '';
 }
 
-function makeStack(
-  dir: string,
-  kube: Kube,
-  bao: Bao,
-  webhook: WebhookProcess,
-  stopAll: () => Promise<void>,
-): Stack {
+interface StackParts {
+  readonly dir: string;
+  readonly kube: Kube;
+  readonly bao: Bao;
+  readonly webhook: WebhookProcess;
+  readonly fixtures: Fixtures;
+}
+
+function makeStack(parts: StackParts, stopAll: () => Promise<void>): Stack {
+  const { dir, kube, bao, webhook } = parts;
   let stopped = false;
   return {
-    dir,
-    kube,
-    bao,
-    webhook,
+    ...parts,
     vaultAddr: bao.addr,
     async appNamespace(prefix, sa = 'app', role = sa) {
       const ns = await kube.createNamespace(prefix);
@@ -268,7 +276,7 @@ function makeStack(
         name: role,
         serviceAccounts: [sa],
         namespaces: [ns],
-        policies: [READ_POLICY],
+        policies: [READ_POLICY, FIXTURES_POLICY],
       });
       return ns;
     },

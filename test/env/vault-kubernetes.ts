@@ -8,7 +8,7 @@
  *   - roles bound to service accounts in namespaces, with `audience=vault`.
  */
 import { tail, type ServerProcess } from './processes.ts';
-import { startOpenBao } from './openbao.ts';
+import { startOpenBao, type OpenBao } from './openbao.ts';
 
 export interface VaultApi {
   /** http://127.0.0.1:PORT */
@@ -18,6 +18,8 @@ export interface VaultApi {
 
 export interface Bao extends VaultApi {
   readonly dir: string;
+  /** A call with the root token; throws with Vault's errors on a non-2xx (test/env/openbao.ts). */
+  api: OpenBao['api'];
   readonly process: ServerProcess;
   logs(lines?: number): string;
   stop(): Promise<void>;
@@ -55,6 +57,7 @@ export async function startBao(
     addr: bao.addr,
     token: bao.rootToken,
     dir: bao.dir,
+    api: bao.api,
     process: bao.process,
     logs: (lines = 40) => `--- openbao (${bao.logPath}) ---\n${tail(bao.logPath, lines)}`,
     stop: () => bao.stop(),
