@@ -1,10 +1,12 @@
 // The webhook over real HTTPS on 127.0.0.1: reviews, telemetry, a certificate swapped on disk
 // mid-test (the open keep-alive connection survives, new handshakes see the new certificate),
-// and the built artifact's graceful SIGTERM drain.
+// and the built artifact's graceful SIGTERM drain (readyz fails, the listener closes, the review in
+// flight is answered, exit 0).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -144,10 +146,22 @@ describe('webhook over HTTPS with certificate files', () => {
   });
 });
 
+/** Resolves true when a new TCP connection to `port` is refused (the listener is closed). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
 describe('the built artifact: vault-inject webhook --self-signed', () => {
   const bin = new URL('../../../dist/webhook/vault-inject.js', import.meta.url).pathname;
 
-  it('serves, then on SIGTERM fails /readyz, finishes the in-flight review and exits 0', async () => {
+  it('on SIGTERM fails /readyz, closes its listener, finishes the in-flight review, exits 0', async () => {
     const child = spawn(
       process.execPath,
       [
@@ -156,7 +170,7 @@ describe('the built artifact: vault-inject webhook --self-signed', () => {
         '--self-signed',
         '--listen=127.0.0.1:0',
         '--telemetry-listen=127.0.0.1:0',
-        '--shutdown-delay=1s',
+        '--shutdown-delay=300ms',
         '--read-sources=false',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -177,10 +191,11 @@ describe('the built artifact: vault-inject webhook --self-signed', () => {
     };
     assert.equal((await get(ports.telemetryPort, '/readyz')).status, 200);
 
-    // Start a review whose body is still arriving when SIGTERM comes.
+    // A review whose body is still arriving when SIGTERM comes, and after the listener closed.
     const agent = new Agent({ keepAlive: true });
+    let req: ReturnType<typeof httpsRequest> | undefined;
     const answer = new Promise<Answer>((resolve, reject) => {
-      const req = httpsRequest(
+      req = httpsRequest(
         {
           host: '127.0.0.1',
           port: ports.admissionPort,
@@ -202,23 +217,35 @@ describe('the built artifact: vault-inject webhook --self-signed', () => {
         },
       );
       req.on('error', reject);
-      req.write(REVIEW.slice(0, 100));
-      setTimeout(() => {
-        child.kill('SIGTERM');
-        setTimeout(() => req.end(REVIEW.slice(100)), 300);
-      }, 100);
     });
+    const inFlight = req as NonNullable<typeof req>;
+    await new Promise<void>((resolve) => inFlight.write(REVIEW.slice(0, 100), () => resolve()));
+    await until('the connection to be open', async () => inFlight.socket !== null);
+    child.kill('SIGTERM');
+
     await until(
-      'readyz failing',
+      '/readyz failing',
       async () => (await get(ports.telemetryPort, '/readyz')).status === 503,
     );
+    await until('the HTTPS listener to close', () => refused(ports.admissionPort));
+    assert.equal(child.exitCode, null, 'the process waits for the review in flight');
+
+    inFlight.end(REVIEW.slice(100));
     const res = await answer;
-    assert.equal(res.status, 200);
-    assert.equal(JSON.parse(res.body).response.allowed, true);
+    assert.equal(res.status, 200, res.body);
+    const response = JSON.parse(res.body).response;
+    assert.equal(response.allowed, true);
+    assert.equal(typeof response.patch, 'string', 'the review in flight was answered in full');
     agent.destroy();
     assert.equal(await exited, 0);
+    const messages = lines.map((l) => l.msg);
     const review = lines.find((l) => l.msg === 'admission review');
     assert.equal(review?.result, 'mutated');
     assert.equal(review?.pod, 'app');
+    assert.ok(
+      messages.indexOf('signal received') < messages.indexOf('admission review') &&
+        messages.indexOf('admission review') < messages.indexOf('shut down'),
+      `SIGTERM, then the review, then the end: ${messages.join(', ')}`,
+    );
   });
 });
