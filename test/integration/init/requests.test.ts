@@ -1,0 +1,298 @@
+// What the BUILT bundle sends to a real OpenBao, seen by a gateway on loopback in front of it
+// (gateway.ts): one read per distinct path and version, read concurrently; transit decrypted in
+// one request; the mount lookup denied (by a gateway, and by OpenBao itself) and the literal path
+// read; retries for 5xx only, never for a 4xx; the whole run bounded by VAULT_CLIENT_TIMEOUT; and
+// node-vault sending no token of the environment's with the login.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it as nodeIt } from 'node:test';
+import { setUpFixtures, startOpenBao, type Fixtures, type OpenBao } from '../../env/openbao.ts';
+import { PRINT_ENV, builtBundle, runBundle, type Run } from './bundle.ts';
+import { startGateway, type Gateway, type Seen, type Verdict } from './gateway.ts';
+
+const CANARY = `canary-${process.pid}-r3qs`;
+
+let bao: OpenBao;
+let fx: Fixtures;
+let bundle: string;
+let tmp: string;
+let jwtFile: string;
+let gw: Gateway | undefined;
+const runs: Run[] = [];
+
+before(async () => {
+  bundle = builtBundle();
+  bao = await startOpenBao();
+  fx = await setUpFixtures(bao);
+  tmp = mkdtempSync(join(tmpdir(), 'vault-inject-requests-'));
+  jwtFile = join(tmp, 'token');
+  writeFileSync(jwtFile, fx.signJwt());
+  await bao.api('POST', 'secret/data/app', { data: { user: 'alice', password: CANARY } });
+  await bao.api('POST', 'secret/data/app', { data: { user: 'alice-v2', password: CANARY } });
+  await bao.api('POST', 'secret/data/db', { data: { host: 'db.internal', port: 5432 } });
+  await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
+  // A KV v2 mount the `app` policy grants nothing on: OpenBao itself denies its mount lookup.
+  await bao.api('POST', 'sys/mounts/other', { type: 'kv', options: { version: '2' } });
+  await bao.api('POST', 'other/data/app', { data: { user: 'other-user' } });
+});
+
+after(async () => {
+  await gw?.close();
+  await bao?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await gw?.close();
+  gw = undefined;
+  for (const r of runs.splice(0)) {
+    assert.doesNotMatch(r.stderr, new RegExp(CANARY), 'a secret value reached stderr');
+  }
+});
+
+function it(name: string, fn: () => Promise<void>): void {
+  nodeIt(name, { timeout: 60_000 }, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      console.error(`--- requests seen ---\n${JSON.stringify(gw?.seen, null, 1)}`);
+      console.error(`--- OpenBao log ---\n${bao.log()}`);
+      throw err;
+    }
+  });
+}
+
+/** A fresh gateway in front of the server, deciding each request with `policy`. */
+async function gateway(policy?: (req: Seen) => Verdict | Promise<Verdict>): Promise<Gateway> {
+  gw = await startGateway(bao.addr);
+  if (policy) gw.setPolicy(policy);
+  return gw;
+}
+
+function jwtEnv(addr: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    VAULT_ADDR: addr,
+    VAULT_AUTH_METHOD: 'jwt',
+    VAULT_PATH: 'jwt',
+    VAULT_ROLE: 'app',
+    KUBERNETES_SERVICE_ACCOUNT_TOKEN: jwtFile,
+    ...extra,
+  };
+}
+
+async function go(env: Record<string, string>, argv: readonly string[] = PRINT_ENV): Promise<Run> {
+  const r = await runBundle(bundle, argv, env);
+  runs.push(r);
+  return r;
+}
+
+const isLookup = (s: Seen): boolean => s.path.startsWith('sys/internal/ui/mounts/');
+
+async function encrypt(text: string): Promise<string> {
+  const res = await bao.api('POST', 'transit/encrypt/app', {
+    plaintext: Buffer.from(text).toString('base64'),
+  });
+  return (res['data'] as { ciphertext: string }).ciphertext;
+}
+
+describe('requests the init program sends to OpenBao', () => {
+  it('one read per distinct path and version, all in flight at once; transit in one request', async () => {
+    // The gateway holds every secret read until all four distinct ones have arrived: read one
+    // after the other, the first would wait until the client timeout (69).
+    const reads = new Set(['secret/data/app', 'secret/data/app?version=1', 'secret/data/db']);
+    reads.add('kv/legacy');
+    const arrived = new Set<string>();
+    let release: () => void = () => undefined;
+    const all = new Promise<void>((r) => (release = r));
+    const g = await gateway(async (req): Promise<Verdict> => {
+      if (req.method !== 'GET' || !reads.has(req.path)) return 'forward';
+      arrived.add(req.path);
+      if (arrived.size === reads.size) release();
+      await all;
+      return 'forward';
+    });
+    const [c1, c2] = [await encrypt(CANARY), await encrypt('second')];
+    const r = await go(
+      jwtEnv(g.addr, {
+        VAULT_TRANSIT_KEY_ID: 'app',
+        VAULT_CLIENT_TIMEOUT: '20s',
+        A1: 'vault:secret/app#user',
+        A2: 'vault:secret/app#${.user | upper}',
+        A3: 'x${vault:secret/app#user}:${vault:secret/app#password}',
+        V1: 'vault:secret/app#user#1',
+        V2: 'u=${vault:secret/app#user#1}',
+        D1: 'vault:secret/db#host',
+        D2: 'pg://${vault:secret/db#host}:${vault:secret/db#port}',
+        L1: 'vault:kv/legacy#user',
+        L2: 'vault:kv/legacy#data',
+        T1: c1,
+        T2: c2,
+        T3: `t=\${${c1}}`,
+      }),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['A1'], 'alice-v2');
+    assert.equal(r.env['A2'], 'ALICE-V2');
+    assert.equal(r.env['A3'], `xalice-v2:${CANARY}`);
+    assert.equal(r.env['V1'], 'alice');
+    assert.equal(r.env['V2'], 'u=alice');
+    assert.equal(r.env['D2'], 'pg://db.internal:5432');
+    assert.equal(r.env['L1'], 'v1-user');
+    assert.equal(r.env['L2'], CANARY);
+    assert.equal(r.env['T1'], CANARY);
+    assert.equal(r.env['T2'], 'second');
+    assert.equal(r.env['T3'], `t=${CANARY}`);
+
+    for (const path of reads) assert.equal(g.count('GET', path), 1, path);
+    assert.equal(g.count('POST', 'transit/decrypt/app'), 1, 'one batch for three ciphertexts');
+    assert.equal(g.count('POST', 'auth/jwt/login'), 1);
+    // One mount lookup per mount (secret/ and kv/), nothing else.
+    assert.equal(g.seen.filter(isLookup).length, 2);
+    assert.equal(g.seen.length, reads.size + 1 + 1 + 2);
+    assert.ok(g.maxOpen() >= reads.size, `at most ${g.maxOpen()} requests open at once`);
+  });
+
+  it('a gateway that denies the mount lookup: the literal path is read (KV v2 with data/, KV v1 as is)', async () => {
+    const g = await gateway((req) =>
+      isLookup(req) ? { status: 403, errors: ['permission denied'] } : 'forward',
+    );
+    const r = await go(
+      jwtEnv(g.addr, {
+        P: 'vault:secret/data/app#password',
+        V: 'vault:secret/data/app#user#1',
+        L: 'vault:kv/legacy#data',
+        LU: 'vault:kv/legacy#user',
+      }),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['P'], CANARY);
+    assert.equal(r.env['V'], 'alice');
+    assert.equal(r.env['L'], CANARY, 'a KV v1 field named data is a field');
+    assert.equal(r.env['LU'], 'v1-user');
+    assert.ok(g.seen.filter(isLookup).length >= 1);
+    assert.ok(g.seen.filter(isLookup).every((s) => s.status === 403));
+    assert.equal(g.count('GET', 'secret/data/app'), 1);
+    assert.equal(g.count('GET', 'secret/data/app?version=1'), 1);
+    assert.equal(g.count('GET', 'kv/legacy'), 1);
+  });
+
+  it('OpenBao denies the mount lookup (no grant on the mount): the literal read is denied too (77)', async () => {
+    const g = await gateway();
+    const r = await go(jwtEnv(g.addr, { O: 'vault:other/data/app#user' }), ['/bin/true']);
+    assert.equal(r.code, 77, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^vault-inject-env: O: Vault denied reading other\/data\/app \(403 /);
+    const lookups = g.seen.filter(isLookup);
+    assert.deepEqual(
+      lookups.map((s) => s.status),
+      [403],
+      'OpenBao itself answered the lookup 403',
+    );
+    assert.equal(g.count('GET', 'other/data/app'), 1, 'a 403 is not retried');
+  });
+
+  it('retries a 5xx until it succeeds', async () => {
+    let failures = 2;
+    const g = await gateway((req) =>
+      req.path === 'secret/data/db' && failures-- > 0
+        ? { status: 503, errors: ['Vault is sealed'] }
+        : 'forward',
+    );
+    const r = await go(jwtEnv(g.addr, { H: 'vault:secret/data/db#host' }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['H'], 'db.internal');
+    assert.equal(g.count('GET', 'secret/data/db'), 3);
+  });
+
+  const fourxx: [number, number][] = [
+    [400, 78],
+    [404, 78],
+    [412, 78],
+    [429, 69],
+  ];
+  for (const [status, code] of fourxx) {
+    it(`never retries a ${status} (exit ${code}, one line naming the variable and path)`, async () => {
+      const g = await gateway((req) =>
+        req.path === 'secret/data/db' ? { status, errors: [`answer ${status}`] } : 'forward',
+      );
+      const r = await go(jwtEnv(g.addr, { H: 'vault:secret/data/db#host' }), ['/bin/true']);
+      assert.equal(r.code, code, r.stderr);
+      assert.equal(g.count('GET', 'secret/data/db'), 1);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^vault-inject-env: H: .*secret\/(data\/)?db/);
+    });
+  }
+
+  it('a login answered 500 is retried; a login answered 400 is not (77)', async () => {
+    let failures = 1;
+    const flaky = await gateway((req) =>
+      req.path === 'auth/jwt/login' && failures-- > 0 ? { status: 500 } : 'forward',
+    );
+    const ok = await go(jwtEnv(flaky.addr, { H: 'vault:secret/data/db#host' }));
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(flaky.count('POST', 'auth/jwt/login'), 2);
+    await flaky.close();
+    const denied = await gateway((req) =>
+      req.path === 'auth/jwt/login' ? { status: 400, errors: ['invalid role'] } : 'forward',
+    );
+    const r = await go(jwtEnv(denied.addr, { H: 'vault:secret/data/db#host' }), ['/bin/true']);
+    assert.equal(r.code, 77, r.stderr);
+    assert.equal(denied.count('POST', 'auth/jwt/login'), 1);
+  });
+
+  const unavailable: [string, Verdict, RegExp][] = [
+    [
+      'never answers',
+      'hang',
+      /Vault at http:\/\/127\.0\.0\.1:\d+ (unreachable|did not answer) within 2s/,
+    ],
+    ['answers 503 every time', { status: 503 }, /within 2s .*last answer 503/],
+  ];
+  for (const [name, verdict, line] of unavailable) {
+    it(`a server that ${name}: 69 within VAULT_CLIENT_TIMEOUT, retries included`, async () => {
+      const g = await gateway(() => verdict);
+      const r = await go(
+        jwtEnv(g.addr, { VAULT_CLIENT_TIMEOUT: '2s', H: 'vault:secret/db#host' }),
+        ['/bin/true'],
+      );
+      assert.equal(r.code, 69, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, line);
+      // 2s budget; the margin is the bundle's own start and exit.
+      assert.ok(r.ms < 2000 + 1500, `took ${Math.round(r.ms)} ms`);
+      if (verdict !== 'hang') assert.ok(g.count('POST', 'auth/jwt/login') > 1, 'retried');
+    });
+  }
+
+  it('reads go on being bounded after a quick login: a read that never answers ends in 69', async () => {
+    const g = await gateway((req) => (req.path.startsWith('secret/') ? 'hang' : 'forward'));
+    const r = await go(
+      jwtEnv(g.addr, { VAULT_CLIENT_TIMEOUT: '2s', H: 'vault:secret/data/db#host' }),
+      ['/bin/true'],
+    );
+    assert.equal(r.code, 69, r.stderr);
+    assert.match(r.stderr, /^vault-inject-env: (H: )?Vault at .* within 2s/);
+    assert.ok(r.ms < 2000 + 1500, `took ${Math.round(r.ms)} ms`);
+  });
+
+  it('node-vault takes nothing from the environment: no VAULT_TOKEN sent with a jwt login, no VAULT_PREFIX', async () => {
+    const g = await gateway();
+    const r = await go(
+      jwtEnv(g.addr, {
+        // The root token, which could read transit/keys/app; the jwt role cannot.
+        VAULT_TOKEN: bao.rootToken,
+        VAULT_PREFIX: '/nothing-here',
+        U: 'vault:secret/data/app#user',
+        K: 'vault:transit/keys/app#name',
+      }),
+      ['/bin/true'],
+    );
+    assert.equal(r.code, 77, r.stderr);
+    assert.match(r.stderr, /^vault-inject-env: K: Vault denied reading transit\/keys\/app \(403 /);
+    const login = g.seen.find((s) => s.path === 'auth/jwt/login');
+    assert.equal(login?.withToken, false, 'the login carried no token');
+    assert.ok(g.seen.every((s) => !s.path.startsWith('nothing-here')));
+  });
+});
