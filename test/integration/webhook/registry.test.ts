@@ -58,17 +58,21 @@ function memoryReader(registry: TestRegistry): PullSecretReader & { reads: numbe
   const auth = Buffer.from(`${registry.admin.username}:${registry.admin.password}`).toString(
     'base64',
   );
-  const secrets: Record<string, PullSecret> = {
-    // On the service account only: the pod names none.
-    regcred: {
-      metadata: { namespace: 'apps', name: 'regcred' },
-      type: 'kubernetes.io/dockerconfigjson',
-      data: {
-        '.dockerconfigjson': Buffer.from(
-          JSON.stringify({ auths: { [`https://${registry.host}`]: { auth } } }),
-        ).toString('base64'),
-      },
+  const stale = Buffer.from(`${registry.admin.username}:${STALE_PASSWORD}`).toString('base64');
+  const secret = (name: string, basic: string): PullSecret => ({
+    metadata: { namespace: 'apps', name },
+    type: 'kubernetes.io/dockerconfigjson',
+    data: {
+      '.dockerconfigjson': Buffer.from(
+        JSON.stringify({ auths: { [`https://${registry.host}`]: { auth: basic } } }),
+      ).toString('base64'),
     },
+  });
+  const secrets: Record<string, PullSecret> = {
+    // On the service account `builder` only.
+    regcred: secret('regcred', auth),
+    // A pod may name it: its wrong password shadows the service account's secret.
+    stale: secret('stale', stale),
   };
   const reader = {
     reads: 0,
@@ -103,6 +107,7 @@ function review(uid: string, containers: Json[], spec: Json = {}) {
 }
 
 const env = [{ name: 'DB_PASSWORD', value: 'vault:secret/data/db#password' }];
+const STALE_PASSWORD = 'stale-CANARY-5d1c0b7e';
 
 function argsOf(json: Json): Record<string, unknown> {
   const response = json.response as { patch?: string };
@@ -125,14 +130,15 @@ describe('webhook + real registry', { skip }, () => {
   const logs: string[] = [];
   const webhooks: RunningWebhook[] = [];
 
-  async function webhook(extra: string[] = []) {
+  async function webhook(extra: string[] = [], options: { ca?: boolean } = {}) {
+    const ca = options.ca ?? true;
     const flags = readFlags(
       [
         '--self-signed',
         '--listen=127.0.0.1:0',
         '--telemetry-listen=127.0.0.1:0',
         '--shutdown-delay=0s',
-        `--registry-ca=${registry.host}=${path.join(dir, 'ca.crt')}`,
+        ...(ca ? [`--registry-ca=${registry.host}=${path.join(dir, 'ca.crt')}`] : []),
         ...extra,
       ],
       {},
@@ -185,6 +191,7 @@ describe('webhook + real registry', { skip }, () => {
     const manifestGets = () =>
       registry.countRequests({ method: 'GET', uriIncludes: '/manifests/' });
     const before = await manifestGets();
+    const linesBefore = logs.length;
 
     const cold = await post(running.admissionPort, review('cold', containers));
     assert.equal(cold.status, 200);
@@ -208,15 +215,25 @@ describe('webhook + real registry', { skip }, () => {
     // One read of the service account's pull secrets per review, shared by its containers.
     assert.equal(secrets.reads, 2);
 
-    const lines = logs.map((l) => JSON.parse(l) as Json).filter((l) => l.msg === 'registry lookup');
-    assert.ok(lines.length >= 6);
-    for (const line of lines.slice(-6)) {
+    // Exactly one line per lookup: three per review.
+    const lines = logs
+      .slice(linesBefore)
+      .map((l) => JSON.parse(l) as Json)
+      .filter((l) => /^registry lookup/.test(String(l.msg)));
+    assert.equal(lines.length, 6);
+    for (const line of lines) {
+      assert.equal(line.msg, 'registry lookup');
       assert.equal(line.credentialSource, 'secret apps/regcred');
-      assert.match(String(line.digest), /^sha256:/);
+      assert.match(String(line.digest), /^sha256:[a-f0-9]{64}$/);
+      assert.equal(typeof line.durationMs, 'number');
+      assert.equal(line.result, 'success');
     }
     assert.deepEqual(
-      lines.slice(-6).map((l) => l.cacheHit),
-      [false, false, false, true, true, true],
+      lines.map((l) => [l.image, l.cacheHit]).sort(),
+      [
+        ...containers.map((c) => [c.image, false]),
+        ...containers.map((c) => [c.image, true]),
+      ].sort(),
     );
   });
 
@@ -229,6 +246,173 @@ describe('webhook + real registry', { skip }, () => {
       }),
     );
     assert.deepEqual(argsOf(res.json), { 0: ['/arm64/server', 'serve'] });
+  });
+
+  it('a container with a command never causes a registry request; only the one without does', async () => {
+    const { running } = await webhook();
+    const requests = () => registry.countRequests({ uriIncludes: '/v2/apps/' });
+    const before = await requests();
+    const withCommand = {
+      name: 'web',
+      image: `${registry.host}/apps/web:v1`,
+      command: ['/bin/web'],
+      args: ['--listen', ':9090'],
+      env,
+    };
+    const res = await post(running.admissionPort, review('command', [withCommand]));
+    assert.equal((res.json.response as Json).allowed, true, JSON.stringify(res.json));
+    assert.deepEqual(argsOf(res.json), { 0: ['/bin/web', '--listen', ':9090'] });
+    assert.equal(await requests(), before, 'the registry saw no request');
+    assert.doesNotMatch(
+      await telemetry(running.telemetryPort),
+      /vault_inject_registry_lookups_total\{/,
+    );
+
+    const webRequests = () => registry.countRequests({ uriIncludes: '/v2/apps/web/' });
+    const workerGets = () =>
+      registry.countRequests({ method: 'GET', uriIncludes: '/v2/apps/worker/manifests/' });
+    const [webBefore, workerBefore] = [await webRequests(), await workerGets()];
+    const mixed = await post(
+      running.admissionPort,
+      review('mixed', [
+        withCommand,
+        { name: 'worker', image: `${registry.host}/apps/worker:v1`, env },
+      ]),
+    );
+    assert.deepEqual(argsOf(mixed.json), {
+      0: ['/bin/web', '--listen', ':9090'],
+      1: ['/bin/worker', 'run'],
+    });
+    assert.equal(await webRequests(), webBefore, 'nothing asked about the image with a command');
+    assert.equal(await workerGets(), workerBefore + 1);
+    assert.match(
+      await telemetry(running.telemetryPort),
+      /vault_inject_registry_lookups_total\{result="success"\} 1\n/,
+    );
+  });
+
+  it('a required node affinity pins the platform; a preferred one does not', async () => {
+    const { running } = await webhook();
+    const term = (arch: string) => ({
+      matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: [arch] }],
+    });
+    const multi = [{ name: 'multi', image: `${registry.host}/apps/multi:v1`, env }];
+    const required = await post(
+      running.admissionPort,
+      review('required', multi, {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [term('arm64')] },
+          },
+        },
+      }),
+    );
+    assert.deepEqual(argsOf(required.json), { 0: ['/arm64/server', 'serve'] });
+    const preferred = await post(
+      running.admissionPort,
+      review('preferred', multi, {
+        affinity: {
+          nodeAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 100, preference: term('arm64') },
+            ],
+          },
+        },
+      }),
+    );
+    assert.deepEqual(argsOf(preferred.json), { 0: ['/amd64/server', 'serve'] });
+    const configured = (await webhook(['--registry-platform=linux/arm64'])).running;
+    const byFlag = await post(configured.admissionPort, review('by-flag', multi));
+    assert.deepEqual(argsOf(byFlag.json), { 0: ['/arm64/server', 'serve'] });
+  });
+
+  it('credentials: the pod’s pull secret first, then the service account’s, then the default docker config', async () => {
+    const config = (password: string) =>
+      JSON.stringify({
+        auths: {
+          [registry.host]: {
+            auth: Buffer.from(`${registry.admin.username}:${password}`).toString('base64'),
+          },
+        },
+      });
+    const goodFile = path.join(dir, 'good-config.json');
+    const staleFile = path.join(dir, 'stale-config.json');
+    await writeFile(goodFile, config(registry.admin.password));
+    await writeFile(staleFile, config(STALE_PASSWORD));
+    const web = [{ name: 'web', image: `${registry.host}/apps/web:v1`, env }];
+    const messageOf = (json: Json) => String(((json.response as Json).status as Json)?.message);
+
+    // No pull secret anywhere: the default docker config.
+    const withDefault = (await webhook([`--registry-default-docker-config=${goodFile}`])).running;
+    const linesBefore = logs.length;
+    const byDefault = await post(
+      withDefault.admissionPort,
+      review('default', web, { serviceAccountName: 'nobody' }),
+    );
+    assert.deepEqual(argsOf(byDefault.json), {
+      0: ['/bin/web', '--listen', ':8080', '--home=$$HOME'],
+    });
+    const line = logs
+      .slice(linesBefore)
+      .map((l) => JSON.parse(l) as Json)
+      .find((l) => l.msg === 'registry lookup');
+    assert.equal(line?.credentialSource, `default docker config ${goodFile}`);
+
+    // The pod's secret comes before the service account's and the default: its stale password decides.
+    const podFirst = await post(
+      withDefault.admissionPort,
+      review('pod-first', web, { imagePullSecrets: [{ name: 'stale' }] }),
+    );
+    assert.match(
+      messageOf(podFirst.json),
+      /not authorized: manifest: HTTP 401 .*with credentials from secret apps\/stale$/,
+    );
+
+    // The service account's secret comes before the default docker config.
+    const withStaleDefault = (await webhook([`--registry-default-docker-config=${staleFile}`]))
+      .running;
+    const saFirst = await post(withStaleDefault.admissionPort, review('sa-first', web));
+    assert.equal((saFirst.json.response as Json).allowed, true, messageOf(saFirst.json));
+    const byStale = await post(
+      withStaleDefault.admissionPort,
+      review('stale-default', web, { serviceAccountName: 'nobody' }),
+    );
+    assert.match(
+      messageOf(byStale.json),
+      new RegExp(
+        `HTTP 401 .*with credentials from default docker config ${staleFile.replaceAll('.', '\\.')}`,
+      ),
+    );
+    const everything = [
+      JSON.stringify(podFirst.json),
+      JSON.stringify(byStale.json),
+      logs.join('\n'),
+    ];
+    for (const text of everything) assert.ok(!text.includes(STALE_PASSWORD), 'a password leaked');
+  });
+
+  it('TLS: the registry’s CA from --registry-ca, or no verification for a host in --registry-insecure-skip-verify', async () => {
+    const web = [{ name: 'web', image: `${registry.host}/apps/web:v1`, env }];
+    const untrusted = (await webhook([], { ca: false })).running;
+    const refused = await post(untrusted.admissionPort, review('untrusted', web));
+    assert.match(
+      String(((refused.json.response as Json).status as Json).message),
+      new RegExp(
+        `\\(registry ${registry.host}\\): registry unreachable: ${registry.host}: .*(certificate|CERT)`,
+      ),
+    );
+    const skipping = (
+      await webhook([`--registry-insecure-skip-verify=${registry.host}`], { ca: false })
+    ).running;
+    const accepted = await post(skipping.admissionPort, review('skip-verify', web));
+    assert.deepEqual(argsOf(accepted.json), {
+      0: ['/bin/web', '--listen', ':8080', '--home=$$HOME'],
+    });
+    // Another host in the list does not lift verification for this one.
+    const other = (await webhook(['--registry-insecure-skip-verify=lab.example'], { ca: false }))
+      .running;
+    const still = await post(other.admissionPort, review('other-host', web));
+    assert.equal((still.json.response as Json).allowed, false);
   });
 
   it('denies, naming image, registry and reason; or admits unmutated by policy', async () => {
