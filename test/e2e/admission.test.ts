@@ -162,6 +162,34 @@ describe('pods through the kube-apiserver and the built webhook', () => {
     );
   });
 
+  it('goes through the ServiceAccount admission plugin: a missing account is refused, the token volume added', async () => {
+    const { stack, ns } = h;
+    const orphan = restrictedPod(
+      'orphan',
+      { command: ['/bin/true'], env: [{ name: 'X', value: REF.user }] },
+      { serviceAccountName: 'nobody' },
+    );
+    await assert.rejects(
+      stack.kube.core.createNamespacedPod({ namespace: ns, body: orphan }),
+      (err) => {
+        assert.match(apiMessage(err), /service account .*nobody/);
+        return true;
+      },
+    );
+    const automounted = restrictedPod(
+      'automounted',
+      { command: ['/bin/true'], env: [{ name: 'X', value: REF.user }] },
+      { serviceAccountName: 'app' },
+    );
+    delete automounted.spec?.automountServiceAccountToken;
+    const stored = await stack.kube.core.createNamespacedPod({ namespace: ns, body: automounted });
+    assert.equal(stored.metadata?.annotations?.['vault-inject.dev/status'], 'injected');
+    assert.ok(
+      stored.spec?.volumes?.some((v) => v.name.startsWith('kube-api-access-')),
+      'the plugin added the kube-api-access volume',
+    );
+  });
+
   it('runs a Deployment template through the preview CLI; the apiserver stores its pod unchanged (idempotent)', async () => {
     const { stack, ns } = h;
     const template = appPod('unused');

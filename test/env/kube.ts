@@ -9,8 +9,9 @@
  *     (so the TokenRequest API works), static tokens for `admin` (system:masters) and for the
  *     webhook's own user `vault-inject-webhook` (RBAC: get Secrets, ConfigMaps and
  *     ServiceAccounts, the chart's detection and pull-secret rules);
- *   - RBAC authorization and the default admission plugins (ServiceAccount, PodSecurity,
- *     MutatingAdmissionWebhook, ...);
+ *   - RBAC authorization and the admission plugins named on the command line (NamespaceLifecycle,
+ *     ServiceAccount, PodSecurity, MutatingAdmissionWebhook, ValidatingAdmissionWebhook,
+ *     ValidatingAdmissionPolicy; the rest of the defaults stay on);
  *   - optionally an audit log (level RequestResponse for everything), for the canary check.
  *
  * Binaries: $VAULT_INJECT_ETCD, $VAULT_INJECT_KUBE_APISERVER and $VAULT_INJECT_HELM
@@ -348,6 +349,8 @@ async function startApiserver(o: ApiserverStart): Promise<{ proc: ServerProcess;
       '--service-cluster-ip-range=10.0.0.0/24',
       `--token-auth-file=${o.tokensFile}`,
       '--authorization-mode=RBAC',
+      // On by default in 1.35; named so that the stack does not depend on the defaults.
+      '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
       '--endpoint-reconciler-type=none',
       ...audit,
     ],
