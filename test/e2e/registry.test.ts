@@ -103,6 +103,35 @@ describe('registry lookups through the kube-apiserver', () => {
     assert.equal(created.metadata?.annotations?.['vault-inject.dev/status'], 'injected');
   });
 
+  it('the same image again comes from the cache; a container with command asks the registry nothing', async () => {
+    const requests = () => registry.countRequests({ uriIncludes: '/v2/e2e/web/' });
+    const before = await requests();
+    const again = await h.stack.kube.core.createNamespacedPod({
+      namespace: h.ns,
+      body: podWithout('web-again', `${registry.host}/e2e/web:v1`, {
+        imagePullSecrets: [{ name: 'regcred' }],
+      }),
+    });
+    assert.deepEqual(again.spec?.containers[0]?.args, ['/bin/web', '--listen', ':8080']);
+    const withCommand = restrictedPod(
+      'with-command',
+      {
+        image: `${registry.host}/e2e/web:v1`,
+        command: ['/bin/web'],
+        args: ['--flag'],
+        env: [{ name: 'DB_PASSWORD', value: REF.password }],
+      },
+      { serviceAccountName: 'app' },
+    );
+    const created = await h.stack.kube.core.createNamespacedPod({
+      namespace: h.ns,
+      body: withCommand,
+    });
+    assert.deepEqual(created.spec?.containers[0]?.command, [INIT]);
+    assert.deepEqual(created.spec?.containers[0]?.args, ['/bin/web', '--flag']);
+    assert.equal(await requests(), before, 'the registry was asked again');
+  });
+
   it('the service account’s pull secret (dockercfg), multi-arch, arm64 by node selector', async () => {
     // Waits for the RBAC grant of `before` to reach the apiserver's authorizer.
     const deadline = Date.now() + 10_000;
