@@ -1,14 +1,15 @@
 // The chart in certificate mode `auto` drives the webhook's own --tls-auto mode: rendered, applied
 // to the real kube-apiserver, and the BUILT webhook started with exactly the environment the
-// Deployment's container gets (plus loopback listen addresses, the IP it is dialled at, and a
-// kubeconfig holding a TokenRequest token of the chart's ServiceAccount, so the chart's RBAC is
-// what is exercised). It takes over the Secret the chart created at install, keeps the chart's CA
-// (consistent lifetimes), keeps the caBundle of the chart's webhook configuration equal to ca.crt,
-// and mutates a pod sent by the API server. Also: the registry values render to the variables the
+// Deployment's container gets (plus loopback listen addresses and a kubeconfig holding a
+// TokenRequest token of the chart's ServiceAccount, so the chart's RBAC is what is exercised; the
+// IP it is dialled at is the chart value certificates.auto.ipAddresses). It takes over the Secret
+// the chart created at install and keeps the chart's CA and serving certificate as they are
+// (consistent lifetimes and names), keeps the caBundle of the chart's webhook configuration equal
+// to ca.crt, and mutates a pod sent by the API server. Also: the registry values render to the variables the
 // webhook documents and accepts.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,7 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { FLAGS, readFlags, registryConfig, serverConfig } from '../../../webhook/src/config.ts';
 import { SA_ISSUER, startKube, type Kube } from '../../env/kube.ts';
 import { freePort, startProcess, waitUntil, type ServerProcess } from '../../env/processes.ts';
-import { WEBHOOK_BUILT, restrictedPod } from '../../env/stack.ts';
+import { WEBHOOK_BUILT, restrictedPod, servedCertificate } from '../../env/stack.ts';
 import { apply, create, only, render, renderError, type KubeObject } from './helpers.ts';
 
 interface EnvVar {
@@ -89,6 +90,8 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
       // Dev value: the API server calls the process on loopback; the caBundle is the mode's CA.
       webhook: { clientConfig: { url: `https://127.0.0.1:${port}/mutate` } },
       server: { tlsReloadInterval: '250ms', shutdownDelay: '0s' },
+      // The API server dials 127.0.0.1 here, not the Service name.
+      certificates: { auto: { ipAddresses: ['127.0.0.1'], extraDnsNames: ['webhook.example'] } },
     });
     for (const obj of objects) await apply(kube, obj);
     installed = { ...((only(objects, 'Secret')['data'] as Record<string, string>) ?? {}) };
@@ -112,6 +115,8 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
         VAULT_INJECT_TLS_AUTO_LEASE: `${FULLNAME}-certificates`,
         VAULT_INJECT_TLS_AUTO_WEBHOOK_CONFIG: FULLNAME,
         VAULT_INJECT_TLS_AUTO_SERVICE: FULLNAME,
+        VAULT_INJECT_TLS_AUTO_DNS: 'webhook.example',
+        VAULT_INJECT_TLS_AUTO_IP: '127.0.0.1',
         VAULT_INJECT_TLS_AUTO_SERVING_VALIDITY: '2160h',
         VAULT_INJECT_TLS_AUTO_CA_VALIDITY: '26280h',
         VAULT_INJECT_TLS_AUTO_OVERLAP: '1m',
@@ -151,7 +156,10 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
     assert.equal(mwc.webhooks[0]?.clientConfig.caBundle, installed['ca.crt']);
   });
 
-  it('the webhook, with the chart ServiceAccount, takes over the Secret, Lease and caBundle', async () => {
+  it('the webhook, with the chart ServiceAccount, takes over the Secret, Lease and caBundle, and keeps the chart pair', async () => {
+    const serving = new X509Certificate(pem(installed['tls.crt']));
+    assert.ok(serving.checkIP('127.0.0.1'), 'the install-time certificate names the IP value');
+    assert.ok(serving.checkHost('webhook.example'), 'and the extra DNS name');
     const token = await kube.serviceAccountToken(ns, FULLNAME, SA_ISSUER, 3600);
     const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'sa.kubeconfig'), token);
     const telemetryPort = await freePort();
@@ -167,38 +175,32 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
         KUBECONFIG: kubeconfig,
         VAULT_INJECT_LISTEN: `127.0.0.1:${port}`,
         VAULT_INJECT_TELEMETRY_LISTEN: `127.0.0.1:${telemetryPort}`,
-        // In a cluster the API server dials the Service name; here it dials 127.0.0.1.
-        VAULT_INJECT_TLS_AUTO_IP: '127.0.0.1',
       },
     });
-    const secretName = `${FULLNAME}-tls`;
-    let secret: Awaited<ReturnType<Kube['core']['readNamespacedSecret']>> | undefined;
-    await waitUntil(
-      'the webhook reissues the serving certificate (a configured IP was missing)',
-      async () => {
-        secret = await kube.core.readNamespacedSecret({ name: secretName, namespace: ns });
-        const cert = new X509Certificate(pem(secret.data?.['tls.crt']));
-        return (
-          secret.metadata?.annotations?.['vault-inject.dev/serving-issued-at'] !== undefined &&
-          (cert.subjectAltName ?? '').includes('IP Address:127.0.0.1')
-        );
-      },
-      { process: webhook, timeoutMs: 60_000 },
-    );
-    assert.ok(secret?.data);
-    assert.notEqual(secret.data['tls.crt'], installed['tls.crt'], 'a new serving certificate');
-    assert.equal(secret.data['ca.crt'], installed['ca.crt'], "the chart's CA is kept");
-    assert.equal(secret.data['ca.key'], installed['ca.key']);
-    assert.ok(
-      new X509Certificate(pem(secret.data['tls.crt'])).checkIssued(
-        new X509Certificate(pem(secret.data['ca.crt'])),
-      ),
-    );
-    const lease = await kube
-      .kubeConfig()
-      .makeApiClient(CoordinationV1Api)
-      .readNamespacedLease({ name: `${FULLNAME}-certificates`, namespace: ns });
-    assert.equal(lease.spec?.holderIdentity, POD_NAME);
+    const leases = kube.kubeConfig().makeApiClient(CoordinationV1Api);
+    const renewed = async (): Promise<string> => {
+      const lease = await leases.readNamespacedLease({
+        name: `${FULLNAME}-certificates`,
+        namespace: ns,
+      });
+      return lease.spec?.holderIdentity === POD_NAME ? String(lease.spec.renewTime ?? '') : '';
+    };
+    let first = '';
+    await waitUntil('this replica holds the Lease', async () => (first = await renewed()) !== '', {
+      process: webhook,
+      timeoutMs: 60_000,
+    });
+    // Ticks run one after another: a later renewal means the leader's tick that decided about the
+    // Secret has finished.
+    await waitUntil('the leader renews the Lease again', async () => (await renewed()) !== first, {
+      process: webhook,
+      timeoutMs: 30_000,
+    });
+    const secret = await kube.core.readNamespacedSecret({ name: `${FULLNAME}-tls`, namespace: ns });
+    assert.ok(secret.data);
+    // Same names, lifetimes within the policy, a CA with its key: nothing for the leader to redo.
+    assert.deepEqual(secret.data, installed, "the chart's CA and serving certificate are kept");
+    assert.doesNotMatch(readFileSync(webhook.logPath, 'utf8'), /certificate Secret updated/);
     const mwc = await kube.admission.readMutatingWebhookConfiguration({ name: FULLNAME });
     for (const hook of mwc.webhooks ?? []) {
       assert.equal(pem(hook.clientConfig.caBundle), pem(secret.data['ca.crt']));
@@ -206,6 +208,11 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
     await waitUntil('webhook /healthz', async () => (await fetch(`${telemetry}/healthz`)).ok, {
       process: webhook,
     });
+    assert.equal(
+      new X509Certificate(await servedCertificate(port)).fingerprint256,
+      serving.fingerprint256,
+      'it serves the install-time certificate',
+    );
   });
 
   it('a pod with a reference, sent by the API server through the chart configuration, is mutated', async () => {

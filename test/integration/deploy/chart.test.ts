@@ -124,6 +124,16 @@ describe('helm lint and the values schema', () => {
       /secret.name is required/,
     ],
     [
+      'an auto-mode IP that is not one',
+      { certificates: { auto: { ipAddresses: ['10.0.0'] } } },
+      /ipAddresses/,
+    ],
+    [
+      'an auto-mode DNS name that is not one',
+      { certificates: { auto: { extraDnsNames: ['webhook_example'] } } },
+      /extraDnsNames/,
+    ],
+    [
       'a non-https dev URL',
       { webhook: { clientConfig: { url: 'http://127.0.0.1/mutate' } } },
       /url/,
