@@ -130,6 +130,70 @@ describe('platformForPod', () => {
     ],
     ['terms disagree: not pinned', { affinity: affinity(['arm64'], ['amd64']) }, fallback],
     [
+      'preferred affinity only: not pinned',
+      {
+        affinity: {
+          nodeAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              {
+                weight: 100,
+                preference: {
+                  matchExpressions: [
+                    { key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] },
+                  ],
+                },
+              },
+            ],
+          },
+        },
+      } as Parameters<typeof platformForPod>[0],
+      fallback,
+    ],
+    [
+      'a term without the label: not pinned',
+      {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                {
+                  matchExpressions: [
+                    { key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] },
+                  ],
+                },
+                { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a'] }] },
+              ],
+            },
+          },
+        },
+      },
+      fallback,
+    ],
+    [
+      'NotIn is no pin',
+      {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                {
+                  matchExpressions: [
+                    { key: 'kubernetes.io/arch', operator: 'NotIn', values: ['amd64'] },
+                  ],
+                },
+              ],
+            },
+          },
+        },
+      },
+      fallback,
+    ],
+    [
+      'node selector and affinity: the selector',
+      { nodeSelector: { 'kubernetes.io/arch': 'arm64' }, affinity: affinity(['arm64']) },
+      { os: 'linux', architecture: 'arm64' },
+    ],
+    [
       'same architecture keeps the configured variant',
       { nodeSelector: { 'kubernetes.io/arch': 'amd64' } },
       fallback,
