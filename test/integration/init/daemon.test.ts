@@ -1,11 +1,14 @@
 // Daemon mode of the BUILT bundle against a real OpenBao dev server on loopback: the token renewed
 // until its max TTL, then the app stopped (SIGTERM; SIGKILL after the grace period when it ignores
 // SIGTERM), a lease that cannot be renewed treated the same way, signals forwarded to the app, and
-// the exit code passed through. These tests wait for real TTLs (seconds); bounds are generous.
+// the exit code passed through; and a renewable lease (OpenBao's database engine over a real
+// PostgreSQL on loopback) renewed until its max TTL. These tests wait for real TTLs (seconds);
+// bounds are generous.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it as nodeIt } from 'node:test';
 import { setUpFixtures, startOpenBao, type OpenBao } from '../../env/openbao.ts';
 import { builtBundle, parseOutput, startBundle, type Run } from './bundle.ts';
+import { postgresBin, startPostgres, type Postgres } from './postgres.ts';
 
 const CANARY = `canary-${process.pid}-d43m0n`;
 
@@ -50,6 +53,7 @@ afterEach(() => {
   for (const r of runs.splice(0)) {
     assert.doesNotMatch(r.stderr, new RegExp(CANARY), 'a secret value reached stderr');
     assert.doesNotMatch(r.stderr, /pki\/issue\/short\/[0-9a-f-]{8,}/, 'a lease id reached stderr');
+    assert.doesNotMatch(r.stderr, /database\/creds\/app\/\w{8,}/, 'a lease id reached stderr');
   }
 });
 
@@ -207,3 +211,87 @@ describe('daemon mode against OpenBao', () => {
     assert.equal(r.code, 128 + 15, r.stderr);
   });
 });
+
+const pgBin = postgresBin();
+
+describe(
+  'daemon mode: a renewable lease from the database engine',
+  { skip: pgBin === undefined ? 'needs PostgreSQL (initdb, postgres) on this machine' : false },
+  () => {
+    let pg: Postgres | undefined;
+
+    before(async () => {
+      pg = await startPostgres(pgBin ?? '');
+      await bao.api('POST', 'sys/mounts/database', { type: 'database' });
+      await bao.api('POST', 'database/config/pg', {
+        plugin_name: 'postgresql-database-plugin',
+        connection_url: pg.connectionUrl,
+        username: 'postgres',
+        password: 'unused-with-trust',
+        allowed_roles: ['app'],
+        verify_connection: true,
+      });
+      // Credentials that live 2s and can be renewed up to 6s after they were issued.
+      await bao.api('POST', 'database/roles/app', {
+        db_name: 'pg',
+        creation_statements: [
+          `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+        ],
+        default_ttl: '2s',
+        max_ttl: '6s',
+      });
+    });
+    after(async () => {
+      await pg?.stop();
+    });
+
+    it('renews the lease until its max TTL, seen by the server, then stops the app with SIGTERM', async () => {
+      const run = startBundle(bundle, app('trap "echo GOT_TERM; exit 7" TERM;'), {
+        ...rootEnv({ VAULT_LOG_LEVEL: 'debug' }),
+        // One read for both keys: one database user, one lease.
+        DB_USER: 'vault:database/creds/app#username',
+        DB_URL:
+          'postgresql://${vault:database/creds/app#username}:${vault:database/creds/app#password}@127.0.0.1/postgres',
+      });
+      await run.waitFor(/^READY$/m);
+      const { env } = parseOutput(run.stdout());
+      const user = env['DB_USER'] ?? '';
+      assert.match(user, /^v-\w+/);
+      assert.ok(env['DB_URL']?.startsWith(`postgresql://${user}:`), 'both keys from one read');
+
+      const listed = (await bao.api('GET', 'sys/leases/lookup/database/creds/app/?list=true'))[
+        'data'
+      ] as { keys: string[] };
+      assert.equal(listed.keys.length, 1, 'one lease: the path was read once');
+      const leaseId = `database/creds/app/${listed.keys[0] ?? ''}`;
+
+      const renewals = new Set<unknown>();
+      let ended = false;
+      void run.done.then(() => (ended = true));
+      const pollUntil = performance.now() + 60_000;
+      while (!ended && performance.now() < pollUntil) {
+        try {
+          const data = (await bao.api('POST', 'sys/leases/lookup', { lease_id: leaseId }))[
+            'data'
+          ] as { last_renewal?: unknown };
+          if (data.last_renewal != null) renewals.add(data.last_renewal);
+        } catch {
+          // expired or revoked
+        }
+        await sleep(250);
+      }
+      const r = await run.done;
+      runs.push(r);
+
+      assert.equal(r.code, 7, r.stderr);
+      assert.match(r.stdout, /^GOT_TERM$/m);
+      assert.ok(renewals.size >= 2, `renewals seen by the server: ${renewals.size}`);
+      assert.ok((r.stderr.match(/debug: renewed the lease 1/g) ?? []).length >= 2, r.stderr);
+      assert.match(
+        r.stderr,
+        /warn: the lease 1 (reaches its max TTL|can no longer be renewed|expires); stopping the app/,
+      );
+      assert.ok(r.ms > 3000 && r.ms < 30_000, `ran ${Math.round(r.ms)} ms`);
+    });
+  },
+);
