@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeadlineError, withRetry } from '../../../init-binary/src/retry.ts';
+import { DeadlineError, abortableSleep, withRetry } from '../../../init-binary/src/retry.ts';
 import { isRetryable, translate } from '../../../init-binary/src/vault/errors.ts';
 import { TransportError } from '../../../init-binary/src/vault/transport.ts';
 import { ExitCode } from '../../../init-binary/src/contract.ts';
@@ -71,17 +71,40 @@ describe('withRetry + isRetryable', () => {
 
   it('stops at the deadline with the last error as the cause', async () => {
     const s = sequence(Array.from({ length: 1000 }, () => new TransportError('ECONNREFUSED', 'x')));
-    const started = Date.now();
+    const deadline = new AbortController();
+    let sleeps = 0;
     await assert.rejects(
       withRetry(s.fn, {
-        signal: AbortSignal.timeout(150),
+        signal: deadline.signal,
         retryable: isRetryable,
-        baseMs: 10,
-        capMs: 20,
+        random: () => 0.5,
+        // The budget runs out during the third wait.
+        sleep: async () => {
+          if (++sleeps === 3) deadline.abort();
+        },
       }),
-      (err: unknown) => err instanceof DeadlineError && err.cause instanceof TransportError,
+      (err: unknown) =>
+        err instanceof DeadlineError && err.cause instanceof TransportError && err.attempts === 4,
     );
-    assert.ok(Date.now() - started < 400);
+    assert.equal(s.calls(), 4);
+  });
+
+  it('stops when the deadline passes during a wait', async () => {
+    const s = sequence([apiError(503), apiError(503)]);
+    const deadline = new AbortController();
+    await assert.rejects(
+      withRetry(s.fn, {
+        signal: deadline.signal,
+        retryable: isRetryable,
+        random: () => 0.5,
+        sleep: (_ms, signal) => {
+          deadline.abort();
+          return abortableSleep(1_000_000, signal);
+        },
+      }),
+      (err: unknown) => err instanceof DeadlineError && err.attempts === 1,
+    );
+    assert.equal(s.calls(), 1);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   symlinkSync,
   writeFileSync,
   readlinkSync,
+  readFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,14 +145,13 @@ describe('run', () => {
   });
 
   it('bounds the whole Vault phase by VAULT_CLIENT_TIMEOUT (69)', async () => {
+    // A session that never opens: only the deadline can end the run (else the test times out).
     const d = deps({ openSession: () => new Promise(() => undefined) });
-    const started = Date.now();
     await assert.rejects(
       run(['app.sh'], { ...env, VAULT_CLIENT_TIMEOUT: '200ms', X: 'vault:secret/app#k' }, d),
       (err: unknown) =>
         exitCodeOf(err) === ExitCode.UNAVAILABLE && /did not answer within 0.2s/.test(String(err)),
     );
-    assert.ok(Date.now() - started < 1000);
   });
 
   it('maps a denial to 77 with one line naming the cause', async () => {
@@ -183,6 +183,32 @@ describe('run', () => {
     assert.equal(
       await run([exit7], { PATH: '/usr/bin:/bin' }, deps({ canExecve: () => false })),
       7,
+    );
+  });
+
+  it('spawns with the same sanitised environment as exec', async () => {
+    const out = join(dir, 'spawned-env');
+    const printEnv = file('print-env.sh', `#!/bin/sh\nenv > ${out}\n`, 0o755);
+    const code = await run(
+      [printEnv],
+      {
+        ...env,
+        VAULT_ROLE: 'app',
+        VAULT_LOG_LEVEL: 'warn',
+        VAULT_ENV_PASSTHROUGH: 'VAULT_ADDR',
+        X: 'vault:secret/app#k',
+        Y: 'y',
+      },
+      deps({ canExecve: () => false, openSession: async () => fakeSession({ k: 'v' }) }),
+    );
+    assert.equal(code, 0);
+    const lines = readFileSync(out, 'utf8').split('\n');
+    assert.ok(lines.includes('X=v'), lines.join(' '));
+    assert.ok(lines.includes('Y=y'));
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('VAULT_')),
+      [`VAULT_ADDR=${env.VAULT_ADDR}`],
+      'only the passthrough setting',
     );
   });
 
