@@ -53,6 +53,14 @@ function pod(
   return p as unknown as KubeObject;
 }
 
+/** `p` with its app container's env replaced (for valueFrom entries). */
+function withEnv(p: KubeObject, env: Record<string, unknown>[]): KubeObject {
+  const [app] = (p['spec'] as { containers: Record<string, unknown>[] }).containers;
+  assert.ok(app);
+  app['env'] = env;
+  return p;
+}
+
 async function createPod(namespace: string, p: KubeObject): Promise<KubeObject> {
   const answer = await create(
     kube,
@@ -130,6 +138,14 @@ describe('the chart webhook configuration, webhook running', () => {
         { name: 'NOTE', value: 'see vault:docs, not a reference at the start' },
       ]),
       pod('other-annotation', [], {}, { 'example.com/owner': 'team-a' }),
+      // valueFrom that can never hold a reference: the pod's own fields and resources.
+      withEnv(pod('downward-api', []), [
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        {
+          name: 'CPU',
+          valueFrom: { resourceFieldRef: { containerName: 'app', resource: 'limits.cpu' } },
+        },
+      ]),
     ];
     for (const p of plain) assert.equal(statusOf(await createPod(appNs, p)), undefined);
     assert.equal(
@@ -154,7 +170,48 @@ describe('the chart webhook configuration, webhook running', () => {
       appNs,
       pod('inline', [{ name: 'URL', value: 'postgres://u:${vault:db/creds/app#password}@db/app' }]),
     );
-    assert.equal(await counter(webhook.telemetryUrl, REQUESTS), before + 3);
+    await createPod(appNs, pod('our-annotation', [], {}, { 'vault-inject.dev/from-path': 'a/b' }));
+    // Behind a Secret key: the API server sends the pod, the webhook reads the Secret and finds
+    // the reference.
+    await kube.core.createNamespacedSecret({
+      namespace: appNs,
+      body: { metadata: { name: 'app-db' }, stringData: { password: REFERENCE.value } },
+    });
+    const fromSecret = await createPod(
+      appNs,
+      withEnv(pod('secret-key-ref', []), [
+        { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'app-db', key: 'password' } } },
+      ]),
+    );
+    assert.equal(statusOf(fromSecret), 'injected', 'the reference behind secretKeyRef is found');
+    // Behind a ConfigMap key holding a plain value: sent, and left alone.
+    await kube.core.createNamespacedConfigMap({
+      namespace: appNs,
+      body: { metadata: { name: 'app-plain' }, data: { mode: 'production' } },
+    });
+    const fromConfigMap = await createPod(
+      appNs,
+      withEnv(pod('config-map-key-ref', []), [
+        { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'app-plain', key: 'mode' } } },
+      ]),
+    );
+    assert.equal(statusOf(fromConfigMap), undefined, 'a plain ConfigMap value is left alone');
+    // A reference in an init container only.
+    const init = pod('init-only', []);
+    const spec = init['spec'] as { containers: Record<string, unknown>[] };
+    (spec as Record<string, unknown>)['initContainers'] = [
+      { ...spec.containers[0], name: 'migrate', env: [REFERENCE] },
+    ];
+    assert.equal(statusOf(await createPod(appNs, init)), 'injected');
+    assert.equal(await counter(webhook.telemetryUrl, REQUESTS), before + 7);
+  });
+
+  it("the webhook's own pods are never sent, and the guard leaves them alone", async () => {
+    const before = await counter(webhook.telemetryUrl, REQUESTS);
+    const own = pod('own-pod', [REFERENCE]);
+    own.metadata['labels'] = { 'vault-inject.dev/component': 'webhook' };
+    assert.equal(statusOf(await createPod(appNs, own)), undefined);
+    assert.equal(await counter(webhook.telemetryUrl, REQUESTS), before);
   });
 
   it('the release namespace is never sent, and the guard leaves it alone', async () => {
@@ -222,6 +279,25 @@ describe('webhook down', () => {
       undefined,
       'an opted-out pod is admitted',
     );
+    const bankVaultsSkip = pod(
+      'down-ignore-bank-vaults-skip',
+      [REFERENCE],
+      {},
+      { 'vault.security.banzaicloud.io/mutate': 'skip' },
+    );
+    assert.equal(
+      statusOf(await createPod(appNs, bankVaultsSkip)),
+      undefined,
+      "Bank-Vaults' mutate: skip opts out too",
+    );
+    // Ours wins over the alias: inject "true" with mutate: skip is not an opt-out.
+    const both = pod(
+      'down-ignore-ours-wins',
+      [REFERENCE],
+      {},
+      { 'vault-inject.dev/inject': 'true', 'vault.security.banzaicloud.io/mutate': 'skip' },
+    );
+    assert.match(await createPodError(appNs, both), /vault-inject guard/);
     const init = pod('down-ignore-init', []);
     (init['spec'] as Record<string, unknown>)['initContainers'] = [
       {
