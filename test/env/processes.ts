@@ -2,10 +2,12 @@
  * Server processes for the real test stack: each runs in its own process group with its output in
  * a log file, is waited for until it answers, and is stopped by its process group (SIGTERM, then
  * SIGKILL after a grace period). Every group started here is also killed synchronously when this
- * Node process exits, so a test that throws, or a Ctrl-C, never leaves a server behind.
+ * Node process exits (and the directories given to `removeDirOnExit` removed), so a test that
+ * throws, or a Ctrl-C, never leaves a server or its files behind
+ * (test/integration/env/cleanup.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 
 export interface ServerProcess {
@@ -20,13 +22,36 @@ export interface ServerProcess {
 }
 
 const live = new Set<number>();
+const dirs = new Set<string>();
 let exitHookInstalled = false;
+
+/**
+ * Removes `dir` (recursively) when this Node process exits before `forgetDir(dir)`, after the
+ * groups are killed: a test that throws leaves no temporary directory either. Kept with
+ * VAULT_INJECT_KEEP_TEST_DIRS.
+ */
+export function removeDirOnExit(dir: string): void {
+  installExitHook();
+  dirs.add(dir);
+}
+
+export function forgetDir(dir: string): void {
+  dirs.delete(dir);
+}
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const killAll = (): void => {
     for (const pid of live) killGroup(pid, 'SIGKILL');
+    if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] !== undefined) return;
+    for (const dir of dirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      } catch {
+        // Best effort: the process is exiting.
+      }
+    }
   };
   process.on('exit', killAll);
   // A test runner stopped by a signal (Ctrl-C, a CI timeout, a closed terminal) does not run 'exit'

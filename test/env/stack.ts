@@ -28,7 +28,15 @@ import {
   type KubeOptions,
 } from './kube.ts';
 import { FIXTURES_POLICY, setUpFixtures, type Fixtures } from './openbao.ts';
-import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
+import {
+  forgetDir,
+  freePort,
+  removeDirOnExit,
+  startProcess,
+  tail,
+  waitUntil,
+  type ServerProcess,
+} from './processes.ts';
 import {
   configureKubernetesAuth,
   createKubernetesRole,
@@ -198,6 +206,7 @@ export function restrictedPod(
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = await mkdtemp(path.join(options.baseDir ?? tmpdir(), 'vault-inject-stack-'));
+  if (!options.persistent) removeDirOnExit(dir);
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async (): Promise<void> => {
     for (const s of [...started].reverse()) await s.stop();
@@ -312,6 +321,7 @@ function makeStack(parts: StackParts, stopAll: () => Promise<void>): Stack {
       if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] === undefined) {
         await rm(dir, { recursive: true, force: true });
       }
+      forgetDir(dir);
     },
   };
 }
