@@ -18,6 +18,12 @@ describe('parseImageReference: normalised forms', () => {
     ['docker.io/nginx', 'docker.io/library/nginx:latest'],
     ['index.docker.io/foo/bar:1', 'docker.io/foo/bar:1'],
     ['registry-1.docker.io/foo', 'docker.io/library/foo:latest'],
+    ['registry-1.docker.io/library/nginx:1', 'docker.io/library/nginx:1'],
+    [`index.docker.io/library/nginx@${D}`, `docker.io/library/nginx@${D}`],
+    ['docker.io/library/nginx', 'docker.io/library/nginx:latest'],
+    ['docker.io/bitnami/redis', 'docker.io/bitnami/redis:latest'],
+    ['r.example:443/app:1', 'r.example:443/app:1'],
+    ['127.0.0.1:5000/team/app', '127.0.0.1:5000/team/app:latest'],
     ['bitnami/redis:7', 'docker.io/bitnami/redis:7'],
     ['ghcr.io/org/team/app:v1.2.3', 'ghcr.io/org/team/app:v1.2.3'],
     ['localhost/app', 'localhost/app:latest'],
@@ -79,6 +85,8 @@ describe('registry hosts', () => {
   });
   const table: [string, string][] = [
     ['https://index.docker.io/v1/', 'docker.io'],
+    ['docker.io', 'docker.io'],
+    ['index.docker.io', 'docker.io'],
     ['registry-1.docker.io', 'docker.io'],
     ['http://R.Example:5000/team', 'r.example:5000'],
     ['ghcr.io', 'ghcr.io'],
