@@ -7,8 +7,11 @@
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-/** What to do with one request: forward it, answer it with `status`, or hold it open. */
-export type Verdict = 'forward' | 'hang' | { readonly status: number; readonly errors?: string[] };
+/** What to do with one request: forward it, answer it (`status`, `body` or `errors`), or hold it. */
+export type Verdict =
+  | 'forward'
+  | 'hang'
+  | { readonly status: number; readonly errors?: string[]; readonly body?: unknown };
 
 export interface Seen {
   readonly method: string;
@@ -55,7 +58,7 @@ export async function startGateway(upstream: string): Promise<Gateway> {
         req.resume();
         entry.status = verdict.status;
         res.writeHead(verdict.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errors: verdict.errors ?? [] }));
+        res.end(JSON.stringify(verdict.body ?? { errors: verdict.errors ?? [] }));
         return;
       }
       forward(target, req, (up) => {

@@ -158,6 +158,7 @@ describe('vault-inject-env against OpenBao', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.env['T1'], CANARY);
     assert.equal(r.env['T2'], 'second');
+    assert.equal(r.env['T3'], 'xsecond');
   });
 
   it('adds every key of the from-path paths', async () => {
@@ -182,6 +183,16 @@ describe('vault-inject-env against OpenBao', () => {
     assert.equal(lenient.env['GONE'], undefined);
     assert.equal(lenient.env['NOKEY'], undefined);
     assert.match(lenient.stderr, /warn: GONE: secret vault:secret\/nothing-here#k not found/);
+    // A denial is not "missing": it still fails.
+    const denied = await go(
+      { ...env, VAULT_IGNORE_MISSING_SECRETS: 'true', K: 'vault:transit/keys/app#name' },
+      ['/bin/true'],
+    );
+    assert.equal(denied.code, 77, denied.stderr);
+    assert.match(
+      denied.stderr,
+      /^vault-inject-env: K: Vault denied reading transit\/keys\/app \(403 /m,
+    );
   });
 
   it('logs in with a token and with approle; hands its token over on VAULT_TOKEN=vault:login', async () => {
@@ -239,7 +250,7 @@ describe('vault-inject-env against OpenBao', () => {
     assert.match(r.stderr, /unreachable within 2s .*ECONNREFUSED/);
   });
 
-  it('exits 127 for a missing command and 78 for a bad reference', async () => {
+  it('exits 127 for a missing command, 78 for a bad reference, 126 for a file it cannot execute', async () => {
     const missing = await go(jwtEnv({ U: 'vault:secret/app#user' }), ['no-such-command']);
     assert.equal(missing.code, 127);
     assert.equal(
@@ -248,7 +259,18 @@ describe('vault-inject-env against OpenBao', () => {
     );
     const bad = await go(jwtEnv({ U: 'vault:secret/app#${.user | sha1}' }), ['/bin/true']);
     assert.equal(bad.code, 78);
-    assert.match(bad.stderr, /U: unknown template function "sha1"/);
+    assert.equal(
+      bad.stderr.trim(),
+      'vault-inject-env: U: unknown template function "sha1" (known: b64enc, b64dec, upper, lower, trim)',
+    );
+    const noExec = join(tmp, 'not-executable');
+    writeFileSync(noExec, '#!/bin/sh\n', { mode: 0o644 });
+    const notExecutable = await go(jwtEnv({ U: 'vault:secret/app#user' }), [noExec]);
+    assert.equal(notExecutable.code, 126);
+    assert.equal(
+      notExecutable.stderr.trim(),
+      `vault-inject-env: command "${noExec}" is not executable`,
+    );
   });
 
   it('passes the app its exit code; daemon mode keeps it as a child and passes it too', async () => {

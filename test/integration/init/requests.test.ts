@@ -277,6 +277,16 @@ describe('requests the init program sends to OpenBao', () => {
     assert.ok(r.ms < 2000 + 1500, `took ${Math.round(r.ms)} ms`);
   });
 
+  it('an answer it cannot use: 70, one line naming the variable and path, no value', async () => {
+    const g = await gateway((req) =>
+      req.path === 'kv/legacy' ? { status: 200, body: { data: CANARY } } : 'forward',
+    );
+    const r = await go(jwtEnv(g.addr, { L: 'vault:kv/legacy#user' }), ['/bin/true']);
+    assert.equal(r.code, 70, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^vault-inject-env: L: kv\/legacy: answer without a data object$/m);
+  });
+
   it('node-vault takes nothing from the environment: no VAULT_TOKEN sent with a jwt login, no VAULT_PREFIX', async () => {
     const g = await gateway();
     const r = await go(

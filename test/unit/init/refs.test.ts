@@ -221,13 +221,24 @@ describe('hasReference agrees with parseValue', () => {
 });
 
 describe('selectKey', () => {
-  const data = { user: 'alice', pass: ' s3cret ', n: 42, obj: { a: 1 }, b64: 'aGVsbG8=' };
+  const data = {
+    user: 'alice',
+    pass: ' s3cret ',
+    n: 42,
+    obj: { a: 1 },
+    b64: 'aGVsbG8=',
+    mixed: ' MiXeD ',
+  };
   const cases: [string, string][] = [
     ['vault:p#user', 'alice'],
     ['vault:p#n', '42'],
     ['vault:p#obj', '{"a":1}'],
     ['vault:p#${.user|upper}:${.pass|trim|b64enc}', 'ALICE:czNjcmV0'],
     ['vault:p#${.b64 | b64dec}', 'hello'],
+    ['vault:p#${.mixed | lower}', ' mixed '],
+    ['vault:p#${.mixed|trim|lower}', 'mixed'],
+    ['vault:p#${.user | b64enc}', 'YWxpY2U='],
+    ['vault:p#${.user | b64enc | b64dec | upper}', 'ALICE'],
   ];
   for (const [ref, expected] of cases) {
     it(ref, () => {
