@@ -101,7 +101,7 @@ export const FLAGS = [
     flag: 'allowed-vault-addrs',
     env: E('ALLOWED_VAULT_ADDRS'),
     default: '',
-    help: 'comma list of addresses a vault-addr annotation may name; empty: only --vault-addr',
+    help: 'comma list of addresses a vault-addr annotation may name, besides --vault-addr',
   },
   {
     flag: 'auth-path',
@@ -287,7 +287,7 @@ export const FLAGS = [
     flag: 'request-deadline',
     env: E('REQUEST_DEADLINE'),
     default: '8s',
-    help: 'answer every review within this time',
+    help: "answer every review within this time; above 0, below 30s and the webhook's timeoutSeconds",
   },
   {
     flag: 'shutdown-delay',
@@ -469,14 +469,22 @@ function resources(flags: Record<string, string>): InjectionConfig['copyResource
   };
 }
 
+const HTTP_URL = /^https?:\/\/[^\s/]+/;
+
 export function injectionConfig(flags: Record<string, string>): InjectionConfig {
   const vaultAddr = flags['vault-addr'] ?? '';
-  if (!/^https?:\/\/[^\s/]+/.test(vaultAddr)) {
+  if (!HTTP_URL.test(vaultAddr)) {
     throw configError(`--vault-addr: "${vaultAddr}" is not an http(s) URL`);
+  }
+  const allowed = list(flags['allowed-vault-addrs'] ?? '');
+  // An entry that is not a URL could never match an annotation: say so at start, not per pod.
+  const notUrl = allowed.find((a) => !HTTP_URL.test(a));
+  if (notUrl !== undefined) {
+    throw configError(`--allowed-vault-addrs: "${notUrl}" is not an http(s) URL`);
   }
   return Object.freeze({
     vaultAddr,
-    allowedVaultAddrs: Object.freeze(list(flags['allowed-vault-addrs'] ?? '')),
+    allowedVaultAddrs: Object.freeze(allowed),
     authPath: flags['auth-path'] || 'kubernetes',
     authMethod: oneOf<AuthMethod>(flags, 'auth-method', AUTH_METHODS),
     allowSkipVerify: bool(flags, 'allow-skip-verify'),
@@ -522,6 +530,9 @@ function autoTlsConfig(flags: Record<string, string>): AutoTlsConfig | undefined
   return Object.freeze(auto);
 }
 
+/** The longest `timeoutSeconds` a webhook configuration may have (admissionregistration/v1). */
+export const MAX_WEBHOOK_TIMEOUT_MS = 30_000;
+
 export function serverConfig(flags: Record<string, string>): ServerConfig {
   const server: ServerConfig = {
     listen: parseListen(flags.listen ?? '', 'listen'),
@@ -546,6 +557,13 @@ export function serverConfig(flags: Record<string, string>): ServerConfig {
   ) {
     throw configError(
       'set --tls-cert-file and --tls-key-file, or --tls-auto, or --self-signed for local use',
+    );
+  }
+  // The API server waits at most 30 s for a webhook (timeoutSeconds); a deadline at or past it
+  // would never answer first, and one of 0 would deny every pod.
+  if (server.requestDeadlineMs <= 0 || server.requestDeadlineMs >= MAX_WEBHOOK_TIMEOUT_MS) {
+    throw configError(
+      `--request-deadline: must be more than 0 and below ${MAX_WEBHOOK_TIMEOUT_MS / 1000}s, the API server's longest webhook timeout (set it below the webhook's timeoutSeconds)`,
     );
   }
   if (server.auto && server.auto.overlapMs < 2 * server.tlsReloadIntervalMs) {

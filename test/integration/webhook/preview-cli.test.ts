@@ -33,10 +33,29 @@ describe('dist/webhook/vault-inject.js mutate', () => {
     );
   });
 
-  it('exits 1 for a document it cannot preview and 2 for a bad flag', () => {
-    assert.equal(run(['mutate', '-f', '-'], 'kind: Deployment\nspec: {}\n').status, 1);
-    const bad = run(['mutate', '-f', '-', '-o', 'xml'], '');
-    assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /-o: "xml" is not yaml, json or patch/);
+  it('exits 1 for a document it cannot preview, naming document and field', () => {
+    const r = run(['mutate', '-f', '-'], 'kind: Service\n---\nkind: Deployment\nspec: {}\n');
+    assert.equal(r.status, 1);
+    assert.equal(
+      r.stderr,
+      'document 2 (Deployment): "spec.template" is missing or not an object\n',
+    );
+    const empty = run(['mutate', '-f', '-'], '');
+    assert.equal(empty.status, 1);
+    assert.equal(empty.stderr, 'the input holds no document\n');
+  });
+
+  it('exits 2 for a bad flag, a missing -f or a file it cannot read', () => {
+    for (const [args, message] of [
+      [['mutate', '-f', '-', '-o', 'xml'], /-o: "xml" is not yaml, json or patch/],
+      [['mutate'], /mutate needs -f FILE/],
+      [['mutate', '-f', '/nonexistent/pod.yaml'], /cannot read \/nonexistent\/pod\.yaml/],
+      [['mutate', '-f', '-', '--allowed-vault-addrs=ftp://x'], /--allowed-vault-addrs/],
+    ] as const) {
+      const r = run([...args], '');
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, '');
+    }
   });
 });

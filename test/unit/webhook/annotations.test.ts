@@ -249,6 +249,24 @@ describe('annotations: ours, the Bank-Vaults alias, and both (ours wins)', () =>
     );
   });
 
+  it("vault-addr: the webhook's own address is allowed whatever the allowlist holds", async () => {
+    const flags = { 'allowed-vault-addrs': 'https://other.example:8200' };
+    const own = await review(podWith({ [A.VAULT_ADDR.key]: 'https://vault.vault:8200/' }), flags);
+    assert.equal(own.allowed, true, own.message);
+    assert.equal(envOf(own.after, 'VAULT_ADDR'), 'https://vault.vault:8200');
+    const listed = await review(
+      podWith({ [A.VAULT_ADDR.key]: 'https://other.example:8200' }),
+      flags,
+    );
+    assert.equal(envOf(listed.after, 'VAULT_ADDR'), 'https://other.example:8200');
+    const other = await review(podWith({ [A.VAULT_ADDR.key]: 'http://other.example:8200' }), flags);
+    assert.equal(other.allowed, false);
+    assert.equal(
+      other.message,
+      'annotation vault-inject.dev/vault-addr: "http://other.example:8200" is not an allowed Vault address (allowed: https://vault.vault:8200, https://other.example:8200)',
+    );
+  });
+
   it('a boolean that is neither true nor false is denied naming the annotation', async () => {
     const r = await review(podWith({ [A.DAEMON.alias ?? '']: 'yes' }));
     assert.equal(r.allowed, false);

@@ -70,6 +70,21 @@ describe('config', () => {
       /--registry-platform: "arm64" is not os\/architecture/,
     ],
     [
+      'a deadline of 0',
+      ['--self-signed', '--request-deadline=0s'],
+      /--request-deadline: must be more than 0 and below 30s/,
+    ],
+    [
+      'a deadline the API server never waits for',
+      ['--self-signed', '--request-deadline=30s'],
+      /--request-deadline: must be more than 0 and below 30s/,
+    ],
+    [
+      'an allowed Vault address that is not a URL',
+      ['--self-signed', '--allowed-vault-addrs=https://a.example:8200, vault.example:8200'],
+      /--allowed-vault-addrs: "vault.example:8200" is not an http\(s\) URL/,
+    ],
+    [
       'a CA without a host',
       ['--self-signed', '--registry-ca=/etc/ca.pem'],
       /--registry-ca: "\/etc\/ca.pem" is not HOST=FILE/,

@@ -1,9 +1,11 @@
 /**
  * `vault-inject mutate -f FILE|-`: the offline preview. Runs the webhook's own pipeline on each
- * Pod, or on the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob,
- * and prints the result as yaml, json or the patch. No cluster: Secrets and ConfigMaps given in
- * the same input serve `valueFrom`/`envFrom` detection; a container without `command` is named in
- * a warning and left as it is. Exit status: 0 when every document was previewed, 1 otherwise.
+ * Pod, or on the pod template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob
+ * (also as items of a `List`, as `kubectl get -o yaml` prints several objects), and prints the
+ * result as yaml, json or the patch. No cluster: Secrets and ConfigMaps given in the same input
+ * serve `valueFrom`/`envFrom` detection; a container without `command` is named in a warning and
+ * left as it is. Exit status: 0 when every document was previewed, 1 otherwise (an empty input
+ * included).
  */
 import type { Operation } from 'fast-json-patch';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -40,11 +42,13 @@ export interface PreviewResult {
 interface DocResult {
   readonly label: string;
   readonly object: unknown;
+  /** Absent for a document that holds no pod (a Service, a Secret): it has no patch to show. */
   readonly patch?: Operation[];
 }
 
-function docLabel(index: number, doc: unknown): string {
-  if (!isObj(doc)) return `document ${index + 1}`;
+/** " (Deployment web)": the kind and name of an object, for messages. */
+function describeObject(doc: unknown): string {
+  if (!isObj(doc)) return '';
   const meta = isObj(doc.metadata) ? doc.metadata : {};
   const name =
     typeof meta.name === 'string'
@@ -52,13 +56,37 @@ function docLabel(index: number, doc: unknown): string {
       : typeof meta.generateName === 'string'
         ? `${meta.generateName}*`
         : '';
-  return `document ${index + 1} (${String(doc.kind ?? 'no kind')}${name ? ` ${name}` : ''})`;
+  return ` (${String(doc.kind ?? 'no kind')}${name ? ` ${name}` : ''})`;
+}
+
+/** `kubectl get -o yaml` of several objects: a `List` (or `PodList`, ...) of `items`. */
+function isList(doc: unknown): doc is Obj & { items: unknown[] } {
+  return (
+    isObj(doc) &&
+    typeof doc.kind === 'string' &&
+    doc.kind.endsWith('List') &&
+    Array.isArray(doc.items)
+  );
+}
+
+/** The objects of the input, the items of a List included. */
+function objectsOf(docs: readonly unknown[]): unknown[] {
+  return docs.flatMap((d) => (isList(d) ? d.items : [d]));
+}
+
+/**
+ * The namespace a document would be created in. Documents without one are applied together
+ * (`kubectl apply -n NS -f`), so they share one: `default`, as for the pod itself.
+ */
+function namespaceOf(doc: Obj): string {
+  const meta = isObj(doc.metadata) ? doc.metadata : {};
+  return typeof meta.namespace === 'string' && meta.namespace !== '' ? meta.namespace : 'default';
 }
 
 /** Secrets and ConfigMaps in the input, by namespace/name, reduced to facts at once. */
 function offlineSources(docs: unknown[]): SourceReader {
   const found = new Map<string, Record<string, string>>();
-  for (const doc of docs) {
+  for (const doc of objectsOf(docs)) {
     if (!isObj(doc) || (doc.kind !== 'Secret' && doc.kind !== 'ConfigMap')) continue;
     const meta = isObj(doc.metadata) ? doc.metadata : {};
     const kind = doc.kind === 'Secret' ? 'secret' : 'configmap';
@@ -68,7 +96,7 @@ function offlineSources(docs: unknown[]): SourceReader {
     }
     for (const [k, v] of Object.entries(isObj(doc.stringData) ? doc.stringData : {}))
       data[k] = String(v);
-    found.set(`${kind}/${String(meta.namespace ?? '')}/${String(meta.name ?? '')}`, data);
+    found.set(`${kind}/${namespaceOf(doc)}/${String(meta.name ?? '')}`, data);
   }
   return {
     read: (namespace, s) => Promise.resolve(found.get(`${s.kind}/${namespace}/${s.name}`)),
@@ -99,9 +127,7 @@ async function previewDoc(
     return { label, object: doc };
   }
   const view: Pod = { metadata: pod.metadata ?? {}, spec: pod.spec };
-  const meta = isObj(doc.metadata) ? doc.metadata : {};
-  const namespace = typeof meta.namespace === 'string' ? meta.namespace : 'default';
-  const outcome = await reviewPod(view, namespace, {
+  const outcome = await reviewPod(view, namespaceOf(doc), {
     config,
     sources,
     images: commandRequired,
@@ -123,7 +149,29 @@ async function previewDoc(
   return { label, object, patch };
 }
 
-function render(results: readonly DocResult[], format: OutputFormat): string {
+/** Each item of a List, previewed on its own; the patch paths point into `items`. */
+async function previewList(
+  list: Obj & { items: unknown[] },
+  label: string,
+  config: InjectionConfig,
+  sources: SourceReader,
+  out: { stderr: string[]; failed: boolean },
+): Promise<DocResult> {
+  const items: unknown[] = [];
+  const patch: Operation[] = [];
+  for (const [j, item] of list.items.entries()) {
+    const itemLabel = `${label} item ${j + 1}${describeObject(item)}`;
+    const r = await previewDoc(item, itemLabel, config, sources, out);
+    items.push(r.object);
+    patch.push(...(r.patch ?? []).map((op) => ({ ...op, path: `/items/${j}${op.path}` })));
+  }
+  return { label, object: { ...list, items }, patch };
+}
+
+function render(
+  results: readonly (DocResult & { readonly document: number })[],
+  format: OutputFormat,
+): string {
   if (format === 'yaml') return results.map((r) => stringify(r.object)).join('---\n');
   if (format === 'json') {
     const value =
@@ -133,8 +181,8 @@ function render(results: readonly DocResult[], format: OutputFormat): string {
     return `${JSON.stringify(value, null, 2)}\n`;
   }
   const patches = results
-    .map((r, i) => ({ document: i + 1, label: r.label, patch: r.patch }))
-    .filter((r) => r.patch !== undefined);
+    .filter((r) => r.patch !== undefined)
+    .map((r) => ({ document: r.document, label: r.label, patch: r.patch }));
   return `${JSON.stringify(patches, null, 2)}\n`;
 }
 
@@ -146,8 +194,8 @@ export async function preview(
 ): Promise<PreviewResult> {
   const out = { stderr: [] as string[], failed: false };
   const parsed = parseAllDocuments(input);
-  const docs: unknown[] = [];
-  const labels: string[] = [];
+  // Documents by their number in the input (1-based), so that messages and patches name them so.
+  const docs: { document: number; value: unknown }[] = [];
   const parsedDocs = Array.isArray(parsed) ? parsed : [parsed];
   parsedDocs.forEach((d, i) => {
     for (const e of d.errors) {
@@ -156,15 +204,20 @@ export async function preview(
       out.failed = true;
     }
     const value: unknown = d.errors.length > 0 ? null : d.toJS();
-    if (value !== null && value !== undefined) {
-      docs.push(value);
-      labels.push(docLabel(i, value));
-    }
+    if (value !== null && value !== undefined) docs.push({ document: i + 1, value });
   });
-  const sources = offlineSources(docs);
-  const results: DocResult[] = [];
-  for (const [i, doc] of docs.entries()) {
-    results.push(await previewDoc(doc, labels[i] ?? `document ${i + 1}`, config, sources, out));
+  if (parsedDocs.length === 0 || (docs.length === 0 && !out.failed)) {
+    out.stderr.push('the input holds no document');
+    out.failed = true;
+  }
+  const sources = offlineSources(docs.map((d) => d.value));
+  const results: (DocResult & { document: number })[] = [];
+  for (const { document, value } of docs) {
+    const label = `document ${document}${describeObject(value)}`;
+    const r = isList(value)
+      ? await previewList(value, label, config, sources, out)
+      : await previewDoc(value, label, config, sources, out);
+    results.push({ ...r, document });
   }
   return { stdout: render(results, format), stderr: out.stderr, exitCode: out.failed ? 1 : 0 };
 }
