@@ -47,9 +47,10 @@ export async function openSession(
 }
 
 function secretApi(http: VaultHttp, config: Config): SecretApi {
-  const mounts = mountLookup(http);
+  const reads = readOnce(http);
+  const mounts = mountLookup(reads);
   return {
-    read: (path, version) => readSecret(http, path, version, mounts),
+    read: (path, version) => readSecret(reads, path, version, mounts),
     write: async (path: string, body: Readonly<Record<string, unknown>>): Promise<Secret> =>
       toSecret(await http.write(path, body, { action: `writing ${path}` }), path),
     decrypt: async (ciphertexts) => {
@@ -68,6 +69,25 @@ function secretApi(http: VaultHttp, config: Config): SecretApi {
           ? Buffer.from(b64, 'base64').toString('utf8')
           : undefined;
       });
+    },
+  };
+}
+
+/**
+ * `http` with each GET sent once per run: `vault:secret/app#user` and `vault:secret/data/app#pass`
+ * name one KV v2 secret, so they get one read, and both values come from the same version.
+ */
+export function readOnce(http: VaultHttp): VaultHttp {
+  const sent = new Map<string, ReturnType<VaultHttp['read']>>();
+  return {
+    ...http,
+    read: (path, options) => {
+      let answer = sent.get(path);
+      if (answer === undefined) {
+        answer = http.read(path, options);
+        sent.set(path, answer);
+      }
+      return answer;
     },
   };
 }

@@ -121,6 +121,9 @@ describe('requests the init program sends to OpenBao', () => {
         A1: 'vault:secret/app#user',
         A2: 'vault:secret/app#${.user | upper}',
         A3: 'x${vault:secret/app#user}:${vault:secret/app#password}',
+        // The same secret, its path written the KV v2 API way: the same read.
+        A4: 'vault:secret/data/app#user',
+        V3: 'vault:secret/data/app#user#1',
         V1: 'vault:secret/app#user#1',
         V2: 'u=${vault:secret/app#user#1}',
         D1: 'vault:secret/db#host',
@@ -138,6 +141,8 @@ describe('requests the init program sends to OpenBao', () => {
     assert.equal(r.env['A3'], `xalice-v2:${CANARY}`);
     assert.equal(r.env['V1'], 'alice');
     assert.equal(r.env['V2'], 'u=alice');
+    assert.equal(r.env['A4'], 'alice-v2');
+    assert.equal(r.env['V3'], 'alice');
     assert.equal(r.env['D2'], 'pg://db.internal:5432');
     assert.equal(r.env['L1'], 'v1-user');
     assert.equal(r.env['L2'], CANARY);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeniedError } from '../../../init-binary/src/errors.ts';
 import type { RawResponse, VaultHttp } from '../../../init-binary/src/vault/http.ts';
+import { readOnce } from '../../../init-binary/src/vault/client.ts';
 import { mountLookup, readSecret } from '../../../init-binary/src/vault/kv.ts';
 
 /** Mounts: path → KV version (undefined: not KV). `denied`: lookups answered 403. */
@@ -83,5 +84,26 @@ describe('mountLookup + readSecret', () => {
     assert.equal(hidden?.data['key'], 'secret/data/hidden', 'literal path, read as v2 (data/)');
     assert.equal(open?.data['key'], 'secret/data/open');
     assert.equal(calls.filter((c) => c.startsWith('sys/')).length, 2);
+  });
+
+  it('reads one KV v2 secret once, however its path is written (readOnce)', async () => {
+    const { http, calls } = fakeVault({ 'secret/': 2 });
+    const once = readOnce(http);
+    const lookup = mountLookup(once);
+    const got = await Promise.all(
+      ['secret/app', 'secret/data/app', 'secret/app', 'secret/data/app'].map((p, i) =>
+        readSecret(once, p, i < 2 ? undefined : 3, lookup).then((s) => s?.data['key']),
+      ),
+    );
+    assert.deepEqual(got, [
+      'secret/data/app',
+      'secret/data/app',
+      'secret/data/app?version=3',
+      'secret/data/app?version=3',
+    ]);
+    assert.deepEqual(calls.filter((c) => !c.startsWith('sys/')).sort(), [
+      'secret/data/app',
+      'secret/data/app?version=3',
+    ]);
   });
 });
