@@ -2,7 +2,8 @@
  * The local real stack for a person, in the background (scripts/dev-env.sh wraps this):
  *
  *   node scripts/dev-env.ts up     start etcd, kube-apiserver, OpenBao and the built webhook;
- *                                  print `export` lines (already up: just print them)
+ *                                  print `export` lines (already up: just print them), PATH
+ *                                  first with the stack's own bao, kubectl and helm
  *   node scripts/dev-env.ts env    print the `export` lines of the running stack
  *   node scripts/dev-env.ts down   stop every process it started (by process group), remove its files
  *
@@ -18,7 +19,12 @@ interface State {
   readonly pids: number[];
   readonly dir: string;
   readonly exports: Record<string, string>;
+  /** Directories of the stack's own `bao`, `kubectl` and `helm`, put before the caller's PATH. */
+  readonly path?: readonly string[];
 }
+
+/** The component binaries a person uses against the stack (`scripts/components.sh --env`). */
+const TOOLS = ['VAULT_INJECT_BAO', 'VAULT_INJECT_KUBECTL', 'VAULT_INJECT_HELM'];
 
 const stateDir =
   process.env['VAULT_INJECT_DEV_ENV_DIR'] ??
@@ -39,9 +45,14 @@ async function readState(): Promise<State | undefined> {
   return JSON.parse(await readFile(stateFile, 'utf8')) as State;
 }
 
+const quote = (value: string): string => `'${value.replace(/'/g, `'\\''`)}'`;
+
 function printExports(state: State): void {
   for (const [name, value] of Object.entries(state.exports)) {
-    process.stdout.write(`export ${name}='${value.replace(/'/g, `'\\''`)}'\n`);
+    process.stdout.write(`export ${name}=${quote(value)}\n`);
+  }
+  if (state.path?.length) {
+    process.stdout.write(`export PATH=${quote(state.path.join(':'))}"\${PATH:+:$PATH}"\n`);
   }
 }
 
@@ -62,6 +73,13 @@ async function up(): Promise<void> {
     const state: State = {
       pids: [...stack.kube.processes, stack.bao.process, stack.webhook.process].map((p) => p.pid),
       dir: stack.dir,
+      path: [
+        ...new Set(
+          TOOLS.map((v) => process.env[v])
+            .filter((p): p is string => p !== undefined && p !== '')
+            .map((p) => path.dirname(p)),
+        ),
+      ],
       exports: {
         VAULT_ADDR: stack.bao.addr,
         VAULT_TOKEN: stack.bao.token,
@@ -78,7 +96,8 @@ async function up(): Promise<void> {
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     process.stderr.write(
       `dev-env: up in ${seconds} s. Namespace ${ns} (Pod Security restricted) has service account ` +
-        `"app" bound to Vault role "app" (audience vault, reads secret/*). Logs: ${stack.dir}\n`,
+        `"app" bound to Vault role "app" (audience vault; reads secret/ and kv/, transit key "app", ` +
+        `PKI role "app", password policy "app"). Logs: ${stack.dir}\n`,
     );
     printExports(state);
   } catch (err) {

@@ -4,34 +4,18 @@
 // stack-child.ts; every process group it reported is checked empty afterwards.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { running } from './groups.ts';
 
 const CHILD = path.join(import.meta.dirname, 'stack-child.ts');
 
 interface Report {
   readonly dir: string;
   readonly groups: readonly { name: string; pid: number }[];
-}
-
-/** Members of process group `pgid` still running (a zombie has exited: it does not count). */
-function running(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses; split after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(entry));
-    } catch {
-      // Gone while reading.
-    }
-  }
-  return pids;
 }
 
 /**
