@@ -30,6 +30,14 @@ function isBodyError(err: FastifyError): boolean {
   return BODY_ERRORS.has(err.code) || err instanceof SyntaxError;
 }
 
+/**
+ * The stack overflowed while copying or diffing the object: only an object nested thousands of
+ * levels deep does that (the API server never sends one), so it is the request's fault.
+ */
+function isTooDeep(err: Error): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
+}
+
 export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance {
   const { deps } = options;
   const app = Fastify({
@@ -55,6 +63,12 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     if (isBodyError(err)) {
       deps.metrics.requests.inc({ operation: operationLabel(undefined), result: 'invalid' });
       return reply.code(400).send({ code: ErrorCode.BAD_REVIEW, message: err.message });
+    }
+    if (isTooDeep(err)) {
+      deps.metrics.requests.inc({ operation: operationLabel(undefined), result: 'invalid' });
+      return reply
+        .code(400)
+        .send({ code: ErrorCode.BAD_REVIEW, message: 'the object is nested too deeply' });
     }
     // A bug: say so without echoing anything from the request.
     deps.logger.error(

@@ -113,6 +113,14 @@ const rows: Row[] = [
     message: /env\[0\]\.name/,
   },
   {
+    name: 'an object nested a million levels deep',
+    payload: JSON.stringify(
+      review({ object: pod([{ name: 'A', value: 'vault:secret/a#b' }]) }),
+    ).replace('"metadata":{', `"metadata":{"deep":${'['.repeat(1e6)}${']'.repeat(1e6)},`),
+    status: 400,
+    message: /nested too deeply/,
+  },
+  {
     name: 'prototype pollution',
     payload: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","__proto__":{"x":1},"request":{}}`,
     status: 400,

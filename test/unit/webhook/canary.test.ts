@@ -103,3 +103,70 @@ describe('canary: no value read from a Secret or ConfigMap leaves the webhook', 
     );
   });
 });
+
+describe('one JSON log line per review', () => {
+  const post = async (h: ReturnType<typeof harness>, object: unknown, dryRun = false) => {
+    const app = admissionApp(h);
+    await app.inject({
+      method: 'POST',
+      url: '/mutate',
+      payload: {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'u-2',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          operation: 'CREATE',
+          namespace: 'shop',
+          dryRun,
+          object,
+        },
+      },
+    });
+    await app.close();
+  };
+
+  it('namespace, pod (or generateName*), the mutated containers, result and duration', async () => {
+    const h = harness({}, reader);
+    await post(
+      h,
+      {
+        metadata: { generateName: 'web-7f9c-' },
+        spec: {
+          containers: [
+            { name: 'web', command: ['/w'], env: [{ name: 'A', value: 'vault:s/a#k' }] },
+            { name: 'side', command: ['/s'], env: [{ name: 'B', value: CANARY }] },
+            { name: 'job', command: ['/j'], env: [{ name: 'C', value: '${vault:s/c#k}' }] },
+          ],
+        },
+      },
+      true,
+    );
+    assert.equal(h.logs.length, 1);
+    const line = JSON.parse(h.logs[0] as string);
+    assert.equal(line.msg, 'admission review');
+    assert.equal(line.level, 30);
+    assert.equal(line.namespace, 'shop');
+    assert.equal(line.pod, 'web-7f9c-*');
+    assert.equal(line.dryRun, true);
+    assert.equal(line.result, 'mutated');
+    assert.deepEqual(line.containers, ['web', 'job']);
+    assert.ok(line.durationMs >= 0);
+    assert.ok(!h.logs[0]?.includes(CANARY));
+  });
+
+  it('a denial: its code and reason, no containers', async () => {
+    const h = harness({}, reader);
+    await post(h, {
+      metadata: { name: 'p' },
+      spec: {
+        containers: [{ name: 'app', command: ['/a'], env: [{ name: 'A', value: 'vault:x' }] }],
+      },
+    });
+    const line = JSON.parse(h.logs[0] as string);
+    assert.equal(line.result, 'denied');
+    assert.equal(line.code, 'E_REFERENCE');
+    assert.match(line.reason, /^container "app", env A: /);
+    assert.deepEqual(line.containers, []);
+  });
+});

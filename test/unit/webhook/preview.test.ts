@@ -231,6 +231,38 @@ describe('vault-inject mutate', () => {
     }
   });
 
+  it('a Secret of the input with a broken reference is named, its value withheld', async () => {
+    const canary = 'CANARY-preview-31c4';
+    const input = [
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 's' },
+        data: { k: Buffer.from(`vault:${canary} x#`).toString('base64') },
+      }),
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'p' },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              command: ['/a'],
+              env: [{ name: 'K', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }],
+            },
+          ],
+        },
+      }),
+    ].join('---\n');
+    const r = await preview(input, 'patch', config);
+    assert.equal(r.exitCode, 1);
+    assert.deepEqual(r.stderr, [
+      'document 2 (Pod p): denied: container "app", env K (secret "s" key k): holds an invalid reference (details withheld: it is a Secret value)',
+    ]);
+    assert.ok(!r.stdout.includes(canary) && !r.stderr.join('\n').includes(canary));
+  });
+
   const failures: [string, string, RegExp][] = [
     ['YAML syntax', 'kind: Pod\nspec: [', /^document 1: YAML error at line \d+/],
     [
