@@ -43,8 +43,18 @@ export interface OpenBao {
   stop(): Promise<void>;
 }
 
-/** The bao binary: VAULT_INJECT_BAO, else the components script's cached build. */
+/**
+ * The server binary. VAULT_FLAVOR=vault: HashiCorp Vault (VAULT_INJECT_VAULT, else
+ * `scripts/components/vault.sh path`; same dev-server flags); unset or `openbao`: bao
+ * (VAULT_INJECT_BAO, else the components script's cached build). A missing one is an error, never
+ * a silent fall-back to the other.
+ */
 export function baoPath(): string {
+  const flavor = process.env['VAULT_FLAVOR'] ?? 'openbao';
+  if (flavor === 'vault') return vaultPath();
+  if (flavor !== 'openbao' && flavor !== '') {
+    throw new Error(`VAULT_FLAVOR must be openbao (the default) or vault, not "${flavor}"`);
+  }
   const fromEnv = process.env['VAULT_INJECT_BAO'];
   if (fromEnv) return fromEnv;
   const r = spawnSync(join(repoRoot, 'scripts/components/openbao.sh'), ['path'], {
@@ -54,6 +64,22 @@ export function baoPath(): string {
   if (r.status !== 0 || path === '') {
     throw new Error(
       `OpenBao is not available (run scripts/components/openbao.sh): ${r.stderr.trim()}`,
+    );
+  }
+  return path;
+}
+
+function vaultPath(): string {
+  const fromEnv = process.env['VAULT_INJECT_VAULT'];
+  if (fromEnv) return fromEnv;
+  const r = spawnSync(join(repoRoot, 'scripts/components/vault.sh'), ['path'], {
+    encoding: 'utf8',
+  });
+  const path = r.stdout.trim();
+  if (r.status !== 0 || path === '') {
+    throw new Error(
+      'VAULT_FLAVOR=vault: HashiCorp Vault is not available (scripts/components/vault.sh says why; ' +
+        `docs/real-stack.md): ${r.stderr.trim()}`,
     );
   }
   return path;
