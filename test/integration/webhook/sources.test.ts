@@ -1,0 +1,153 @@
+// The webhook's Secret/ConfigMap reader against a real kube-apiserver: values decoded, a missing
+// object is `undefined`, a forbidden read rejects with the HTTP status and nothing of the body, a
+// server that never answers is cut off; through the admission handler a reference behind a
+// Secret is found, and an unreadable Secret is a warning. A canary value never leaves the reader.
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
+import { kubernetesSourceReader } from '../../../webhook/src/k8s/sources.ts';
+import { readSources } from '../../../webhook/src/mutation/sources.ts';
+import { SA_ISSUER, startKube, type Kube } from '../../env/kube.ts';
+import { admissionApp, decodePatch, harness } from '../../unit/webhook/helpers.ts';
+
+const CANARY = 'CANARY-sources-8b2e';
+
+describe('kubernetesSourceReader against kube-apiserver', () => {
+  let kube: Kube;
+  let ns: string;
+  let silent: Server;
+  const sockets: Socket[] = [];
+
+  before(async () => {
+    kube = await startKube();
+    ns = await kube.createNamespace('sources');
+    await kube.core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 'db' },
+        stringData: { password: CANARY, url: 'vault:secret/data/db#url' },
+      },
+    });
+    await kube.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: 'cfg' }, data: { mode: 'vault:secret/data/cfg#mode' } },
+    });
+    await kube.createServiceAccount(ns, 'nobody');
+    // Accepts connections and never answers.
+    silent = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    silent?.close();
+    await kube?.stop();
+  });
+
+  const webhookReader = () =>
+    kubernetesSourceReader({
+      timeoutMs: 5000,
+      kubeConfig: kube.kubeConfig(kube.webhookToken),
+    });
+
+  it('reads and decodes a Secret and a ConfigMap; a missing one is undefined', async () => {
+    const reader = webhookReader();
+    assert.deepEqual(await reader.read(ns, { kind: 'secret', name: 'db' }), {
+      password: CANARY,
+      url: 'vault:secret/data/db#url',
+    });
+    assert.deepEqual(await reader.read(ns, { kind: 'configmap', name: 'cfg' }), {
+      mode: 'vault:secret/data/cfg#mode',
+    });
+    assert.equal(await reader.read(ns, { kind: 'secret', name: 'nope' }), undefined);
+    assert.equal(await reader.read(ns, { kind: 'configmap', name: 'nope' }), undefined);
+  });
+
+  it('a forbidden read rejects with the status only', async () => {
+    const token = await kube.serviceAccountToken(ns, 'nobody', SA_ISSUER);
+    const reader = kubernetesSourceReader({ timeoutMs: 5000, kubeConfig: kube.kubeConfig(token) });
+    await assert.rejects(reader.read(ns, { kind: 'secret', name: 'db' }), (err: Error) => {
+      assert.equal((err as { code?: unknown }).code, 403);
+      assert.equal(err.message, 'HTTP 403');
+      return true;
+    });
+    const index = await readSources(reader, ns, [{ kind: 'secret', name: 'db' }]);
+    assert.deepEqual(index.get('secret/db'), { state: 'unreadable', reason: 'HTTP 403' });
+  });
+
+  it('a server that never answers is cut off at the timeout', async () => {
+    const kc = new KubeConfig();
+    const port = (silent.address() as AddressInfo).port;
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const reader = kubernetesSourceReader({ timeoutMs: 200, kubeConfig: kc });
+    const index = await readSources(reader, ns, [{ kind: 'configmap', name: 'cfg' }]);
+    assert.deepEqual(index.get('configmap/cfg'), { state: 'unreadable', reason: 'Timeout' });
+  });
+
+  it('through the handler: the reference behind the Secret is found, no value leaves', async () => {
+    const pod = (secret: string) => ({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid: 'u-1',
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        operation: 'CREATE',
+        namespace: ns,
+        object: {
+          metadata: { name: 'p' },
+          spec: {
+            containers: [
+              {
+                name: 'app',
+                command: ['/app'],
+                env: [
+                  { name: 'URL', valueFrom: { secretKeyRef: { name: secret, key: 'url' } } },
+                  { name: 'PW', valueFrom: { secretKeyRef: { name: secret, key: 'password' } } },
+                ],
+                envFrom: [{ configMapRef: { name: 'cfg' } }],
+              },
+            ],
+          },
+        },
+      },
+    });
+    const h = harness({}, webhookReader());
+    const app = admissionApp(h);
+    const res = await app.inject({ method: 'POST', url: '/mutate', payload: pod('db') });
+    const { response } = res.json();
+    assert.equal(response.allowed, true);
+    assert.equal(response.warnings, undefined);
+    const patch = decodePatch(response.patch) as { path: string; value?: unknown }[];
+    assert.ok(patch.some((op) => op.path === '/spec/containers/0/command'));
+
+    const token = await kube.serviceAccountToken(ns, 'nobody', SA_ISSUER);
+    const denied = harness(
+      {},
+      kubernetesSourceReader({ timeoutMs: 5000, kubeConfig: kube.kubeConfig(token) }),
+    );
+    const app2 = admissionApp(denied);
+    const res2 = await app2.inject({ method: 'POST', url: '/mutate', payload: pod('db') });
+    assert.deepEqual(res2.json().response.warnings, [
+      'secret "db" could not be read (HTTP 403): references in it are not detected',
+      'configmap "cfg" could not be read (HTTP 403): references in it are not detected',
+    ]);
+    for (const text of [
+      res.body,
+      JSON.stringify(patch),
+      res2.body,
+      h.logs.join('\n'),
+      denied.logs.join('\n'),
+      await h.metrics.registry.metrics(),
+    ]) {
+      assert.ok(!text.includes(CANARY), `the canary leaked: ${text}`);
+    }
+    await app.close();
+    await app2.close();
+  });
+});
