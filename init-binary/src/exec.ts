@@ -57,14 +57,15 @@ export function spawnApp(
   // Handlers before spawn(): it returns only after the child has exec'd, and by then the app may
   // be running and visible to whoever sends signals; with the default action a SIGTERM in that
   // moment would kill us alone and orphan the app. libuv queues a signal caught during spawn() and
-  // dispatches it on the event loop, when `child` is set.
-  let child: ChildProcess | undefined;
+  // dispatches it on the event loop, when `started.child` is set.
+  const started: { child?: ChildProcess } = {};
   const forward = (signal: NodeJS.Signals): void => {
+    const { child } = started;
     if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   const spawned = spawn(file, args, { argv0, env, stdio: 'inherit' });
-  child = spawned;
+  started.child = spawned;
   const exited = new Promise<number>((resolve) => {
     spawned.once('error', (err) => {
       log.error(`could not start the command (${(err as NodeJS.ErrnoException).code ?? err.name})`);
