@@ -215,6 +215,49 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
     );
   });
 
+  it("a name added later is reissued by the leader through the chart's RBAC (update on the Secret)", async () => {
+    await webhook?.stop();
+    // The same replica restarted with one more DNS name, as a `helm upgrade` adding one would do.
+    webhook = startProcess({
+      name: 'webhook (chart env, one more name)',
+      command: process.execPath,
+      args: [WEBHOOK_BUILT, 'webhook'],
+      logPath: path.join(dir, 'webhook-renamed.log'),
+      env: {
+        ...containerEnv(objects, POD_NAME),
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        KUBECONFIG: path.join(dir, 'sa.kubeconfig'),
+        VAULT_INJECT_LISTEN: `127.0.0.1:${port}`,
+        VAULT_INJECT_TELEMETRY_LISTEN: new URL(telemetry).host,
+        VAULT_INJECT_TLS_AUTO_DNS: 'webhook.example,renamed.example',
+      },
+    });
+    let data: Record<string, string> = {};
+    await waitUntil(
+      'the serving certificate names renamed.example',
+      async () => {
+        const secret = await kube.core.readNamespacedSecret({
+          name: `${FULLNAME}-tls`,
+          namespace: ns,
+        });
+        data = secret.data ?? {};
+        return new X509Certificate(pem(data['tls.crt'])).checkHost('renamed.example') !== undefined;
+      },
+      { process: webhook, timeoutMs: 60_000 },
+    );
+    const serving = new X509Certificate(pem(data['tls.crt']));
+    assert.ok(serving.checkIP('127.0.0.1'), 'the IP value is kept');
+    assert.equal(data['ca.crt'], installed['ca.crt'], "the chart's CA signs it");
+    assert.ok(serving.checkIssued(new X509Certificate(pem(installed['ca.crt']))));
+    await waitUntil(
+      'it serves the new certificate',
+      async () =>
+        new X509Certificate(await servedCertificate(port)).fingerprint256 ===
+        serving.fingerprint256,
+      { process: webhook },
+    );
+  });
+
   it('a pod with a reference, sent by the API server through the chart configuration, is mutated', async () => {
     const pod = restrictedPod('with-ref', {
       command: ['/app/server'],

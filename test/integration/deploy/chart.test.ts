@@ -303,7 +303,7 @@ describe('what the default install looks like', () => {
           apiGroups: [''],
           resources: ['secrets'],
           resourceNames: ['vault-inject-tls'],
-          verbs: ['get', 'update', 'patch'],
+          verbs: ['get', 'update'],
         },
         {
           apiGroups: ['coordination.k8s.io'],

@@ -54,7 +54,7 @@ async function grantCertificateRbac(kube: Kube, ns: string): Promise<void> {
           apiGroups: [''],
           resources: ['secrets'],
           resourceNames: [SECRET],
-          verbs: ['get', 'update', 'patch'],
+          verbs: ['get', 'update'],
         },
         {
           apiGroups: ['coordination.k8s.io'],
