@@ -10,7 +10,7 @@
  * State (pids, ports, logs, kubeconfig) lives in $VAULT_INJECT_DEV_ENV_DIR, default
  * ${XDG_RUNTIME_DIR:-/tmp}/vault-inject-dev-env, outside the repository.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startStack } from '../test/env/stack.ts';
@@ -31,10 +31,19 @@ const stateDir =
   path.join(process.env['XDG_RUNTIME_DIR'] ?? '/tmp', 'vault-inject-dev-env');
 const stateFile = path.join(stateDir, 'state.json');
 
+/**
+ * True while `pid` runs. A zombie does not: the servers outlive `up`, so their parent is PID 1,
+ * which may reap them only seconds after they exit (and `down` would wait for that).
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
