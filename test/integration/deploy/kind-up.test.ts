@@ -1,14 +1,24 @@
 // scripts/kind-up.sh cannot run here (no Docker engine, no kind). What can: shellcheck on both
-// scripts, and every step of it that only talks to the API server (its CLUSTER_STEPS), run by
-// sourcing the script against the local kube-apiserver, then checking what those steps created.
+// scripts, every step of it that only talks to the API server (its CLUSTER_STEPS), run by
+// sourcing the script against the local kube-apiserver, then checking what those steps created;
+// and the OpenBao commands of configure_openbao (in kind run through `kubectl exec`, which needs a
+// kubelet) against a local OpenBao dev server, then the sample app's login and read with a token
+// of its service account.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { startKube, type Kube } from '../../env/kube.ts';
+import { SA_ISSUER, startKube, type Kube } from '../../env/kube.ts';
+import { baoPath } from '../../env/openbao.ts';
+import {
+  configureKubernetesAuth,
+  startBao,
+  vaultRequest,
+  type Bao,
+} from '../../env/vault-kubernetes.ts';
 import {
   create,
   helmPath,
@@ -154,5 +164,88 @@ describe('the steps of kind-up.sh that need no kubelet, against the real API ser
       if (!/vault-inject guard/.test(guarded)) await new Promise((r) => setTimeout(r, 200));
     }
     await create(kube, appPod({ 'vault-inject.dev/inject': 'false' }));
+  });
+});
+
+describe('configure_openbao against a local OpenBao dev server', () => {
+  let kube: Kube;
+  let bao: Bao;
+
+  before(async () => {
+    kube = await startKube();
+    bao = await startBao({ rootToken: 'root' });
+  });
+
+  after(async () => {
+    await bao?.stop();
+    await kube?.stop();
+  });
+
+  it('gives the sample app, and only it, the demo secret its reference names', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-kind-bao-'));
+    try {
+      // In kind, `bao` runs in the OpenBao pod through `kubectl exec` with BAO_TOKEN=root; here it
+      // is the local binary against the local server. Twice: the script may be run again.
+      const env = {
+        BAO_BIN: baoPath(),
+        BAO_ADDR: bao.addr,
+        VAULT_ADDR: bao.addr,
+        BAO_TOKEN: 'root',
+        VAULT_TOKEN: 'root',
+        HOME: dir,
+      };
+      // In the pod, bao reads the Kubernetes CA from its service-account mount; here there is
+      // none, so its auth config write says so (re-pointed at the local API server below).
+      await writeFile(path.join(dir, 'kube-ca.crt'), kube.caPem);
+      const body =
+        'bao() { if [ "$1 $2" = "write auth/kubernetes/config" ]; then ' +
+        'set -- "$@" disable_local_ca_jwt=true "kubernetes_ca_cert=@$HOME/kube-ca.crt"; fi; ' +
+        '"$BAO_BIN" "$@"; }; configure_openbao; configure_openbao';
+      await sourced(body, env);
+
+      // What a pod's projected token would do: the API server as kubernetes_host (in kind the
+      // in-cluster defaults fill in the CA and reviewer), then a login as demo/app.
+      await configureKubernetesAuth(bao, {
+        server: kube.server,
+        caPem: kube.caPem,
+        reviewerToken: kube.adminToken,
+      });
+      const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'kubeconfig'));
+      await sourced('create_demo_namespace', {
+        KUBECONFIG: kubeconfig,
+        KUBE_CONTEXT: '',
+        KUBECTL: await kubectlPath(),
+        HOME: dir,
+      });
+      const login = async (namespace: string, account: string): Promise<string> => {
+        const jwt = await kube.serviceAccountToken(namespace, account, SA_ISSUER, 600);
+        const answer = await vaultRequest<{ auth: { client_token: string } }>(
+          { addr: bao.addr, token: '' },
+          'POST',
+          'auth/kubernetes/login',
+          { role: 'demo', jwt },
+        );
+        return answer?.auth.client_token ?? '';
+      };
+      const token = await login('demo', 'app');
+      assert.ok(token.length > 0);
+      // The path of the sample app's reference (vault:secret/data/demo#password).
+      const read = await vaultRequest<{ data: { data: Record<string, string> } }>(
+        { addr: bao.addr, token },
+        'GET',
+        'secret/data/demo',
+      );
+      assert.equal(read?.data.data['password'], 'correct-horse-battery-staple');
+      await assert.rejects(
+        vaultRequest({ addr: bao.addr, token }, 'GET', 'secret/data/other'),
+        /HTTP 403/,
+        'the demo policy reads secret/demo only',
+      );
+      const stranger = await kube.createNamespace('elsewhere');
+      await kube.createServiceAccount(stranger, 'app');
+      await assert.rejects(login(stranger, 'app'), /HTTP (400|403)/, 'bound to namespace demo');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
