@@ -28,6 +28,9 @@ import {
 } from './harness.ts';
 
 const h = useStack({ auditLog: true });
+/** Values that live only in OpenBao (KV v1, a transit plaintext): checked like the canary. */
+const KV1_VALUE = `kv1-${randomBytes(6).toString('hex')}`;
+const TRANSIT_PLAINTEXT = `transit-${randomBytes(6).toString('hex')}`;
 let ctx: PodRunContext;
 
 before(() => {
@@ -126,12 +129,10 @@ describe('the stored pod run as a kubelet would', () => {
 
   it('reads KV v1, decrypts transit, issues from PKI and generates from the password policy, logged in through Kubernetes auth', async () => {
     const { stack } = h;
-    const kv1 = `kv1-${randomBytes(6).toString('hex')}`;
-    await stack.bao.api('POST', 'kv/e2e', { value: kv1 });
-    const plaintext = `transit-${randomBytes(6).toString('hex')}`;
+    await stack.bao.api('POST', 'kv/e2e', { value: KV1_VALUE });
     const key = stack.fixtures.transitKey;
     const encrypted = await stack.bao.api('POST', `transit/encrypt/${key}`, {
-      plaintext: Buffer.from(plaintext).toString('base64'),
+      plaintext: Buffer.from(TRANSIT_PLAINTEXT).toString('base64'),
     });
     const ciphertext = (encrypted['data'] as { ciphertext: string }).ciphertext;
     const run = await storeAndRun(
@@ -161,8 +162,8 @@ describe('the stored pod run as a kubelet would', () => {
     );
     assert.equal(run.result.code, 0, run.result.stderr);
     const vars = parseEnv(run.result.stdout);
-    assert.equal(vars.get('KV1'), kv1);
-    assert.equal(vars.get('TRANSIT'), plaintext);
+    assert.equal(vars.get('KV1'), KV1_VALUE);
+    assert.equal(vars.get('TRANSIT'), TRANSIT_PLAINTEXT);
     assert.match(
       vars.get('PASSWORD') ?? '',
       /^[a-z0-9]{24}$/,
@@ -227,7 +228,13 @@ describe('the stored pod run as a kubelet would', () => {
 
   it('the canary value is nowhere in etcd, the webhook log or the audit log', async () => {
     const { stack } = h;
-    const forms = [CANARY, Buffer.from(CANARY).toString('base64'), APP_SECRET.api_key];
+    const forms = [
+      CANARY,
+      Buffer.from(CANARY).toString('base64'),
+      APP_SECRET.api_key,
+      KV1_VALUE,
+      TRANSIT_PLAINTEXT,
+    ];
     const dump = await stack.kube.etcdDump();
     const everything = Buffer.concat(
       dump.map((kv) => Buffer.concat([Buffer.from(kv.key), kv.value])),
