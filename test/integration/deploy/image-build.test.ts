@@ -1,0 +1,177 @@
+// The final stage of Dockerfile.init built for real, offline, by Debian's buildah (vfs storage in a
+// temporary directory, no daemon, no registry: the stage is FROM scratch), from the bundle
+// scripts/bundle.sh makes, standing in for the `bundle` build stage (whose base image needs a
+// registry; dockerfiles.test.ts replays that stage on the host). Then the image is checked as a
+// kubelet would use it: its config (numeric user, exec entrypoint and the copy command), a root
+// filesystem holding the bundle and nothing else, and the copy step run from that root filesystem
+// as uid 65532 with no shell and no libc in it.
+//
+// Needs buildah (`apt-get install buildah`); without it the test is skipped, saying so.
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import {
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { repoRoot } from './helpers.ts';
+
+const run = promisify(execFile);
+const TAG = 'localhost/vault-inject-init:test';
+
+function buildahPath(): string | undefined {
+  const fromEnv = process.env['VAULT_INJECT_BUILDAH'];
+  if (fromEnv) return fromEnv;
+  const found = spawnSync('sh', ['-c', 'command -v buildah'], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+}
+
+/** Relative paths (directories with a trailing /) and permission bits under `root`. */
+async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const mode = ((await stat(full)).mode & 0o777).toString(8);
+      out.push(`${path.relative(root, full)}${entry.isDirectory() ? '/' : ''} ${mode}`);
+      if (entry.isDirectory()) await walk(full);
+    }
+  };
+  await walk(root);
+  return out.sort();
+}
+
+/** The last stage of a Dockerfile, verbatim. */
+function finalStage(text: string): string {
+  const lines = text.split('\n');
+  const from = lines.findLastIndex((l) => /^FROM\s/i.test(l));
+  return lines.slice(from).join('\n');
+}
+
+const buildah = buildahPath();
+
+describe(
+  'Dockerfile.init, final stage, built by buildah',
+  { skip: buildah === undefined ? 'buildah is not installed' : false },
+  () => {
+    let dir: string;
+    let storage: string[];
+    let container = '';
+    let rootfs = '';
+    const reference = path.join(repoRoot, 'dist/bundle/vault-inject');
+    const b = (args: readonly string[]): Promise<{ stdout: string }> =>
+      run(buildah ?? 'buildah', [...storage, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+
+    before(async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-buildah-'));
+      storage = [
+        '--root',
+        path.join(dir, 'root'),
+        '--runroot',
+        path.join(dir, 'run'),
+        '--storage-driver',
+        'vfs',
+      ];
+      if (!existsSync(path.join(reference, 'bin/vault-inject-env'))) {
+        await run('bash', ['scripts/bundle.sh', reference], {
+          cwd: repoRoot,
+          maxBuffer: 16 * 1024 * 1024,
+        });
+      }
+      const stage = finalStage(await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'));
+      // The `bundle` stage's output, where its RUN line writes it (/out/vault-inject).
+      const bundleStage = /^RUN scripts\/bundle\.sh (\S+)/m.exec(
+        await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'),
+      )?.[1];
+      assert.equal(bundleStage, '/out/vault-inject');
+      const context = path.join(dir, 'bundle-stage');
+      await mkdir(path.join(context, 'out'), { recursive: true });
+      await cp(reference, path.join(context, 'out/vault-inject'), {
+        recursive: true,
+        verbatimSymlinks: true,
+      });
+      await writeFile(path.join(dir, 'Dockerfile'), stage);
+      await b([
+        'bud',
+        '--isolation',
+        'chroot',
+        '--build-context',
+        `bundle=${context}`,
+        '-f',
+        path.join(dir, 'Dockerfile'),
+        '-t',
+        TAG,
+        context,
+      ]);
+      container = (await b(['from', TAG])).stdout.trim();
+      rootfs = (await b(['mount', container])).stdout.trim();
+    });
+
+    after(async () => {
+      if (container) {
+        await b(['umount', container]).catch(() => undefined);
+        await b(['rm', container]).catch(() => undefined);
+      }
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    it('the image config: numeric non-root user, exec entrypoint, the copy command', async () => {
+      const image = JSON.parse((await b(['inspect', '--type', 'image', TAG])).stdout) as {
+        OCIv1: { config: { User?: string; Entrypoint?: string[]; Cmd?: string[] } };
+      };
+      const config = image.OCIv1.config;
+      assert.equal(config.User, '65532:65532');
+      assert.deepEqual(config.Entrypoint, ['/vault-inject/bin/vault-inject-env']);
+      assert.deepEqual(config.Cmd, ['--copy-bundle', '/vault-inject-volume']);
+    });
+
+    it('the root filesystem holds the bundle scripts/bundle.sh makes, and nothing else', async () => {
+      assert.deepEqual(await readdir(rootfs), ['vault-inject']);
+      assert.deepEqual(
+        await listTree(path.join(rootfs, 'vault-inject')),
+        await listTree(reference),
+      );
+      assert.equal(existsSync(path.join(rootfs, 'bin/sh')), false, 'no shell');
+    });
+
+    it('its copy step runs as uid 65532 in that root filesystem, with no shell', async () => {
+      const volume = path.join(rootfs, 'vault-inject-volume');
+      await mkdir(volume);
+      await chmod(volume, 0o777);
+      try {
+        // What the copy init container runs: the image's entrypoint and command.
+        const chroot = spawnSync('sh', ['-c', 'command -v chroot'], { encoding: 'utf8' });
+        assert.equal(chroot.status, 0, 'chroot (coreutils) is on PATH');
+        const { stderr } = await run(
+          chroot.stdout.trim(),
+          [
+            '--userspec=65532:65532',
+            rootfs,
+            '/vault-inject/bin/vault-inject-env',
+            '--copy-bundle',
+            '/vault-inject-volume',
+          ],
+          { env: {} },
+        );
+        assert.match(stderr, /copied \d+ files/);
+        assert.deepEqual(
+          (await listTree(volume)).map((l) => l.split(' ')[0]),
+          (await listTree(reference)).map((l) => l.split(' ')[0]),
+        );
+      } finally {
+        await rm(volume, { recursive: true, force: true });
+      }
+    });
+  },
+);
