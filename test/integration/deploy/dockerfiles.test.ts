@@ -5,12 +5,14 @@
 // init bundle built from them must hold exactly the files scripts/bundle.sh produces.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { freePort, startProcess, waitUntil } from '../../env/processes.ts';
 import { hadolintPath, repoRoot } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -184,7 +186,7 @@ describe('the rules that matter to us', () => {
 });
 
 describe('the build stages, replayed from exactly what they COPY', () => {
-  it('webhook: scripts/build.ts webhook succeeds and the result runs', async () => {
+  it('webhook: scripts/build.ts webhook succeeds and the file alone serves a review', async () => {
     const ins = parseDockerfile(await webhookFile);
     const dir = await replayContext(copySources(ins, 0));
     cleanup.push(dir);
@@ -199,6 +201,82 @@ describe('the build stages, replayed from exactly what they COPY', () => {
       { cwd: alone },
     );
     assert.match(stdout.trim(), /^\d+\.\d+\.\d+/);
+
+    // And it serves: health on the telemetry port, one admission review mutated, with nothing
+    // but the file and Node.js (the image's ENTRYPOINT + CMD, self-signed for the test).
+    const [port, telemetryPort] = [await freePort(), await freePort()];
+    const server = startProcess({
+      name: 'webhook (file alone)',
+      command: process.execPath,
+      args: [
+        path.join(alone, 'vault-inject.js'),
+        'webhook',
+        '--self-signed',
+        `--listen=127.0.0.1:${port}`,
+        `--telemetry-listen=127.0.0.1:${telemetryPort}`,
+        '--vault-addr=https://vault.example:8200',
+        '--shutdown-delay=0s',
+      ],
+      cwd: alone,
+      logPath: path.join(alone, 'webhook.log'),
+      env: { NODE_ENV: 'production' },
+    });
+    try {
+      await waitUntil(
+        '/healthz',
+        async () => (await fetch(`http://127.0.0.1:${telemetryPort}/healthz`)).ok,
+        { process: server },
+      );
+      const review = {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          uid: 'alone-1',
+          kind: { group: '', version: 'v1', kind: 'Pod' },
+          resource: { group: '', version: 'v1', resource: 'pods' },
+          namespace: 'default',
+          operation: 'CREATE',
+          object: {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: 'p' },
+            spec: {
+              containers: [
+                {
+                  name: 'app',
+                  image: 'registry.example/app:1',
+                  command: ['/app'],
+                  env: [{ name: 'A', value: 'vault:secret/data/a#b' }],
+                },
+              ],
+            },
+          },
+        },
+      };
+      const answer = await new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(
+          `https://127.0.0.1:${port}/mutate`,
+          {
+            method: 'POST',
+            rejectUnauthorized: false,
+            headers: { 'content-type': 'application/json' },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+          },
+        );
+        req.once('error', reject);
+        req.end(JSON.stringify(review));
+      });
+      const response = (JSON.parse(answer) as { response: Record<string, unknown> }).response;
+      assert.equal(response['uid'], 'alone-1');
+      assert.equal(response['allowed'], true);
+      assert.equal(response['patchType'], 'JSONPatch');
+    } finally {
+      await server.stop();
+    }
   });
 
   it(
