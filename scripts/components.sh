@@ -17,7 +17,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="$here/components"
 
 # Cheapest first; the Go builds run one after the other (they use every core).
-components=(registry busybox shellcheck hadolint openbao etcd kube-apiserver kubectl helm)
+components=(registry busybox shellcheck buildah postgresql hadolint openbao etcd kube-apiserver kubectl helm)
 env_only=false
 bench=false
 vault=false

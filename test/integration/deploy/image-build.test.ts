@@ -6,7 +6,8 @@
 // filesystem holding the bundle and nothing else, and the copy step run from that root filesystem
 // as uid 65532 with no shell and no libc in it.
 //
-// Needs buildah (`apt-get install buildah`); without it the test is skipped, saying so.
+// Needs buildah (scripts/components/buildah.sh, in the default set of `make test`); without it the
+// test fails, saying so.
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -61,117 +62,111 @@ function finalStage(text: string): string {
 
 const buildah = buildahPath();
 
-describe(
-  'Dockerfile.init, final stage, built by buildah',
-  { skip: buildah === undefined ? 'buildah is not installed' : false },
-  () => {
-    let dir: string;
-    let storage: string[];
-    let container = '';
-    let rootfs = '';
-    const reference = path.join(repoRoot, 'dist/bundle/vault-inject');
-    const b = (args: readonly string[]): Promise<{ stdout: string }> =>
-      run(buildah ?? 'buildah', [...storage, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+describe('Dockerfile.init, final stage, built by buildah', () => {
+  let dir: string;
+  let storage: string[];
+  let container = '';
+  let rootfs = '';
+  const reference = path.join(repoRoot, 'dist/bundle/vault-inject');
+  const b = (args: readonly string[]): Promise<{ stdout: string }> =>
+    run(buildah ?? 'buildah', [...storage, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
 
-    before(async () => {
-      dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-buildah-'));
-      storage = [
-        '--root',
-        path.join(dir, 'root'),
-        '--runroot',
-        path.join(dir, 'run'),
-        '--storage-driver',
-        'vfs',
-      ];
-      if (!existsSync(path.join(reference, 'bin/vault-inject-env'))) {
-        await run('bash', ['scripts/bundle.sh', reference], {
-          cwd: repoRoot,
-          maxBuffer: 16 * 1024 * 1024,
-        });
-      }
-      const stage = finalStage(await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'));
-      // The `bundle` stage's output, where its RUN line writes it (/out/vault-inject).
-      const bundleStage = /^RUN scripts\/bundle\.sh (\S+)/m.exec(
-        await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'),
-      )?.[1];
-      assert.equal(bundleStage, '/out/vault-inject');
-      const context = path.join(dir, 'bundle-stage');
-      await mkdir(path.join(context, 'out'), { recursive: true });
-      await cp(reference, path.join(context, 'out/vault-inject'), {
-        recursive: true,
-        verbatimSymlinks: true,
+  before(async () => {
+    assert.ok(buildah, 'buildah is not installed: run scripts/components.sh (or buildah.sh)');
+    dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-buildah-'));
+    storage = [
+      '--root',
+      path.join(dir, 'root'),
+      '--runroot',
+      path.join(dir, 'run'),
+      '--storage-driver',
+      'vfs',
+    ];
+    if (!existsSync(path.join(reference, 'bin/vault-inject-env'))) {
+      await run('bash', ['scripts/bundle.sh', reference], {
+        cwd: repoRoot,
+        maxBuffer: 16 * 1024 * 1024,
       });
-      await writeFile(path.join(dir, 'Dockerfile'), stage);
-      await b([
-        'bud',
-        '--isolation',
-        'chroot',
-        '--build-context',
-        `bundle=${context}`,
-        '-f',
-        path.join(dir, 'Dockerfile'),
-        '-t',
-        TAG,
-        context,
-      ]);
-      container = (await b(['from', TAG])).stdout.trim();
-      rootfs = (await b(['mount', container])).stdout.trim();
+    }
+    const stage = finalStage(await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'));
+    // The `bundle` stage's output, where its RUN line writes it (/out/vault-inject).
+    const bundleStage = /^RUN scripts\/bundle\.sh (\S+)/m.exec(
+      await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'),
+    )?.[1];
+    assert.equal(bundleStage, '/out/vault-inject');
+    const context = path.join(dir, 'bundle-stage');
+    await mkdir(path.join(context, 'out'), { recursive: true });
+    await cp(reference, path.join(context, 'out/vault-inject'), {
+      recursive: true,
+      verbatimSymlinks: true,
     });
+    await writeFile(path.join(dir, 'Dockerfile'), stage);
+    await b([
+      'bud',
+      '--isolation',
+      'chroot',
+      '--build-context',
+      `bundle=${context}`,
+      '-f',
+      path.join(dir, 'Dockerfile'),
+      '-t',
+      TAG,
+      context,
+    ]);
+    container = (await b(['from', TAG])).stdout.trim();
+    rootfs = (await b(['mount', container])).stdout.trim();
+  });
 
-    after(async () => {
-      if (container) {
-        await b(['umount', container]).catch(() => undefined);
-        await b(['rm', container]).catch(() => undefined);
-      }
-      if (dir) await rm(dir, { recursive: true, force: true });
-    });
+  after(async () => {
+    if (container) {
+      await b(['umount', container]).catch(() => undefined);
+      await b(['rm', container]).catch(() => undefined);
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
 
-    it('the image config: numeric non-root user, exec entrypoint, the copy command', async () => {
-      const image = JSON.parse((await b(['inspect', '--type', 'image', TAG])).stdout) as {
-        OCIv1: { config: { User?: string; Entrypoint?: string[]; Cmd?: string[] } };
-      };
-      const config = image.OCIv1.config;
-      assert.equal(config.User, '65532:65532');
-      assert.deepEqual(config.Entrypoint, ['/vault-inject/bin/vault-inject-env']);
-      assert.deepEqual(config.Cmd, ['--copy-bundle', '/vault-inject-volume']);
-    });
+  it('the image config: numeric non-root user, exec entrypoint, the copy command', async () => {
+    const image = JSON.parse((await b(['inspect', '--type', 'image', TAG])).stdout) as {
+      OCIv1: { config: { User?: string; Entrypoint?: string[]; Cmd?: string[] } };
+    };
+    const config = image.OCIv1.config;
+    assert.equal(config.User, '65532:65532');
+    assert.deepEqual(config.Entrypoint, ['/vault-inject/bin/vault-inject-env']);
+    assert.deepEqual(config.Cmd, ['--copy-bundle', '/vault-inject-volume']);
+  });
 
-    it('the root filesystem holds the bundle scripts/bundle.sh makes, and nothing else', async () => {
-      assert.deepEqual(await readdir(rootfs), ['vault-inject']);
-      assert.deepEqual(
-        await listTree(path.join(rootfs, 'vault-inject')),
-        await listTree(reference),
+  it('the root filesystem holds the bundle scripts/bundle.sh makes, and nothing else', async () => {
+    assert.deepEqual(await readdir(rootfs), ['vault-inject']);
+    assert.deepEqual(await listTree(path.join(rootfs, 'vault-inject')), await listTree(reference));
+    assert.equal(existsSync(path.join(rootfs, 'bin/sh')), false, 'no shell');
+  });
+
+  it('its copy step runs as uid 65532 in that root filesystem, with no shell', async () => {
+    const volume = path.join(rootfs, 'vault-inject-volume');
+    await mkdir(volume);
+    await chmod(volume, 0o777);
+    try {
+      // What the copy init container runs: the image's entrypoint and command.
+      const chroot = spawnSync('sh', ['-c', 'command -v chroot'], { encoding: 'utf8' });
+      assert.equal(chroot.status, 0, 'chroot (coreutils) is on PATH');
+      const { stderr } = await run(
+        chroot.stdout.trim(),
+        [
+          '--userspec=65532:65532',
+          rootfs,
+          '/vault-inject/bin/vault-inject-env',
+          '--copy-bundle',
+          '/vault-inject-volume',
+        ],
+        { env: {} },
       );
-      assert.equal(existsSync(path.join(rootfs, 'bin/sh')), false, 'no shell');
-    });
-
-    it('its copy step runs as uid 65532 in that root filesystem, with no shell', async () => {
-      const volume = path.join(rootfs, 'vault-inject-volume');
-      await mkdir(volume);
-      await chmod(volume, 0o777);
-      try {
-        // What the copy init container runs: the image's entrypoint and command.
-        const chroot = spawnSync('sh', ['-c', 'command -v chroot'], { encoding: 'utf8' });
-        assert.equal(chroot.status, 0, 'chroot (coreutils) is on PATH');
-        const { stderr } = await run(
-          chroot.stdout.trim(),
-          [
-            '--userspec=65532:65532',
-            rootfs,
-            '/vault-inject/bin/vault-inject-env',
-            '--copy-bundle',
-            '/vault-inject-volume',
-          ],
-          { env: {} },
-        );
-        assert.match(stderr, /copied \d+ files/);
-        assert.deepEqual(
-          (await listTree(volume)).map((l) => l.split(' ')[0]),
-          (await listTree(reference)).map((l) => l.split(' ')[0]),
-        );
-      } finally {
-        await rm(volume, { recursive: true, force: true });
-      }
-    });
-  },
-);
+      assert.match(stderr, /copied \d+ files/);
+      assert.deepEqual(
+        (await listTree(volume)).map((l) => l.split(' ')[0]),
+        (await listTree(reference)).map((l) => l.split(' ')[0]),
+      );
+    } finally {
+      await rm(volume, { recursive: true, force: true });
+    }
+  });
+});

@@ -214,84 +214,81 @@ describe('daemon mode against OpenBao', () => {
 
 const pgBin = postgresBin();
 
-describe(
-  'daemon mode: a renewable lease from the database engine',
-  { skip: pgBin === undefined ? 'needs PostgreSQL (initdb, postgres) on this machine' : false },
-  () => {
-    let pg: Postgres | undefined;
+describe('daemon mode: a renewable lease from the database engine', () => {
+  let pg: Postgres | undefined;
 
-    before(async () => {
-      pg = await startPostgres(pgBin ?? '');
-      await bao.api('POST', 'sys/mounts/database', { type: 'database' });
-      await bao.api('POST', 'database/config/pg', {
-        plugin_name: 'postgresql-database-plugin',
-        connection_url: pg.connectionUrl,
-        username: 'postgres',
-        password: 'unused-with-trust',
-        allowed_roles: ['app'],
-        verify_connection: true,
-      });
-      // Credentials that live 2s and can be renewed up to 6s after they were issued.
-      await bao.api('POST', 'database/roles/app', {
-        db_name: 'pg',
-        creation_statements: [
-          `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
-        ],
-        default_ttl: '2s',
-        max_ttl: '6s',
-      });
+  before(async () => {
+    assert.ok(pgBin, 'PostgreSQL is not installed: run scripts/components.sh (or postgresql.sh)');
+    pg = await startPostgres(pgBin);
+    await bao.api('POST', 'sys/mounts/database', { type: 'database' });
+    await bao.api('POST', 'database/config/pg', {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: pg.connectionUrl,
+      username: 'postgres',
+      password: 'unused-with-trust',
+      allowed_roles: ['app'],
+      verify_connection: true,
     });
-    after(async () => {
-      await pg?.stop();
+    // Credentials that live 2s and can be renewed up to 6s after they were issued.
+    await bao.api('POST', 'database/roles/app', {
+      db_name: 'pg',
+      creation_statements: [
+        `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
+      ],
+      default_ttl: '2s',
+      max_ttl: '6s',
     });
+  });
+  after(async () => {
+    await pg?.stop();
+  });
 
-    it('renews the lease until its max TTL, seen by the server, then stops the app with SIGTERM', async () => {
-      const run = startBundle(bundle, app('trap "echo GOT_TERM; exit 7" TERM;'), {
-        ...rootEnv({ VAULT_LOG_LEVEL: 'debug' }),
-        // One read for both keys: one database user, one lease.
-        DB_USER: 'vault:database/creds/app#username',
-        DB_URL:
-          'postgresql://${vault:database/creds/app#username}:${vault:database/creds/app#password}@127.0.0.1/postgres',
-      });
-      await run.waitFor(/^READY$/m);
-      const { env } = parseOutput(run.stdout());
-      const user = env['DB_USER'] ?? '';
-      assert.match(user, /^v-\w+/);
-      assert.ok(env['DB_URL']?.startsWith(`postgresql://${user}:`), 'both keys from one read');
+  it('renews the lease until its max TTL, seen by the server, then stops the app with SIGTERM', async () => {
+    const run = startBundle(bundle, app('trap "echo GOT_TERM; exit 7" TERM;'), {
+      ...rootEnv({ VAULT_LOG_LEVEL: 'debug' }),
+      // One read for both keys: one database user, one lease.
+      DB_USER: 'vault:database/creds/app#username',
+      DB_URL:
+        'postgresql://${vault:database/creds/app#username}:${vault:database/creds/app#password}@127.0.0.1/postgres',
+    });
+    await run.waitFor(/^READY$/m);
+    const { env } = parseOutput(run.stdout());
+    const user = env['DB_USER'] ?? '';
+    assert.match(user, /^v-\w+/);
+    assert.ok(env['DB_URL']?.startsWith(`postgresql://${user}:`), 'both keys from one read');
 
-      const listed = (await bao.api('GET', 'sys/leases/lookup/database/creds/app/?list=true'))[
-        'data'
-      ] as { keys: string[] };
-      assert.equal(listed.keys.length, 1, 'one lease: the path was read once');
-      const leaseId = `database/creds/app/${listed.keys[0] ?? ''}`;
+    const listed = (await bao.api('GET', 'sys/leases/lookup/database/creds/app/?list=true'))[
+      'data'
+    ] as { keys: string[] };
+    assert.equal(listed.keys.length, 1, 'one lease: the path was read once');
+    const leaseId = `database/creds/app/${listed.keys[0] ?? ''}`;
 
-      const renewals = new Set<unknown>();
-      let ended = false;
-      void run.done.then(() => (ended = true));
-      const pollUntil = performance.now() + 60_000;
-      while (!ended && performance.now() < pollUntil) {
-        try {
-          const data = (await bao.api('POST', 'sys/leases/lookup', { lease_id: leaseId }))[
-            'data'
-          ] as { last_renewal?: unknown };
-          if (data.last_renewal != null) renewals.add(data.last_renewal);
-        } catch {
-          // expired or revoked
-        }
-        await sleep(250);
+    const renewals = new Set<unknown>();
+    let ended = false;
+    void run.done.then(() => (ended = true));
+    const pollUntil = performance.now() + 60_000;
+    while (!ended && performance.now() < pollUntil) {
+      try {
+        const data = (await bao.api('POST', 'sys/leases/lookup', { lease_id: leaseId }))[
+          'data'
+        ] as { last_renewal?: unknown };
+        if (data.last_renewal != null) renewals.add(data.last_renewal);
+      } catch {
+        // expired or revoked
       }
-      const r = await run.done;
-      runs.push(r);
+      await sleep(250);
+    }
+    const r = await run.done;
+    runs.push(r);
 
-      assert.equal(r.code, 7, r.stderr);
-      assert.match(r.stdout, /^GOT_TERM$/m);
-      assert.ok(renewals.size >= 2, `renewals seen by the server: ${renewals.size}`);
-      assert.ok((r.stderr.match(/debug: renewed the lease 1/g) ?? []).length >= 2, r.stderr);
-      assert.match(
-        r.stderr,
-        /warn: the lease 1 (reaches its max TTL|can no longer be renewed|expires); stopping the app/,
-      );
-      assert.ok(r.ms > 3000 && r.ms < 30_000, `ran ${Math.round(r.ms)} ms`);
-    });
-  },
-);
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stdout, /^GOT_TERM$/m);
+    assert.ok(renewals.size >= 2, `renewals seen by the server: ${renewals.size}`);
+    assert.ok((r.stderr.match(/debug: renewed the lease 1/g) ?? []).length >= 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /warn: the lease 1 (reaches its max TTL|can no longer be renewed|expires); stopping the app/,
+    );
+    assert.ok(r.ms > 3000 && r.ms < 30_000, `ran ${Math.round(r.ms)} ms`);
+  });
+});

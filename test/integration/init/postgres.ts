@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { freePort, startProcess, waitUntil } from '../../env/processes.ts';
 
 export interface Postgres {
@@ -20,6 +20,8 @@ export interface Postgres {
 
 /** The directory holding `initdb` and `postgres`, or undefined when PostgreSQL is not installed. */
 export function postgresBin(): string | undefined {
+  const fromEnv = process.env['VAULT_INJECT_POSTGRES']; // scripts/components.sh --env
+  if (fromEnv) return dirname(fromEnv);
   const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
   const found = which.stdout.trim();
   if (which.status === 0 && found !== '') {
