@@ -10,7 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { kubernetesSourceReader } from '../../../webhook/src/k8s/sources.ts';
 import { readSources } from '../../../webhook/src/mutation/sources.ts';
 import { SA_ISSUER, startKube, type Kube } from '../../env/kube.ts';
-import { admissionApp, decodePatch, harness } from '../../unit/webhook/helpers.ts';
+import { decodePatch, harness, podReview, postReview } from '../../unit/webhook/helpers.ts';
 
 const CANARY = 'CANARY-sources-8b2e';
 
@@ -91,15 +91,9 @@ describe('kubernetesSourceReader against kube-apiserver', () => {
   });
 
   it('through the handler: the reference behind the Secret is found, no value leaves', async () => {
-    const pod = (secret: string) => ({
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid: 'u-1',
-        kind: { group: '', version: 'v1', kind: 'Pod' },
-        operation: 'CREATE',
-        namespace: ns,
-        object: {
+    const pod = (secret: string) =>
+      podReview(
+        {
           metadata: { name: 'p' },
           spec: {
             containers: [
@@ -115,11 +109,10 @@ describe('kubernetesSourceReader against kube-apiserver', () => {
             ],
           },
         },
-      },
-    });
+        { namespace: ns },
+      );
     const h = harness({}, webhookReader());
-    const app = admissionApp(h);
-    const res = await app.inject({ method: 'POST', url: '/mutate', payload: pod('db') });
+    const res = await postReview(h, pod('db'));
     const { response } = res.json();
     assert.equal(response.allowed, true);
     assert.equal(response.warnings, undefined);
@@ -131,8 +124,7 @@ describe('kubernetesSourceReader against kube-apiserver', () => {
       {},
       kubernetesSourceReader({ timeoutMs: 5000, kubeConfig: kube.kubeConfig(token) }),
     );
-    const app2 = admissionApp(denied);
-    const res2 = await app2.inject({ method: 'POST', url: '/mutate', payload: pod('db') });
+    const res2 = await postReview(denied, pod('db'));
     assert.deepEqual(res2.json().response.warnings, [
       'secret "db" could not be read (HTTP 403): references in it are not detected',
       'configmap "cfg" could not be read (HTTP 403): references in it are not detected',
@@ -147,7 +139,5 @@ describe('kubernetesSourceReader against kube-apiserver', () => {
     ]) {
       assert.ok(!text.includes(CANARY), `the canary leaked: ${text}`);
     }
-    await app.close();
-    await app2.close();
   });
 });

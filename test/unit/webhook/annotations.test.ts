@@ -7,7 +7,7 @@ import fjp from 'fast-json-patch';
 import { INIT_PROGRAM, TOKEN_VOLUME_NAME } from '../../../init-binary/src/contract.ts';
 import * as A from '../../../webhook/src/mutation/annotations.ts';
 import type { Container, Pod } from '../../../webhook/src/mutation/types.ts';
-import { admissionApp, decodePatch, harness } from './helpers.ts';
+import { decodePatch, harness, podReview, postReview } from './helpers.ts';
 
 const FLAGS = {
   'vault-addr': 'https://vault.vault:8200',
@@ -45,23 +45,7 @@ interface Reviewed {
 }
 
 async function review(pod: Pod, flags: Record<string, string> = FLAGS): Promise<Reviewed> {
-  const app = admissionApp(harness(flags));
-  const res = await app.inject({
-    method: 'POST',
-    url: '/mutate',
-    payload: {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid: 'u-1',
-        kind: { group: '', version: 'v1', kind: 'Pod' },
-        operation: 'CREATE',
-        namespace: 'apps',
-        object: pod,
-      },
-    },
-  });
-  await app.close();
+  const res = await postReview(harness(flags), podReview(pod, { namespace: 'apps' }));
   assert.equal(res.statusCode, 200, res.body);
   const { response } = res.json();
   const ops = decodePatch(response.patch) as fjp.Operation[];

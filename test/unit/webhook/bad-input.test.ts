@@ -1,7 +1,7 @@
 // Bad input never crashes the process: each row is a request and the answer it must get.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { admissionApp, decodePatch, harness } from './helpers.ts';
+import { admissionApp, decodePatch, harness, podReview, postReview } from './helpers.ts';
 import type { SourceReader } from '../../../webhook/src/mutation/sources.ts';
 
 const UID = '11111111-2222-4333-8444-555555555555';
@@ -9,17 +9,9 @@ const pod = (env: unknown[] = [{ name: 'A', value: 'vault:secret/a#b' }]) => ({
   metadata: { name: 'p' },
   spec: { containers: [{ name: 'app', image: 'x', command: ['/x'], env }] },
 });
-const review = (request: Record<string, unknown>) => ({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid: UID,
-    kind: { group: '', version: 'v1', kind: 'Pod' },
-    operation: 'CREATE',
-    namespace: 'ns',
-    ...request,
-  },
-});
+// The object (or its absence) comes with the request's other fields.
+const review = (request: Record<string, unknown>) =>
+  podReview(undefined, { uid: UID, namespace: 'ns', ...request });
 
 interface Row {
   name: string;
@@ -170,22 +162,15 @@ describe('requests that are answered, not rejected', () => {
   ];
   for (const row of allowedRows) {
     it(row.name, async () => {
-      const app = admissionApp(harness());
-      const res = await app.inject({
-        method: 'POST',
-        url: '/mutate',
-        payload: review(row.request),
-      });
+      const res = await postReview(harness(), review(row.request));
       assert.equal(res.statusCode, 200);
       assert.deepEqual(res.json().response, { uid: UID, allowed: true });
-      await app.close();
     });
   }
 
   it('an invalid reference is denied, naming container, variable and problem', async () => {
-    const app = admissionApp(harness());
     const payload = review({ object: pod([{ name: 'DB_PASSWORD', value: 'vault:secret/db' }]) });
-    const res = await app.inject({ method: 'POST', url: '/mutate', payload });
+    const res = await postReview(harness(), payload);
     const r = res.json().response;
     assert.equal(r.allowed, false);
     assert.equal(
@@ -214,13 +199,8 @@ describe('requests that are answered, not rejected', () => {
     const reader: SourceReader = {
       read: () => Promise.reject(Object.assign(new Error('nope'), { code: 403 })),
     };
-    const app = admissionApp(harness({}, reader));
     const env = [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }];
-    const res = await app.inject({
-      method: 'POST',
-      url: '/mutate',
-      payload: review({ object: pod(env) }),
-    });
+    const res = await postReview(harness({}, reader), review({ object: pod(env) }));
     assert.deepEqual(res.json().response, {
       uid: UID,
       allowed: true,
@@ -230,13 +210,11 @@ describe('requests that are answered, not rejected', () => {
 
   it('a reader that hangs is cut off by the deadline and the pod denied', async () => {
     const h = harness({}, { read: () => new Promise(() => undefined) });
-    const app = admissionApp({ ...h, deps: { ...h.deps, deadlineMs: 50 } });
     const env = [{ name: 'A', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }];
-    const res = await app.inject({
-      method: 'POST',
-      url: '/mutate',
-      payload: review({ object: pod(env) }),
-    });
+    const res = await postReview(
+      { ...h, deps: { ...h.deps, deadlineMs: 50 } },
+      review({ object: pod(env) }),
+    );
     const r = res.json().response;
     assert.equal(r.allowed, false);
     assert.equal(r.status.message, 'the webhook did not finish within 50 ms');

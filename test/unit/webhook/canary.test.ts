@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SourceName } from '../../../webhook/src/mutation/sources.ts';
-import { admissionApp, decodePatch, harness } from './helpers.ts';
+import { decodePatch, harness, podReview, postReview } from './helpers.ts';
 
 const CANARY = 'CANARY-5d1f0c7e';
 
@@ -22,25 +22,18 @@ const reader = {
 };
 
 function review(env: unknown[], envFrom: unknown[] = []) {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: 'u-1',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      operation: 'CREATE',
-      namespace: 'ns',
-      object: {
-        metadata: { name: 'p', annotations: { 'vault-inject.dev/role': 'r' } },
-        spec: {
-          containers: [
-            { name: 'app', image: 'x', command: ['/x'], args: ['--flag'], env, envFrom },
-            { name: 'side', image: 'y', command: ['/y'], env: [{ name: 'S', value: CANARY }] },
-          ],
-        },
+  return podReview(
+    {
+      metadata: { name: 'p', annotations: { 'vault-inject.dev/role': 'r' } },
+      spec: {
+        containers: [
+          { name: 'app', image: 'x', command: ['/x'], args: ['--flag'], env, envFrom },
+          { name: 'side', image: 'y', command: ['/y'], env: [{ name: 'S', value: CANARY }] },
+        ],
       },
     },
-  };
+    { namespace: 'ns' },
+  );
 }
 
 const cases: [string, ReturnType<typeof review>][] = [
@@ -72,8 +65,7 @@ describe('canary: no value read from a Secret or ConfigMap leaves the webhook', 
   for (const [name, payload] of cases) {
     it(name, async () => {
       const h = harness({}, reader);
-      const app = admissionApp(h);
-      const res = await app.inject({ method: 'POST', url: '/mutate', payload });
+      const res = await postReview(h, payload);
       assert.equal(res.statusCode, 200);
       const { response } = res.json();
       const patch = JSON.stringify(decodePatch(response.patch));
@@ -95,8 +87,7 @@ describe('canary: no value read from a Secret or ConfigMap leaves the webhook', 
   }
 
   it('the denial names the variable and the Secret, not the value', async () => {
-    const app = admissionApp(harness({}, reader));
-    const res = await app.inject({ method: 'POST', url: '/mutate', payload: cases[1]?.[1] });
+    const res = await postReview(harness({}, reader), cases[1]?.[1] ?? {});
     assert.equal(
       res.json().response.status.message,
       'container "app", env BROKEN (secret "broken" key password): holds an invalid reference (details withheld: it is a Secret value)',
@@ -105,26 +96,8 @@ describe('canary: no value read from a Secret or ConfigMap leaves the webhook', 
 });
 
 describe('one JSON log line per review', () => {
-  const post = async (h: ReturnType<typeof harness>, object: unknown, dryRun = false) => {
-    const app = admissionApp(h);
-    await app.inject({
-      method: 'POST',
-      url: '/mutate',
-      payload: {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: 'u-2',
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          operation: 'CREATE',
-          namespace: 'shop',
-          dryRun,
-          object,
-        },
-      },
-    });
-    await app.close();
-  };
+  const post = (h: ReturnType<typeof harness>, object: unknown, dryRun = false) =>
+    postReview(h, podReview(object, { uid: 'u-2', namespace: 'shop', dryRun }));
 
   it('namespace, pod (or generateName*), the mutated containers, result and duration', async () => {
     const h = harness({}, reader);

@@ -221,6 +221,39 @@ export function admissionApp(h: Harness) {
   return buildAdmissionApp({ deps: h.deps });
 }
 
+/**
+ * An AdmissionReview v1 for a Pod CREATE, as the kube-apiserver sends it: `fields` (uid, namespace,
+ * dryRun, resource, ...) are set beside the defaults and may replace them, `object` among them.
+ */
+export function podReview(object: unknown, fields: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'u-1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      operation: 'CREATE',
+      object,
+      ...fields,
+    },
+  };
+}
+
+/** A Pod named `p` (or as `metadata` says) that runs these containers. */
+export function podOf(containers: unknown[], metadata: Record<string, unknown> = { name: 'p' }) {
+  return { apiVersion: 'v1', kind: 'Pod', metadata, spec: { containers } };
+}
+
+/** One review through an admission app of its own, closed once it has answered. */
+export async function postReview(h: Harness, payload: object) {
+  const app = admissionApp(h);
+  try {
+    return await app.inject({ method: 'POST', url: '/mutate', payload });
+  } finally {
+    await app.close();
+  }
+}
+
 export function decodePatch(patch: string | undefined): unknown[] {
   return patch === undefined
     ? []

@@ -7,7 +7,7 @@ import fjp from 'fast-json-patch';
 import { parseAllDocuments, stringify } from 'yaml';
 import { preview } from '../../../webhook/src/cli/mutate.ts';
 import { injectionConfig, readFlags } from '../../../webhook/src/config.ts';
-import { FIXTURES } from './helpers.ts';
+import { FIXTURES, podOf } from './helpers.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- YAML read back, asserted field by field
 type Json = Record<string, any>;
@@ -240,20 +240,15 @@ describe('vault-inject mutate', () => {
         metadata: { name: 's' },
         data: { k: Buffer.from(`vault:${canary} x#`).toString('base64') },
       }),
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'p' },
-        spec: {
-          containers: [
-            {
-              name: 'app',
-              command: ['/a'],
-              env: [{ name: 'K', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }],
-            },
-          ],
-        },
-      }),
+      stringify(
+        podOf([
+          {
+            name: 'app',
+            command: ['/a'],
+            env: [{ name: 'K', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }],
+          },
+        ]),
+      ),
     ].join('---\n');
     const r = await preview(input, 'patch', config);
     assert.equal(r.exitCode, 1);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildTelemetryApp } from '../../../webhook/src/app.ts';
 import { createMetrics } from '../../../webhook/src/metrics.ts';
-import { admissionApp, harness } from './helpers.ts';
+import { harness, podReview, postReview } from './helpers.ts';
 
 const CONTRACT_METRICS = [
   'vault_inject_admission_duration_seconds',
@@ -68,22 +68,10 @@ describe('telemetry', () => {
 
   it('a review is counted by operation and result and timed', async () => {
     const h = harness();
-    const app = admissionApp(h);
-    await app.inject({
-      method: 'POST',
-      url: '/mutate',
-      payload: {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
-          uid: 'u',
-          kind: { group: '', version: 'v1', kind: 'Pod' },
-          operation: 'CREATE',
-          object: { spec: { containers: [{ name: 'a', command: ['/a'] }] } },
-        },
-      },
-    });
-    await app.close();
+    await postReview(
+      h,
+      podReview({ spec: { containers: [{ name: 'a', command: ['/a'] }] } }, { uid: 'u' }),
+    );
     const text = await h.metrics.registry.metrics();
     assert.match(
       text,
