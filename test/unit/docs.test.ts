@@ -170,7 +170,11 @@ describe('docs', () => {
 
   it('docs/configuration.md documents no webhook flag that does not exist', () => {
     const doc = read('docs/configuration.md');
-    const table = doc.slice(doc.indexOf('## Flags'), doc.indexOf('`vault-inject mutate` takes'));
+    // The first table under "## Flags": its rows up to the first line that is not one.
+    const lines = doc.slice(doc.indexOf('## Flags')).split('\n');
+    const start = lines.findIndex((l) => l.startsWith('|'));
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+    const table = lines.slice(start, end).join('\n');
     const rows = [...table.matchAll(/^\| `--([a-z0-9-]+)` \|/gm)].map((m) => m[1] ?? '');
     assert.ok(rows.length > 0, 'the flag table was found');
     assert.deepEqual(
