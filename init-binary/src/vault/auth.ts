@@ -24,13 +24,17 @@ export async function login(http: VaultHttp, config: Config): Promise<LoginResul
     case 'jwt': {
       const role = required(config.role, Env.ROLE, config.authMethod);
       const jwt = readCredential(config.saTokenFile, Env.SA_TOKEN);
-      return loginAt(http, config.authPath, { role, jwt }, `role "${role}"`);
+      return loginAt(http, config.authPath, { role, jwt }, `role "${role}"`, {
+        role: `its role "${role}" (${Env.ROLE}) admits this token`,
+      });
     }
     case 'approle': {
       const roleId = required(config.roleId, Env.ROLE_ID, 'approle');
       const body: Record<string, string> = { role_id: roleId };
       if (config.secretId !== undefined) body['secret_id'] = config.secretId;
-      return loginAt(http, config.authPath, body, 'approle');
+      return loginAt(http, config.authPath, body, 'approle', {
+        role: `the role ID (${Env.ROLE_ID}) is one of its roles`,
+      });
     }
   }
 }
@@ -40,10 +44,15 @@ async function loginAt(
   authPath: string,
   body: Readonly<Record<string, string>>,
   who: string,
+  check: { readonly role: string },
 ): Promise<LoginResult> {
   const res = await http.write(`auth/${authPath}/login`, body, {
     action: `the login at auth/${authPath} with ${who}`,
     login: true,
+    // Vault and OpenBao answer 403 where no auth method is enabled, as for a refused login.
+    hints: {
+      403: `check that auth/${authPath} is an enabled auth method (${Env.AUTH_PATH}) and that ${check.role}`,
+    },
   });
   const auth = record(res['auth']);
   const token = auth?.['client_token'];

@@ -52,7 +52,13 @@ function secretApi(http: VaultHttp, config: Config): SecretApi {
   return {
     read: (path, version) => readSecret(reads, path, version, mounts),
     write: async (path: string, body: Readonly<Record<string, unknown>>): Promise<Secret> =>
-      toSecret(await http.write(path, body, { action: `writing ${path}` }), path),
+      toSecret(
+        await http.write(path, body, {
+          action: `writing ${path}`,
+          hints: { 405: `${path} takes no write (>>vault:); to read it, use vault:${path}#KEY` },
+        }),
+        path,
+      ),
     decrypt: async (ciphertexts) => {
       const key = config.transitKeyId ?? '';
       const path = `${config.transitPath}/decrypt/${key}`;

@@ -28,7 +28,7 @@ export function vaultMessage(err: unknown): string {
   const body = (err as { response?: { body?: unknown } }).response?.body;
   const errors = (body as { errors?: unknown } | undefined)?.errors;
   const first = Array.isArray(errors) && typeof errors[0] === 'string' ? errors[0] : undefined;
-  const text = first ? first.replace(/\s+/g, ' ').slice(0, 200) : '';
+  const text = first ? first.replace(/\s+/g, ' ').trim().slice(0, 200) : '';
   return `${status ?? '?'}${text ? ` ${text}` : ''}`;
 }
 
@@ -46,6 +46,8 @@ export interface CallContext {
   /** What we were doing, e.g. "reading secret/data/app" or "logging in at auth/jwt". */
   readonly action: string;
   readonly login?: boolean;
+  /** What to check, by the status Vault answered (e.g. 405: a path that takes no write). */
+  readonly hints?: Readonly<Record<number, string>>;
 }
 
 /** Translates a failed call (after retries) into exactly one InitError. */
@@ -86,15 +88,30 @@ export function translate(err: unknown, ctx: CallContext): Error {
     });
   }
   if (ctx.login || status === 401 || status === 403) {
-    return new DeniedError(`Vault denied ${ctx.action} (${vaultMessage(err)})`, { cause: err });
+    return new DeniedError(
+      `Vault denied ${ctx.action} (${vaultMessage(err)})${hint(ctx, status)}`,
+      {
+        cause: err,
+      },
+    );
   }
   if (status === 404) {
     return new MissingSecretError(`nothing found while ${ctx.action} (404)`, { cause: err });
   }
   if (status === 429) {
-    return new UnavailableError(`Vault is rate limiting (429) while ${ctx.action}`, {
+    return new UnavailableError(`Vault at ${ctx.addr} is rate limiting (429) while ${ctx.action}`, {
       cause: err,
     });
   }
-  return new ConfigError(`Vault rejected ${ctx.action} (${vaultMessage(err)})`, { cause: err });
+  return new ConfigError(
+    `Vault rejected ${ctx.action} (${vaultMessage(err)})${hint(ctx, status)}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+function hint(ctx: CallContext, status: number): string {
+  const text = ctx.hints?.[status];
+  return text ? `; ${text}` : '';
 }

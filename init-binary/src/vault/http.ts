@@ -27,6 +27,8 @@ export interface CallOptions {
   readonly action: string;
   /** A failed login is always "denied" (77), whatever 4xx Vault chose. */
   readonly login?: boolean;
+  /** What to check, by the status Vault answered (added to the failure line). */
+  readonly hints?: Readonly<Record<number, string>>;
 }
 
 export interface VaultHttp {
@@ -88,6 +90,7 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
         timeoutMs: deadline.timeoutMs,
         action: callOptions.action,
         login: callOptions.login,
+        hints: callOptions.hints,
       });
     });
 

@@ -5,7 +5,7 @@
  * is (so a KV v1 secret with a field named `data` stays a field). When Vault denies the mount
  * lookup, fall back to the literal path: v2 only when the user wrote `data/` after the mount.
  */
-import { ConfigError, ProtocolError } from '../errors.ts';
+import { ConfigError, MissingSecretError, ProtocolError } from '../errors.ts';
 import type { Lease, Secret } from '../resolve.ts';
 import type { RawResponse, VaultHttp } from './http.ts';
 
@@ -15,29 +15,39 @@ export interface Mount {
   readonly kvVersion: 1 | 2 | undefined;
 }
 
-/** The mount holding `path`, or undefined when Vault will not tell us. */
-export async function detectMount(http: VaultHttp, path: string): Promise<Mount | undefined> {
+/** Vault would not say which mount holds a path: it denied the lookup, or gave no usable answer. */
+export interface UnknownMount {
+  readonly path: undefined;
+  readonly denied: boolean;
+}
+
+/** Where Vault says which mount holds a path (as the vault CLI asks). */
+const LOOKUP = 'sys/internal/ui/mounts/';
+
+const UNANSWERED: UnknownMount = { path: undefined, denied: false };
+
+/** The mount holding `path`, or why it is unknown. */
+export async function detectMount(http: VaultHttp, path: string): Promise<Mount | UnknownMount> {
   let res: RawResponse | undefined;
   try {
-    res = await http.read(`sys/internal/ui/mounts/${path}`, {
-      action: `looking up the mount of ${path}`,
-    });
+    res = await http.read(`${LOOKUP}${path}`, { action: `looking up the mount of ${path}` });
   } catch (err) {
     // Denied, or no answer it can give (4xx): read the literal path, as the vault CLI does.
     const code = (err as { code?: unknown }).code;
-    if (code === 'E_DENIED' || code === 'E_CONFIG' || code === 'E_MISSING') return undefined;
+    if (code === 'E_DENIED') return { path: undefined, denied: true };
+    if (code === 'E_CONFIG' || code === 'E_MISSING') return UNANSWERED;
     throw err;
   }
   const data = record(res?.['data']);
   const mountPath = data?.['path'];
-  if (typeof mountPath !== 'string' || mountPath === '') return undefined;
+  if (typeof mountPath !== 'string' || mountPath === '') return UNANSWERED;
   const type = data?.['type'];
   const version = record(data?.['options'])?.['version'];
   const kvVersion = type === 'kv' || type === 'generic' ? (version === '2' ? 2 : 1) : undefined;
   return { path: mountPath.endsWith('/') ? mountPath : `${mountPath}/`, kvVersion };
 }
 
-export type MountLookup = (path: string) => Promise<Mount | undefined>;
+export type MountLookup = (path: string) => Promise<Mount | UnknownMount>;
 
 /**
  * detectMount, once per mount rather than once per path: Vault refuses a mount inside another
@@ -47,7 +57,7 @@ export type MountLookup = (path: string) => Promise<Mount | undefined>;
  * cover them or told nothing (denied, failed).
  */
 export function mountLookup(http: VaultHttp): MountLookup {
-  const first = new Map<string, Promise<Mount | undefined>>();
+  const first = new Map<string, Promise<Mount | UnknownMount>>();
   return async (path) => {
     const segment = path.split('/')[0] ?? path;
     const shared = first.get(segment);
@@ -57,7 +67,9 @@ export function mountLookup(http: VaultHttp): MountLookup {
       return own;
     }
     const mount = await shared.catch(() => undefined);
-    return mount && path.startsWith(mount.path) ? mount : detectMount(http, path);
+    return mount?.path !== undefined && path.startsWith(mount.path)
+      ? mount
+      : detectMount(http, path);
   };
 }
 
@@ -76,16 +88,11 @@ export async function readSecret(
   const ahead = /^[^/]+\/data\//.test(path)
     ? settled(http.read(`${path}${query}`, { action: `reading ${path}` }))
     : undefined;
-  const mount = await lookup(path);
+  const answer = await lookup(path);
+  const mount = answer.path === undefined ? undefined : answer;
   const rel = mount && path.startsWith(mount.path) ? path.slice(mount.path.length) : undefined;
   const v2 = mount ? mount.kvVersion === 2 : ahead !== undefined;
-  if (version !== undefined && !v2) {
-    throw new ConfigError(`${path} is not on a KV v2 mount, so it has no version ${version}`);
-  }
-  if (!v2) {
-    const res = await http.read(path, { action: `reading ${path}` });
-    return res === undefined ? undefined : toSecret(res, path);
-  }
+  if (!v2) return readAsWritten(http, path, version, answer);
   const apiPath =
     mount && rel !== undefined ? `${mount.path}data/${rel.replace(/^data\//, '')}` : path;
   const res =
@@ -100,6 +107,44 @@ export async function readSecret(
   const data = record(inner);
   if (!data) throw new ProtocolError(`${path}: KV v2 answer without a data object`);
   return { data };
+}
+
+/** A path that is not (known to be) KV v2: read as written, `data` taken as is. */
+async function readAsWritten(
+  http: VaultHttp,
+  path: string,
+  version: number | undefined,
+  answer: Mount | UnknownMount,
+): Promise<Secret | undefined> {
+  if (version !== undefined) {
+    throw new ConfigError(
+      answer.path === undefined
+        ? `${path}: a version (${version}) needs a KV v2 mount, and ${undetected(path, answer)}`
+        : `${path} is not on a KV v2 mount, so it has no version ${version}`,
+    );
+  }
+  const res = await http.read(path, {
+    action: `reading ${path}`,
+    hints: { 405: `${path} takes no read (vault:); to write to it, use >>vault:${path}#KEY` },
+  });
+  if (res !== undefined) return toSecret(res, path);
+  // A KV v2 secret read without data/ answers 404 too: say why it was read that way.
+  if (answer.path === undefined && answer.denied) {
+    throw new MissingSecretError(`secret ${path} not found; ${undetected(path, answer)}`);
+  }
+  return undefined;
+}
+
+/**
+ * Why a path was read as written, and what to do about it (for a KV v2 secret whose path lacks
+ * `data/`). Names paths only.
+ */
+function undetected(path: string, answer: UnknownMount): string {
+  const slash = path.indexOf('/');
+  const example = slash > 0 ? ` (e.g. ${path.slice(0, slash)}/data/${path.slice(slash + 1)})` : '';
+  const why = answer.denied ? 'was denied' : 'gave no answer';
+  const grant = answer.denied ? ` or allow reading ${LOOKUP}*` : '';
+  return `the KV version of its mount could not be detected (the lookup ${LOOKUP}${path} ${why}); on a KV v2 mount write data/ after the mount${example}${grant}`;
 }
 
 export function toSecret(res: RawResponse, path: string): Secret {

@@ -33,6 +33,8 @@ before(async () => {
   await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
   await bao.api('POST', 'secret/data/from/one', { data: { FROM_A: 'a1', FROM_B: 'b1' } });
   await bao.api('POST', 'secret/data/from/two', { data: { FROM_B: 'b2' } });
+  // A database engine with no connection: enough for OpenBao to say what its paths take.
+  await bao.api('POST', 'sys/mounts/database', { type: 'database' });
 });
 
 after(async () => {
@@ -233,6 +235,34 @@ describe('vault-inject-env against OpenBao', () => {
     assert.match(
       read.stderr,
       /^vault-inject-env: U: Vault denied reading transit\/keys\/app \(403 /m,
+    );
+  });
+
+  it('a login at a path with no auth method: 77, naming the mount, its setting and the role', async () => {
+    const r = await go(jwtEnv({ VAULT_PATH: 'kubernetes-typo', U: 'vault:secret/app#user' }), [
+      '/bin/true',
+    ]);
+    assert.equal(r.code, 77, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      'vault-inject-env: Vault denied the login at auth/kubernetes-typo with role "app" (403 permission denied); check that auth/kubernetes-typo is an enabled auth method (VAULT_PATH) and that its role "app" (VAULT_ROLE) admits this token',
+    );
+  });
+
+  it('a write to a path that is read, a read of one that is written: 78, naming the other form', async () => {
+    // The root token, so that OpenBao answers for the path (405) rather than the policy (403).
+    const root = { VAULT_ADDR: bao.addr, VAULT_AUTH_METHOD: 'token', VAULT_TOKEN: bao.rootToken };
+    const write = await go({ ...root, P: '>>vault:database/creds/app#password' }, ['/bin/true']);
+    assert.equal(write.code, 78, write.stderr);
+    assert.equal(
+      write.stderr.trim(),
+      'vault-inject-env: P: Vault rejected writing database/creds/app (405 1 error occurred: * unsupported operation); database/creds/app takes no write (>>vault:); to read it, use vault:database/creds/app#KEY',
+    );
+    const read = await go({ ...root, C: 'vault:pki/issue/app#certificate' }, ['/bin/true']);
+    assert.equal(read.code, 78, read.stderr);
+    assert.equal(
+      read.stderr.trim(),
+      'vault-inject-env: C: Vault rejected reading pki/issue/app (405 1 error occurred: * unsupported operation); pki/issue/app takes no read (vault:); to write to it, use >>vault:pki/issue/app#KEY',
     );
   });
 

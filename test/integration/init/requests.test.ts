@@ -183,6 +183,35 @@ describe('requests the init program sends to OpenBao', () => {
     assert.equal(g.count('GET', 'kv/legacy'), 1);
   });
 
+  it('a denied lookup and a KV v2 path without data/: 78, the line says why and what to write', async () => {
+    const g = await gateway((req) =>
+      isLookup(req) ? { status: 403, errors: ['permission denied'] } : 'forward',
+    );
+    const hint =
+      'the KV version of its mount could not be detected (the lookup sys/internal/ui/mounts/secret/app was denied); on a KV v2 mount write data/ after the mount (e.g. secret/data/app) or allow reading sys/internal/ui/mounts/*';
+    const missing = await go(jwtEnv(g.addr, { U: 'vault:secret/app#user' }), ['/bin/true']);
+    assert.equal(missing.code, 78, missing.stderr);
+    assert.equal(
+      missing.stderr.trim(),
+      `vault-inject-env: U: secret secret/app not found; ${hint}`,
+    );
+    // The literal path was read (OpenBao answers 404 for a KV v2 path without data/), once.
+    assert.equal(g.count('GET', 'secret/app'), 1);
+    const pinned = await go(jwtEnv(g.addr, { U: 'vault:secret/app#user#1' }), ['/bin/true']);
+    assert.equal(pinned.code, 78, pinned.stderr);
+    assert.equal(
+      pinned.stderr.trim(),
+      `vault-inject-env: U: secret/app: a version (1) needs a KV v2 mount, and ${hint}`,
+    );
+    // ignore-missing: the same line, as a warning, and the variable left out.
+    const lenient = await go(
+      jwtEnv(g.addr, { U: 'vault:secret/app#user', VAULT_IGNORE_MISSING_SECRETS: 'true' }),
+    );
+    assert.equal(lenient.code, 0, lenient.stderr);
+    assert.equal(lenient.env['U'], undefined);
+    assert.ok(lenient.stderr.includes(`warn: U: secret secret/app not found; ${hint}`));
+  });
+
   it('OpenBao denies the mount lookup (no grant on the mount): the literal read is denied too (77)', async () => {
     const g = await gateway();
     const r = await go(jwtEnv(g.addr, { O: 'vault:other/data/app#user' }), ['/bin/true']);

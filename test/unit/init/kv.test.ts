@@ -2,12 +2,15 @@
 // records every call: the mount looked up once per mount, KV v1 and v2 read as the vault CLI does.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeniedError } from '../../../init-binary/src/errors.ts';
+import { DeniedError, MissingSecretError } from '../../../init-binary/src/errors.ts';
 import type { RawResponse, VaultHttp } from '../../../init-binary/src/vault/http.ts';
 import { readOnce } from '../../../init-binary/src/vault/client.ts';
 import { mountLookup, readSecret } from '../../../init-binary/src/vault/kv.ts';
 
-/** Mounts: path → KV version (undefined: not KV). `denied`: lookups answered 403. */
+/**
+ * Mounts: path → KV version (undefined: not KV). `denied`: lookups answered 403. A path read
+ * without data/ under a KV v2 mount answers 404, as Vault does, and so does any path with "gone".
+ */
 function fakeVault(mounts: Record<string, 1 | 2 | undefined>, denied: string[] = []) {
   const calls: string[] = [];
   const http: VaultHttp = {
@@ -33,9 +36,10 @@ function fakeVault(mounts: Record<string, 1 | 2 | undefined>, denied: string[] =
           },
         };
       }
-      return path.includes('/data/')
-        ? { data: { data: { key: path }, metadata: {} } }
-        : { data: { key: path } };
+      if (path.includes('gone')) return undefined;
+      if (path.includes('/data/')) return { data: { data: { key: path }, metadata: {} } };
+      const v2 = Object.keys(mounts).some((m) => path.startsWith(m) && mounts[m] === 2);
+      return v2 ? undefined : { data: { key: path } };
     },
   };
   return { http, calls };
@@ -84,6 +88,22 @@ describe('mountLookup + readSecret', () => {
     assert.equal(hidden?.data['key'], 'secret/data/hidden', 'literal path, read as v2 (data/)');
     assert.equal(open?.data['key'], 'secret/data/open');
     assert.equal(calls.filter((c) => c.startsWith('sys/')).length, 2);
+  });
+
+  it('a denied lookup, then 404 for the literal path: missing, saying why it was read that way', async () => {
+    const { http } = fakeVault({ 'secret/': 2 }, ['secret/']);
+    const err = await readSecret(http, 'secret/app', undefined).then(
+      () => assert.fail('no error'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof MissingSecretError);
+    assert.equal(
+      err.message,
+      'secret secret/app not found; the KV version of its mount could not be detected (the lookup sys/internal/ui/mounts/secret/app was denied); on a KV v2 mount write data/ after the mount (e.g. secret/data/app) or allow reading sys/internal/ui/mounts/*',
+    );
+    // A lookup that was answered: a plain "missing" (undefined), for resolve() to name.
+    const answered = fakeVault({ 'kv/': 1 });
+    assert.equal(await readSecret(answered.http, 'kv/gone', undefined), undefined);
   });
 
   it('reads one KV v2 secret once, however its path is written (readOnce)', async () => {
