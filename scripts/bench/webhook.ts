@@ -8,6 +8,7 @@ import { startWebhook } from '../../webhook/src/cli/webhook.ts';
 import { injectionConfig, parseConfig, readFlags } from '../../webhook/src/config.ts';
 import { createMetrics } from '../../webhook/src/metrics.ts';
 import { commandRequired } from '../../webhook/src/registry/image-config.ts';
+import { podOf, podReview } from '../../test/unit/webhook/helpers.ts';
 
 // autocannon ships no types; this is the part of its API used here.
 interface CannonResult {
@@ -43,30 +44,19 @@ function container(name: string) {
   };
 }
 
-const review = {
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
+const pod = podOf([container('app'), container('worker'), container('proxy')], {
+  name: 'bench',
+  namespace: 'bench',
+  annotations: { 'vault-inject.dev/role': 'bench' },
+});
+const review = podReview(
+  { ...pod, spec: { serviceAccountName: 'bench', ...pod.spec } },
+  {
     uid: '00000000-0000-4000-8000-000000000001',
-    kind: { group: '', version: 'v1', kind: 'Pod' },
     resource: { group: '', version: 'v1', resource: 'pods' },
-    operation: 'CREATE',
     namespace: 'bench',
-    object: {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name: 'bench',
-        namespace: 'bench',
-        annotations: { 'vault-inject.dev/role': 'bench' },
-      },
-      spec: {
-        serviceAccountName: 'bench',
-        containers: [container('app'), container('worker'), container('proxy')],
-      },
-    },
   },
-};
+);
 const body = JSON.stringify(review);
 
 // 1. Handler time: decode is done by the transport, so this is the handler's own work.

@@ -103,6 +103,25 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  /**
+   * The BUILT webhook as the Deployment's container runs it (POD_NAME's environment), listening on
+   * the loopback port the chart's clientConfig names; `env` adds the kubeconfig, the telemetry
+   * address and any other variable.
+   */
+  const startChartWebhook = (name: string, log: string, env: Record<string, string>) =>
+    startProcess({
+      name,
+      command: process.execPath,
+      args: [WEBHOOK_BUILT, 'webhook'],
+      logPath: path.join(dir, log),
+      env: {
+        ...containerEnv(objects, POD_NAME),
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        VAULT_INJECT_LISTEN: `127.0.0.1:${port}`,
+        ...env,
+      },
+    });
+
   it('renders the --tls-auto variables, with no certificate files and no tls volume', () => {
     const container = webhookContainer(objects);
     const env = containerEnv(objects, POD_NAME);
@@ -164,18 +183,9 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
     const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'sa.kubeconfig'), token);
     const telemetryPort = await freePort();
     telemetry = `http://127.0.0.1:${telemetryPort}`;
-    webhook = startProcess({
-      name: 'webhook (chart env)',
-      command: process.execPath,
-      args: [WEBHOOK_BUILT, 'webhook'],
-      logPath: path.join(dir, 'webhook.log'),
-      env: {
-        ...containerEnv(objects, POD_NAME),
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        KUBECONFIG: kubeconfig,
-        VAULT_INJECT_LISTEN: `127.0.0.1:${port}`,
-        VAULT_INJECT_TELEMETRY_LISTEN: `127.0.0.1:${telemetryPort}`,
-      },
+    webhook = startChartWebhook('webhook (chart env)', 'webhook.log', {
+      KUBECONFIG: kubeconfig,
+      VAULT_INJECT_TELEMETRY_LISTEN: `127.0.0.1:${telemetryPort}`,
     });
     const leases = kube.kubeConfig().makeApiClient(CoordinationV1Api);
     const renewed = async (): Promise<string> => {
@@ -218,19 +228,10 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
   it("a name added later is reissued by the leader through the chart's RBAC (update on the Secret)", async () => {
     await webhook?.stop();
     // The same replica restarted with one more DNS name, as a `helm upgrade` adding one would do.
-    webhook = startProcess({
-      name: 'webhook (chart env, one more name)',
-      command: process.execPath,
-      args: [WEBHOOK_BUILT, 'webhook'],
-      logPath: path.join(dir, 'webhook-renamed.log'),
-      env: {
-        ...containerEnv(objects, POD_NAME),
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-        KUBECONFIG: path.join(dir, 'sa.kubeconfig'),
-        VAULT_INJECT_LISTEN: `127.0.0.1:${port}`,
-        VAULT_INJECT_TELEMETRY_LISTEN: new URL(telemetry).host,
-        VAULT_INJECT_TLS_AUTO_DNS: 'webhook.example,renamed.example',
-      },
+    webhook = startChartWebhook('webhook (chart env, one more name)', 'webhook-renamed.log', {
+      KUBECONFIG: path.join(dir, 'sa.kubeconfig'),
+      VAULT_INJECT_TELEMETRY_LISTEN: new URL(telemetry).host,
+      VAULT_INJECT_TLS_AUTO_DNS: 'webhook.example,renamed.example',
     });
     let data: Record<string, string> = {};
     await waitUntil(

@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { freePort, startProcess, waitUntil } from '../../env/processes.ts';
-import { hadolintPath, repoRoot } from './helpers.ts';
+import { podOf, podReview } from '../../unit/webhook/helpers.ts';
+import { BUNDLE, ensureBundle, hadolintPath, listTree, repoRoot } from './helpers.ts';
 
 const run = promisify(execFile);
 
@@ -78,20 +79,6 @@ async function replayContext(sources: string[]): Promise<string> {
   // `npm ci` in the stage: the same lockfile, so the repository's node_modules stands in for it.
   await symlink(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
-}
-
-async function listTree(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      const mode = ((await stat(full)).mode & 0o777).toString(8);
-      out.push(`${path.relative(root, full)}${entry.isDirectory() ? '/' : ''} ${mode}`);
-      if (entry.isDirectory()) await walk(full);
-    }
-  };
-  await walk(root);
-  return out.sort();
 }
 
 const webhookFile = readFile(path.join(repoRoot, 'Dockerfile.webhook'), 'utf8');
@@ -227,32 +214,21 @@ describe('the build stages, replayed from exactly what they COPY', () => {
         async () => (await fetch(`http://127.0.0.1:${telemetryPort}/healthz`)).ok,
         { process: server },
       );
-      const review = {
-        apiVersion: 'admission.k8s.io/v1',
-        kind: 'AdmissionReview',
-        request: {
+      const review = podReview(
+        podOf([
+          {
+            name: 'app',
+            image: 'registry.example/app:1',
+            command: ['/app'],
+            env: [{ name: 'A', value: 'vault:secret/data/a#b' }],
+          },
+        ]),
+        {
           uid: 'alone-1',
-          kind: { group: '', version: 'v1', kind: 'Pod' },
           resource: { group: '', version: 'v1', resource: 'pods' },
           namespace: 'default',
-          operation: 'CREATE',
-          object: {
-            apiVersion: 'v1',
-            kind: 'Pod',
-            metadata: { name: 'p' },
-            spec: {
-              containers: [
-                {
-                  name: 'app',
-                  image: 'registry.example/app:1',
-                  command: ['/app'],
-                  env: [{ name: 'A', value: 'vault:secret/data/a#b' }],
-                },
-              ],
-            },
-          },
         },
-      };
+      );
       const answer = await new Promise<string>((resolve, reject) => {
         const req = httpsRequest(
           `https://127.0.0.1:${port}/mutate`,
@@ -291,14 +267,8 @@ describe('the build stages, replayed from exactly what they COPY', () => {
         cwd: dir,
         maxBuffer: 16 * 1024 * 1024,
       });
-      const reference = path.join(repoRoot, 'dist/bundle/vault-inject');
-      if (!existsSync(path.join(reference, 'bin/vault-inject-env'))) {
-        await run('bash', ['scripts/bundle.sh', reference], {
-          cwd: repoRoot,
-          maxBuffer: 16 * 1024 * 1024,
-        });
-      }
-      assert.deepEqual(await listTree(fromImage), await listTree(reference));
+      await ensureBundle();
+      assert.deepEqual(await listTree(fromImage), await listTree(BUNDLE));
       assert.ok(
         existsSync(path.join(fromImage, 'bin/vault-inject-env')),
         'the copy container command exists',

@@ -4,7 +4,8 @@
  * unknown or misplaced field in a template is an error from the API server, not a silent prune.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +18,8 @@ export const repoRoot = path.resolve(import.meta.dirname, '../../..');
 export const CHART = path.join(repoRoot, 'deploy/chart');
 /** The apiserver the tests run (helm's offline default would be its client-go's, 1.37). */
 export const KUBE_VERSION = '1.35.4';
+/** The init bundle scripts/bundle.sh makes for the host (make bundle). */
+export const BUNDLE = path.join(repoRoot, 'dist/bundle/vault-inject');
 
 export interface KubeObject {
   apiVersion: string;
@@ -258,4 +261,28 @@ export async function counter(telemetryUrl: string, name: string): Promise<numbe
     }
   }
   return sum;
+}
+
+/** Makes the host's init bundle (BUNDLE) when an earlier build has not. */
+export async function ensureBundle(): Promise<void> {
+  if (existsSync(path.join(BUNDLE, 'bin/vault-inject-env'))) return;
+  await run('bash', ['scripts/bundle.sh', BUNDLE], {
+    cwd: repoRoot,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+}
+
+/** Relative paths (directories with a trailing /) and permission bits under `root`, sorted. */
+export async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      const mode = ((await stat(full)).mode & 0o777).toString(8);
+      out.push(`${path.relative(root, full)}${entry.isDirectory() ? '/' : ''} ${mode}`);
+      if (entry.isDirectory()) await walk(full);
+    }
+  };
+  await walk(root);
+  return out.sort();
 }

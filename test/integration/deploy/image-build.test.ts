@@ -11,22 +11,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import {
-  chmod,
-  cp,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { repoRoot } from './helpers.ts';
+import { BUNDLE, ensureBundle, listTree, repoRoot } from './helpers.ts';
 
 const run = promisify(execFile);
 const TAG = 'localhost/vault-inject-init:test';
@@ -36,21 +26,6 @@ function buildahPath(): string | undefined {
   if (fromEnv) return fromEnv;
   const found = spawnSync('sh', ['-c', 'command -v buildah'], { encoding: 'utf8' });
   return found.status === 0 ? found.stdout.trim() : undefined;
-}
-
-/** Relative paths (directories with a trailing /) and permission bits under `root`. */
-async function listTree(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      const mode = ((await stat(full)).mode & 0o777).toString(8);
-      out.push(`${path.relative(root, full)}${entry.isDirectory() ? '/' : ''} ${mode}`);
-      if (entry.isDirectory()) await walk(full);
-    }
-  };
-  await walk(root);
-  return out.sort();
 }
 
 /** The last stage of a Dockerfile, verbatim. */
@@ -67,7 +42,7 @@ describe('Dockerfile.init, final stage, built by buildah', () => {
   let storage: string[];
   let container = '';
   let rootfs = '';
-  const reference = path.join(repoRoot, 'dist/bundle/vault-inject');
+  const reference = BUNDLE;
   const b = (args: readonly string[]): Promise<{ stdout: string }> =>
     run(buildah ?? 'buildah', [...storage, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
 
@@ -82,12 +57,7 @@ describe('Dockerfile.init, final stage, built by buildah', () => {
       '--storage-driver',
       'vfs',
     ];
-    if (!existsSync(path.join(reference, 'bin/vault-inject-env'))) {
-      await run('bash', ['scripts/bundle.sh', reference], {
-        cwd: repoRoot,
-        maxBuffer: 16 * 1024 * 1024,
-      });
-    }
+    await ensureBundle();
     const stage = finalStage(await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'));
     // The `bundle` stage's output, where its RUN line writes it (/out/vault-inject).
     const bundleStage = /^RUN scripts\/bundle\.sh (\S+)/m.exec(

@@ -268,28 +268,22 @@ describe('webhook down', () => {
       statusOf(await createPod(appNs, pod('down-ignore-plain', [{ name: 'A', value: 'b' }]))),
       undefined,
     );
-    const optedOut = pod(
-      'down-ignore-opted-out',
-      [REFERENCE],
-      {},
-      { 'vault-inject.dev/inject': 'false' },
-    );
-    assert.equal(
-      statusOf(await createPod(appNs, optedOut)),
-      undefined,
-      'an opted-out pod is admitted',
-    );
-    const bankVaultsSkip = pod(
-      'down-ignore-bank-vaults-skip',
-      [REFERENCE],
-      {},
-      { 'vault.security.banzaicloud.io/mutate': 'skip' },
-    );
-    assert.equal(
-      statusOf(await createPod(appNs, bankVaultsSkip)),
-      undefined,
-      "Bank-Vaults' mutate: skip opts out too",
-    );
+    const optOuts: [string, Record<string, string>, string][] = [
+      [
+        'down-ignore-opted-out',
+        { 'vault-inject.dev/inject': 'false' },
+        'an opted-out pod is admitted',
+      ],
+      [
+        'down-ignore-bank-vaults-skip',
+        { 'vault.security.banzaicloud.io/mutate': 'skip' },
+        "Bank-Vaults' mutate: skip opts out too",
+      ],
+    ];
+    for (const [name, annotations, why] of optOuts) {
+      const optedOut = pod(name, [REFERENCE], {}, annotations);
+      assert.equal(statusOf(await createPod(appNs, optedOut)), undefined, why);
+    }
     // Ours wins over the alias: inject "true" with mutate: skip is not an opt-out.
     const both = pod(
       'down-ignore-ours-wins',
