@@ -312,7 +312,7 @@ export const FLAGS = [
     flag: 'registry-platform',
     env: E('REGISTRY_PLATFORM'),
     default: 'linux/amd64',
-    help: 'platform looked up in multi-arch images unless the pod pins kubernetes.io/arch',
+    help: 'platform looked up in multi-arch images unless the pod pins kubernetes.io/os or /arch',
   },
   {
     flag: 'registry-tag-ttl',

@@ -22,8 +22,6 @@ export const ErrorCode = {
   CONFIG: 'E_CONFIG',
   /** A TLS certificate or key could not be loaded. */
   TLS: 'E_TLS',
-  /** An input document of the offline preview cannot be previewed. */
-  DOCUMENT: 'E_DOCUMENT',
 } as const;
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
