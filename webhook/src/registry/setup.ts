@@ -73,7 +73,8 @@ async function defaultCredentials(config: RegistryConfig): Promise<CredentialSou
   if (file === '') return [];
   const text = await readFlagFile('registry-default-docker-config', file);
   try {
-    return [parseDockerConfigJson(`default docker config ${file}`, text)];
+    const source = parseDockerConfigJson(`default docker config ${file}`, text);
+    return [{ ...source, kind: 'default' }];
   } catch (cause) {
     // DockerConfigError names the file and an entry's key, never a value.
     throw configError(`--registry-default-docker-config: ${(cause as Error).message}`, cause);

@@ -9,7 +9,7 @@
  * Redirects (blob storage on another host) are followed without the Authorization header.
  */
 import { parseChallenges, type Challenge } from './challenge.ts';
-import type { FoundCredential } from './docker-config.ts';
+import { credentialPhrase, type FoundCredential } from './docker-config.ts';
 import { RegistryError, type RegistryErrorCode } from './errors.ts';
 import { LruCache, type Clock } from './lru.ts';
 import type { ImageReference } from './reference.ts';
@@ -60,7 +60,7 @@ function fail(ctx: LookupContext, code: RegistryErrorCode, reason: string, cause
 }
 
 function who(ctx: LookupContext): string {
-  return ctx.credential ? `credentials from ${ctx.credential.source}` : 'anonymous access';
+  return credentialPhrase(ctx.credential);
 }
 
 /** `MANIFEST_UNKNOWN: manifest unknown` from a distribution error body, if there is one. */

@@ -8,8 +8,12 @@
  * KEY matching follows kubelet's keyring: the scheme is ignored; the host may use `*` for one DNS
  * label (`*.example.com`); a port must match exactly; a path is a prefix of the repository
  * (`registry.example/team` serves `registry.example/team/app`); Docker Hub's legacy
- * `https://index.docker.io/v1/` means Docker Hub. The most specific matching key of a source wins;
- * sources are tried in the caller's order and the first with a match decides.
+ * `https://index.docker.io/v1/` means Docker Hub.
+ *
+ * Every matching entry is a candidate, in kubelet's order (`findCredentials`): kubelet merges a
+ * pod's pull secrets into one keyring whose keys are tried most specific first (the same key in
+ * several secrets: in the secrets' order), then the node's default keyring. Here sources of the same
+ * `kind` in a row form one keyring; a source without a kind is a keyring of its own.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { normaliseRegistryHost } from './reference.ts';
@@ -27,9 +31,14 @@ interface ConfigEntry {
   readonly credential: RegistryCredential;
 }
 
-/** One docker config, named for logs (`pod secret team-a/regcred`); never holds a name's value. */
+/** Where a source comes from: the pod's pull secrets, its service account's, the webhook's own. */
+export type CredentialSourceKind = 'pod' | 'service account' | 'default';
+
+/** One docker config, named for logs (`secret team-a/regcred`); never holds a name's value. */
 export interface CredentialSource {
   readonly name: string;
+  /** Sources of one kind in a row are one keyring (kubelet's order); none: a keyring of its own. */
+  readonly kind?: CredentialSourceKind;
   readonly entries: readonly ConfigEntry[];
 }
 
@@ -180,6 +189,7 @@ function specificity(entry: ConfigEntry): number {
 export interface FoundCredential {
   /** The source's name, safe to log. */
   readonly source: string;
+  readonly kind?: CredentialSourceKind;
   readonly credential: RegistryCredential;
   /**
    * An opaque key for caches: the same credential gives the same identity within this process; it
@@ -200,24 +210,77 @@ export function credentialIdentity(credential: RegistryCredential): string {
   return createHmac('sha256', IDENTITY_KEY).update(material).digest('hex').slice(0, 32);
 }
 
-/** The credential for `registry`/`repository` from the first source that has one. */
+/**
+ * Which credential a lookup used, for its log line and event: `pod secret team-a/regcred`,
+ * `service account secret team-a/sa`, `default` (the webhook's docker config), `anonymous`.
+ */
+export function credentialLabel(found: FoundCredential | undefined): string {
+  if (found === undefined) return 'anonymous';
+  if (found.kind === 'default') return 'default';
+  return found.kind === undefined ? found.source : `${found.kind} ${found.source}`;
+}
+
+/** The same, inside a sentence (`… with credentials from the default docker config`). */
+export function credentialPhrase(found: FoundCredential | undefined): string {
+  if (found === undefined) return 'anonymous access';
+  const label = credentialLabel(found);
+  return `credentials from ${label === 'default' ? 'the default docker config' : label}`;
+}
+
+/** Consecutive sources of one kind; a source without a kind alone. */
+function keyrings(sources: readonly CredentialSource[]): CredentialSource[][] {
+  const rings: CredentialSource[][] = [];
+  let kind: CredentialSourceKind | undefined;
+  for (const source of sources) {
+    const last = rings.at(-1);
+    if (last !== undefined && source.kind !== undefined && source.kind === kind) last.push(source);
+    else rings.push([source]);
+    kind = source.kind;
+  }
+  return rings;
+}
+
+/**
+ * Every credential for `registry`/`repository`, in the order kubelet tries them: keyring by keyring
+ * (the caller's order); inside one, the most specific key first, equal keys in the sources' order.
+ * A credential equal to one before it is left out (it would be refused again).
+ */
+export function findCredentials(
+  sources: readonly CredentialSource[],
+  registry: string,
+  repository: string,
+): FoundCredential[] {
+  const host = normaliseRegistryHost(registry);
+  const found: FoundCredential[] = [];
+  const seen = new Set<string>();
+  for (const ring of keyrings(sources)) {
+    const matches = ring.flatMap((source) =>
+      source.entries
+        .filter((entry) => hostMatches(entry.host, host) && pathMatches(entry.path, repository))
+        .map((entry) => ({ source, entry })),
+    );
+    // Array.prototype.sort is stable: equal keys keep the sources' and entries' order.
+    matches.sort((a, b) => specificity(b.entry) - specificity(a.entry));
+    for (const { source, entry } of matches) {
+      const identity = credentialIdentity(entry.credential);
+      if (seen.has(identity)) continue;
+      seen.add(identity);
+      found.push({
+        source: source.name,
+        ...(source.kind !== undefined ? { kind: source.kind } : {}),
+        credential: entry.credential,
+        identity,
+      });
+    }
+  }
+  return found;
+}
+
+/** The credential kubelet tries first, if any. */
 export function findCredential(
   sources: readonly CredentialSource[],
   registry: string,
   repository: string,
 ): FoundCredential | undefined {
-  const host = normaliseRegistryHost(registry);
-  for (const source of sources) {
-    const best = source.entries
-      .filter((entry) => hostMatches(entry.host, host) && pathMatches(entry.path, repository))
-      .sort((a, b) => specificity(b) - specificity(a))[0];
-    if (best !== undefined) {
-      return {
-        source: source.name,
-        credential: best.credential,
-        identity: credentialIdentity(best.credential),
-      };
-    }
-  }
-  return undefined;
+  return findCredentials(sources, registry, repository)[0];
 }

@@ -28,6 +28,7 @@ export {
   DOCKER_CFG_TYPE,
   DOCKER_CONFIG_JSON_TYPE,
   type CredentialSource,
+  type CredentialSourceKind,
   type PullSecret,
 } from './docker-config.ts';
 export {

@@ -1,7 +1,9 @@
 /**
  * Image config lookup: reference → digest → (platform manifest) → config → the command Kubernetes
- * would run. Caches, in memory and per credential identity (a lookup never answers from data that
- * its own credentials did not fetch):
+ * would run. Credentials are tried as kubelet tries them: every matching one in order, the next
+ * after a 401/403 (registry or token service), the first that works wins; anonymous only when none
+ * matches (kubelet never falls back to an anonymous pull). Caches, in memory and per credential
+ * identity (a lookup answers only from data fetched with one of its own credentials):
  *   - tag → digest for `tagTtlMs` (short: tags move). When it expires and the config for the old
  *     digest is still cached, one HEAD revalidates it (HEAD does not count against Docker Hub's pull
  *     limit);
@@ -10,7 +12,12 @@
  * and the caller's AbortSignal, and ends with one event (hook + log line) whatever happens.
  */
 import { RegistryClient, type LookupContext } from './client.ts';
-import { findCredential, type CredentialSource, type FoundCredential } from './docker-config.ts';
+import {
+  credentialLabel,
+  findCredentials,
+  type CredentialSource,
+  type FoundCredential,
+} from './docker-config.ts';
 import { RegistryError, type RegistryErrorCode } from './errors.ts';
 import {
   ManifestFormatError,
@@ -56,8 +63,13 @@ export interface LookupEvent {
   readonly result: 'success' | RegistryErrorCode;
   /** Requests this lookup sent (0 for a cache hit or a shared lookup). */
   readonly upstreamRequests: number;
-  /** Where the credential came from (`secret team-a/regcred`), or `none`. */
+  /**
+   * The credential that answered (`pod secret team-a/regcred`, `service account secret team-a/sa`,
+   * `default`, `anonymous`); after a failure, the last one tried; `none` for an invalid reference.
+   */
   readonly credentialSource: string;
+  /** Credentials tried with requests (0 for a cache hit); always set by ImageConfigLookup. */
+  readonly credentialsTried?: number;
   readonly error?: RegistryError;
 }
 
@@ -124,14 +136,29 @@ interface Outcome {
   readonly cacheHit: boolean;
   readonly shared: boolean;
   readonly upstreamRequests: number;
+  /** Index in `Prepared.candidates` of the credential that answered. */
+  readonly winner: number;
+  /** Credentials tried with requests. */
+  readonly tried: number;
+}
+
+/** What one flight (the whole sequence of credentials) yields to everyone waiting on it. */
+interface FlightValue {
+  readonly resolved: Resolved;
+  readonly upstreamRequests: number;
+  readonly winner: number;
+  readonly tried: number;
 }
 
 interface Prepared {
   readonly ref: ImageReference;
   readonly platform: Platform;
-  readonly credential: FoundCredential | undefined;
-  readonly identity: string;
+  /** In kubelet's order; `[undefined]` (anonymous) when no credential matches. */
+  readonly candidates: readonly (FoundCredential | undefined)[];
 }
+
+const identityOf = (credential: FoundCredential | undefined): string =>
+  credential?.identity ?? 'anonymous';
 
 export class ImageConfigLookup {
   readonly #timeoutMs: number;
@@ -142,7 +169,11 @@ export class ImageConfigLookup {
   readonly #now: Clock;
   readonly #tags: LruCache<string, string>;
   readonly #configs: LruCache<string, Resolved>;
-  readonly #flights = new SingleFlight<string, { resolved: Resolved; upstreamRequests: number }>();
+  readonly #flights = new SingleFlight<string, FlightValue>();
+  /** How far each flight's sequence of credentials got, by flight key. */
+  readonly #progress = new Map<string, { tried: number }>();
+  /** How many credentials a failed lookup tried (for its event), by the error it ended with. */
+  readonly #triedBefore = new WeakMap<object, number>();
   readonly #client: RegistryClient;
   readonly #close: () => void;
 
@@ -229,12 +260,11 @@ export class ImageConfigLookup {
   #prepare(request: ImageLookupRequest): Prepared {
     const ref = parseImageReference(request.image);
     const sources = [...(request.credentials ?? []), ...this.#defaults];
-    const credential = findCredential(sources, ref.registry, ref.repository);
+    const found = findCredentials(sources, ref.registry, ref.repository);
     return {
       ref,
       platform: request.platform ?? this.#platform,
-      credential,
-      identity: credential?.identity ?? 'anonymous',
+      candidates: found.length > 0 ? found : [undefined],
     };
   }
 
@@ -249,57 +279,145 @@ export class ImageConfigLookup {
     };
   }
 
-  #tagKey(p: Prepared): string {
-    return `${p.identity}|${p.ref.registry}/${p.ref.repository}:${p.ref.tag ?? ''}`;
+  #tagKey(p: Prepared, identity: string): string {
+    return `${identity}|${p.ref.registry}/${p.ref.repository}:${p.ref.tag ?? ''}`;
   }
 
-  #configKey(p: Prepared, digest: string): string {
-    return `${p.identity}|${p.ref.registry}/${p.ref.repository}@${digest}|${formatPlatform(p.platform)}`;
+  #configKey(p: Prepared, identity: string, digest: string): string {
+    return `${identity}|${p.ref.registry}/${p.ref.repository}@${digest}|${formatPlatform(p.platform)}`;
+  }
+
+  /**
+   * A cached answer fetched with one of this lookup's own credentials (the first in order that has
+   * one): any of them can read the image, so the pod can pull it.
+   */
+  #fromCache(p: Prepared): Outcome | undefined {
+    for (const [winner, credential] of p.candidates.entries()) {
+      const identity = identityOf(credential);
+      const digest = p.ref.digest ?? this.#tags.get(this.#tagKey(p, identity));
+      const cached =
+        digest !== undefined ? this.#configs.get(this.#configKey(p, identity, digest)) : undefined;
+      if (cached !== undefined) {
+        return {
+          resolved: cached,
+          cacheHit: true,
+          shared: false,
+          upstreamRequests: 0,
+          winner,
+          tried: 0,
+        };
+      }
+    }
+    return undefined;
   }
 
   async #resolveShared(p: Prepared, callerSignal: AbortSignal | undefined): Promise<Outcome> {
-    const digest = p.ref.digest ?? this.#tags.get(this.#tagKey(p));
-    const cached = digest !== undefined ? this.#configs.get(this.#configKey(p, digest)) : undefined;
-    if (cached !== undefined) {
-      return { resolved: cached, cacheHit: true, shared: false, upstreamRequests: 0 };
-    }
+    const hit = this.#fromCache(p);
+    if (hit !== undefined) return hit;
+    // One deadline for the whole sequence of credentials, not one per credential: for the caller's
+    // wait here, and for the shared work in the flight.
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
-    const key = `${p.identity}|${formatImageReference(p.ref)}|${formatPlatform(p.platform)}`;
-    const { value, shared } = await this.#flights.run(
+    // The flight is keyed by every identity in order: only a lookup that would try exactly the same
+    // credentials may share its answer (or its refusal).
+    const identities = p.candidates.map(identityOf).join(',');
+    const key = `${identities}|${formatImageReference(p.ref)}|${formatPlatform(p.platform)}`;
+    const running = this.#flights.run(
       key,
-      async (flightSignal) => {
-        const ctx: LookupContext = {
-          ref: p.ref,
-          credential: p.credential,
-          signal: AbortSignal.any([flightSignal, AbortSignal.timeout(this.#timeoutMs)]),
-          timeoutMs: this.#timeoutMs,
-          upstreamRequests: 0,
-        };
-        const resolved = await this.#resolve(ctx, p);
-        return { resolved, upstreamRequests: ctx.upstreamRequests };
+      (flightSignal) => {
+        const progress = { tried: 0 };
+        this.#progress.set(key, progress);
+        const sequence = AbortSignal.any([flightSignal, AbortSignal.timeout(this.#timeoutMs)]);
+        return this.#trySequence(p, sequence, progress).finally(() => {
+          if (this.#progress.get(key) === progress) this.#progress.delete(key);
+        });
       },
       signal,
     );
+    // The flight this caller started or joined (run() starts it synchronously): how far its
+    // sequence got is known even to a caller that gives up before it ends.
+    const progress = this.#progress.get(key);
+    let value: FlightValue;
+    let shared: boolean;
+    try {
+      ({ value, shared } = await running);
+    } catch (error) {
+      if (typeof error === 'object' && error !== null) {
+        this.#triedBefore.set(error, progress?.tried ?? 0);
+      }
+      throw error;
+    }
     return {
       resolved: value.resolved,
       cacheHit: !shared && value.upstreamRequests === 0,
       shared,
       upstreamRequests: shared ? 0 : value.upstreamRequests,
+      winner: value.winner,
+      tried: value.tried,
     };
+  }
+
+  /**
+   * Each candidate in turn until one answers. Only a refusal (401/403 from the registry or its token
+   * service) moves on: another credential cannot change a missing tag, a timeout or a bad body.
+   * Kubelet moves on after any failed pull; here the rest fail the same way.
+   */
+  async #trySequence(
+    p: Prepared,
+    signal: AbortSignal,
+    progress: { tried: number },
+  ): Promise<FlightValue> {
+    const refused: RegistryError[] = [];
+    let upstreamRequests = 0;
+    for (const [index, credential] of p.candidates.entries()) {
+      progress.tried = index + 1;
+      const ctx: LookupContext = {
+        ref: p.ref,
+        credential,
+        signal,
+        timeoutMs: this.#timeoutMs,
+        upstreamRequests: 0,
+      };
+      try {
+        const resolved = await this.#resolve(ctx, p, identityOf(credential));
+        upstreamRequests += ctx.upstreamRequests;
+        return { resolved, upstreamRequests, winner: index, tried: index + 1 };
+      } catch (error) {
+        upstreamRequests += ctx.upstreamRequests;
+        const refusal =
+          credential !== undefined &&
+          error instanceof RegistryError &&
+          error.code === 'unauthorized';
+        if (!refusal) throw error;
+        refused.push(error);
+      }
+    }
+    const n = refused.length;
+    const failure = this.#error(
+      p,
+      'unauthorized',
+      `${n} credential${n === 1 ? '' : 's'} tried, none accepted: ${refused.map((e) => e.reason).join('; ')}`,
+      n === 1 ? refused[0] : new AggregateError(refused, `${n} credentials refused`),
+    );
+    throw failure;
   }
 
   /** Tag → digest, using the cache, a HEAD revalidation, or a GET (whose body is kept). */
   async #digestForTag(
     ctx: LookupContext,
     p: Prepared,
+    identity: string,
   ): Promise<{ digest: string; body?: Buffer; contentType?: string }> {
     const tag = p.ref.tag ?? 'latest';
-    const tagKey = this.#tagKey(p);
+    const tagKey = this.#tagKey(p, identity);
     const fresh = this.#tags.get(tagKey);
     if (fresh !== undefined) return { digest: fresh };
     const stale = this.#tags.peekStale(tagKey);
-    if (stale !== undefined && this.#configs.peekStale(this.#configKey(p, stale)) !== undefined) {
+    const staleConfig =
+      stale === undefined
+        ? undefined
+        : this.#configs.peekStale(this.#configKey(p, identity, stale));
+    if (stale !== undefined && staleConfig !== undefined) {
       const head = await this.#client.manifest(ctx, tag, 'HEAD', MANIFEST_ACCEPT);
       const digest = head.headers['docker-content-digest'];
       if (digest !== undefined && /^sha(256|512):[a-f0-9]+$/.test(digest)) {
@@ -315,10 +433,13 @@ export class ImageConfigLookup {
     return { digest, body: response.body, contentType: response.headers['content-type'] };
   }
 
-  async #resolve(ctx: LookupContext, p: Prepared): Promise<Resolved> {
+  async #resolve(ctx: LookupContext, p: Prepared, identity: string): Promise<Resolved> {
     let top: { digest: string; body?: Buffer; contentType?: string };
-    top = p.ref.digest !== undefined ? { digest: p.ref.digest } : await this.#digestForTag(ctx, p);
-    const configKey = this.#configKey(p, top.digest);
+    top =
+      p.ref.digest !== undefined
+        ? { digest: p.ref.digest }
+        : await this.#digestForTag(ctx, p, identity);
+    const configKey = this.#configKey(p, identity, top.digest);
     const cached = this.#configs.get(configKey);
     if (cached !== undefined) return cached;
 
@@ -372,6 +493,13 @@ export class ImageConfigLookup {
   }
 
   #asRegistryError(error: unknown, image: string, p: Prepared | undefined): RegistryError {
+    const converted = this.#convert(error, image, p);
+    const tried = typeof error === 'object' && error !== null && this.#triedBefore.get(error);
+    if (typeof tried === 'number') this.#triedBefore.set(converted, tried);
+    return converted;
+  }
+
+  #convert(error: unknown, image: string, p: Prepared | undefined): RegistryError {
     if (error instanceof RegistryError) return error;
     const details = { image, registry: p?.ref.registry ?? '' };
     if (error instanceof ManifestFormatError) {
@@ -395,12 +523,29 @@ export class ImageConfigLookup {
   #subjectFields(
     request: ImageLookupRequest,
     p: Prepared | undefined,
-  ): Pick<LookupEvent, 'registry' | 'platform' | 'credentialSource'> {
+  ): Pick<LookupEvent, 'registry' | 'platform'> {
     return {
       registry: p?.ref.registry ?? '',
       platform: formatPlatform(p?.platform ?? request.platform ?? this.#platform),
-      credentialSource: p?.credential?.source ?? 'none',
     };
+  }
+
+  /** Which credential answered, or after a failure the last one tried, and how many were. */
+  #credentialFields(
+    p: Prepared | undefined,
+    outcome: Outcome | undefined,
+    error: RegistryError | undefined,
+  ): Pick<LookupEvent, 'credentialSource' | 'credentialsTried'> {
+    if (p === undefined) return { credentialSource: 'none', credentialsTried: 0 };
+    if (outcome !== undefined) {
+      return {
+        credentialSource: credentialLabel(p.candidates[outcome.winner]),
+        credentialsTried: outcome.tried,
+      };
+    }
+    const tried = (error && this.#triedBefore.get(error)) ?? 0;
+    const last = p.candidates[Math.max(tried - 1, 0)];
+    return { credentialSource: credentialLabel(last), credentialsTried: tried };
   }
 
   #emit(
@@ -413,6 +558,7 @@ export class ImageConfigLookup {
     const fields = {
       image: request.image,
       ...this.#subjectFields(request, p),
+      ...this.#credentialFields(p, outcome, error),
       ...outcomeFields(outcome),
       durationMs: Math.round((performance.now() - started) * 100) / 100,
       result: error?.code ?? 'success',

@@ -17,6 +17,7 @@ import type {
 import {
   credentialSourceFromSecret,
   type CredentialSource,
+  type CredentialSourceKind,
   type PullSecret,
 } from './docker-config.ts';
 import type { ImageConfigLookup, LookupEvent } from './lookup.ts';
@@ -74,9 +75,15 @@ async function readCredentialSources(
   const fresh = saNames.filter((name) => !request.imagePullSecrets.includes(name));
   const saSecrets =
     fresh.length > 0 ? await reader.readSecrets(request.namespace, fresh, signal) : [];
-  return [...podSecrets, ...saSecrets].flatMap((secret) => {
+  return [...sourcesOf(podSecrets, 'pod'), ...sourcesOf(saSecrets, 'service account')];
+}
+
+/** One keyring (CredentialSource.kind): the lookup tries its entries in kubelet's order. */
+function sourcesOf(secrets: readonly PullSecret[], kind: CredentialSourceKind): CredentialSource[] {
+  return secrets.flatMap((secret) => {
     try {
-      return credentialSourceFromSecret(secret) ?? [];
+      const source = credentialSourceFromSecret(secret);
+      return source === undefined ? [] : [{ ...source, kind }];
     } catch {
       return []; // a malformed secret is skipped, as kubelet does
     }
