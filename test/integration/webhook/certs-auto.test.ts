@@ -2,7 +2,9 @@
 // caBundle (and is idempotent); two BUILT webhook processes in `--tls-auto` mode share one CA
 // through the Secret and a Lease, the leader keeps the MutatingWebhookConfiguration's caBundle,
 // and pods created through the API server during serving and CA rotations (lifetimes of seconds)
-// are all mutated: not one admission fails.
+// are all mutated: not one admission fails. The configuration holds one webhook per replica (each
+// selecting a namespace of its own), so each replica answers a stream of its own through the
+// rotations, the leader's and the follower's alike; each replica's log shows it did.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -101,6 +103,7 @@ async function grantCertificateRbac(kube: Kube, ns: string): Promise<void> {
 }
 
 interface Replica {
+  readonly name: string;
   readonly port: number;
   readonly telemetry: string;
   readonly process: ServerProcess;
@@ -151,6 +154,7 @@ async function startReplica(
     timeoutMs: 60_000,
   });
   return {
+    name,
     port,
     telemetry,
     process: proc,
@@ -162,10 +166,38 @@ async function startReplica(
   };
 }
 
+/**
+ * One webhook per replica in the configuration `certs` registered (its first webhook copied, the
+ * caBundle with it): pods of namespace `namespaces[i]` go to the replica on `ports[i]` alone.
+ */
+async function webhookPerReplica(kube: Kube, ports: number[], namespaces: string[]): Promise<void> {
+  const mwc = await kube.admission.readMutatingWebhookConfiguration({ name: MWC });
+  const [first] = mwc.webhooks ?? [];
+  assert.ok(first, `${MWC} has a webhook`);
+  await kube.admission.replaceMutatingWebhookConfiguration({
+    name: MWC,
+    body: {
+      ...mwc,
+      webhooks: ports.map((port, i) => ({
+        ...first,
+        name: `replica-${i}.${first.name}`,
+        clientConfig: { ...first.clientConfig, url: `https://127.0.0.1:${port}/mutate` },
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespaces[i] ?? '' } },
+      })),
+    },
+  });
+}
+
+/** A pod with a reference, as the stream creates them. */
+const appPod = (name: string) =>
+  restrictedPod(name, {
+    command: ['/bin/app'],
+    env: [{ name: 'A', value: 'vault:secret/data/a#b' }],
+  });
+
 describe('certificates against the real kube-apiserver', { timeout: 240_000 }, () => {
   let kube: Kube;
   let sys: string;
-  let apps: string;
   let adminConfig: string;
   const replicas: Replica[] = [];
 
@@ -173,7 +205,6 @@ describe('certificates against the real kube-apiserver', { timeout: 240_000 }, (
     assert.ok(existsSync(WEBHOOK_BUILT), `${WEBHOOK_BUILT} is missing: run make build`);
     kube = await startKube();
     sys = await kube.createNamespace('vault-inject');
-    apps = await kube.createNamespace('apps');
     adminConfig = await kube.writeKubeconfig(path.join(kube.dir, 'admin.kubeconfig'));
     await grantCertificateRbac(kube, sys);
   });
@@ -229,13 +260,19 @@ describe('certificates against the real kube-apiserver', { timeout: 240_000 }, (
 
   it('two replicas share one CA through the Secret and the Lease; rotations lose no admission', async () => {
     const mwc = await kube.admission.readMutatingWebhookConfiguration({ name: MWC });
-    const port = Number(new URL(mwc.webhooks?.[0]?.clientConfig.url ?? '').port);
+    const ports = [
+      Number(new URL(mwc.webhooks?.[0]?.clientConfig.url ?? '').port),
+      await freePort(),
+    ];
+    // A namespace per replica: the stream to each goes through the API server to that one alone.
+    const namespaces = [await kube.createNamespace('apps-a'), await kube.createNamespace('apps-b')];
+    await webhookPerReplica(kube, ports, namespaces);
     const kubeconfig = await kube.writeKubeconfig(
       path.join(kube.dir, 'webhook.kubeconfig'),
       kube.webhookToken,
     );
-    replicas.push(await startReplica(kube.dir, 'replica-a', kubeconfig, sys, port));
-    replicas.push(await startReplica(kube.dir, 'replica-b', kubeconfig, sys, await freePort()));
+    replicas.push(await startReplica(kube.dir, 'replica-a', kubeconfig, sys, ports[0] ?? 0));
+    replicas.push(await startReplica(kube.dir, 'replica-b', kubeconfig, sys, ports[1] ?? 0));
 
     // One leader, named in the Lease.
     const lease = await kube
@@ -246,62 +283,77 @@ describe('certificates against the real kube-apiserver', { timeout: 240_000 }, (
 
     // The short validities make the leader take over from what `certs` wrote: a new CA (18 s
     // lifetime) into the caBundle, then serving certificates from it.
-    const stats = { created: 0, failed: 0, notMutated: 0, errors: [] as string[] };
+    const streams = replicas.map((replica, i) => ({
+      replica,
+      namespace: namespaces[i] ?? '',
+      created: [] as string[],
+      failed: 0,
+      notMutated: 0,
+      errors: [] as string[],
+      /** Fingerprints of the certificates this replica served, and of the CAs that issued them. */
+      served: new Set<string>(),
+      issuers: new Set<string>(),
+    }));
     const caSeen = new Set<string>();
     const servingSeen = new Set<string>();
     const watchSecret = async (): Promise<void> => {
       const data = await secretData(kube, sys);
       for (const ca of certsOf(data['ca.crt'] ?? '')) caSeen.add(ca.fingerprint256);
       servingSeen.add(new X509Certificate(data['tls.crt'] ?? '').fingerprint256);
-      // Both replicas serve a certificate of a CA in the caBundle the API server has.
-      const bundle = (await caBundles(kube))[0] ?? '';
-      for (const r of replicas) {
-        const served = new X509Certificate(await servedCertificate(r.port));
+      // Each replica serves a certificate of a CA in the caBundle the API server has for it (the
+      // leader patches every webhook's caBundle at once: they are always the same).
+      const bundles = await caBundles(kube);
+      assert.equal(bundles.length, replicas.length);
+      assert.equal(new Set(bundles).size, 1, 'one caBundle for every webhook');
+      for (const stream of streams) {
+        const served = new X509Certificate(await servedCertificate(stream.replica.port));
+        const issuer =
+          certsOf(bundles[0] ?? '').find(
+            (ca) => served.checkIssued(ca) && served.verify(ca.publicKey),
+          ) ??
+          // The caBundle was read a moment before the replica swapped: re-check once.
+          certsOf((await caBundles(kube))[0] ?? '').find((ca) => served.checkIssued(ca));
         assert.ok(
-          certsOf(bundle).some((ca) => served.checkIssued(ca) && served.verify(ca.publicKey)) ||
-            // The caBundle was read a moment before the replica swapped: re-check once.
-            certsOf((await caBundles(kube))[0] ?? '').some((ca) => served.checkIssued(ca)),
-          `${r.process.name} serves a certificate the API server does not trust`,
+          issuer,
+          `${stream.replica.name} serves a certificate the API server does not trust`,
         );
+        stream.served.add(served.fingerprint256);
+        stream.issuers.add(issuer.fingerprint256);
       }
     };
 
     await waitUntil(
-      'the webhook registration answering',
+      'the webhook registration answering, for each replica',
       async () => {
-        const pod = await kube.core.createNamespacedPod({
-          namespace: apps,
-          dryRun: 'All',
-          body: restrictedPod('probe', {
-            command: ['/bin/app'],
-            env: [{ name: 'A', value: 'vault:secret/data/a#b' }],
-          }),
-        });
-        return pod.metadata?.annotations?.['vault-inject.dev/status'] === 'injected';
+        for (const namespace of namespaces) {
+          const pod = await kube.core.createNamespacedPod({
+            namespace,
+            dryRun: 'All',
+            body: appPod('probe'),
+          });
+          if (pod.metadata?.annotations?.['vault-inject.dev/status'] !== 'injected') return false;
+        }
+        return true;
       },
       { timeoutMs: 30_000 },
     );
 
     const end = Date.now() + 30_000;
-    let i = 0;
-    const worker = async (): Promise<void> => {
-      while (Date.now() < end) {
-        const name = `app-${i++}`;
+    const worker = async (stream: (typeof streams)[number]): Promise<void> => {
+      for (let i = 0; Date.now() < end; i++) {
+        const name = `app-${i}`;
         try {
           const pod = await kube.core.createNamespacedPod({
-            namespace: apps,
-            body: restrictedPod(name, {
-              command: ['/bin/app'],
-              env: [{ name: 'A', value: 'vault:secret/data/a#b' }],
-            }),
+            namespace: stream.namespace,
+            body: appPod(name),
           });
-          stats.created++;
+          stream.created.push(name);
           if (pod.metadata?.annotations?.['vault-inject.dev/status'] !== 'injected')
-            stats.notMutated++;
+            stream.notMutated++;
         } catch (err) {
-          stats.failed++;
+          stream.failed++;
           const body = (err as { body?: unknown }).body;
-          stats.errors.push(`${name}: ${typeof body === 'string' ? body.slice(0, 300) : err}`);
+          stream.errors.push(`${name}: ${typeof body === 'string' ? body.slice(0, 300) : err}`);
         }
       }
     };
@@ -311,23 +363,58 @@ describe('certificates against the real kube-apiserver', { timeout: 240_000 }, (
         await new Promise((r) => setTimeout(r, 500));
       }
     };
-    await Promise.all([worker(), worker(), watcher()]);
-    console.log(
-      `admissions: ${stats.created} created, ${stats.failed} failed; CAs seen ${caSeen.size}, serving certificates seen ${servingSeen.size}`,
-    );
+    await Promise.all([...streams.map(worker), watcher()]);
+    const leader = (
+      await kube
+        .kubeConfig()
+        .makeApiClient(CoordinationV1Api)
+        .readNamespacedLease({ name: LEASE, namespace: sys })
+    ).spec?.holderIdentity;
+    for (const s of streams) {
+      console.log(
+        `admissions through ${s.replica.name} (${s.replica.name === leader ? 'leader' : 'follower'}): ` +
+          `${s.created.length} created, ${s.failed} failed; it served ${s.served.size} certificates from ${s.issuers.size} CAs`,
+      );
+    }
+    console.log(`CAs seen ${caSeen.size}, serving certificates seen ${servingSeen.size}`);
 
-    assert.deepEqual(stats.errors, [], 'no admission failed');
-    assert.equal(stats.failed, 0);
-    assert.equal(stats.notMutated, 0);
-    assert.ok(stats.created > 20, `a stream of admissions (${stats.created})`);
+    for (const s of streams) {
+      const who = s.replica.name;
+      assert.deepEqual(s.errors, [], `no admission through ${who} failed`);
+      assert.equal(s.failed, 0, who);
+      assert.equal(s.notMutated, 0, who);
+      assert.ok(
+        s.created.length > 20,
+        `a stream of admissions through ${who} (${s.created.length})`,
+      );
+      // Rotations happened under this replica's stream: serving certificates, and a CA change.
+      assert.ok(s.served.size >= 5, `${who} served ${s.served.size} certificates`);
+      assert.ok(s.issuers.size >= 3, `${who} served certificates of ${s.issuers.size} CAs`);
+      // Its own log holds a mutation of each pod of its stream, and nothing of the other stream.
+      const reviews = s.replica
+        .log()
+        .filter((l) => l['msg'] === 'admission review' && l['dryRun'] === false);
+      const mutated = new Set(
+        reviews
+          .filter((l) => l['namespace'] === s.namespace && l['result'] === 'mutated')
+          .map((l) => l['pod']),
+      );
+      assert.deepEqual(
+        s.created.filter((name) => !mutated.has(name)),
+        [],
+        `every pod of the stream through ${who} is in its log`,
+      );
+      assert.ok(
+        reviews.every((l) => l['namespace'] === s.namespace),
+        `${who} reviewed only its own namespace's pods`,
+      );
+    }
     // `certs`'s CA, the leader's first, and at least one rotation after it.
     assert.ok(caSeen.size >= 3, `CAs seen: ${caSeen.size}`);
     assert.ok(servingSeen.size >= 5, `serving certificates seen: ${servingSeen.size}`);
 
     // Both replicas serve what the Secret holds (the follower swapped too), and the metric is
     // the served certificate's expiry.
-    const data = await secretData(kube, sys);
-    const current = new X509Certificate(data['tls.crt'] ?? '');
     await waitUntil('both replicas on the current certificate', async () => {
       const now = new X509Certificate((await secretData(kube, sys))['tls.crt'] ?? '');
       for (const r of replicas) {
@@ -336,7 +423,6 @@ describe('certificates against the real kube-apiserver', { timeout: 240_000 }, (
       }
       return true;
     });
-    assert.ok(current);
     const metrics = await (await fetch(`${replicas[1]?.telemetry}/metrics`)).text();
     const gauge = /vault_inject_tls_certificate_expiry_timestamp_seconds (\d+)/.exec(metrics);
     const served = new X509Certificate(await servedCertificate(replicas[1]?.port ?? 0));
