@@ -5,70 +5,66 @@
 // PostgreSQL on loopback) renewed until its max TTL. These tests wait for real TTLs (seconds);
 // bounds are generous.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it as nodeIt } from 'node:test';
-import { setUpFixtures, startOpenBao, type OpenBao } from '../../env/openbao.ts';
-import { builtBundle, parseOutput, startBundle, type Run } from './bundle.ts';
+import { after, before, describe } from 'node:test';
+import { parseOutput, startBundle, type Run, type RunningBundle } from './bundle.ts';
+import { openBaoSuite } from './harness.ts';
 import { postgresBin, startPostgres, type Postgres } from './postgres.ts';
 
 const CANARY = `canary-${process.pid}-d43m0n`;
 
-let bao: OpenBao;
-let bundle: string;
 let approle: { roleId: string; secretId: string };
-const runs: Run[] = [];
 
-before(async () => {
-  bundle = builtBundle();
-  bao = await startOpenBao();
-  await setUpFixtures(bao);
-  await bao.api('POST', 'secret/data/app', { data: { user: 'alice', password: CANARY } });
-  // A token that lives 2s and can be renewed up to 6s after login.
-  await bao.api('POST', 'auth/approle/role/short', {
-    token_policies: ['app'],
-    token_ttl: '2s',
-    token_max_ttl: '6s',
-  });
-  const roleId = (await bao.api('GET', 'auth/approle/role/short/role-id'))['data'] as {
-    role_id: string;
-  };
-  const secretId = (await bao.api('POST', 'auth/approle/role/short/secret-id', {}))['data'] as {
-    secret_id: string;
-  };
-  approle = { roleId: roleId.role_id, secretId: secretId.secret_id };
-  // Certificates with a lease (PKI leases cannot be renewed) that expires after 3s.
-  await bao.api('POST', 'pki/roles/short', {
-    allowed_domains: 'example.test',
-    allow_subdomains: true,
-    generate_lease: true,
-    ttl: '3s',
-    max_ttl: '3s',
-  });
-});
-
-after(async () => {
-  await bao?.stop();
-});
-
-afterEach(() => {
-  for (const r of runs.splice(0)) {
-    assert.doesNotMatch(r.stderr, new RegExp(CANARY), 'a secret value reached stderr');
+const s = openBaoSuite({
+  canary: CANARY,
+  setUp: async (bao) => {
+    await bao.api('POST', 'secret/data/app', { data: { user: 'alice', password: CANARY } });
+    // A token that lives 2s and can be renewed up to 6s after login.
+    await bao.api('POST', 'auth/approle/role/short', {
+      token_policies: ['app'],
+      token_ttl: '2s',
+      token_max_ttl: '6s',
+    });
+    const roleId = (await bao.api('GET', 'auth/approle/role/short/role-id'))['data'] as {
+      role_id: string;
+    };
+    const secretId = (await bao.api('POST', 'auth/approle/role/short/secret-id', {}))['data'] as {
+      secret_id: string;
+    };
+    approle = { roleId: roleId.role_id, secretId: secretId.secret_id };
+    // Certificates with a lease (PKI leases cannot be renewed) that expires after 3s.
+    await bao.api('POST', 'pki/roles/short', {
+      allowed_domains: 'example.test',
+      allow_subdomains: true,
+      generate_lease: true,
+      ttl: '3s',
+      max_ttl: '3s',
+    });
+  },
+  timeoutMs: 120_000,
+  checkRun: (r) => {
     assert.doesNotMatch(r.stderr, /pki\/issue\/short\/[0-9a-f-]{8,}/, 'a lease id reached stderr');
     assert.doesNotMatch(r.stderr, /database\/creds\/app\/\w{8,}/, 'a lease id reached stderr');
-  }
+  },
 });
-
-function it(name: string, fn: () => Promise<void>): void {
-  nodeIt(name, { timeout: 120_000 }, async () => {
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`--- OpenBao log ---\n${bao.log()}`);
-      throw err;
-    }
-  });
-}
+const { it } = s;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Asks the server `look` every 250 ms while the daemon runs (60 s at most: the bundle is killed
+ * then anyway); a failed look (the token or lease expired, revoked) records nothing. The run,
+ * recorded for the checks after the test.
+ */
+async function whileRunning(run: RunningBundle, look: () => Promise<void>): Promise<Run> {
+  let ended = false;
+  void run.done.then(() => (ended = true));
+  const until = performance.now() + 60_000;
+  while (!ended && performance.now() < until) {
+    await look().catch(() => undefined);
+    await sleep(250);
+  }
+  return s.record(await run.done);
+}
 
 /** An app that prints its PID and environment, then READY, and loops; `traps` come first. */
 function app(traps: string): string[] {
@@ -77,9 +73,9 @@ function app(traps: string): string[] {
 
 function rootEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    VAULT_ADDR: bao.addr,
+    VAULT_ADDR: s.bao.addr,
     VAULT_AUTH_METHOD: 'token',
-    VAULT_TOKEN: bao.rootToken,
+    VAULT_TOKEN: s.bao.rootToken,
     VAULT_ENV_DAEMON: 'true',
     U: 'vault:secret/app#user',
     P: 'vault:secret/app#password',
@@ -89,8 +85,8 @@ function rootEnv(extra: Record<string, string> = {}): Record<string, string> {
 
 describe('daemon mode against OpenBao', () => {
   it('renews the token until its max TTL, then stops the app with SIGTERM and exits with its code', async () => {
-    const run = startBundle(bundle, app('trap "echo GOT_TERM; exit 7" TERM;'), {
-      VAULT_ADDR: bao.addr,
+    const run = startBundle(s.bundle, app('trap "echo GOT_TERM; exit 7" TERM;'), {
+      VAULT_ADDR: s.bao.addr,
       VAULT_AUTH_METHOD: 'approle',
       VAULT_PATH: 'approle',
       VAULT_ROLE_ID: approle.roleId,
@@ -116,27 +112,17 @@ describe('daemon mode against OpenBao', () => {
 
     // What the server says about the token while the daemon runs.
     const seen: { atMs: number; ttl: number; lastRenewal: unknown }[] = [];
-    let ended = false;
-    void run.done.then(() => (ended = true));
-    const pollUntil = performance.now() + 60_000; // the bundle is killed after 60s anyway
-    while (!ended && performance.now() < pollUntil) {
-      try {
-        const data = (await bao.api('POST', 'auth/token/lookup', { token }))['data'] as {
-          ttl: number;
-          last_renewal_time?: unknown;
-        };
-        seen.push({
-          atMs: performance.now() - run.started,
-          ttl: data.ttl,
-          lastRenewal: data.last_renewal_time,
-        });
-      } catch {
-        // expired or revoked: nothing to record
-      }
-      await sleep(250);
-    }
-    const r = await run.done;
-    runs.push(r);
+    const r = await whileRunning(run, async () => {
+      const data = (await s.bao.api('POST', 'auth/token/lookup', { token }))['data'] as {
+        ttl: number;
+        last_renewal_time?: unknown;
+      };
+      seen.push({
+        atMs: performance.now() - run.started,
+        ttl: data.ttl,
+        lastRenewal: data.last_renewal_time,
+      });
+    });
 
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stdout, /^GOT_TERM$/m);
@@ -155,7 +141,7 @@ describe('daemon mode against OpenBao', () => {
   });
 
   it('a lease that cannot be renewed: SIGTERM before it expires, SIGKILL after the grace period when ignored', async () => {
-    const run = startBundle(bundle, app('trap "echo IGNORED_TERM" TERM;'), {
+    const run = startBundle(s.bundle, app('trap "echo IGNORED_TERM" TERM;'), {
       ...rootEnv(),
       CERT: '>>vault:pki/issue/short#certificate#{"common_name":"app.example.test"}',
     });
@@ -164,7 +150,7 @@ describe('daemon mode against OpenBao', () => {
     await run.waitFor(/^IGNORED_TERM$/m, 20_000);
     const termAt = performance.now() - run.started;
     const r = await run.done;
-    runs.push(r);
+    s.record(r);
     assert.equal(r.code, 128 + 9, r.stderr); // SIGKILL
     assert.match(r.stderr, /info: the lease 1 cannot be renewed and expires in [23]s/);
     assert.match(r.stderr, /warn: the lease 1 cannot be renewed and expires; stopping the app/);
@@ -175,7 +161,7 @@ describe('daemon mode against OpenBao', () => {
 
   it('forwards SIGHUP, SIGINT and SIGTERM to the app and exits with its code', async () => {
     const run = startBundle(
-      bundle,
+      s.bundle,
       app(
         'trap "echo GOT_HUP" HUP; trap "echo GOT_INT" INT; trap "echo GOT_USR1" USR1; trap "echo GOT_TERM; exit 9" TERM;',
       ),
@@ -192,7 +178,7 @@ describe('daemon mode against OpenBao', () => {
     }
     run.signal('SIGTERM');
     const r = await run.done;
-    runs.push(r);
+    s.record(r);
     assert.equal(r.code, 9, r.stderr);
     assert.match(r.stdout, /^GOT_TERM$/m);
     assert.equal(parseOutput(r.stdout).env['U'], 'alice');
@@ -200,14 +186,14 @@ describe('daemon mode against OpenBao', () => {
 
   it('exits 128+N when the app dies of a forwarded signal N', async () => {
     const run = startBundle(
-      bundle,
+      s.bundle,
       ['/bin/sh', '-c', 'echo READY; exec sleep 60'],
       rootEnv({ VAULT_LOG_LEVEL: 'debug' }),
     );
     await run.waitFor(/^READY$/m);
     run.signal('SIGTERM');
     const r = await run.done;
-    runs.push(r);
+    s.record(r);
     assert.equal(r.code, 128 + 15, r.stderr);
   });
 });
@@ -220,8 +206,8 @@ describe('daemon mode: a renewable lease from the database engine', () => {
   before(async () => {
     assert.ok(pgBin, 'PostgreSQL is not installed: run scripts/components.sh (or postgresql.sh)');
     pg = await startPostgres(pgBin);
-    await bao.api('POST', 'sys/mounts/database', { type: 'database' });
-    await bao.api('POST', 'database/config/pg', {
+    await s.bao.api('POST', 'sys/mounts/database', { type: 'database' });
+    await s.bao.api('POST', 'database/config/pg', {
       plugin_name: 'postgresql-database-plugin',
       connection_url: pg.connectionUrl,
       username: 'postgres',
@@ -230,7 +216,7 @@ describe('daemon mode: a renewable lease from the database engine', () => {
       verify_connection: true,
     });
     // Credentials that live 2s and can be renewed up to 6s after they were issued.
-    await bao.api('POST', 'database/roles/app', {
+    await s.bao.api('POST', 'database/roles/app', {
       db_name: 'pg',
       creation_statements: [
         `CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`,
@@ -244,7 +230,7 @@ describe('daemon mode: a renewable lease from the database engine', () => {
   });
 
   it('renews the lease until its max TTL, seen by the server, then stops the app with SIGTERM', async () => {
-    const run = startBundle(bundle, app('trap "echo GOT_TERM; exit 7" TERM;'), {
+    const run = startBundle(s.bundle, app('trap "echo GOT_TERM; exit 7" TERM;'), {
       ...rootEnv({ VAULT_LOG_LEVEL: 'debug' }),
       // One read for both keys: one database user, one lease.
       DB_USER: 'vault:database/creds/app#username',
@@ -257,29 +243,19 @@ describe('daemon mode: a renewable lease from the database engine', () => {
     assert.match(user, /^v-\w+/);
     assert.ok(env['DB_URL']?.startsWith(`postgresql://${user}:`), 'both keys from one read');
 
-    const listed = (await bao.api('GET', 'sys/leases/lookup/database/creds/app/?list=true'))[
+    const listed = (await s.bao.api('GET', 'sys/leases/lookup/database/creds/app/?list=true'))[
       'data'
     ] as { keys: string[] };
     assert.equal(listed.keys.length, 1, 'one lease: the path was read once');
     const leaseId = `database/creds/app/${listed.keys[0] ?? ''}`;
 
     const renewals = new Set<unknown>();
-    let ended = false;
-    void run.done.then(() => (ended = true));
-    const pollUntil = performance.now() + 60_000;
-    while (!ended && performance.now() < pollUntil) {
-      try {
-        const data = (await bao.api('POST', 'sys/leases/lookup', { lease_id: leaseId }))[
-          'data'
-        ] as { last_renewal?: unknown };
-        if (data.last_renewal != null) renewals.add(data.last_renewal);
-      } catch {
-        // expired or revoked
-      }
-      await sleep(250);
-    }
-    const r = await run.done;
-    runs.push(r);
+    const r = await whileRunning(run, async () => {
+      const data = (await s.bao.api('POST', 'sys/leases/lookup', { lease_id: leaseId }))[
+        'data'
+      ] as { last_renewal?: unknown };
+      if (data.last_renewal != null) renewals.add(data.last_renewal);
+    });
 
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stdout, /^GOT_TERM$/m);

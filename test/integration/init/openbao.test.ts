@@ -1,83 +1,31 @@
 // vault-inject-env (the BUILT bundle) against a real OpenBao dev server on loopback.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it as nodeIt } from 'node:test';
-import { setUpFixtures, startOpenBao, type Fixtures, type OpenBao } from '../../env/openbao.ts';
-import { PRINT_ENV, builtBundle, runBundle, type Run } from './bundle.ts';
+import { describe } from 'node:test';
+import { openBaoSuite } from './harness.ts';
 
 const CANARY = `canary-${process.pid}-5d1e`;
 
-let bao: OpenBao;
-let fx: Fixtures;
-let bundle: string;
-let tmp: string;
-let jwtFile: string;
-const runs: Run[] = [];
-
-before(async () => {
-  bundle = builtBundle();
-  bao = await startOpenBao();
-  fx = await setUpFixtures(bao);
-  tmp = mkdtempSync(join(tmpdir(), 'vault-inject-it-'));
-  jwtFile = join(tmp, 'token');
-  writeFileSync(jwtFile, fx.signJwt());
-  await bao.api('POST', 'secret/data/app', {
-    data: { user: 'alice', password: CANARY, b64: 'aGVsbG8=' },
-  });
-  await bao.api('POST', 'secret/data/app', {
-    data: { user: 'alice-v2', password: CANARY, b64: 'aGVsbG8=' },
-  });
-  await bao.api('POST', 'secret/data/db', { data: { host: 'db.internal', port: 5432 } });
-  await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
-  await bao.api('POST', 'secret/data/from/one', { data: { FROM_A: 'a1', FROM_B: 'b1' } });
-  await bao.api('POST', 'secret/data/from/two', { data: { FROM_B: 'b2' } });
-  // A database engine with no connection: enough for OpenBao to say what its paths take.
-  await bao.api('POST', 'sys/mounts/database', { type: 'database' });
+const s = openBaoSuite({
+  canary: CANARY,
+  setUp: async (bao) => {
+    await bao.api('POST', 'secret/data/app', {
+      data: { user: 'alice', password: CANARY, b64: 'aGVsbG8=' },
+    });
+    await bao.api('POST', 'secret/data/app', {
+      data: { user: 'alice-v2', password: CANARY, b64: 'aGVsbG8=' },
+    });
+    await bao.api('POST', 'secret/data/db', { data: { host: 'db.internal', port: 5432 } });
+    await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
+    await bao.api('POST', 'secret/data/from/one', { data: { FROM_A: 'a1', FROM_B: 'b1' } });
+    await bao.api('POST', 'secret/data/from/two', { data: { FROM_B: 'b2' } });
+    // A database engine with no connection: enough for OpenBao to say what its paths take.
+    await bao.api('POST', 'sys/mounts/database', { type: 'database' });
+  },
 });
-
-after(async () => {
-  await bao?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-afterEach(() => {
-  // The canary check covers every run of every test.
-  for (const r of runs.splice(0)) {
-    assert.doesNotMatch(r.stderr, new RegExp(CANARY), 'a secret value reached stderr');
-  }
-});
-
-/** `it`, printing OpenBao's log when the test fails. */
-function it(name: string, fn: () => Promise<void>): void {
-  nodeIt(name, async () => {
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`--- OpenBao log ---
-${bao.log()}`);
-      throw err;
-    }
-  });
-}
-
-function jwtEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    VAULT_ADDR: bao.addr,
-    VAULT_AUTH_METHOD: 'jwt',
-    VAULT_PATH: 'jwt',
-    VAULT_ROLE: 'app',
-    KUBERNETES_SERVICE_ACCOUNT_TOKEN: jwtFile,
-    ...extra,
-  };
-}
-
-async function go(env: Record<string, string>, argv: readonly string[] = PRINT_ENV): Promise<Run> {
-  const r = await runBundle(bundle, argv, env);
-  runs.push(r);
-  return r;
-}
+const { it, go } = s;
+const jwtEnv = (extra?: Record<string, string>): Record<string, string> => s.jwtEnv(extra);
 
 describe('vault-inject-env against OpenBao', () => {
   it('resolves KV v2 with and without data/, versions, templates, inline, KV v1 with a field named data', async () => {
@@ -141,7 +89,7 @@ describe('vault-inject-env against OpenBao', () => {
     assert.equal(Buffer.from(r.env['RANDOM_B64'] ?? '', 'base64').length, 32);
     assert.match(r.env['DATA_KEY_WRAPPED'] ?? '', /^vault:v1:/);
     const unwrapped = (
-      await bao.api('POST', 'transit/decrypt/app', { ciphertext: r.env['DATA_KEY_WRAPPED'] })
+      await s.bao.api('POST', 'transit/decrypt/app', { ciphertext: r.env['DATA_KEY_WRAPPED'] })
     )['data'] as { plaintext: string };
     assert.equal(unwrapped.plaintext, r.env['DATA_KEY']);
   });
@@ -150,7 +98,7 @@ describe('vault-inject-env against OpenBao', () => {
     const encrypt = async (text: string): Promise<string> =>
       (
         (
-          await bao.api('POST', 'transit/encrypt/app', {
+          await s.bao.api('POST', 'transit/encrypt/app', {
             plaintext: Buffer.from(text).toString('base64'),
           })
         )['data'] as { ciphertext: string }
@@ -199,25 +147,25 @@ describe('vault-inject-env against OpenBao', () => {
 
   it('logs in with a token and with approle; hands its token over on VAULT_TOKEN=vault:login', async () => {
     const token = await go({
-      VAULT_ADDR: bao.addr,
+      VAULT_ADDR: s.bao.addr,
       VAULT_AUTH_METHOD: 'token',
-      VAULT_TOKEN: bao.rootToken,
+      VAULT_TOKEN: s.bao.rootToken,
       U: 'vault:secret/app#user',
     });
     assert.equal(token.env['U'], 'alice-v2', token.stderr);
     assert.equal(token.env['VAULT_TOKEN'], undefined);
     const approle = await go({
-      VAULT_ADDR: bao.addr,
+      VAULT_ADDR: s.bao.addr,
       VAULT_AUTH_METHOD: 'approle',
       VAULT_PATH: 'approle',
-      VAULT_ROLE_ID: fx.approle.roleId,
-      VAULT_SECRET_ID: fx.approle.secretId,
+      VAULT_ROLE_ID: s.fx.approle.roleId,
+      VAULT_SECRET_ID: s.fx.approle.secretId,
       VAULT_TOKEN: 'vault:login',
       U: 'vault:secret/app#user',
     });
     assert.equal(approle.code, 0, approle.stderr);
     assert.equal(approle.env['U'], 'alice-v2');
-    assert.equal(approle.env['VAULT_ADDR'], bao.addr);
+    assert.equal(approle.env['VAULT_ADDR'], s.bao.addr);
     assert.match(approle.env['VAULT_TOKEN'] ?? '', /^s\.|^hvs\.|^[A-Za-z0-9._-]{20,}$/);
     assert.equal(approle.env['VAULT_ROLE_ID'], undefined);
     assert.equal(approle.env['VAULT_SECRET_ID'], undefined);
@@ -251,7 +199,11 @@ describe('vault-inject-env against OpenBao', () => {
 
   it('a write to a path that is read, a read of one that is written: 78, naming the other form', async () => {
     // The root token, so that OpenBao answers for the path (405) rather than the policy (403).
-    const root = { VAULT_ADDR: bao.addr, VAULT_AUTH_METHOD: 'token', VAULT_TOKEN: bao.rootToken };
+    const root = {
+      VAULT_ADDR: s.bao.addr,
+      VAULT_AUTH_METHOD: 'token',
+      VAULT_TOKEN: s.bao.rootToken,
+    };
     const write = await go({ ...root, P: '>>vault:database/creds/app#password' }, ['/bin/true']);
     assert.equal(write.code, 78, write.stderr);
     assert.equal(
@@ -293,7 +245,7 @@ describe('vault-inject-env against OpenBao', () => {
       bad.stderr.trim(),
       'vault-inject-env: U: unknown template function "sha1" (known: b64enc, b64dec, upper, lower, trim)',
     );
-    const noExec = join(tmp, 'not-executable');
+    const noExec = join(s.tmp, 'not-executable');
     writeFileSync(noExec, '#!/bin/sh\n', { mode: 0o644 });
     const notExecutable = await go(jwtEnv({ U: 'vault:secret/app#user' }), [noExec]);
     assert.equal(notExecutable.code, 126);

@@ -4,94 +4,47 @@
 // read; retries for 5xx only, never for a 4xx; the whole run bounded by VAULT_CLIENT_TIMEOUT; and
 // node-vault sending no token of the environment's with the login.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, before, describe, it as nodeIt } from 'node:test';
-import { setUpFixtures, startOpenBao, type Fixtures, type OpenBao } from '../../env/openbao.ts';
-import { PRINT_ENV, builtBundle, runBundle, type Run } from './bundle.ts';
+import { afterEach, describe } from 'node:test';
+import { openBaoSuite } from './harness.ts';
 import { startGateway, type Gateway, type Seen, type Verdict } from './gateway.ts';
 
 const CANARY = `canary-${process.pid}-r3qs`;
 
-let bao: OpenBao;
-let fx: Fixtures;
-let bundle: string;
-let tmp: string;
-let jwtFile: string;
 let gw: Gateway | undefined;
-const runs: Run[] = [];
-
-before(async () => {
-  bundle = builtBundle();
-  bao = await startOpenBao();
-  fx = await setUpFixtures(bao);
-  tmp = mkdtempSync(join(tmpdir(), 'vault-inject-requests-'));
-  jwtFile = join(tmp, 'token');
-  writeFileSync(jwtFile, fx.signJwt());
-  await bao.api('POST', 'secret/data/app', { data: { user: 'alice', password: CANARY } });
-  await bao.api('POST', 'secret/data/app', { data: { user: 'alice-v2', password: CANARY } });
-  await bao.api('POST', 'secret/data/db', { data: { host: 'db.internal', port: 5432 } });
-  await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
-  // A KV v2 mount the `app` policy grants nothing on: OpenBao itself denies its mount lookup.
-  await bao.api('POST', 'sys/mounts/other', { type: 'kv', options: { version: '2' } });
-  await bao.api('POST', 'other/data/app', { data: { user: 'other-user' } });
+const s = openBaoSuite({
+  canary: CANARY,
+  setUp: async (bao) => {
+    await bao.api('POST', 'secret/data/app', { data: { user: 'alice', password: CANARY } });
+    await bao.api('POST', 'secret/data/app', { data: { user: 'alice-v2', password: CANARY } });
+    await bao.api('POST', 'secret/data/db', { data: { host: 'db.internal', port: 5432 } });
+    await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
+    // A KV v2 mount the `app` policy grants nothing on: OpenBao itself denies its mount lookup.
+    await bao.api('POST', 'sys/mounts/other', { type: 'kv', options: { version: '2' } });
+    await bao.api('POST', 'other/data/app', { data: { user: 'other-user' } });
+  },
+  timeoutMs: 60_000,
+  onFailure: () => `--- requests seen ---\n${JSON.stringify(gw?.seen, null, 1)}`,
 });
-
-after(async () => {
-  await gw?.close();
-  await bao?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+const { it, go } = s;
+const jwtEnv = (addr: string, extra?: Record<string, string>): Record<string, string> =>
+  s.jwtEnv(extra, addr);
 
 afterEach(async () => {
   await gw?.close();
   gw = undefined;
-  for (const r of runs.splice(0)) {
-    assert.doesNotMatch(r.stderr, new RegExp(CANARY), 'a secret value reached stderr');
-  }
 });
-
-function it(name: string, fn: () => Promise<void>): void {
-  nodeIt(name, { timeout: 60_000 }, async () => {
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`--- requests seen ---\n${JSON.stringify(gw?.seen, null, 1)}`);
-      console.error(`--- OpenBao log ---\n${bao.log()}`);
-      throw err;
-    }
-  });
-}
 
 /** A fresh gateway in front of the server, deciding each request with `policy`. */
 async function gateway(policy?: (req: Seen) => Verdict | Promise<Verdict>): Promise<Gateway> {
-  gw = await startGateway(bao.addr);
+  gw = await startGateway(s.bao.addr);
   if (policy) gw.setPolicy(policy);
   return gw;
 }
 
-function jwtEnv(addr: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    VAULT_ADDR: addr,
-    VAULT_AUTH_METHOD: 'jwt',
-    VAULT_PATH: 'jwt',
-    VAULT_ROLE: 'app',
-    KUBERNETES_SERVICE_ACCOUNT_TOKEN: jwtFile,
-    ...extra,
-  };
-}
-
-async function go(env: Record<string, string>, argv: readonly string[] = PRINT_ENV): Promise<Run> {
-  const r = await runBundle(bundle, argv, env);
-  runs.push(r);
-  return r;
-}
-
-const isLookup = (s: Seen): boolean => s.path.startsWith('sys/internal/ui/mounts/');
+const isLookup = (req: Seen): boolean => req.path.startsWith('sys/internal/ui/mounts/');
 
 async function encrypt(text: string): Promise<string> {
-  const res = await bao.api('POST', 'transit/encrypt/app', {
+  const res = await s.bao.api('POST', 'transit/encrypt/app', {
     plaintext: Buffer.from(text).toString('base64'),
   });
   return (res['data'] as { ciphertext: string }).ciphertext;
@@ -326,7 +279,7 @@ describe('requests the init program sends to OpenBao', () => {
     const r = await go(
       jwtEnv(g.addr, {
         // The root token, which could read transit/keys/app; the jwt role cannot.
-        VAULT_TOKEN: bao.rootToken,
+        VAULT_TOKEN: s.bao.rootToken,
         VAULT_PREFIX: '/nothing-here',
         U: 'vault:secret/data/app#user',
         K: 'vault:transit/keys/app#name',

@@ -2,89 +2,61 @@
 // own CA): VAULT_CACERT, VAULT_SKIP_VERIFY, an untrusted or unusable CA (78, one line, no retries),
 // and VAULT_NAMESPACE (a secret and an approle inside an OpenBao namespace).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it as nodeIt } from 'node:test';
-import { startOpenBao, type OpenBao } from '../../env/openbao.ts';
-import { PRINT_ENV, builtBundle, runBundle, type Run } from './bundle.ts';
+import { describe } from 'node:test';
+import { openBaoSuite } from './harness.ts';
 
 const CANARY = `canary-${process.pid}-7l5n5`;
 
-let bao: OpenBao;
-let bundle: string;
-let tmp: string;
 let otherCa: string;
 let notPem: string;
 let team: { roleId: string; secretId: string };
-const runs: Run[] = [];
 
-before(async () => {
-  bundle = builtBundle();
-  bao = await startOpenBao({ tls: true });
-  tmp = mkdtempSync(join(tmpdir(), 'vault-inject-tls-'));
-  await bao.api('POST', 'secret/data/app', { data: { user: 'root-user', password: CANARY } });
+const s = openBaoSuite({
+  canary: CANARY,
+  tls: true,
+  setUp: async (bao, tmp) => {
+    await bao.api('POST', 'secret/data/app', { data: { user: 'root-user', password: CANARY } });
 
-  // A CA that did not sign the server's certificate.
-  await bao.api('POST', 'sys/mounts/pki', { type: 'pki' });
-  const root = (await bao.api('POST', 'pki/root/generate/internal', { common_name: 'other-ca' }))[
-    'data'
-  ] as { certificate: string };
-  otherCa = join(tmp, 'other-ca.pem');
-  writeFileSync(otherCa, root.certificate);
-  notPem = join(tmp, 'not-a-ca.pem');
-  writeFileSync(notPem, 'not a certificate\n');
+    // A CA that did not sign the server's certificate.
+    await bao.api('POST', 'sys/mounts/pki', { type: 'pki' });
+    const root = (await bao.api('POST', 'pki/root/generate/internal', { common_name: 'other-ca' }))[
+      'data'
+    ] as { certificate: string };
+    otherCa = join(tmp, 'other-ca.pem');
+    writeFileSync(otherCa, root.certificate);
+    notPem = join(tmp, 'not-a-ca.pem');
+    writeFileSync(notPem, 'not a certificate\n');
 
-  // Namespace `team`: its own KV v2 mount, policy and approle (paths prefixed with the namespace).
-  await bao.api('POST', 'sys/namespaces/team', {});
-  await bao.api('POST', 'team/sys/mounts/secret', { type: 'kv', options: { version: '2' } });
-  await bao.api('POST', 'team/secret/data/app', { data: { user: 'team-user', password: CANARY } });
-  await bao.api('PUT', 'team/sys/policies/acl/app', {
-    policy: 'path "secret/*" { capabilities = ["read"] }',
-  });
-  await bao.api('POST', 'team/sys/auth/approle', { type: 'approle' });
-  await bao.api('POST', 'team/auth/approle/role/app', { token_policies: ['app'] });
-  const roleId = (await bao.api('GET', 'team/auth/approle/role/app/role-id'))['data'] as {
-    role_id: string;
-  };
-  const secretId = (await bao.api('POST', 'team/auth/approle/role/app/secret-id', {}))['data'] as {
-    secret_id: string;
-  };
-  team = { roleId: roleId.role_id, secretId: secretId.secret_id };
+    // Namespace `team`: its own KV v2 mount, policy and approle (paths prefixed with the namespace).
+    await bao.api('POST', 'sys/namespaces/team', {});
+    await bao.api('POST', 'team/sys/mounts/secret', { type: 'kv', options: { version: '2' } });
+    await bao.api('POST', 'team/secret/data/app', {
+      data: { user: 'team-user', password: CANARY },
+    });
+    await bao.api('PUT', 'team/sys/policies/acl/app', {
+      policy: 'path "secret/*" { capabilities = ["read"] }',
+    });
+    await bao.api('POST', 'team/sys/auth/approle', { type: 'approle' });
+    await bao.api('POST', 'team/auth/approle/role/app', { token_policies: ['app'] });
+    const roleId = (await bao.api('GET', 'team/auth/approle/role/app/role-id'))['data'] as {
+      role_id: string;
+    };
+    const secretId = (await bao.api('POST', 'team/auth/approle/role/app/secret-id', {}))[
+      'data'
+    ] as {
+      secret_id: string;
+    };
+    team = { roleId: roleId.role_id, secretId: secretId.secret_id };
+  },
 });
-
-after(async () => {
-  await bao?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-afterEach(() => {
-  for (const r of runs.splice(0)) {
-    assert.doesNotMatch(r.stderr, new RegExp(CANARY), 'a secret value reached stderr');
-  }
-});
-
-function it(name: string, fn: () => Promise<void>): void {
-  nodeIt(name, async () => {
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`--- OpenBao log ---\n${bao.log()}`);
-      throw err;
-    }
-  });
-}
-
-async function go(env: Record<string, string>, argv: readonly string[] = PRINT_ENV): Promise<Run> {
-  const r = await runBundle(bundle, argv, env);
-  runs.push(r);
-  return r;
-}
+const { it, go } = s;
 
 const rootEnv = (extra: Record<string, string>): Record<string, string> => ({
-  VAULT_ADDR: bao.addr,
+  VAULT_ADDR: s.bao.addr,
   VAULT_AUTH_METHOD: 'token',
-  VAULT_TOKEN: bao.rootToken,
+  VAULT_TOKEN: s.bao.rootToken,
   U: 'vault:secret/app#user',
   P: 'vault:secret/data/app#password',
   ...extra,
@@ -92,8 +64,8 @@ const rootEnv = (extra: Record<string, string>): Record<string, string> => ({
 
 describe('vault-inject-env against OpenBao over HTTPS', () => {
   it('trusts the server with VAULT_CACERT', async () => {
-    assert.match(bao.addr, /^https:\/\/127\.0\.0\.1:\d+$/);
-    const r = await go(rootEnv({ VAULT_CACERT: bao.caFile ?? '' }));
+    assert.match(s.bao.addr, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const r = await go(rootEnv({ VAULT_CACERT: s.bao.caFile ?? '' }));
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.env['U'], 'root-user');
     assert.equal(r.env['P'], CANARY);
@@ -142,8 +114,8 @@ describe('vault-inject-env against OpenBao over HTTPS', () => {
 describe('VAULT_NAMESPACE', () => {
   it('logs in and reads inside the namespace; hands the namespace over on vault:login', async () => {
     const r = await go({
-      VAULT_ADDR: bao.addr,
-      VAULT_CACERT: bao.caFile ?? '',
+      VAULT_ADDR: s.bao.addr,
+      VAULT_CACERT: s.bao.caFile ?? '',
       VAULT_NAMESPACE: 'team',
       VAULT_AUTH_METHOD: 'approle',
       VAULT_PATH: 'approle',
@@ -161,9 +133,9 @@ describe('VAULT_NAMESPACE', () => {
   });
 
   it('reads the root namespace without it, and the namespace with it, with the same token', async () => {
-    const root = await go(rootEnv({ VAULT_CACERT: bao.caFile ?? '' }));
+    const root = await go(rootEnv({ VAULT_CACERT: s.bao.caFile ?? '' }));
     assert.equal(root.env['U'], 'root-user', root.stderr);
-    const inTeam = await go(rootEnv({ VAULT_CACERT: bao.caFile ?? '', VAULT_NAMESPACE: 'team' }));
+    const inTeam = await go(rootEnv({ VAULT_CACERT: s.bao.caFile ?? '', VAULT_NAMESPACE: 'team' }));
     assert.equal(inTeam.code, 0, inTeam.stderr);
     assert.equal(inTeam.env['U'], 'team-user');
     assert.equal(inTeam.env['VAULT_NAMESPACE'], undefined, 'settings are removed');
@@ -172,8 +144,8 @@ describe('VAULT_NAMESPACE', () => {
   it('a namespace approle does not exist in the root namespace (77)', async () => {
     const r = await go(
       {
-        VAULT_ADDR: bao.addr,
-        VAULT_CACERT: bao.caFile ?? '',
+        VAULT_ADDR: s.bao.addr,
+        VAULT_CACERT: s.bao.caFile ?? '',
         VAULT_AUTH_METHOD: 'approle',
         VAULT_PATH: 'approle',
         VAULT_ROLE_ID: team.roleId,
