@@ -77,8 +77,15 @@ export interface TestRegistry {
     specs: readonly ImageSpec[],
     options?: IndexOptions,
   ): Promise<PushedImage>;
-  /** Requests the registry logged as completed, filtered by method and a URI substring. */
-  countRequests(filter: { method?: string; uriIncludes: string }): Promise<number>;
+  /** Requests the registry logged as completed, filtered by method, a URI substring, status. */
+  countRequests(filter: { method?: string; uriIncludes: string; status?: number }): Promise<number>;
+  /**
+   * Requests under the URI substring whose Basic credentials the registry refused (htpasswd mode:
+   * it logs `error authenticating user "NAME"` for each).
+   */
+  refusedLogins(uriIncludes: string): Promise<number>;
+  /** What the token service was asked, in order: the user name sent (`''`: none), and its answer. */
+  tokenAttempts: () => readonly TokenAttempt[];
   stop(): Promise<void>;
 }
 
@@ -220,9 +227,16 @@ function base64url(data: Buffer | string): string {
   return Buffer.from(data).toString('base64url');
 }
 
+export interface TokenAttempt {
+  /** The user name of the Basic credentials sent, `''` for an anonymous request. Never a password. */
+  readonly username: string;
+  readonly status: 200 | 401;
+}
+
 interface TokenService {
   readonly url: string;
   readonly requests: () => number;
+  readonly attempts: () => readonly TokenAttempt[];
   close(): Promise<void>;
 }
 
@@ -239,6 +253,7 @@ async function startTokenService(dir: string, users: readonly User[]): Promise<T
   const signerKey = createPrivateKey(key ?? '');
   const x5c = (cert ?? '').replace(/-----[A-Z ]+-----|\s/g, '');
   let requests = 0;
+  const attempts: TokenAttempt[] = [];
 
   const server = https.createServer({ key: serverKey, cert: serverCert }, (req, res) => {
     requests += 1;
@@ -248,6 +263,8 @@ async function startTokenService(dir: string, users: readonly User[]): Promise<T
       ? Buffer.from(header.slice(6), 'base64').toString()
       : '';
     const user = users.find((u) => decoded === `${u.username}:${u.password}`);
+    const username = decoded.split(':')[0] ?? '';
+    attempts.push({ username, status: header !== '' && user === undefined ? 401 : 200 });
     if (header !== '' && user === undefined) {
       res
         .writeHead(401, { 'content-type': 'application/json' })
@@ -295,6 +312,7 @@ async function startTokenService(dir: string, users: readonly User[]): Promise<T
   return {
     url: `https://127.0.0.1:${port}/token`,
     requests: () => requests,
+    attempts: () => [...attempts],
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -606,9 +624,10 @@ export async function startRegistry(options: { auth: RegistryAuth }): Promise<Te
     return { digest, configDigest: '' };
   }
 
-  async function countRequests(filter: { method?: string; uriIncludes: string }): Promise<number> {
+  /** The registry's log entries with message `msg` (a prefix) under a URI substring. */
+  async function logged(msg: string, uriIncludes: string): Promise<Record<string, unknown>[]> {
     const log = await readFile(logPath, 'utf8');
-    let count = 0;
+    const entries: Record<string, unknown>[] = [];
     for (const line of log.split('\n')) {
       if (!line.startsWith('{')) continue;
       let entry: Record<string, unknown>;
@@ -617,14 +636,28 @@ export async function startRegistry(options: { auth: RegistryAuth }): Promise<Te
       } catch {
         continue;
       }
-      if (entry['msg'] !== 'response completed') continue;
+      if (typeof entry['msg'] !== 'string' || !entry['msg'].startsWith(msg)) continue;
       const uri = entry['http.request.uri'];
-      const method = entry['http.request.method'];
-      if (typeof uri !== 'string' || !uri.includes(filter.uriIncludes)) continue;
-      if (filter.method !== undefined && method !== filter.method) continue;
-      count += 1;
+      if (typeof uri !== 'string' || !uri.includes(uriIncludes)) continue;
+      entries.push(entry);
     }
-    return count;
+    return entries;
+  }
+
+  async function countRequests(filter: {
+    method?: string;
+    uriIncludes: string;
+    status?: number;
+  }): Promise<number> {
+    return (await logged('response completed', filter.uriIncludes)).filter(
+      (entry) =>
+        (filter.method === undefined || entry['http.request.method'] === filter.method) &&
+        (filter.status === undefined || entry['http.response.status'] === filter.status),
+    ).length;
+  }
+
+  async function refusedLogins(uriIncludes: string): Promise<number> {
+    return (await logged('error authenticating user', uriIncludes)).length;
   }
 
   return {
@@ -634,9 +667,11 @@ export async function startRegistry(options: { auth: RegistryAuth }): Promise<Te
     dir,
     logPath,
     tokenRequests: () => tokens?.requests() ?? 0,
+    tokenAttempts: () => tokens?.attempts() ?? [],
     pushImage,
     pushIndex,
     countRequests,
+    refusedLogins,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

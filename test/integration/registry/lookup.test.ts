@@ -271,37 +271,59 @@ describe('registry lookup, basic auth (htpasswd)', { skip }, () => {
     assert.match(error.message, new RegExp(`registry ${registry.host}.*HTTP 404`));
   });
 
-  it('pull secrets: the pod first, then the service account, then the default', async () => {
-    const pod = pullSecret('pod-secret', registry.host, 'admin', 'wrong');
-    const sa = pullSecret(
-      'sa-secret',
-      registry.host,
-      registry.admin.username,
-      registry.admin.password,
-    );
-    const image = `${registry.host}/apps/web:v1`;
+  it('pull secrets: a stale pod secret, then the service account’s good one answers (kubelet’s order)', async () => {
+    const pod = {
+      ...pullSecret('pod-secret', registry.host, 'admin', 'wrong'),
+      kind: 'pod' as const,
+    };
+    const sa = {
+      ...pullSecret('sa-secret', registry.host, registry.admin.username, registry.admin.password),
+      kind: 'service account' as const,
+    };
+    // An image no other test reads, so the registry's log holds this test's requests only.
+    await registry.pushImage('apps/order', 'v1', { entrypoint: ['/order'] });
+    const image = `${registry.host}/apps/order:v1`;
+    const seen: LookupEvent[] = [];
+    const bad = dockerConfig('default docker config', registry.host, 'admin', 'wrong-default');
+    const lookup = newLookup({
+      defaultCredentials: [{ ...bad, kind: 'default' }],
+      onLookup: (e) => seen.push(e),
+    });
+    const result = await lookup.resolveCommand({ image, credentials: [pod, sa] });
+    assert.deepEqual(result.argv, ['/order']);
+    assert.equal(seen[0]?.credentialSource, 'service account secret team-a/sa-secret');
+    assert.equal(seen[0]?.credentialsTried, 2);
+    // The registry's log: the pod secret's login refused once, then one manifest GET served.
+    assert.equal(await registry.refusedLogins('/apps/order/'), 1);
+    const manifests = { method: 'GET', uriIncludes: '/apps/order/manifests/v1' };
+    assert.equal(await registry.countRequests({ ...manifests, status: 200 }), 1);
 
-    const podFirst = newLookup({ defaultCredentials: [good] });
+    // Two stale secrets and a stale default: refused, naming the count, never a password.
+    const stale2 = {
+      ...pullSecret('stale-2', registry.host, 'admin', 'wrong-2'),
+      kind: 'pod' as const,
+    };
     const error = await expectCode(
-      podFirst.lookup({ image, credentials: [pod, sa] }),
+      lookup.lookup({ image: `${registry.host}/apps/web:v1`, credentials: [pod, stale2] }),
       'unauthorized',
     );
-    assert.match(error.message, /secret team-a\/pod-secret/);
-
-    // The service account's secret, with the default docker config after it.
-    const seen: LookupEvent[] = [];
-    const bad = dockerConfig('default', registry.host, 'admin', 'wrong');
-    const saLookup = newLookup({ defaultCredentials: [bad], onLookup: (e) => seen.push(e) });
-    await saLookup.lookup({ image, credentials: [sa] });
-    assert.equal(seen[0]?.credentialSource, 'secret team-a/sa-secret');
+    assert.match(error.message, /3 credentials tried, none accepted: /);
+    assert.match(
+      error.message,
+      /pod secret team-a\/pod-secret;.*pod secret team-a\/stale-2;.*the default docker config$/,
+    );
+    assert.doesNotMatch(error.message + JSON.stringify(seen), /wrong/);
+    assert.equal(seen[1]?.credentialsTried, 3);
+    assert.equal(await registry.refusedLogins('/apps/order/'), 1, 'apps/web was asked, not order');
 
     // A pod secret for another registry does not shadow the service account's.
     const other = pullSecret('other-registry', 'registry.example:5000', 'x', 'y');
-    await saLookup.lookup({
+    await lookup.lookup({
       image: `${registry.host}/apps/docker-format:1.0`,
       credentials: [other, sa],
     });
-    assert.equal(seen[1]?.credentialSource, 'secret team-a/sa-secret');
+    assert.equal(seen[2]?.credentialSource, 'service account secret team-a/sa-secret');
+    assert.equal(seen[2]?.credentialsTried, 1);
   });
 
   it('answers the second lookup from the cache, without a request', async () => {
@@ -423,6 +445,82 @@ describe('registry lookup, Bearer token flow (JWT token service)', { skip }, () 
     } finally {
       client.close();
     }
+  });
+});
+
+describe('registry lookup, several credentials against the token service', { skip }, () => {
+  let registry: TestRegistry;
+  const lookups: ImageConfigLookup[] = [];
+  const events: LookupEvent[] = [];
+
+  function newLookup(): ImageConfigLookup {
+    const lookup = new ImageConfigLookup({
+      hosts: { [registry.host]: { ca: registry.ca } },
+      onLookup: (event) => events.push(event),
+    });
+    lookups.push(lookup);
+    return lookup;
+  }
+
+  before(async () => {
+    registry = await startRegistry({ auth: 'token' });
+    await registry.pushImage('team/app', 'v1', { entrypoint: ['/team/app'] });
+  });
+
+  after(async () => {
+    for (const lookup of lookups) lookup.close();
+    await registry?.stop();
+  });
+
+  const secret = (name: string, kind: 'pod' | 'service account', password: string) => ({
+    ...pullSecret(name, registry.host, registry.admin.username, password),
+    kind,
+  });
+
+  it('a stale pod secret, then the service account’s good one: a token with each, the second works', async () => {
+    const stale = secret('stale', 'pod', 'expired-password');
+    const good = secret('good', 'service account', registry.admin.password);
+    const image = `${registry.host}/team/app:v1`;
+    const before = registry.tokenAttempts().length;
+    const result = await newLookup().resolveCommand({ image, credentials: [stale, good] });
+    assert.deepEqual(result.argv, ['/team/app']);
+    assert.deepEqual(
+      registry.tokenAttempts().slice(before),
+      [
+        { username: 'admin', status: 401 },
+        { username: 'admin', status: 200 },
+      ],
+      'the token service saw the refused credential, then the good one',
+    );
+    const event = events.at(-1);
+    assert.equal(event?.credentialSource, 'service account secret team-a/good');
+    assert.equal(event?.credentialsTried, 2);
+    // The registry served the manifest and the config blob, once each, with the good token.
+    assert.equal(
+      await registry.countRequests({ uriIncludes: '/team/app/manifests/v1', status: 200 }),
+      1,
+    );
+    assert.equal(
+      await registry.countRequests({ uriIncludes: '/team/app/blobs/', method: 'GET', status: 200 }),
+      1,
+    );
+  });
+
+  it('two stale secrets: refused naming the count; no anonymous token after them', async () => {
+    const stale = secret('stale', 'pod', 'expired-password');
+    const older = secret('older', 'service account', 'older-password');
+    const before = registry.tokenAttempts().length;
+    const error = await expectCode(
+      newLookup().lookup({ image: `${registry.host}/team/app:v1`, credentials: [stale, older] }),
+      'unauthorized',
+    );
+    assert.match(error.message, /2 credentials tried, none accepted: token endpoint .*HTTP 401/);
+    assert.match(error.message, /pod secret team-a\/stale;.*service account secret team-a\/older$/);
+    assert.doesNotMatch(error.message + JSON.stringify(events), /expired-password|older-password/);
+    assert.deepEqual(registry.tokenAttempts().slice(before), [
+      { username: 'admin', status: 401 },
+      { username: 'admin', status: 401 },
+    ]);
   });
 });
 

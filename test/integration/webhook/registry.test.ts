@@ -59,6 +59,9 @@ function memoryReader(registry: TestRegistry): PullSecretReader & { reads: numbe
     'base64',
   );
   const stale = Buffer.from(`${registry.admin.username}:${STALE_PASSWORD}`).toString('base64');
+  const older = Buffer.from(`${registry.admin.username}:${STALE_PASSWORD}-older`).toString(
+    'base64',
+  );
   const secret = (name: string, basic: string): PullSecret => ({
     metadata: { namespace: 'apps', name },
     type: 'kubernetes.io/dockerconfigjson',
@@ -71,8 +74,9 @@ function memoryReader(registry: TestRegistry): PullSecretReader & { reads: numbe
   const secrets: Record<string, PullSecret> = {
     // On the service account `builder` only.
     regcred: secret('regcred', auth),
-    // A pod may name it: its wrong password shadows the service account's secret.
+    // Pods may name them: passwords that no longer work (tried, refused, then the next one).
     stale: secret('stale', stale),
+    older: secret('older', older),
   };
   const reader = {
     reads: 0,
@@ -173,6 +177,7 @@ describe('webhook + real registry', { skip }, () => {
       { architecture: 'arm64', variant: 'v8', entrypoint: ['/arm64/server'], cmd: ['serve'] },
     ]);
     await registry.pushImage('apps/empty', 'v1', { entrypoint: null, cmd: null });
+    await registry.pushImage('apps/creds', 'v1', { entrypoint: ['/bin/creds'] });
   });
 
   after(async () => {
@@ -223,7 +228,8 @@ describe('webhook + real registry', { skip }, () => {
     assert.equal(lines.length, 6);
     for (const line of lines) {
       assert.equal(line.msg, 'registry lookup');
-      assert.equal(line.credentialSource, 'secret apps/regcred');
+      assert.equal(line.credentialSource, 'service account secret apps/regcred');
+      assert.equal(line.credentialsTried, line.cacheHit ? 0 : 1);
       assert.match(String(line.digest), /^sha256:[a-f0-9]{64}$/);
       assert.equal(typeof line.durationMs, 'number');
       assert.equal(line.result, 'success');
@@ -326,7 +332,7 @@ describe('webhook + real registry', { skip }, () => {
     assert.deepEqual(argsOf(byFlag.json), { 0: ['/arm64/server', 'serve'] });
   });
 
-  it('credentials: the pod’s pull secret first, then the service account’s, then the default docker config', async () => {
+  it('credentials: every matching one in turn, the pod’s secrets, the service account’s, the default docker config', async () => {
     const config = (password: string) =>
       JSON.stringify({
         auths: {
@@ -352,21 +358,54 @@ describe('webhook + real registry', { skip }, () => {
     assert.deepEqual(argsOf(byDefault.json), {
       0: ['/bin/web', '--listen', ':8080', '--home=$$HOME'],
     });
-    const line = logs
-      .slice(linesBefore)
-      .map((l) => JSON.parse(l) as Json)
-      .find((l) => l.msg === 'registry lookup');
-    assert.equal(line?.credentialSource, `default docker config ${goodFile}`);
+    const lookupLines = (from: number) =>
+      logs
+        .slice(from)
+        .map((l) => JSON.parse(l) as Json)
+        .filter((l) => /^registry lookup/.test(String(l.msg)));
+    assert.equal(lookupLines(linesBefore)[0]?.credentialSource, 'default');
 
-    // The pod's secret comes before the service account's and the default: its stale password decides.
+    // A stale pod secret before the service account's good one: kubelet would pull with the
+    // second, so the pod is mutated; the registry's log shows the refused login, then the image.
+    const creds = [{ name: 'app', image: `${registry.host}/apps/creds:v1`, env }];
+    const refusals = () => registry.refusedLogins('/v2/apps/creds/');
+    const served = () =>
+      registry.countRequests({ uriIncludes: '/v2/apps/creds/manifests/v1', status: 200 });
+    const stalePodFirst = (await webhook()).running;
+    let from = logs.length;
     const podFirst = await post(
-      withDefault.admissionPort,
-      review('pod-first', web, { imagePullSecrets: [{ name: 'stale' }] }),
+      stalePodFirst.admissionPort,
+      review('pod-first', creds, { imagePullSecrets: [{ name: 'stale' }] }),
     );
+    assert.equal((podFirst.json.response as Json).allowed, true, messageOf(podFirst.json));
+    assert.deepEqual(argsOf(podFirst.json), { 0: ['/bin/creds'] });
+    assert.deepEqual(
+      lookupLines(from).map((l) => [l.msg, l.credentialSource, l.credentialsTried]),
+      [['registry lookup', 'service account secret apps/regcred', 2]],
+    );
+    assert.equal(await refusals(), 1);
+    assert.equal(await served(), 1);
+
+    // Two stale pod secrets and nothing else: denied, naming how many were tried.
+    from = logs.length;
+    const twoStale = await post(
+      stalePodFirst.admissionPort,
+      review('two-stale', creds, {
+        serviceAccountName: 'nobody',
+        imagePullSecrets: [{ name: 'stale' }, { name: 'older' }],
+      }),
+    );
+    assert.equal((twoStale.json.response as Json).allowed, false);
     assert.match(
-      messageOf(podFirst.json),
-      /not authorized: manifest: HTTP 401 .*with credentials from secret apps\/stale$/,
+      messageOf(twoStale.json),
+      /not authorized: 2 credentials tried, none accepted: manifest: HTTP 401 .*pod secret apps\/stale; .*pod secret apps\/older$/,
     );
+    assert.deepEqual(
+      lookupLines(from).map((l) => [l.msg, l.credentialSource, l.credentialsTried]),
+      [['registry lookup failed', 'pod secret apps/older', 2]],
+    );
+    assert.equal(await refusals(), 3, 'the registry refused each stale login once more');
+    assert.equal(await served(), 1);
 
     // The service account's secret comes before the default docker config.
     const withStaleDefault = (await webhook([`--registry-default-docker-config=${staleFile}`]))
@@ -379,12 +418,11 @@ describe('webhook + real registry', { skip }, () => {
     );
     assert.match(
       messageOf(byStale.json),
-      new RegExp(
-        `HTTP 401 .*with credentials from default docker config ${staleFile.replaceAll('.', '\\.')}`,
-      ),
+      /1 credential tried, none accepted: manifest: HTTP 401 .*with credentials from the default docker config$/,
     );
     const everything = [
       JSON.stringify(podFirst.json),
+      JSON.stringify(twoStale.json),
       JSON.stringify(byStale.json),
       logs.join('\n'),
     ];

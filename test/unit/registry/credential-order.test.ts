@@ -227,6 +227,10 @@ describe('ImageConfigLookup: every matching credential in turn', () => {
       assert.match(error.message, /credentials from pod secret team-a\/stale;.*team-a\/stale2$/);
       assert.ok(!error.message.includes(CANARY), error.message);
       assert.deepEqual(registry.usersTried(), ['stale', 'stale2']);
+      // Each refused credential was sent once: the same one again would only be refused again.
+      for (const user of ['stale', 'stale2']) {
+        assert.equal(registry.log.filter((r) => userOf(r) === user).length, 1, user);
+      }
       // Nothing was sent after the second refusal (no anonymous try).
       assert.equal(userOf(registry.log.at(-1) as HttpRequest), 'stale2');
       assert.equal(events[0]?.credentialSource, 'pod secret team-a/stale2');

@@ -168,6 +168,7 @@ export class RegistryClient {
         fail(ctx, 'unauthorized', `${what}: HTTP 401 without a usable WWW-Authenticate challenge`);
       }
       this.#challenges.set(host, challenge);
+      const refused = authorization;
       // A token we sent was refused or we sent none: get a new one, never the cached one again.
       authorization = await this.#authorize(ctx, challenge, challenge.params['scope'], true);
       if (authorization === undefined) {
@@ -177,7 +178,10 @@ export class RegistryClient {
           `${what}: ${host} wants ${challenge.scheme} credentials and none match`,
         );
       }
-      response = await this.#send(ctx, { method, url, accept, authorization, maxBytes });
+      // The same Basic credentials (or registry token) again would only be refused again.
+      if (authorization !== refused) {
+        response = await this.#send(ctx, { method, url, accept, authorization, maxBytes });
+      }
     }
     if (response.status < 200 || response.status > 299) statusFailure(ctx, what, response);
     return response;
