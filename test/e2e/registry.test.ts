@@ -28,10 +28,10 @@ await writeFile(caFile, registry.ca);
 
 const h = useStack({ webhookArgs: [`--registry-ca=${registry.host}=${caFile}`] });
 
-function dockerConfigJson(): string {
-  const auth = Buffer.from(`${registry.admin.username}:${registry.admin.password}`).toString(
-    'base64',
-  );
+const STALE_PASSWORD = 'stale-e2e-CANARY-8a41f0';
+
+function dockerConfigJson(password = registry.admin.password): string {
+  const auth = Buffer.from(`${registry.admin.username}:${password}`).toString('base64');
   return JSON.stringify({ auths: { [`https://${registry.host}`]: { auth } } });
 }
 
@@ -79,6 +79,17 @@ describe('registry lookups through the kube-apiserver', () => {
         stringData: { '.dockercfg': JSON.stringify({ [registry.host]: { auth } }) },
       },
     });
+    // Pull secrets whose passwords no longer work.
+    for (const name of ['stale', 'older']) {
+      await core.createNamespacedSecret({
+        namespace: h.ns,
+        body: {
+          metadata: { name },
+          type: 'kubernetes.io/dockerconfigjson',
+          stringData: { '.dockerconfigjson': dockerConfigJson(`${STALE_PASSWORD}-${name}`) },
+        },
+      });
+    }
     await core.createNamespacedServiceAccount({
       namespace: h.ns,
       body: { metadata: { name: 'builder' }, imagePullSecrets: [{ name: 'sa-regcred' }] },
@@ -158,6 +169,46 @@ describe('registry lookups through the kube-apiserver', () => {
     assert.deepEqual(created.spec?.containers[0]?.args, ['/arm64/server', 'serve']);
   });
 
+  it('a stale pod secret before the service account’s good one: mutated, as kubelet would pull it', async () => {
+    await registry.pushImage('e2e/creds', 'v1', { entrypoint: ['/bin/creds'] });
+    const refusals = () => registry.refusedLogins('/v2/e2e/creds/');
+    const created = await h.stack.kube.core.createNamespacedPod({
+      namespace: h.ns,
+      body: podWithout('stale-first', `${registry.host}/e2e/creds:v1`, {
+        serviceAccountName: 'builder',
+        imagePullSecrets: [{ name: 'stale' }],
+      }),
+    });
+    assert.deepEqual(created.spec?.containers[0]?.args, ['/bin/creds']);
+    assert.equal(await refusals(), 1, 'the stale secret was tried first, once');
+    const line = h.stack
+      .logs(10_000)
+      .split('\n')
+      .filter((l) => l.includes('"registry lookup"') && l.includes('/e2e/creds:v1'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .at(-1);
+    assert.equal(line?.credentialSource, `service account secret ${h.ns}/sa-regcred`);
+    assert.equal(line?.credentialsTried, 2);
+
+    // Two stale secrets and no other: denied, naming the count.
+    await assert.rejects(
+      h.stack.kube.core.createNamespacedPod({
+        namespace: h.ns,
+        body: podWithout('two-stale', `${registry.host}/e2e/creds:v1`, {
+          imagePullSecrets: [{ name: 'stale' }, { name: 'older' }],
+        }),
+      }),
+      (err) => {
+        const message = apiMessage(err);
+        assert.match(message, /not authorized: 2 credentials tried, none accepted: /);
+        assert.match(message, new RegExp(`pod secret ${h.ns}/stale; .*pod secret ${h.ns}/older`));
+        assert.ok(!message.includes(STALE_PASSWORD));
+        return true;
+      },
+    );
+    assert.equal(await refusals(), 3);
+  });
+
   it('without credentials the pod is denied, naming image, registry and reason', async () => {
     await assert.rejects(
       h.stack.kube.core.createNamespacedPod({
@@ -180,5 +231,6 @@ describe('registry lookups through the kube-apiserver', () => {
 
   it('no registry password in the webhook’s log', async () => {
     assert.ok(!h.stack.logs(10_000).includes(registry.admin.password));
+    assert.ok(!h.stack.logs(10_000).includes(STALE_PASSWORD));
   });
 });
