@@ -7,7 +7,7 @@
 // as uid 65532 with no shell and no libc in it.
 //
 // Needs buildah (scripts/components/buildah.sh, in the default set of `make test`); without it the
-// test fails, saying so.
+// test fails, saying so (componentPath).
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,17 +16,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { componentPath } from '../../env/kube.ts';
 import { BUNDLE, ensureBundle, listTree, repoRoot } from './helpers.ts';
 
 const run = promisify(execFile);
 const TAG = 'localhost/vault-inject-init:test';
-
-function buildahPath(): string | undefined {
-  const fromEnv = process.env['VAULT_INJECT_BUILDAH'];
-  if (fromEnv) return fromEnv;
-  const found = spawnSync('sh', ['-c', 'command -v buildah'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
-}
 
 /** The last stage of a Dockerfile, verbatim. */
 function finalStage(text: string): string {
@@ -35,19 +29,18 @@ function finalStage(text: string): string {
   return lines.slice(from).join('\n');
 }
 
-const buildah = buildahPath();
-
 describe('Dockerfile.init, final stage, built by buildah', () => {
   let dir: string;
   let storage: string[];
   let container = '';
   let rootfs = '';
+  let buildah = '';
   const reference = BUNDLE;
   const b = (args: readonly string[]): Promise<{ stdout: string }> =>
-    run(buildah ?? 'buildah', [...storage, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+    run(buildah, [...storage, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
 
   before(async () => {
-    assert.ok(buildah, 'buildah is not installed: run scripts/components.sh (or buildah.sh)');
+    buildah = await componentPath('buildah', 'VAULT_INJECT_BUILDAH');
     dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-buildah-'));
     storage = [
       '--root',

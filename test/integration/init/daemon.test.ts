@@ -198,14 +198,11 @@ describe('daemon mode against OpenBao', () => {
   });
 });
 
-const pgBin = postgresBin();
-
 describe('daemon mode: a renewable lease from the database engine', () => {
   let pg: Postgres | undefined;
 
   before(async () => {
-    assert.ok(pgBin, 'PostgreSQL is not installed: run scripts/components.sh (or postgresql.sh)');
-    pg = await startPostgres(pgBin);
+    pg = await startPostgres(await postgresBin());
     await s.bao.api('POST', 'sys/mounts/database', { type: 'database' });
     await s.bao.api('POST', 'database/config/pg', {
       plugin_name: 'postgresql-database-plugin',

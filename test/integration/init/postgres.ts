@@ -6,9 +6,10 @@
  * only; its own directory, removed on `stop()`.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { componentPath } from '../../env/kube.ts';
 import { freePort, startProcess, waitUntil } from '../../env/processes.ts';
 
 export interface Postgres {
@@ -18,21 +19,9 @@ export interface Postgres {
   stop(): Promise<void>;
 }
 
-/** The directory holding `initdb` and `postgres`, or undefined when PostgreSQL is not installed. */
-export function postgresBin(): string | undefined {
-  const fromEnv = process.env['VAULT_INJECT_POSTGRES']; // scripts/components.sh --env
-  if (fromEnv) return dirname(fromEnv);
-  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
-  const found = which.stdout.trim();
-  if (which.status === 0 && found !== '') {
-    const real = spawnSync('readlink', ['-f', found], { encoding: 'utf8' }).stdout.trim();
-    return real.replace(/\/initdb$/, '');
-  }
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return undefined;
-  const version = readdirSync(base).sort().at(-1);
-  const dir = version === undefined ? undefined : join(base, version, 'bin');
-  return dir !== undefined && existsSync(join(dir, 'initdb')) ? dir : undefined;
+/** The directory holding `initdb` and `postgres` (scripts/components/postgresql.sh). */
+export async function postgresBin(): Promise<string> {
+  return dirname(await componentPath('postgresql', 'VAULT_INJECT_POSTGRES'));
 }
 
 export async function startPostgres(bin: string): Promise<Postgres> {
