@@ -251,6 +251,48 @@ describe('annotations: ours, the Bank-Vaults alias, and both (ours wins)', () =>
     );
   });
 
+  // Bank-Vaults reads its boolean annotations with Go's strconv.ParseBool: 1/t/true and 0/f/false
+  // in any of Go's spellings. A manifest written for it must mean the same here.
+  const TRUE = ['true', 'True', 'TRUE', 't', 'T', '1', ' true '];
+  const FALSE = ['false', 'False', 'FALSE', 'f', 'F', '0', ''];
+  it("boolean annotations: Go's strconv.ParseBool spellings, as Bank-Vaults reads them", async () => {
+    for (const v of TRUE) {
+      const r = await review(podWith({ [A.DAEMON.alias ?? '']: v }));
+      assert.equal(r.allowed, true, `${JSON.stringify(v)}: ${r.message}`);
+      assert.equal(envOf(r.after, 'VAULT_ENV_DAEMON'), 'true', JSON.stringify(v));
+      const skip = await review(podWith({ [A.SKIP_VERIFY.alias ?? '']: v }));
+      assert.equal(envOf(skip.after, 'VAULT_SKIP_VERIFY'), 'true', JSON.stringify(v));
+    }
+    for (const v of FALSE) {
+      const r = await review(podWith({ [A.IGNORE_MISSING.alias ?? '']: v }));
+      assert.equal(r.allowed, true, `${JSON.stringify(v)}: ${r.message}`);
+      assert.equal(envOf(r.after, 'VAULT_IGNORE_MISSING_SECRETS'), undefined, JSON.stringify(v));
+      assert.equal(injected(container(r.after, 'app')), true, JSON.stringify(v));
+    }
+  });
+
+  it('inject: every false spelling opts out, every true spelling injects without a reference', async () => {
+    const noRef = {
+      containers: [{ name: 'app', image: 'registry.example/app:1', command: ['/app'] }],
+    };
+    for (const v of FALSE.filter((f) => f !== '')) {
+      const r = await review(podWith({ [A.INJECT.key]: v }));
+      assert.equal(r.allowed, true, r.message);
+      assert.equal(injected(container(r.after, 'app')), false, `inject: ${JSON.stringify(v)}`);
+    }
+    for (const v of TRUE) {
+      const r = await review(podWith({ [A.INJECT.key]: v }, noRef));
+      assert.equal(r.allowed, true, r.message);
+      assert.equal(injected(container(r.after, 'app')), true, `inject: ${JSON.stringify(v)}`);
+    }
+  });
+
+  it('inject: a value that is no boolean is denied naming the annotation', async () => {
+    const r = await review(podWith({ [A.INJECT.key]: 'nope' }));
+    assert.equal(r.allowed, false);
+    assert.equal(r.message, 'annotation vault-inject.dev/inject: "nope" is not true or false');
+  });
+
   it('a boolean that is neither true nor false is denied naming the annotation', async () => {
     const r = await review(podWith({ [A.DAEMON.alias ?? '']: 'yes' }));
     assert.equal(r.allowed, false);

@@ -4,10 +4,15 @@
  * All I/O (Secret/ConfigMap reads, registry) happens before the pure `mutate`.
  */
 import { ErrorCode, WebhookError } from '../errors.ts';
-import { CONTAINERS, FROM_PATH, INJECT, readAnnotation } from '../mutation/annotations.ts';
+import { CONTAINERS, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
 import { detect, sourcesOf, type Detection } from '../mutation/detect.ts';
 import { mutate, type Target } from '../mutation/mutate.ts';
-import { injectionWanted, podSettings, type PodSettings } from '../mutation/pod-settings.ts';
+import {
+  injectAnnotation,
+  injectionWanted,
+  podSettings,
+  type PodSettings,
+} from '../mutation/pod-settings.ts';
 import type { InjectionConfig } from '../mutation/settings.ts';
 import { readSources, type SourceIndex, type SourceReader } from '../mutation/sources.ts';
 import {
@@ -73,7 +78,7 @@ function mayInject(pod: Pod, detection: Detection): boolean {
   return (
     readAnnotation(an, FROM_PATH) !== undefined ||
     readAnnotation(an, CONTAINERS) !== undefined ||
-    readAnnotation(an, INJECT)?.value.trim().toLowerCase() === 'true'
+    injectAnnotation(pod) === true
   );
 }
 
@@ -200,8 +205,8 @@ export async function reviewPod(
   signal: AbortSignal = new AbortController().signal,
 ): Promise<Outcome> {
   const warnings: string[] = [];
-  if (!injectionWanted(pod)) return { result: 'skipped', warnings };
   try {
+    if (!injectionWanted(pod)) return { result: 'skipped', warnings };
     const detection = detect(pod, await gatherSources(pod, namespace, deps));
     warnings.push(...detection.warnings);
     if (detection.problems.length > 0) {

@@ -43,21 +43,44 @@ function text(annotations: Annotations, a: A.Annotation): string | undefined {
   return value === '' ? undefined : value;
 }
 
-function flag(annotations: Annotations, a: A.Annotation): boolean {
-  const found = A.readAnnotation(annotations, a);
-  if (!found) return false;
-  const v = found.value.trim().toLowerCase();
-  if (v === 'true') return true;
-  if (v === 'false' || v === '') return false;
-  throw annotationError(found.key, `"${found.value}" is not true or false`);
+/**
+ * A boolean annotation as Bank-Vaults reads it (Go's `strconv.ParseBool`): `1`, `t`, `true` and
+ * `0`, `f`, `false`, in any case; empty is unset. Anything else is `null`.
+ */
+function parseBool(value: string): boolean | null | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === '') return undefined;
+  if (v === 'true' || v === 't' || v === '1') return true;
+  if (v === 'false' || v === 'f' || v === '0') return false;
+  return null;
 }
 
-/** `false` when the pod opted out (`inject: "false"` or Bank-Vaults' `mutate: skip`). */
+/** The boolean `a`, or undefined when unset or empty; a value that is no boolean denies the pod. */
+function readBool(annotations: Annotations, a: A.Annotation): boolean | undefined {
+  const found = A.readAnnotation(annotations, a);
+  if (!found) return undefined;
+  const b = parseBool(found.value);
+  if (b === null) throw annotationError(found.key, `"${found.value}" is not true or false`);
+  return b;
+}
+
+function flag(annotations: Annotations, a: A.Annotation): boolean {
+  return readBool(annotations, a) ?? false;
+}
+
+/** `inject`: true forces injection, false opts out, undefined (unset or empty) decides by content. */
+export function injectAnnotation(pod: Pod): boolean | undefined {
+  return readBool(pod.metadata?.annotations, A.INJECT);
+}
+
+/**
+ * `false` when the pod opted out (`inject: "false"` or Bank-Vaults' `mutate: skip`). Throws a
+ * WebhookError (E_ANNOTATION) when `inject` is no boolean.
+ */
 export function injectionWanted(pod: Pod): boolean {
-  const annotations = pod.metadata?.annotations;
-  const inject = A.readAnnotation(annotations, A.INJECT)?.value.trim().toLowerCase();
-  if (inject !== undefined) return inject !== 'false';
-  return annotations?.[A.BANK_VAULTS_MUTATE]?.trim().toLowerCase() !== 'skip';
+  const inject = injectAnnotation(pod);
+  if (inject !== undefined) return inject;
+  return pod.metadata?.annotations?.[A.BANK_VAULTS_MUTATE]?.trim().toLowerCase() !== 'skip';
 }
 
 function normalizeAddr(addr: string): string {
@@ -156,6 +179,6 @@ export function podSettings(pod: Pod, config: InjectionConfig, warnings: string[
     transitPath: text(an, A.TRANSIT_PATH),
     tokenAudience: text(an, A.TOKEN_AUDIENCE),
     containers: list(A.readAnnotation(an, A.CONTAINERS)?.value),
-    forceInject: A.readAnnotation(an, A.INJECT)?.value.trim().toLowerCase() === 'true',
+    forceInject: injectAnnotation(pod) === true,
   });
 }
