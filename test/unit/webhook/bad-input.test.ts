@@ -104,6 +104,79 @@ const rows: Row[] = [
     status: 400,
     message: /env\[0\]\.name/,
   },
+  // Shapes the API server never sends, answered 400 like the others (they were a 500 and an
+  // "internal error" log line with a stack).
+  {
+    name: 'an annotation value not a string',
+    payload: JSON.stringify(
+      review({
+        object: { ...pod(), metadata: { name: 'p', annotations: { 'vault-inject.dev/role': 5 } } },
+      }),
+    ),
+    status: 400,
+    message:
+      /"request\.object\.metadata\.annotations\["vault-inject\.dev\/role"\]" is not a string/,
+  },
+  {
+    name: 'annotations not an object',
+    payload: JSON.stringify(review({ object: { ...pod(), metadata: { annotations: ['x'] } } })),
+    status: 400,
+    message: /"request\.object\.metadata\.annotations" is not an object/,
+  },
+  {
+    name: 'metadata not an object',
+    payload: JSON.stringify(review({ object: { ...pod(), metadata: 'p' } })),
+    status: 400,
+    message: /"request\.object\.metadata" is not an object/,
+  },
+  {
+    name: 'an envFrom entry that is not an object',
+    payload: JSON.stringify(
+      review({
+        object: { spec: { containers: [{ name: 'app', command: ['/x'], envFrom: [null] }] } },
+      }),
+    ),
+    status: 400,
+    message: /"request\.object\.spec\.containers\[0\]\.envFrom\[0\]" is not an object/,
+  },
+  {
+    name: 'an env valueFrom that is not an object',
+    payload: JSON.stringify(review({ object: pod([{ name: 'A', valueFrom: 'x' }]) })),
+    status: 400,
+    message: /"request\.object\.spec\.containers\[0\]\.env\[0\]\.valueFrom" is not an object/,
+  },
+  {
+    name: 'a volumeMount without a name',
+    payload: JSON.stringify(
+      review({
+        object: { spec: { containers: [{ name: 'app', command: ['/x'], volumeMounts: [null] }] } },
+      }),
+    ),
+    status: 400,
+    message: /"request\.object\.spec\.containers\[0\]\.volumeMounts\[0\]\.name" is missing/,
+  },
+  {
+    name: 'volumes not a list',
+    payload: JSON.stringify(review({ object: { ...pod(), spec: { ...pod().spec, volumes: {} } } })),
+    status: 400,
+    message: /"request\.object\.spec\.volumes" is not a list/,
+  },
+  {
+    name: 'a volume without a name',
+    payload: JSON.stringify(
+      review({ object: { ...pod(), spec: { ...pod().spec, volumes: [{ emptyDir: {} }] } } }),
+    ),
+    status: 400,
+    message: /"request\.object\.spec\.volumes\[0\]\.name" is missing/,
+  },
+  {
+    name: 'an imagePullSecrets entry that is not an object',
+    payload: JSON.stringify(
+      review({ object: { ...pod(), spec: { ...pod().spec, imagePullSecrets: 'regcred' } } }),
+    ),
+    status: 400,
+    message: /"request\.object\.spec\.imagePullSecrets" is not a list/,
+  },
   {
     name: 'an object nested a million levels deep',
     payload: JSON.stringify(

@@ -88,6 +88,7 @@ export function podOf(request: AdmissionRequest): Pod {
 /** Checks the fields the webhook relies on; `where` names the object in the error. */
 export function checkPod(pod: unknown, where: string): Pod {
   if (!isObject(pod)) throw bad(`"${where}" is missing or not an object`);
+  checkMetadata(pod.metadata, `${where}.metadata`);
   const spec = pod.spec;
   if (!isObject(spec) || !Array.isArray(spec.containers)) {
     throw bad(`"${where}.spec.containers" is missing`);
@@ -98,22 +99,63 @@ export function checkPod(pod: unknown, where: string): Pod {
     if (!Array.isArray(items)) throw bad(`"${where}.spec.${list}" is not a list`);
     items.forEach((c: unknown, i) => checkContainer(c, `${where}.spec.${list}[${i}]`));
   }
+  listOf(spec, 'volumes', `${where}.spec`).forEach((v, i) =>
+    named(v, `${where}.spec.volumes[${i}]`),
+  );
+  listOf(spec, 'imagePullSecrets', `${where}.spec`).forEach((s, i) =>
+    object(s, `${where}.spec.imagePullSecrets[${i}]`),
+  );
   return pod as unknown as Pod;
 }
 
-function checkContainer(c: unknown, where: string): void {
-  if (!isObject(c) || typeof c.name !== 'string') throw bad(`"${where}.name" is missing`);
-  for (const field of ['command', 'args', 'env', 'envFrom', 'volumeMounts'] as const) {
-    if (c[field] !== undefined && !Array.isArray(c[field]))
-      throw bad(`"${where}.${field}" is not a list`);
+/** `null` stands for absent here, as the webhook reads it (`?.`, `??`). */
+function checkMetadata(metadata: unknown, where: string): void {
+  if (metadata === undefined || metadata === null) return;
+  if (!isObject(metadata)) throw bad(`"${where}" is not an object`);
+  const { annotations } = metadata;
+  if (annotations === undefined || annotations === null) return;
+  if (!isObject(annotations)) throw bad(`"${where}.annotations" is not an object`);
+  for (const [key, value] of Object.entries(annotations)) {
+    if (typeof value !== 'string') {
+      throw bad(`"${where}.annotations[${JSON.stringify(key)}]" is not a string`);
+    }
   }
-  for (const [j, e] of ((c.env as unknown[] | undefined) ?? []).entries()) {
-    if (!isObject(e) || typeof e.name !== 'string')
-      throw bad(`"${where}.env[${j}].name" is missing`);
+}
+
+/** `o[field]` as a list (empty when absent), or a BAD_REVIEW error. */
+function listOf(o: Record<string, unknown>, field: string, where: string): unknown[] {
+  const items = o[field];
+  if (items === undefined) return [];
+  if (!Array.isArray(items)) throw bad(`"${where}.${field}" is not a list`);
+  return items;
+}
+
+function object(v: unknown, where: string): Record<string, unknown> {
+  if (!isObject(v)) throw bad(`"${where}" is not an object`);
+  return v;
+}
+
+function named(v: unknown, where: string): Record<string, unknown> {
+  if (!isObject(v) || typeof v.name !== 'string') throw bad(`"${where}.name" is missing`);
+  return v;
+}
+
+function checkContainer(c: unknown, where: string): void {
+  const container = named(c, where);
+  for (const field of ['command', 'args'] as const) listOf(container, field, where);
+  for (const [j, item] of listOf(container, 'env', where).entries()) {
+    const e = named(item, `${where}.env[${j}]`);
     if (e.value !== undefined && typeof e.value !== 'string') {
       throw bad(`"${where}.env[${j}].value" is not a string`);
     }
+    if (e.valueFrom !== undefined && e.valueFrom !== null) {
+      object(e.valueFrom, `${where}.env[${j}].valueFrom`);
+    }
   }
+  listOf(container, 'envFrom', where).forEach((f, j) => object(f, `${where}.envFrom[${j}]`));
+  listOf(container, 'volumeMounts', where).forEach((m, j) =>
+    named(m, `${where}.volumeMounts[${j}]`),
+  );
 }
 
 export function reviewOut(response: AdmissionResponse): AdmissionReviewOut {
