@@ -65,9 +65,10 @@ export function parseConfig(env: Environment): Config {
     namespace: get(Env.NAMESPACE),
     skipVerify: parseBool(Env.SKIP_VERIFY, get(Env.SKIP_VERIFY), false),
     caCertFile: get(Env.CACERT),
-    clientTimeoutMs: parseDurationMs(
-      Env.CLIENT_TIMEOUT,
-      get(Env.CLIENT_TIMEOUT) ?? Defaults.CLIENT_TIMEOUT,
+    // Capped: Node fires a timer (AbortSignal.timeout too) of more than 2^31-1 ms after 1 ms.
+    clientTimeoutMs: Math.min(
+      parseDurationMs(Env.CLIENT_TIMEOUT, get(Env.CLIENT_TIMEOUT) ?? Defaults.CLIENT_TIMEOUT),
+      MAX_TIMER_MS,
     ),
     ignoreMissing: parseBool(Env.IGNORE_MISSING_SECRETS, get(Env.IGNORE_MISSING_SECRETS), false),
     passthrough: new Set(parseList(get(Env.ENV_PASSTHROUGH))),
@@ -132,6 +133,9 @@ export function parseBool(name: string, raw: string | undefined, fallback: boole
   if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(raw)) return false;
   throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
 }
+
+/** The longest delay a Node timer keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const UNIT_MS: Readonly<Record<string, number>> = {
   ms: 1,

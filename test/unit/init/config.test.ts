@@ -89,6 +89,13 @@ describe('parseConfig', () => {
   }
 });
 
+describe('VAULT_CLIENT_TIMEOUT', () => {
+  it('is capped at the longest delay a Node timer keeps (2^31-1 ms)', () => {
+    assert.equal(parseConfig({ VAULT_CLIENT_TIMEOUT: '600h' }).clientTimeoutMs, 2 ** 31 - 1);
+    assert.equal(parseConfig({ VAULT_CLIENT_TIMEOUT: '596h' }).clientTimeoutMs, 2_145_600_000);
+  });
+});
+
 describe('parseDurationMs', () => {
   const table: [string, number][] = [
     ['10s', 10_000],

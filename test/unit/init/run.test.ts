@@ -220,6 +220,21 @@ describe('run', () => {
     );
   });
 
+  it('keeps a client timeout longer than a timer can wait from expiring at once', async () => {
+    // Node fires a timer of more than 2^31-1 ms after 1 ms: the deadline must not be spent yet.
+    const d = deps({
+      openSession: async (_config, signal) => {
+        await new Promise((r) => setTimeout(r, 20));
+        if (signal.aborted) throw new Error('the deadline expired at once');
+        return fakeSession({ k: 'v' });
+      },
+    });
+    await assert.rejects(
+      run(['app.sh'], { ...env, VAULT_CLIENT_TIMEOUT: '600h', X: 'vault:secret/app#k' }, d),
+      /exec/,
+    );
+  });
+
   it('fails with 78 when there is no command', async () => {
     await assert.rejects(run([], {}, deps()), (err: unknown) => exitCodeOf(err) === 78);
   });
