@@ -83,3 +83,32 @@ export function appEnvironment(input: AppEnvInput): MutableEnv {
   }
   return out;
 }
+
+/**
+ * Linux's MAX_ARG_STRLEN (32 pages of 4 KiB on x86-64): the most bytes one `NAME=value` string,
+ * with its NUL, may take in execve.
+ */
+export const MAX_VARIABLE_BYTES = 128 * 1024;
+
+/**
+ * Throws ConfigError naming the first variable execve would refuse: one longer than
+ * MAX_VARIABLE_BYTES (E2BIG) or holding a NUL byte (EINVAL). Node aborts the process when
+ * `process.execve` fails, and spawn fails the same way, so this is checked before either.
+ * The message gives sizes, never the value.
+ */
+export function checkAppEnvironment(env: Readonly<MutableEnv>): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (value.includes('\0')) {
+      throw new ConfigError(
+        `${name}: its value holds a NUL byte, which an environment variable cannot carry`,
+      );
+    }
+    const bytes = Buffer.byteLength(value, 'utf8');
+    const room = MAX_VARIABLE_BYTES - Buffer.byteLength(name, 'utf8') - 2; // '=' and the NUL
+    if (bytes > room) {
+      throw new ConfigError(
+        `${name}: its value is ${bytes} bytes; Linux passes at most ${room} bytes in one variable of this name (MAX_ARG_STRLEN: 128 KiB for NAME=value)`,
+      );
+    }
+  }
+}

@@ -5,7 +5,7 @@
 import { parseConfig, type Config, type Environment } from './config.ts';
 import { lookPath } from './command.ts';
 import { leaseRenewables, supervise, type Renewable } from './daemon.ts';
-import { appEnvironment, findReferences, restoreHidden } from './env.ts';
+import { appEnvironment, checkAppEnvironment, findReferences, restoreHidden } from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
 import { spawnApp, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
@@ -79,6 +79,7 @@ export async function run(
     atMs: uptimeMs(),
     rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
+  checkAppEnvironment(appEnv);
   if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
   const app = spawnApp(file, argv, appEnv, log);

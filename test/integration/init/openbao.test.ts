@@ -22,6 +22,10 @@ const s = openBaoSuite({
     await bao.api('POST', 'secret/data/from/two', { data: { FROM_B: 'b2' } });
     // A database engine with no connection: enough for OpenBao to say what its paths take.
     await bao.api('POST', 'sys/mounts/database', { type: 'database' });
+    // Values execve refuses: more than 128 KiB in one variable, and a NUL byte.
+    await bao.api('POST', 'secret/data/unpassable', {
+      data: { big: CANARY.repeat(Math.ceil(140_000 / CANARY.length)), nul: `${CANARY}\u0000x` },
+    });
   },
 });
 const { it, go } = s;
@@ -284,5 +288,21 @@ describe('vault-inject-env against OpenBao', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.env['NODE_OPTIONS'], '--require /nonexistent.js');
     assert.equal(r.env['LD_PRELOAD'], '/nonexistent.so');
+  });
+  it('a value execve would refuse (over 128 KiB, a NUL byte): 78 naming the variable, not an abort', async () => {
+    for (const [key, why] of [
+      ['big', /^vault-inject-env: BIG: its value is \d+ bytes; Linux passes at most 131067 bytes/m],
+      ['nul', /^vault-inject-env: BIG: its value holds a NUL byte/m],
+    ] as const) {
+      for (const daemon of ['false', 'true']) {
+        const r = await go(
+          jwtEnv({ BIG: `vault:secret/unpassable#${key}`, VAULT_ENV_DAEMON: daemon }),
+          ['/usr/bin/env'],
+        );
+        assert.equal(r.code, 78, `${key} daemon=${daemon}: ${r.stderr}`);
+        assert.match(r.stderr, why);
+        assert.equal(r.stdout, '', 'the app did not run');
+      }
+    }
   });
 });

@@ -220,6 +220,46 @@ describe('run', () => {
     );
   });
 
+  // Linux refuses execve (E2BIG, EINVAL) for one NAME=value longer than MAX_ARG_STRLEN (128 KiB)
+  // or holding a NUL byte; Node then aborts (134) with a native stack trace, and the app never runs.
+  const oneVariable = 128 * 1024;
+  const table: [string, string, RegExp][] = [
+    [
+      'too large for one variable',
+      'x'.repeat(oneVariable - 'X='.length),
+      /^X: its value is 131070 bytes; Linux passes at most 131069 bytes in one variable of this name \(MAX_ARG_STRLEN: 128 KiB for NAME=value\)$/,
+    ],
+    [
+      'holding a NUL byte',
+      'se\0cret',
+      /^X: its value holds a NUL byte, which an environment variable cannot carry$/,
+    ],
+  ];
+  for (const [what, value, message] of table) {
+    for (const spawned of [false, true]) {
+      it(`fails with 78 naming the variable for a value ${what} (${spawned ? 'spawn' : 'exec'})`, async () => {
+        const d = deps({
+          canExecve: () => !spawned,
+          openSession: async () => fakeSession({ k: value }),
+        });
+        const err = await run(['app.sh'], { ...env, X: 'vault:secret/app#k' }, d).catch(
+          (e: unknown) => e,
+        );
+        assert.equal(exitCodeOf(err), 78, String(err));
+        assert.match((err as Error).message, message);
+        assert.doesNotMatch(failureLine(err), /xxxx|cret/);
+        assert.equal(d.execs.length, 0);
+      });
+    }
+  }
+
+  it('execs a value exactly as large as one variable may be', async () => {
+    const value = 'x'.repeat(oneVariable - 'X='.length - 1);
+    const d = deps({ openSession: async () => fakeSession({ k: value }) });
+    await assert.rejects(run(['app.sh'], { ...env, X: 'vault:secret/app#k' }, d), /exec/);
+    assert.equal((d.execs[0]?.[2] as Record<string, string>)['X'], value);
+  });
+
   it('keeps a client timeout longer than a timer can wait from expiring at once', async () => {
     // Node fires a timer of more than 2^31-1 ms after 1 ms: the deadline must not be spent yet.
     const d = deps({
