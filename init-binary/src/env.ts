@@ -12,7 +12,8 @@ import type { Reference } from './resolve.ts';
 /**
  * The launcher (bin/vault-inject-env) renames variables that would change how Node or the dynamic
  * loader behave (NODE_OPTIONS, LD_PRELOAD, …) to this prefix + name, so the app's settings never
- * reach the init program's runtime; they are restored for the app here.
+ * reach the init program's runtime; they are restored for the app here. The app's own names with
+ * this prefix come with it twice, so one strip gives every name back as the container set it.
  */
 export const HIDDEN_PREFIX = 'VAULT_INJECT_HIDDEN_';
 

@@ -289,6 +289,7 @@ describe('vault-inject-env against OpenBao', () => {
     assert.equal(r.env['NODE_OPTIONS'], '--require /nonexistent.js');
     assert.equal(r.env['LD_PRELOAD'], '/nonexistent.so');
   });
+
   it('a value execve would refuse (over 128 KiB, a NUL byte): 78 naming the variable, not an abort', async () => {
     for (const [key, why] of [
       ['big', /^vault-inject-env: BIG: its value is \d+ bytes; Linux passes at most 131067 bytes/m],
@@ -304,5 +305,24 @@ describe('vault-inject-env against OpenBao', () => {
         assert.equal(r.stdout, '', 'the app did not run');
       }
     }
+  });
+
+  it('gives the app its own VAULT_INJECT_HIDDEN_* variables under their own names', async () => {
+    const r = await go(
+      jwtEnv({
+        VAULT_INJECT_HIDDEN_FLAG: 'mine',
+        VAULT_INJECT_HIDDEN_: 'bare prefix',
+        FLAG: 'other',
+        LD_BIND_NOW: '',
+        U: 'vault:secret/app#user',
+      }),
+      ['/usr/bin/env'],
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.env['VAULT_INJECT_HIDDEN_FLAG'], 'mine');
+    assert.equal(r.env['VAULT_INJECT_HIDDEN_'], 'bare prefix');
+    assert.equal(r.env['FLAG'], 'other');
+    assert.equal(r.env['LD_BIND_NOW'], '');
+    assert.equal(r.env['U'], 'alice-v2');
   });
 });
