@@ -16,6 +16,11 @@ export const ErrorCode = {
   ADDR_NOT_ALLOWED: 'E_ADDR_NOT_ALLOWED',
   /** A container to inject has no `command` and its image's entrypoint cannot be looked up. */
   NO_COMMAND: 'E_NO_COMMAND',
+  /**
+   * The pod already holds a volume, init container or mount path under one of the webhook's names
+   * that the webhook did not write (denied).
+   */
+  NAME_CONFLICT: 'E_NAME_CONFLICT',
   /** The review did not finish within the webhook's deadline (denied). */
   DEADLINE: 'E_DEADLINE',
   /** A flag or environment variable of the webhook itself is invalid (exit code 2). */
@@ -40,6 +45,7 @@ export const DENIAL_CODES: ReadonlySet<ErrorCodeValue> = new Set([
   ErrorCode.ANNOTATION,
   ErrorCode.ADDR_NOT_ALLOWED,
   ErrorCode.NO_COMMAND,
+  ErrorCode.NAME_CONFLICT,
   ErrorCode.DEADLINE,
 ]);
 

@@ -6,7 +6,7 @@
 import { ErrorCode, WebhookError } from '../errors.ts';
 import { CONTAINERS, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
 import { detect, sourcesOf, type Detection } from '../mutation/detect.ts';
-import { mutate, type Target } from '../mutation/mutate.ts';
+import { mutate, nameClashes, type Target } from '../mutation/mutate.ts';
 import {
   injectAnnotation,
   injectionWanted,
@@ -216,6 +216,8 @@ export async function reviewPod(
     const settings = podSettings(pod, deps.config, warnings);
     const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
     if (chosen.length === 0) return { result: 'unchanged', warnings };
+    const clashes = nameClashes(pod, settings, chosen, deps.config);
+    if (clashes.length > 0) throw new WebhookError(ErrorCode.NAME_CONFLICT, clashes.join('; '));
     const targets = await targetsWithArgv(pod, namespace, chosen, deps, warnings, signal);
     if (targets === 'failed_open') return { result: 'failed_open', warnings };
     if (targets.length === 0) return { result: 'unchanged', warnings };

@@ -23,7 +23,15 @@ import {
 import { STATUS, STATUS_INJECTED } from './annotations.ts';
 import type { PodSettings } from './pod-settings.ts';
 import type { InjectionConfig } from './settings.ts';
-import type { Container, ContainerPosition, EnvVar, Pod, Volume, VolumeMount } from './types.ts';
+import {
+  describeContainer,
+  type Container,
+  type ContainerPosition,
+  type EnvVar,
+  type Pod,
+  type Volume,
+  type VolumeMount,
+} from './types.ts';
 
 /** One container to inject and the command line it will run behind the init program. */
 export interface Target {
@@ -158,6 +166,98 @@ function injectContainer(c: Container, target: Target, env: EnvVar[], m: VolumeM
   const own = new Set((c.env ?? []).map((e) => e.name));
   const newEnv = env.filter((e) => !own.has(e.name)).map((e) => ({ ...e }));
   if (newEnv.length > 0) c.env = [...(c.env ?? []), ...newEnv];
+}
+
+function isCopyContainer(c: Container): boolean {
+  const [program, flag, target] = c.command ?? [];
+  return program === INIT_PROGRAM && flag === COPY_FLAG && target === COPY_TARGET;
+}
+
+type Fields = Record<string, unknown> | undefined;
+
+/** The audiences of the service-account tokens a projected volume holds. */
+function audiences(v: Volume): unknown[] {
+  const sources = (v.projected as Fields)?.sources;
+  if (!Array.isArray(sources)) return [];
+  return sources.map((s: Fields) => (s?.serviceAccountToken as Fields)?.audience);
+}
+
+/** A volume under one of our names already in the pod that does the job ours would do. */
+function reusable(existing: Volume, ours: Volume, copied: boolean): boolean {
+  switch (ours.name) {
+    case VOLUME_NAME:
+      // An image volume holds the bundle; an emptyDir does once a copy container fills it.
+      return existing.image !== undefined || (existing.emptyDir !== undefined && copied);
+    case TLS_VOLUME_NAME:
+      return (existing.secret as Fields)?.secretName === (ours.secret as Fields)?.secretName;
+    default:
+      return audiences(ours).every((a) => audiences(existing).includes(a));
+  }
+}
+
+const trimSlash = (p: string): string => p.replace(/(.)\/+$/, '$1');
+
+function mountClashes(
+  c: Container,
+  where: ContainerPosition,
+  ours: readonly VolumeMount[],
+): string[] {
+  const out: string[] = [];
+  const label = describeContainer(where);
+  for (const m of c.volumeMounts ?? []) {
+    for (const o of ours) {
+      const samePath = trimSlash(String(m.mountPath)) === o.mountPath;
+      if (m.name === o.name && !samePath) {
+        out.push(
+          `${label} already mounts volume "${m.name}" at ${m.mountPath}, where the webhook mounts it at ${o.mountPath}; rename or move it`,
+        );
+      } else if (m.name !== o.name && samePath) {
+        out.push(
+          `${label} already mounts volume "${m.name}" at ${m.mountPath}, where the webhook mounts "${o.name}"; move it`,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * What the pod already holds under one of the webhook's names (volume, copy init container, mount
+ * path) that is not what the webhook would have put there. `mutate` reuses what it finds under its
+ * names, so that re-applying a mutated pod changes nothing; reusing something else would give
+ * containers that cannot start (no init program in the volume, a copy container that copies
+ * nothing) or a pod the API server rejects (a mount path used twice). Each clash denies the pod.
+ */
+export function nameClashes(
+  pod: Pod,
+  settings: PodSettings,
+  targets: readonly ContainerPosition[],
+  config: InjectionConfig,
+): string[] {
+  const out: string[] = [];
+  const copy = (pod.spec.initContainers ?? []).find((c) => c.name === COPY_CONTAINER_NAME);
+  if (copy && !isCopyContainer(copy)) {
+    out.push(
+      `the pod already has an init container "${COPY_CONTAINER_NAME}" that the webhook did not write; rename it`,
+    );
+  }
+  const copied = config.delivery === 'emptydir' || (copy !== undefined && isCopyContainer(copy));
+  const ours = volumes(settings, config);
+  for (const v of pod.spec.volumes ?? []) {
+    const mine = ours.find((o) => o.name === v.name);
+    if (mine && !reusable(v, mine, copied)) {
+      const kind = Object.keys(v).find((k) => k !== 'name') ?? 'no source';
+      out.push(
+        `the pod already has a volume "${v.name}" that the webhook did not write (${kind}); rename it`,
+      );
+    }
+  }
+  const m = mounts(settings, config);
+  for (const t of targets) {
+    const c = pod.spec[t.list]?.[t.index];
+    if (c) out.push(...mountClashes(c, t, m));
+  }
+  return out;
 }
 
 export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): Pod {

@@ -1,0 +1,210 @@
+// A pod that already holds something under one of the webhook's names (volume `vault-inject`,
+// init container `vault-inject-copy`, a mount at `/vault-inject`, the tls/token volumes) but not
+// what the webhook would have put there. Reusing it silently gave a pod whose containers cannot
+// start (no init program in a ConfigMap volume, a copy container that copies nothing) or one the
+// API server rejects with a duplicate mountPath; such a pod is denied naming the clash. What the
+// webhook itself wrote (a re-applied mutated pod, another delivery's volume) is reused as before.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fjp from 'fast-json-patch';
+import { INIT_PROGRAM } from '../../../init-binary/src/contract.ts';
+import type { Container, Pod, Volume } from '../../../webhook/src/mutation/types.ts';
+import { decodePatch, harness, podReview, postReview } from './helpers.ts';
+
+const COPY: Container = {
+  name: 'vault-inject-copy',
+  image: 'ghcr.io/vault-inject/vault-inject-init:0.1.0',
+  command: [INIT_PROGRAM, '--copy-bundle', '/vault-inject-volume'],
+  volumeMounts: [{ name: 'vault-inject', mountPath: '/vault-inject-volume' }],
+};
+
+function podWith(
+  spec: { volumes?: Volume[]; initContainers?: Container[]; app?: Partial<Container> } = {},
+  annotations: Record<string, string> = {},
+): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'apps', annotations },
+    spec: {
+      containers: [
+        {
+          name: 'app',
+          image: 'registry.example/app:1',
+          command: ['/app'],
+          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
+          ...spec.app,
+        },
+      ],
+      ...(spec.initContainers ? { initContainers: spec.initContainers } : {}),
+      ...(spec.volumes ? { volumes: spec.volumes } : {}),
+    },
+  };
+}
+
+async function review(pod: Pod, flags: Record<string, string> = {}) {
+  const h = harness(flags);
+  const res = await postReview(h, podReview(pod, { namespace: 'apps' }));
+  assert.equal(res.statusCode, 200, res.body);
+  const { response } = res.json();
+  const ops = decodePatch(response.patch) as fjp.Operation[];
+  const after = fjp.applyPatch(structuredClone(pod), ops, true, false).newDocument;
+  const line = JSON.parse(h.logs.at(-1) ?? '{}') as { code?: string };
+  return {
+    allowed: response.allowed as boolean,
+    message: response.status?.message as string | undefined,
+    code: line.code,
+    after,
+  };
+}
+
+const denied: { name: string; pod: Pod; flags?: Record<string, string>; message: string }[] = [
+  {
+    name: 'a volume vault-inject of another kind (a ConfigMap)',
+    pod: podWith({ volumes: [{ name: 'vault-inject', configMap: { name: 'cfg' } }] }),
+    message:
+      'the pod already has a volume "vault-inject" that the webhook did not write (configMap); rename it',
+  },
+  {
+    name: 'an init container vault-inject-copy that does not copy the bundle',
+    pod: podWith({
+      initContainers: [{ name: 'vault-inject-copy', image: 'busybox', command: ['true'] }],
+    }),
+    message:
+      'the pod already has an init container "vault-inject-copy" that the webhook did not write; rename it',
+  },
+  {
+    name: 'an emptyDir vault-inject with image delivery and no copy container to fill it',
+    pod: podWith({ volumes: [{ name: 'vault-inject', emptyDir: {} }] }),
+    flags: { delivery: 'image' },
+    message:
+      'the pod already has a volume "vault-inject" that the webhook did not write (emptyDir); rename it',
+  },
+  {
+    name: 'the injected container mounts another volume at /vault-inject',
+    pod: podWith({
+      volumes: [{ name: 'data', emptyDir: {} }],
+      app: { volumeMounts: [{ name: 'data', mountPath: '/vault-inject' }] },
+    }),
+    message:
+      'container "app" already mounts volume "data" at /vault-inject, where the webhook mounts "vault-inject"; move it',
+  },
+  {
+    name: 'the injected container mounts vault-inject elsewhere',
+    pod: podWith({
+      volumes: [{ name: 'vault-inject', emptyDir: {} }],
+      app: { volumeMounts: [{ name: 'vault-inject', mountPath: '/opt/bundle' }] },
+    }),
+    message:
+      'container "app" already mounts volume "vault-inject" at /opt/bundle, where the webhook mounts it at /vault-inject; rename or move it',
+  },
+  {
+    name: 'a volume vault-inject-tls of another Secret than tls-secret names',
+    pod: podWith(
+      { volumes: [{ name: 'vault-inject-tls', secret: { secretName: 'other' } }] },
+      { 'vault-inject.dev/tls-secret': 'vault-ca' },
+    ),
+    message:
+      'the pod already has a volume "vault-inject-tls" that the webhook did not write (secret); rename it',
+  },
+  {
+    name: 'a volume vault-inject-token that is no token of the token-audience',
+    pod: podWith(
+      { volumes: [{ name: 'vault-inject-token', emptyDir: {} }] },
+      { 'vault-inject.dev/token-audience': 'vault' },
+    ),
+    message:
+      'the pod already has a volume "vault-inject-token" that the webhook did not write (emptyDir); rename it',
+  },
+];
+
+describe('a name of the webhook already taken by something else: denied, naming it', () => {
+  for (const row of denied) {
+    it(row.name, async () => {
+      const r = await review(row.pod, row.flags);
+      assert.equal(r.allowed, false, 'denied');
+      assert.equal(r.message, row.message);
+      assert.equal(r.code, 'E_NAME_CONFLICT');
+    });
+  }
+});
+
+describe('what the webhook itself wrote is reused', () => {
+  const reused: { name: string; pod: Pod; flags?: Record<string, string> }[] = [
+    {
+      name: 'its emptyDir and copy container from a re-applied pod (no status annotation)',
+      pod: podWith({ volumes: [{ name: 'vault-inject', emptyDir: {} }], initContainers: [COPY] }),
+    },
+    {
+      name: 'its emptyDir and copy container under image delivery',
+      pod: podWith({ volumes: [{ name: 'vault-inject', emptyDir: {} }], initContainers: [COPY] }),
+      flags: { delivery: 'image' },
+    },
+    {
+      name: 'its image volume under emptyDir delivery',
+      pod: podWith({
+        volumes: [
+          {
+            name: 'vault-inject',
+            image: { reference: 'ghcr.io/vault-inject/vault-inject-init:0.1.0' },
+          },
+        ],
+      }),
+    },
+    {
+      name: 'an emptyDir vault-inject with emptyDir delivery (the copy container fills it)',
+      pod: podWith({ volumes: [{ name: 'vault-inject', emptyDir: { medium: 'Memory' } }] }),
+    },
+    {
+      name: 'the tls volume of the same Secret',
+      pod: podWith(
+        {
+          volumes: [
+            {
+              name: 'vault-inject-tls',
+              secret: { secretName: 'vault-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+            },
+          ],
+        },
+        { 'vault-inject.dev/tls-secret': 'vault-ca' },
+      ),
+    },
+    {
+      name: 'the token volume of the same audience',
+      pod: podWith(
+        {
+          volumes: [
+            {
+              name: 'vault-inject-token',
+              projected: {
+                sources: [
+                  {
+                    serviceAccountToken: {
+                      audience: 'vault',
+                      expirationSeconds: 3600,
+                      path: 'token',
+                    },
+                  },
+                ],
+              },
+            },
+          ],
+        },
+        { 'vault-inject.dev/token-audience': 'vault' },
+      ),
+    },
+  ];
+  for (const row of reused) {
+    it(row.name, async () => {
+      const r = await review(row.pod, row.flags);
+      assert.equal(r.allowed, true, r.message);
+      const app = r.after.spec.containers[0];
+      assert.deepEqual(app?.command, [INIT_PROGRAM]);
+      assert.equal(
+        r.after.spec.volumes?.filter((v) => v.name === 'vault-inject').length,
+        1,
+        'one bundle volume',
+      );
+    });
+  }
+});
