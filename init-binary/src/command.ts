@@ -42,6 +42,14 @@ export function checkExecutable(file: string, command: string): void {
   try {
     isFile = statSync(file).isFile();
   } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    // The file may well exist: execve would fail with EACCES, which a shell reports as 126.
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new CommandNotExecutableError(
+        `command "${command}" is not executable: a directory on its path cannot be searched (${code})`,
+        { cause },
+      );
+    }
     throw new CommandNotFoundError(`command "${command}" not found`, { cause });
   }
   if (!isFile) throw new CommandNotExecutableError(`command "${command}" is not a regular file`);

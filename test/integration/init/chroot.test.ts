@@ -2,7 +2,7 @@
 // static program. As UID 65534, the bundle read-only at /vault-inject, against OpenBao on loopback.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { busyboxRoot, runInRoot, scratchRoot, type Root } from '../../env/chroot.ts';
@@ -102,6 +102,28 @@ describe(
       );
       assert.equal(again.code, 0, again.stderr);
       assert.equal(parseOutput(again.stdout).env['USER_NAME'], 'alice');
+    });
+
+    it('exits 126 for a command in a directory this UID cannot search, as a shell does', async () => {
+      const root = busyboxRoot();
+      roots.push(root);
+      mkdirSync(join(root.dir, 'private'), { mode: 0o700 });
+      copyFileSync(join(root.dir, 'bin', 'busybox'), join(root.dir, 'private', 'true'));
+      const r = await runInRoot(
+        root,
+        bundle,
+        ['/vault-inject/bin/vault-inject-env', '/private/true'],
+        env(tokenFile(root)),
+      );
+      const shell = await runInRoot(root, bundle, ['/bin/sh', '-c', '/private/true'], {
+        PATH: '/bin',
+      });
+      assert.equal(shell.code, 126, shell.stderr);
+      assert.equal(r.code, 126, r.stderr);
+      assert.equal(
+        r.stderr.trim(),
+        'vault-inject-env: command "/private/true" is not executable: a directory on its path cannot be searched (EACCES)',
+      );
     });
 
     it('exits 127 for a command the image does not have', async () => {
