@@ -1,8 +1,9 @@
 /**
  * The JSONPatch of a mutation: the diff of the original pod and the mutated clone
  * (fast-json-patch `compare`). One refinement keeps the patch small and exact: when the copy init
- * container is put in front of existing init containers, that is one `add` at index 0 instead of a
- * field-by-field rewrite of every init container behind it; and a container's new `command` and
+ * container is put in front of existing init containers, that is one `add` (or, when it is moved
+ * in front of an init container that needs it, one `move`) to index 0 instead of a field-by-field
+ * rewrite of every init container behind it; and a container's new `command` and
  * `args` are each written whole, so a reviewer reads the command line as it will run.
  */
 import fjp, { type Operation } from 'fast-json-patch';
@@ -36,21 +37,23 @@ function wholeCommandLines(ops: Operation[], original: Pod, mutated: Pod): Opera
 }
 
 export function podPatch(original: Pod, mutated: Pod): Operation[] {
-  const before = original.spec.initContainers;
+  const before = original.spec.initContainers ?? [];
   const copy = mutated.spec.initContainers?.[0];
-  const prepended =
-    before !== undefined &&
-    before.length > 0 &&
-    copy?.name === COPY_CONTAINER_NAME &&
-    before[0]?.name !== COPY_CONTAINER_NAME;
-  if (!prepended) return wholeCommandLines(compare(original, mutated), original, mutated);
-  // Diff against the original with the copy container already in front, so indices line up.
+  const at = before.findIndex((c) => c.name === COPY_CONTAINER_NAME);
+  if (before.length === 0 || copy?.name !== COPY_CONTAINER_NAME || at === 0) {
+    return wholeCommandLines(compare(original, mutated), original, mutated);
+  }
+  // The copy container was put in front (added, or moved before an init container that needs
+  // it): one operation, then the diff against the original with that done, so indices line up.
   const shifted = structuredClone(original);
-  shifted.spec.initContainers = [structuredClone(copy), ...before];
-  return [
-    { op: 'add', path: '/spec/initContainers/0', value: copy },
-    ...wholeCommandLines(compare(shifted, mutated), shifted, mutated),
-  ];
+  const first: Operation =
+    at === -1
+      ? { op: 'add', path: '/spec/initContainers/0', value: copy }
+      : { op: 'move', from: `/spec/initContainers/${at}`, path: '/spec/initContainers/0' };
+  const rest = before.filter((_, i) => i !== at);
+  const head = at === -1 ? copy : (before[at] ?? copy);
+  shifted.spec.initContainers = structuredClone([head, ...rest]);
+  return [first, ...wholeCommandLines(compare(shifted, mutated), shifted, mutated)];
 }
 
 export function encodePatch(ops: readonly Operation[]): string {

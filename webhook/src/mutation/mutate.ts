@@ -21,6 +21,7 @@ import {
   VOLUME_NAME,
 } from '../../../init-binary/src/contract.ts';
 import { STATUS, STATUS_INJECTED } from './annotations.ts';
+import { isInjected } from './detect.ts';
 import type { PodSettings } from './pod-settings.ts';
 import type { InjectionConfig } from './settings.ts';
 import {
@@ -273,11 +274,14 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
   const present = new Set((out.spec.volumes ?? []).map((v) => v.name));
   const missing = volumes(plan.settings, config).filter((v) => !present.has(v.name));
   if (missing.length > 0) out.spec.volumes = [...(out.spec.volumes ?? []), ...missing];
-  if (config.delivery === 'emptydir') {
-    const init = out.spec.initContainers ?? [];
-    if (!init.some((c) => c.name === COPY_CONTAINER_NAME)) {
-      out.spec.initContainers = [copyContainer(pod, config), ...init];
-    }
+  const init = out.spec.initContainers ?? [];
+  const at = init.findIndex((c) => c.name === COPY_CONTAINER_NAME);
+  if (at === -1 && config.delivery === 'emptydir') {
+    out.spec.initContainers = [copyContainer(pod, config), ...init];
+  } else if (at > 0 && init.slice(0, at).some(isInjected)) {
+    // Init containers run in order: one that runs the init program must find the bundle copied.
+    // (Another webhook may have put an init container in front of ours before a reinvocation.)
+    out.spec.initContainers = [init[at] as Container, ...init.filter((_, i) => i !== at)];
   }
   out.metadata ??= {};
   out.metadata.annotations = { ...out.metadata.annotations, [STATUS.key]: STATUS_INJECTED };
