@@ -293,6 +293,25 @@ describe('annotations: ours, the Bank-Vaults alias, and both (ours wins)', () =>
     assert.equal(r.message, 'annotation vault-inject.dev/inject: "nope" is not true or false');
   });
 
+  // The webhook must accept exactly what the init program reads (Go durations, decimals too, as
+  // Bank-Vaults' time.ParseDuration does), or it denies pods that would run, or admits pods whose
+  // init program then exits 78.
+  it('client-timeout: what the init program reads is accepted and passed on as written', async () => {
+    for (const v of ['10s', '500ms', '1m30s', '1.5s', '0.5m', '2h', '1m500ms', '30']) {
+      const r = await review(podWith({ [A.CLIENT_TIMEOUT.alias ?? '']: v }));
+      assert.equal(r.allowed, true, `${v}: ${r.message}`);
+      assert.equal(envOf(r.after, 'VAULT_CLIENT_TIMEOUT'), v);
+    }
+    for (const v of ['0s', '-1s', '10x', '1d', 's', '1 s']) {
+      const r = await review(podWith({ [A.CLIENT_TIMEOUT.key]: v }));
+      assert.equal(r.allowed, false, v);
+      assert.match(
+        r.message ?? '',
+        /^annotation vault-inject\.dev\/client-timeout: ".*" is not a positive duration/,
+      );
+    }
+  });
+
   it('a boolean that is neither true nor false is denied naming the annotation', async () => {
     const r = await review(podWith({ [A.DAEMON.alias ?? '']: 'yes' }));
     assert.equal(r.allowed, false);

@@ -3,7 +3,8 @@
  * webhook's defaults. Pure; an unacceptable annotation throws a WebhookError that denies the pod.
  */
 import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract.ts';
-import { parseDuration } from '../config.ts';
+import { parseDurationMs } from '../../../init-binary/src/config.ts';
+import { ConfigError } from '../../../init-binary/src/errors.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import * as A from './annotations.ts';
 import type { InjectionConfig } from './settings.ts';
@@ -119,8 +120,14 @@ function clientTimeout(annotations: Annotations): string | undefined {
   const found = A.readAnnotation(annotations, A.CLIENT_TIMEOUT);
   if (!found) return undefined;
   const v = found.value.trim();
-  if (!parseDuration(v))
-    throw annotationError(found.key, `"${v}" is not a duration like 10s or 1m30s`);
+  // The init program's own parser: what it reads is accepted (`1.5s`, `1m30s`, `500ms`, `30`),
+  // and nothing it would refuse at start-up (exit 78) is let through.
+  try {
+    parseDurationMs(A.CLIENT_TIMEOUT.key, v);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw annotationError(found.key, `"${v}" is not a positive duration such as 10s, 500ms or 1m`);
+  }
   return v;
 }
 
