@@ -113,3 +113,42 @@ export function checkAppEnvironment(env: Readonly<MutableEnv>): void {
     }
   }
 }
+
+/**
+ * The most bytes execve copies for a program (Linux's bprm_stack_limits): a quarter of the stack
+ * size limit, at most 6 MiB, at least 128 KiB. Undefined when the stack limit is not known.
+ */
+export function execBudgetBytes(stackLimitBytes: number | undefined): number | undefined {
+  if (stackLimitBytes === undefined) return undefined;
+  return Math.max(Math.min(6 * 1024 * 1024, Math.floor(stackLimitBytes / 4)), 128 * 1024);
+}
+
+/**
+ * Throws ConfigError when execve would refuse `file`, `argv` and `env` together (E2BIG): their
+ * strings, each with its NUL, and one pointer for each argument and variable, beyond the budget.
+ * Names the largest variable, the likely culprit; gives sizes, never a value.
+ */
+export function checkExecSize(
+  file: string,
+  argv: readonly string[],
+  env: Readonly<MutableEnv>,
+  stackLimitBytes: number | undefined,
+): void {
+  const budget = execBudgetBytes(stackLimitBytes);
+  if (budget === undefined) return;
+  const strings = (list: readonly string[]): number =>
+    list.reduce((sum, s) => sum + Buffer.byteLength(s, 'utf8') + 1, 0);
+  const entries = Object.entries(env);
+  let largest = { name: '', bytes: -1 };
+  let total = strings([file]) + strings(argv) + (Math.max(argv.length, 1) + entries.length) * 8;
+  for (const [name, value] of entries) {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    total += Buffer.byteLength(name, 'utf8') + 1 + bytes + 1;
+    if (bytes > largest.bytes) largest = { name, bytes };
+  }
+  if (total > budget) {
+    throw new ConfigError(
+      `the app's environment and arguments take ${total} bytes; Linux passes at most ${budget} to a program (a quarter of the stack size limit); the largest variable is ${largest.name} (${largest.bytes} bytes)`,
+    );
+  }
+}

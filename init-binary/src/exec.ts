@@ -23,6 +23,23 @@ export function execApp(file: string, argv: readonly string[], env: Record<strin
   throw new Error('process.execve returned'); // unreachable: execve either replaces us or aborts
 }
 
+/**
+ * The soft stack size limit (RLIMIT_STACK) in bytes, which bounds what execve copies: Infinity when
+ * unlimited, undefined where /proc is not mounted or says nothing we can read.
+ */
+export function stackLimitBytes(): number | undefined {
+  let text: string;
+  try {
+    text = process.getBuiltinModule('node:fs').readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const soft = /^Max stack size\s+(\S+)/m.exec(text)?.[1];
+  if (soft === 'unlimited') return Infinity;
+  const bytes = Number(soft);
+  return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
+}
+
 /** Signals a parent forwards to its child (SIGKILL/SIGSTOP cannot be caught). */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
   'SIGTERM',

@@ -5,9 +5,15 @@
 import { parseConfig, type Config, type Environment } from './config.ts';
 import { lookPath } from './command.ts';
 import { leaseRenewables, supervise, type Renewable } from './daemon.ts';
-import { appEnvironment, checkAppEnvironment, findReferences, restoreHidden } from './env.ts';
+import {
+  appEnvironment,
+  checkAppEnvironment,
+  checkExecSize,
+  findReferences,
+  restoreHidden,
+} from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
-import { spawnApp, type execApp } from './exec.ts';
+import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
 import { resolve, type ResolveResult } from './resolve.ts';
 import type { VaultSession } from './vault/client.ts';
@@ -23,6 +29,8 @@ export interface RunDependencies {
   readonly canExecve: () => boolean;
   readonly logWrite?: (line: string) => void;
   readonly now?: () => number;
+  /** RLIMIT_STACK in bytes, which bounds what execve copies (exec.ts reads it from /proc). */
+  readonly stackLimitBytes?: () => number | undefined;
 }
 
 /** Runs the program for `command` (argv after our own name); resolves to the exit code. */
@@ -80,6 +88,7 @@ export async function run(
     rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
   checkAppEnvironment(appEnv);
+  checkExecSize(file, argv, appEnv, (deps.stackLimitBytes ?? stackLimitBytes)());
   if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
   const app = spawnApp(file, argv, appEnv, log);

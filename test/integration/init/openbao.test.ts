@@ -23,6 +23,12 @@ const s = openBaoSuite({
     // A database engine with no connection: enough for OpenBao to say what its paths take.
     await bao.api('POST', 'sys/mounts/database', { type: 'database' });
     // Values execve refuses: more than 128 KiB in one variable, and a NUL byte.
+    // More than execve takes in all (2 MiB with an 8 MiB stack), each variable small enough.
+    await bao.api('POST', 'secret/data/huge', {
+      data: Object.fromEntries(
+        Array.from({ length: 64 }, (_, i) => [`HUGE_${i}`, CANARY.repeat(100_000 / CANARY.length)]),
+      ),
+    });
     await bao.api('POST', 'secret/data/unpassable', {
       data: { big: CANARY.repeat(Math.ceil(140_000 / CANARY.length)), nul: `${CANARY}\u0000x` },
     });
@@ -304,6 +310,20 @@ describe('vault-inject-env against OpenBao', () => {
         assert.match(r.stderr, why);
         assert.equal(r.stdout, '', 'the app did not run');
       }
+    }
+  });
+
+  it('an environment larger than execve takes in all: 78 naming the largest variable, not an abort', async () => {
+    for (const daemon of ['false', 'true']) {
+      const r = await go(jwtEnv({ VAULT_ENV_FROM_PATH: 'secret/huge', VAULT_ENV_DAEMON: daemon }), [
+        '/usr/bin/env',
+      ]);
+      assert.equal(r.code, 78, `daemon=${daemon}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        /^vault-inject-env: the app's environment and arguments take \d+ bytes; Linux passes at most \d+ to a program \(a quarter of the stack size limit\); the largest variable is HUGE_\d+ \(\d+ bytes\)$/m,
+      );
+      assert.equal(r.stdout, '', 'the app did not run');
     }
   });
 

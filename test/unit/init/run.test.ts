@@ -260,6 +260,50 @@ describe('run', () => {
     assert.equal((d.execs[0]?.[2] as Record<string, string>)['X'], value);
   });
 
+  // Linux also bounds everything execve copies (file name, argv, env, and a pointer for each) to
+  // a quarter of the stack size limit, at most 6 MiB, at least 128 KiB.
+  it('fails with 78 naming the largest variable when the whole environment is too large', async () => {
+    const big = 'x'.repeat(100 * 1024);
+    const d = deps({
+      stackLimitBytes: () => 1024 * 1024, // a 256 KiB budget
+      openSession: async () => ({
+        ...fakeSession({}),
+        api: {
+          ...fakeSession({}).api,
+          read: async () => ({ data: { A: big, B: big, C: `${big}x` } }),
+        },
+      }),
+    });
+    const err = await run(['app.sh'], { ...env, VAULT_ENV_FROM_PATH: 'secret/app' }, d).catch(
+      (e: unknown) => e,
+    );
+    assert.equal(exitCodeOf(err), 78, String(err));
+    assert.match(
+      (err as Error).message,
+      /^the app's environment and arguments take \d+ bytes; Linux passes at most 262144 to a program \(a quarter of the stack size limit\); the largest variable is C \(102401 bytes\)$/,
+    );
+    assert.equal(d.execs.length, 0);
+  });
+
+  it('execs an environment that fits, and one whose limit it cannot read', async () => {
+    const big = 'x'.repeat(100 * 1024);
+    for (const stackLimitBytes of [() => 8 * 1024 * 1024, () => undefined]) {
+      const d = deps({
+        stackLimitBytes,
+        openSession: async () => fakeSession({ k: big }),
+      });
+      await assert.rejects(
+        run(
+          ['app.sh'],
+          { ...env, A: 'vault:secret/app#k', B: 'vault:secret/app#k', C: 'vault:secret/app#k' },
+          d,
+        ),
+        /exec/,
+      );
+      assert.equal(d.execs.length, 1);
+    }
+  });
+
   it('keeps a client timeout longer than a timer can wait from expiring at once', async () => {
     // Node fires a timer of more than 2^31-1 ms after 1 ms: the deadline must not be spent yet.
     const d = deps({
