@@ -8,10 +8,11 @@
  * where ROOT is the directory above the launcher's own (from /proc/self/exe, else argv[0], else
  * /vault-inject). Nothing of the image's own libc, loader or library path is used.
  *
- * Variables that would change how the loader or Node behave (LD_*, NODE_*, UV_*, OPENSSL_*,
- * SSL_CERT_*) belong to the app: they are renamed to VAULT_INJECT_HIDDEN_<NAME> here and restored
- * by the program for the app before it execs it. The app's own VAULT_INJECT_HIDDEN_* variables are
- * renamed the same way (the prefix twice), so that the restore gives them back under their names.
+ * Variables that would change how the loader, glibc or Node behave (LD_*, NODE_*, UV_*, OPENSSL_*,
+ * SSL_CERT_*, GLIBC_TUNABLES, MALLOC_*) belong to the app: they are renamed to
+ * VAULT_INJECT_HIDDEN_<NAME> here and restored by the program for the app before it execs it. The
+ * app's own VAULT_INJECT_HIDDEN_* variables are renamed the same way (the prefix twice), so that
+ * the restore gives them back under their names.
  *
  * Exit 70 with one line on stderr when the runtime cannot be started (CONTRACT section 5).
  */
@@ -34,7 +35,9 @@ static void say(const char *a, const char *b, const char *c) {
 }
 
 static int hidden(const char *entry) {
-  static const char *prefixes[] = {"LD_", "NODE_", "UV_", "OPENSSL_", "SSL_CERT_", HIDDEN_PREFIX};
+  /* GLIBC_TUNABLES and MALLOC_* tune the bundled glibc (and so our Node) as much as the app's. */
+  static const char *prefixes[] = {"LD_",       "NODE_",           "UV_",     "OPENSSL_",
+                                   "SSL_CERT_", "GLIBC_TUNABLES=", "MALLOC_", HIDDEN_PREFIX};
   for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
     if (strncmp(entry, prefixes[i], strlen(prefixes[i])) == 0) return 1;
   }

@@ -5,6 +5,7 @@
 // PostgreSQL on loopback) renewed until its max TTL. These tests wait for real TTLs (seconds);
 // bounds are generous.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe } from 'node:test';
 import { parseOutput, startBundle, type Run, type RunningBundle } from './bundle.ts';
 import { openBaoSuite } from './harness.ts';
@@ -82,6 +83,29 @@ function rootEnv(extra: Record<string, string> = {}): Record<string, string> {
     ...extra,
   };
 }
+
+it("keeps the app's loader, glibc and Node settings away from our runtime and gives them back", async () => {
+  const appSettings = {
+    GLIBC_TUNABLES: 'glibc.malloc.arena_max=1',
+    MALLOC_ARENA_MAX: '1',
+    LD_BIND_NOW: '1',
+    NODE_OPTIONS: '--max-old-space-size=16',
+  };
+  const run = startBundle(s.bundle, app(''), rootEnv(appSettings));
+  await run.waitFor(/^READY$/m);
+  // The environment the launcher exec'd our Node with (the init program stays our PID in daemon
+  // mode): the app's settings only under the hidden prefix.
+  const ours = readFileSync(`/proc/${run.pid}/environ`, 'utf8').split('\0');
+  run.signal('SIGTERM');
+  s.record(await run.done);
+  for (const [name, value] of Object.entries(appSettings)) {
+    assert.ok(!ours.some((e) => e.startsWith(`${name}=`)), `${name} reached our runtime`);
+    assert.ok(ours.includes(`VAULT_INJECT_HIDDEN_${name}=${value}`), `${name} not hidden`);
+  }
+  const { env } = parseOutput(run.stdout());
+  for (const [name, value] of Object.entries(appSettings)) assert.equal(env[name], value, name);
+  assert.ok(!Object.keys(env).some((n) => n.startsWith('VAULT_INJECT_HIDDEN_')));
+});
 
 describe('daemon mode against OpenBao', () => {
   it('renews the token until its max TTL, then stops the app with SIGTERM and exits with its code', async () => {
