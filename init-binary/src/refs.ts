@@ -230,6 +230,13 @@ function parsePath(raw: string): string {
   if (/[\s{}$"\\]/.test(path)) {
     throw new ReferenceError(`the path "${raw}" holds a space, quote, backslash, "$", "{" or "}"`);
   }
+  // Both would change the request rather than name a secret: "?" starts a query string, "%" an
+  // escape the server decodes (%2F is a "/").
+  if (/[?%]/.test(path)) {
+    throw new ReferenceError(
+      `the path "${raw}" holds "?" or "%" (a query or an escape, not a name)`,
+    );
+  }
   if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
     throw new ReferenceError(`the path "${raw}" has an empty, "." or ".." segment`);
   }
