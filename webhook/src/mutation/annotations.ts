@@ -22,7 +22,8 @@ function annotation(name: string, bankVaultsName?: string): Annotation {
 
 /**
  * `false`: never touch this pod. `true`: inject even when no env value holds a reference (for
- * `from-path`). The Bank-Vaults alias is the inverse `mutate: skip`, handled in `injectionWanted` (pod-settings.ts).
+ * `from-path`). The Bank-Vaults alias is the inverse `mutate: skip`, handled in
+ * `injectionWanted` (pod-settings.ts).
  */
 export const INJECT = annotation('inject');
 /** Bank-Vaults' opt-out: `vault.security.banzaicloud.io/mutate: skip`. */
