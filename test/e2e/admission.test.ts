@@ -3,11 +3,12 @@
  * webhook (registered by URL + caBundle, matchConditions, namespaceSelector) in a Pod Security
  * `restricted` namespace. Steps 1 and 3 of issue 4; the webhook is stopped in the last test.
  */
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
+import { waitUntil } from '../env/processes.ts';
 import { OPT_OUT_LABEL, restrictedPod } from '../env/stack.ts';
 import {
   APP_ENV,
@@ -96,6 +97,118 @@ function assertInjected(stored: V1Pod, original: V1Pod, vaultAddr: string): void
   const text = JSON.stringify(pod);
   for (const value of Object.values(APP_SECRET))
     assert.ok(!text.includes(value), 'no secret value in the pod');
+}
+
+/** An init container with a reference, as a user writes it (Pod Security `restricted`). */
+const MIGRATE: V1Container = {
+  name: 'migrate',
+  image: 'registry.example/migrate:1',
+  command: ['/migrate'],
+  args: ['--up'],
+  env: [
+    { name: 'DB_PASSWORD', value: REF.password },
+    { name: 'MODE', value: 'up' },
+  ],
+  securityContext: {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    readOnlyRootFilesystem: true,
+  },
+};
+
+/** The stored pod: copy container first and unchanged, MIGRATE injected (CONTRACT section 3). */
+function assertMoved(stored: V1Pod, copy: V1Container, volume: V1Volume, vaultAddr: string): void {
+  const spec = stored.spec;
+  assert.ok(spec);
+  assert.equal(stored.metadata?.annotations?.['vault-inject.dev/status'], 'injected');
+  assert.deepEqual(
+    spec.initContainers?.map((c) => c.name),
+    ['vault-inject-copy', 'migrate'],
+    'the copy init container runs first',
+  );
+  assert.deepEqual(spec.initContainers[0], copy, 'the copy container is moved as it was');
+  assert.deepEqual(
+    spec.volumes?.filter((v) => v.name === 'vault-inject'),
+    [volume],
+    'the volume is reused, not added twice',
+  );
+  const injected = spec.initContainers[1];
+  assert.ok(injected);
+  assert.deepEqual(injected.command, [INIT]);
+  assert.deepEqual(injected.args, ['/migrate', '--up']);
+  assert.deepEqual(injected.volumeMounts, [
+    { name: 'vault-inject', mountPath: '/vault-inject', readOnly: true },
+  ]);
+  const userEnv = MIGRATE.env ?? [];
+  assert.deepEqual(injected.env?.slice(0, userEnv.length), userEnv);
+  const added = injected.env?.slice(userEnv.length) ?? [];
+  assert.ok(added.length > 0);
+  for (const e of added)
+    assert.match(e.name, /^(VAULT_|KUBERNETES_SERVICE_ACCOUNT_TOKEN$)/, `added env ${e.name}`);
+  assert.equal(envOf(injected).get('VAULT_ADDR'), vaultAddr);
+  assert.equal(envOf(injected).get('VAULT_ROLE'), 'app');
+  // The app container holds no reference: untouched.
+  const app = spec.containers[0];
+  assert.deepEqual(app?.command, ['/bin/app']);
+  assert.equal(app?.args, undefined);
+  assert.equal(app?.volumeMounts, undefined);
+}
+
+/**
+ * The webhook's patch as the apiserver recorded it: first one `move` of the copy container to the
+ * front, then edits inside the init container behind it and the annotations only; a removal and
+ * re-add of a container, or a rewrite of index 0, fails here.
+ */
+function assertOneMove(event: AuditEvent): void {
+  const patches = Object.entries(event.annotations ?? {}).filter(([key]) =>
+    key.startsWith('patch.webhook.admission.k8s.io/'),
+  );
+  assert.equal(patches.length, 1, 'one webhook call patched the pod');
+  const recorded = JSON.parse(patches[0]?.[1] ?? '{}') as {
+    patchType?: string;
+    patch?: { op: string; path: string; from?: string }[];
+  };
+  assert.equal(recorded.patchType, 'JSONPatch');
+  const ops = recorded.patch ?? [];
+  assert.deepEqual(ops[0], {
+    op: 'move',
+    from: '/spec/initContainers/1',
+    path: '/spec/initContainers/0',
+  });
+  for (const op of ops.slice(1))
+    assert.match(
+      op.path,
+      /^\/(spec\/initContainers\/1\/|metadata\/annotations)/,
+      `${op.op} ${op.path}`,
+    );
+  const text = JSON.stringify(event);
+  for (const value of Object.values(APP_SECRET))
+    assert.ok(!text.includes(value), 'no secret value in the audited request or patch');
+}
+
+/** The audited create of one pod (ResponseComplete), once the apiserver has written it. */
+async function auditedCreate(namespace: string, name: string): Promise<AuditEvent> {
+  const auditPath = h.stack.kube.auditLogPath;
+  assert.ok(auditPath);
+  let found: AuditEvent | undefined;
+  await waitUntil('the audit event of the pod create', async () => {
+    found = (await readFile(auditPath, 'utf8'))
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .find(
+        (e) =>
+          e.verb === 'create' &&
+          e.objectRef?.resource === 'pods' &&
+          e.objectRef.namespace === namespace &&
+          e.objectRef.name === name &&
+          e.stage === 'ResponseComplete' &&
+          e.responseStatus?.code === 201,
+      );
+    return found !== undefined;
+  });
+  assert.ok(found);
+  return found;
 }
 
 describe('pods through the kube-apiserver and the built webhook', () => {
@@ -310,6 +423,44 @@ describe('pods through the kube-apiserver and the built webhook', () => {
         return true;
       },
     );
+  });
+
+  it('moves vault-inject-copy in front of an init container with a reference: one JSONPatch move, applied by the apiserver', async () => {
+    const { stack, ns } = h;
+    // What the running webhook writes for the copy container and the volume: its own output for a
+    // plain pod with a reference, from a dry run through the apiserver.
+    const probe = plain(
+      await stack.kube.core.createNamespacedPod({
+        namespace: ns,
+        dryRun: 'All',
+        body: restrictedPod('move-probe', {
+          command: ['/bin/true'],
+          env: [{ name: 'X', value: REF.user }],
+        }),
+      }),
+    );
+    const copy = probe.spec?.initContainers?.[0];
+    assertCopyContainer(copy);
+    assert.ok(copy);
+    const volume = probe.spec?.volumes?.find((v) => v.name === 'vault-inject');
+    assert.ok(volume);
+    // A copied manifest (or another webhook) put an init container with a reference in front of
+    // the copy container, and the status annotation is gone: the webhook must inject "migrate"
+    // and move the copy first, or "migrate" starts before the bundle is in the volume.
+    const original = restrictedPod(
+      'moved',
+      { command: ['/bin/app'], env: [{ name: 'A', value: 'b' }] },
+      { serviceAccountName: 'app' },
+    );
+    assert.ok(original.spec);
+    original.spec.initContainers = [MIGRATE, copy];
+    original.spec.volumes = [volume];
+    const stored = plain(
+      await stack.kube.core.createNamespacedPod({ namespace: ns, body: original }),
+    );
+    assertMoved(stored, copy, volume, stack.vaultAddr);
+    // The patch the apiserver applied, from its audit log (level RequestResponse records it).
+    assertOneMove(await auditedCreate(ns, 'moved'));
   });
 
   it('with the webhook stopped: failurePolicy Fail refuses the pod, Ignore admits it unmutated', async () => {
