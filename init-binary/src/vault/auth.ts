@@ -14,18 +14,31 @@ export interface LoginResult {
   /** Seconds; 0 for a token that does not expire (root, or unknown for `token` auth). */
   readonly ttlSeconds: number;
   readonly renewable: boolean;
+  /**
+   * Who Vault knows this session as, for the message of a later denial: the method, the mount,
+   * the role and the token's policies, e.g. `the login as role "app" at auth/jwt (policies: app,
+   * default)`, or `the token of VAULT_TOKEN (token auth)`.
+   * Never a credential: no token, no secret ID, no role ID (AppRole's RoleID is half a secret).
+   */
+  readonly identity: string;
 }
 
 export async function login(http: VaultHttp, config: Config): Promise<LoginResult> {
   switch (config.authMethod) {
     case 'token':
-      return { token: staticToken(config), ttlSeconds: 0, renewable: false };
+      return {
+        token: staticToken(config),
+        ttlSeconds: 0,
+        renewable: false,
+        identity: `the token of ${config.token !== undefined ? Env.TOKEN : Env.TOKEN_FILE} (token auth)`,
+      };
     case 'kubernetes':
     case 'jwt': {
       const role = required(config.role, Env.ROLE, config.authMethod);
       const jwt = readCredential(config.saTokenFile, Env.SA_TOKEN);
       return loginAt(http, config.authPath, { role, jwt }, `role "${role}"`, {
         role: `its role "${role}" (${Env.ROLE}) admits this token`,
+        identity: () => `role "${role}"`,
       });
     }
     case 'approle': {
@@ -34,6 +47,13 @@ export async function login(http: VaultHttp, config: Config): Promise<LoginResul
       if (config.secretId !== undefined) body['secret_id'] = config.secretId;
       return loginAt(http, config.authPath, body, 'approle', {
         role: `the role ID (${Env.ROLE_ID}) is one of its roles`,
+        // AppRole names the role in the login's metadata; the role ID itself is not shown.
+        identity: (metadata) => {
+          const name = metadata?.['role_name'];
+          return typeof name === 'string' && name !== ''
+            ? `approle role "${name}"`
+            : `the approle role ID of ${Env.ROLE_ID}`;
+        },
       });
     }
   }
@@ -44,7 +64,11 @@ async function loginAt(
   authPath: string,
   body: Readonly<Record<string, string>>,
   who: string,
-  check: { readonly role: string },
+  check: {
+    readonly role: string;
+    /** The role as the login's answer (its `auth.metadata`) or the request names it. */
+    readonly identity: (metadata: Readonly<Record<string, unknown>> | undefined) => string;
+  },
 ): Promise<LoginResult> {
   const res = await http.write(`auth/${authPath}/login`, body, {
     action: `the login at auth/${authPath} with ${who}`,
@@ -64,7 +88,19 @@ async function loginAt(
     token,
     ttlSeconds: typeof ttl === 'number' && ttl > 0 ? ttl : 0,
     renewable: auth?.['renewable'] === true,
+    identity: `the login as ${check.identity(record(auth?.['metadata']))} at auth/${authPath}${policiesOf(auth)}`,
   };
+}
+
+/** ` (policies: a, b)` from a login's answer (at most 8 names), or nothing when it names none. */
+function policiesOf(auth: Readonly<Record<string, unknown>> | undefined): string {
+  const policies = auth?.['policies'];
+  const names = Array.isArray(policies)
+    ? policies.filter((p): p is string => typeof p === 'string' && p !== '')
+    : [];
+  if (names.length === 0) return '';
+  const more = names.length > 8 ? `, and ${names.length - 8} more` : '';
+  return ` (policies: ${names.slice(0, 8).join(', ')}${more})`;
 }
 
 function staticToken(config: Config): string {

@@ -37,7 +37,7 @@ export async function openSession(
   });
   log.debug('client ready', { atMs: uptimeMs() });
   const result = await login(http, config);
-  http.setToken(result.token);
+  http.setToken(result.token, result.identity);
   log.debug('logged in', {
     method: config.authMethod,
     ttlSeconds: result.ttlSeconds,

@@ -48,6 +48,10 @@ export interface CallContext {
   readonly login?: boolean;
   /** What to check, by the status Vault answered (e.g. 405: a path that takes no write). */
   readonly hints?: Readonly<Record<number, string>>;
+  /** Who made the call after a login (LoginResult.identity): named when Vault denies it. */
+  readonly identity?: string;
+  /** The capability the call needs on the API path it used, for a denial's hint. */
+  readonly needs?: { readonly capability: 'read' | 'update'; readonly path: string };
 }
 
 /** Translates a failed call (after retries) into exactly one InitError. */
@@ -88,12 +92,9 @@ export function translate(err: unknown, ctx: CallContext): Error {
     });
   }
   if (ctx.login || status === 401 || status === 403) {
-    return new DeniedError(
-      `Vault denied ${ctx.action} (${vaultMessage(err)})${hint(ctx, status)}`,
-      {
-        cause: err,
-      },
-    );
+    return new DeniedError(`Vault denied ${ctx.action} (${vaultMessage(err)})${who(ctx, status)}`, {
+      cause: err,
+    });
   }
   if (status === 404) {
     return new MissingSecretError(`nothing found while ${ctx.action} (404)`, { cause: err });
@@ -109,6 +110,19 @@ export function translate(err: unknown, ctx: CallContext): Error {
       cause: err,
     },
   );
+}
+
+/**
+ * After a login: to whom Vault said no, and what their policies lack, so that the line names the
+ * policy to fix; then the call's own hint.
+ */
+function who(ctx: CallContext, status: number): string {
+  const hinted = hint(ctx, status);
+  if (ctx.login || ctx.identity === undefined) return hinted;
+  const grant = ctx.needs
+    ? `; its policies must grant "${ctx.needs.capability}" on ${ctx.needs.path}`
+    : '';
+  return ` to ${ctx.identity}${grant}${hinted}`;
 }
 
 function hint(ctx: CallContext, status: number): string {

@@ -5,7 +5,7 @@
 import type NodeVault from 'node-vault';
 import { withRetry } from '../retry.ts';
 import { uptimeMs, type Logger } from '../log.ts';
-import { isRetryable, statusOf, translate } from './errors.ts';
+import { isRetryable, statusOf, translate, type CallContext } from './errors.ts';
 import { createTransport } from './transport.ts';
 
 /** Vault's JSON envelope; fields are checked where they are used. */
@@ -36,7 +36,8 @@ export interface VaultHttp {
   read(path: string, options: CallOptions): Promise<RawResponse | undefined>;
   /** POST a JSON body. */
   write(path: string, body: unknown, options: CallOptions): Promise<RawResponse>;
-  setToken(token: string): void;
+  /** The token of the calls that follow, and who it belongs to (for denial messages). */
+  setToken(token: string, identity?: string): void;
   /** A new budget for the calls that follow (daemon mode: one per renewal). */
   setDeadline(signal: AbortSignal, timeoutMs: number): void;
   readonly addr: string;
@@ -73,7 +74,12 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
   settable.namespace = options.namespace ?? '';
   settable.pathPrefix = '';
 
-  const call = <T>(fn: () => Promise<T>, callOptions: CallOptions): Promise<T> =>
+  const session: { identity?: string } = {};
+  const call = <T>(
+    fn: () => Promise<T>,
+    callOptions: CallOptions,
+    needs: CallContext['needs'],
+  ): Promise<T> =>
     withRetry(fn, {
       signal: deadline.signal,
       retryable: isRetryable,
@@ -91,6 +97,8 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
         action: callOptions.action,
         login: callOptions.login,
         hints: callOptions.hints,
+        identity: session.identity,
+        needs,
       });
     });
 
@@ -100,20 +108,28 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
       deadline.signal = signal;
       deadline.timeoutMs = timeoutMs;
     },
-    setToken: (token) => {
+    setToken: (token, identity) => {
       settable.token = token;
+      session.identity = identity;
     },
     read: (path, callOptions) =>
-      call(async () => {
-        try {
-          return asRaw(await client.read(path));
-        } catch (err) {
-          if (statusOf(err) === 404) return undefined;
-          throw err;
-        }
-      }, callOptions),
+      call(
+        async () => {
+          try {
+            return asRaw(await client.read(path));
+          } catch (err) {
+            if (statusOf(err) === 404) return undefined;
+            throw err;
+          }
+        },
+        callOptions,
+        { capability: 'read', path: policyPath(path) },
+      ),
     write: (path, body, callOptions) =>
-      call(async () => asRaw(await client.write(path, body)), callOptions),
+      call(async () => asRaw(await client.write(path, body)), callOptions, {
+        capability: 'update',
+        path: policyPath(path),
+      }),
   };
 }
 
@@ -135,6 +151,12 @@ const NO_TEMPLATES = {
     throw new Error('node-vault commands are not used');
   },
 };
+
+/** The path a policy names: the request path without its query (`?version=2`). */
+function policyPath(path: string): string {
+  const q = path.indexOf('?');
+  return q < 0 ? path : path.slice(0, q);
+}
 
 function asRaw(body: unknown): RawResponse {
   // 204 No Content comes back as undefined.

@@ -20,6 +20,9 @@ const s = openBaoSuite({
     await bao.api('POST', 'kv/legacy', { data: CANARY, user: 'v1-user' });
     await bao.api('POST', 'secret/data/from/one', { data: { FROM_A: 'a1', FROM_B: 'b1' } });
     await bao.api('POST', 'secret/data/from/two', { data: { FROM_B: 'b2' } });
+    // A KV v2 mount the fixtures' policy does not grant.
+    await bao.api('POST', 'sys/mounts/private', { type: 'kv', options: { version: '2' } });
+    await bao.api('POST', 'private/data/app', { data: { k: CANARY } });
     // A database engine with no connection: enough for OpenBao to say what its paths take.
     await bao.api('POST', 'sys/mounts/database', { type: 'database' });
     // Values execve refuses: more than 128 KiB in one variable, and a NUL byte.
@@ -194,6 +197,34 @@ describe('vault-inject-env against OpenBao', () => {
       read.stderr,
       /^vault-inject-env: U: Vault denied reading transit\/keys\/app \(403 /m,
     );
+  });
+
+  it('a denied read after a login: 77, naming the login, its policies and the path to grant', async () => {
+    const jwt = await go(jwtEnv({ K: 'vault:private/data/app#k' }), ['/bin/true']);
+    assert.equal(jwt.code, 77, jwt.stderr);
+    assert.equal(
+      jwt.stderr.trim(),
+      'vault-inject-env: K: Vault denied reading private/data/app (403 1 error occurred: * permission denied) to the login as role "app" at auth/jwt (policies: app, default); its policies must grant "read" on private/data/app',
+    );
+    // AppRole: the role's name from the login's answer, never the role ID or the secret ID.
+    const approle = await go(
+      {
+        VAULT_ADDR: s.bao.addr,
+        VAULT_AUTH_METHOD: 'approle',
+        VAULT_PATH: 'approle',
+        VAULT_ROLE_ID: s.fx.approle.roleId,
+        VAULT_SECRET_ID: s.fx.approle.secretId,
+        W: '>>vault:transit/keys/app/rotate#name',
+      },
+      ['/bin/true'],
+    );
+    assert.equal(approle.code, 77, approle.stderr);
+    assert.equal(
+      approle.stderr.trim(),
+      'vault-inject-env: W: Vault denied writing transit/keys/app/rotate (403 1 error occurred: * permission denied) to the login as approle role "app" at auth/approle (policies: app, default); its policies must grant "update" on transit/keys/app/rotate',
+    );
+    assert.ok(!approle.stderr.includes(s.fx.approle.roleId), 'the role ID reached stderr');
+    assert.ok(!approle.stderr.includes(s.fx.approle.secretId), 'the secret ID reached stderr');
   });
 
   it('a login at a path with no auth method: 77, naming the mount, its setting and the role', async () => {

@@ -101,7 +101,7 @@ function deps(overrides: Partial<RunDependencies> = {}): RunDependencies & { exe
 
 function fakeSession(data: Record<string, string>): VaultSession {
   return {
-    login: { token: 'hvs.fake', ttlSeconds: 0, renewable: false },
+    login: { token: 'hvs.fake', ttlSeconds: 0, renewable: false, identity: 'a fake login' },
     http: {} as VaultSession['http'],
     api: {
       read: async (path) => (path === 'secret/app' ? { data } : undefined),
