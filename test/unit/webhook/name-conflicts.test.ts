@@ -208,3 +208,113 @@ describe('what the webhook itself wrote is reused', () => {
     });
   }
 });
+
+// The bundle's layout differs by delivery: the copy container fills an emptyDir at its root, an
+// image volume holds the whole init image, the bundle under vault-inject/. So the volume, the
+// copy container and the bundle mount of every container must agree, whatever the webhook's own
+// --delivery: a copy container writing into a read-only image volume, or a mount with the wrong
+// subPath, gives a pod that never starts. The delivery the pod already has (its bundle volume,
+// else the bundle mounts of containers already running the init program) wins over the flag.
+const IMAGE_VOLUME: Volume = {
+  name: 'vault-inject',
+  image: { reference: 'ghcr.io/vault-inject/vault-inject-init:0.1.0' },
+};
+const OTHER_INIT: Container = { name: 'migrate', image: 'registry.example/migrate:1' };
+
+interface Shape {
+  volume: 'image' | 'emptyDir';
+  copy: boolean;
+  subPath: string | undefined;
+}
+
+function shape(pod: Pod): Shape {
+  const volume = pod.spec.volumes?.filter((v) => v.name === 'vault-inject') ?? [];
+  assert.equal(volume.length, 1, 'one bundle volume');
+  const app = pod.spec.containers.find((c) => c.name === 'app');
+  assert.deepEqual(app?.command, [INIT_PROGRAM]);
+  const mount = app?.volumeMounts?.find((m) => m.name === 'vault-inject');
+  assert.equal(mount?.mountPath, '/vault-inject');
+  return {
+    volume: volume[0]?.image !== undefined ? 'image' : 'emptyDir',
+    copy: (pod.spec.initContainers ?? []).some((c) => c.name === 'vault-inject-copy'),
+    subPath: mount?.subPath,
+  };
+}
+
+const IMAGE: Shape = { volume: 'image', copy: false, subPath: 'vault-inject' };
+const EMPTYDIR: Shape = { volume: 'emptyDir', copy: true, subPath: undefined };
+
+// A container already injected beside the app, its bundle mount as one delivery wrote it.
+function withSidecar(pod: Pod, subPath?: string): Pod {
+  const mount = { name: 'vault-inject', mountPath: '/vault-inject', readOnly: true };
+  const sidecar: Container = {
+    name: 'sidecar',
+    image: 'registry.example/sidecar:1',
+    command: [INIT_PROGRAM],
+    args: ['/sidecar'],
+    volumeMounts: [subPath ? { ...mount, subPath } : mount],
+  };
+  return { ...pod, spec: { ...pod.spec, containers: [...pod.spec.containers, sidecar] } };
+}
+
+describe("the pod's own delivery wins over --delivery; volume, copy and mounts agree", () => {
+  const rows: { name: string; pod: Pod; flags?: Record<string, string>; want: Shape }[] = [
+    {
+      name: 'image delivery, a leftover copy container and no volume: the copy container removed',
+      pod: podWith({ initContainers: [COPY] }),
+      flags: { delivery: 'image' },
+      want: IMAGE,
+    },
+    {
+      name: 'image delivery, a leftover copy container in front of another: only it removed',
+      pod: podWith({ initContainers: [COPY, OTHER_INIT] }),
+      flags: { delivery: 'image' },
+      want: IMAGE,
+    },
+    {
+      name: 'image delivery, its emptyDir and copy container: mounted without subPath',
+      pod: podWith({ volumes: [{ name: 'vault-inject', emptyDir: {} }], initContainers: [COPY] }),
+      flags: { delivery: 'image' },
+      want: EMPTYDIR,
+    },
+    {
+      name: 'image delivery, no volume, a container injected under emptyDir and its copy container',
+      pod: withSidecar(podWith({ initContainers: [COPY] })),
+      flags: { delivery: 'image' },
+      want: EMPTYDIR,
+    },
+    {
+      name: 'emptyDir delivery, its image volume: no copy container, mounted with subPath',
+      pod: podWith({ volumes: [IMAGE_VOLUME] }),
+      want: IMAGE,
+    },
+    {
+      name: 'emptyDir delivery, its image volume and a copy container: the copy container removed',
+      pod: podWith({ volumes: [IMAGE_VOLUME], initContainers: [OTHER_INIT, COPY] }),
+      want: IMAGE,
+    },
+    {
+      name: 'emptyDir delivery, no volume, a container injected under image delivery',
+      pod: withSidecar(podWith({}), 'vault-inject'),
+      want: IMAGE,
+    },
+  ];
+  for (const row of rows) {
+    it(row.name, async () => {
+      const r = await review(row.pod, row.flags);
+      assert.equal(r.allowed, true, r.message);
+      assert.deepEqual(shape(r.after), row.want);
+      // An init container of the user's is kept, in its order; the copy container runs first.
+      const others = (row.pod.spec.initContainers ?? []).filter((c) => c !== COPY);
+      assert.deepEqual(
+        (r.after.spec.initContainers ?? []).filter((c) => c.name !== 'vault-inject-copy'),
+        others,
+      );
+      if (row.want.copy) assert.equal(r.after.spec.initContainers?.[0]?.name, 'vault-inject-copy');
+      // Re-applying the result changes nothing.
+      const again = await review(r.after, row.flags);
+      assert.equal(again.allowed, true, again.message);
+      assert.deepEqual(again.after, r.after);
+    });
+  }
+});

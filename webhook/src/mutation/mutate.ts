@@ -5,6 +5,8 @@
  * Idempotent by construction: a container that already runs the init program is not a target
  * (detect.ts), and the volumes, the copy init container and the status annotation are added only
  * when missing. Mutating a mutated pod therefore changes nothing (`reinvocationPolicy: IfNeeded`).
+ * The delivery is the one the pod already has, if any (`podDelivery`), so a pod mutated under the
+ * other `--delivery` keeps a volume, copy container and mounts that agree.
  */
 import {
   COPY_CONTAINER_NAME,
@@ -21,9 +23,9 @@ import {
   VOLUME_NAME,
 } from '../../../init-binary/src/contract.ts';
 import { STATUS, STATUS_INJECTED } from './annotations.ts';
-import { isInjected } from './detect.ts';
+import { eachContainer, isInjected } from './detect.ts';
 import type { PodSettings } from './pod-settings.ts';
-import type { InjectionConfig } from './settings.ts';
+import type { Delivery, InjectionConfig } from './settings.ts';
 import {
   describeContainer,
   type Container,
@@ -76,8 +78,35 @@ export function initEnv(settings: PodSettings, config: InjectionConfig): EnvVar[
   return env.flatMap(([name, value]) => (value === undefined ? [] : [{ name, value }]));
 }
 
-function bundleVolume(config: InjectionConfig): Volume {
-  if (config.delivery === 'image') {
+const trimSlash = (p: string): string => p.replace(/(.)\/+$/, '$1');
+/** Where the bundle lies in an image volume: the init image's /vault-inject directory. */
+const IMAGE_SUBPATH = MOUNT_PATH.slice(1);
+
+/**
+ * The delivery the pod already has, else the configured one. The bundle's layout differs by
+ * delivery (at the root of an emptyDir the copy container fills; under vault-inject/ in an image
+ * volume of the whole init image), so the volume, the copy container and every bundle mount must
+ * agree: a copy container writing into a read-only image volume, or a mount with the wrong
+ * subPath, gives a pod that never starts. A pod carries its delivery in its bundle volume, or,
+ * when that was dropped (a copied manifest), in the bundle mounts of the containers that already
+ * run the init program. A copy container alone does not decide: it is ours to drop.
+ */
+export function podDelivery(pod: Pod, config: InjectionConfig): Delivery {
+  const volume = pod.spec.volumes?.find((v) => v.name === VOLUME_NAME);
+  if (volume?.image !== undefined) return 'image';
+  if (volume?.emptyDir !== undefined) return 'emptydir';
+  for (const { container } of eachContainer(pod)) {
+    if (!isInjected(container)) continue;
+    const bundle = (container.volumeMounts ?? []).find(
+      (m) => m.name === VOLUME_NAME && trimSlash(String(m.mountPath)) === MOUNT_PATH,
+    );
+    if (bundle) return bundle.subPath === IMAGE_SUBPATH ? 'image' : 'emptydir';
+  }
+  return config.delivery;
+}
+
+function bundleVolume(config: InjectionConfig, delivery: Delivery): Volume {
+  if (delivery === 'image') {
     return {
       name: VOLUME_NAME,
       image: { reference: config.initImage, pullPolicy: config.initImagePullPolicy },
@@ -89,8 +118,8 @@ function bundleVolume(config: InjectionConfig): Volume {
   };
 }
 
-function volumes(settings: PodSettings, config: InjectionConfig): Volume[] {
-  const v = [bundleVolume(config)];
+function volumes(settings: PodSettings, config: InjectionConfig, delivery: Delivery): Volume[] {
+  const v = [bundleVolume(config, delivery)];
   if (settings.tlsSecret) {
     v.push({
       name: TLS_VOLUME_NAME,
@@ -116,11 +145,11 @@ function volumes(settings: PodSettings, config: InjectionConfig): Volume[] {
   return v;
 }
 
-function mounts(settings: PodSettings, config: InjectionConfig): VolumeMount[] {
+function mounts(settings: PodSettings, delivery: Delivery): VolumeMount[] {
   // The image volume holds the whole init image; the bundle is its /vault-inject directory.
   const bundle: VolumeMount =
-    config.delivery === 'image'
-      ? { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true, subPath: MOUNT_PATH.slice(1) }
+    delivery === 'image'
+      ? { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true, subPath: IMAGE_SUBPATH }
       : { name: VOLUME_NAME, mountPath: MOUNT_PATH, readOnly: true };
   const m = [bundle];
   if (settings.tlsSecret)
@@ -196,8 +225,6 @@ function reusable(existing: Volume, ours: Volume, copied: boolean): boolean {
   }
 }
 
-const trimSlash = (p: string): string => p.replace(/(.)\/+$/, '$1');
-
 function mountClashes(
   c: Container,
   where: ContainerPosition,
@@ -243,7 +270,8 @@ export function nameClashes(
     );
   }
   const copied = config.delivery === 'emptydir' || (copy !== undefined && isCopyContainer(copy));
-  const ours = volumes(settings, config);
+  const delivery = podDelivery(pod, config);
+  const ours = volumes(settings, config, delivery);
   for (const v of pod.spec.volumes ?? []) {
     const mine = ours.find((o) => o.name === v.name);
     if (mine && !reusable(v, mine, copied)) {
@@ -253,7 +281,7 @@ export function nameClashes(
       );
     }
   }
-  const m = mounts(settings, config);
+  const m = mounts(settings, delivery);
   for (const t of targets) {
     const c = pod.spec[t.list]?.[t.index];
     if (c) out.push(...mountClashes(c, t, m));
@@ -266,24 +294,47 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
   const out = JSON.parse(JSON.stringify(pod)) as Pod;
   if (plan.targets.length === 0) return out;
   const env = initEnv(plan.settings, config);
-  const m = mounts(plan.settings, config);
+  const delivery = podDelivery(pod, config);
+  const m = mounts(plan.settings, delivery);
   for (const target of plan.targets) {
     const c = out.spec[target.position.list]?.[target.position.index];
     if (c) injectContainer(c, target, env, m);
   }
   const present = new Set((out.spec.volumes ?? []).map((v) => v.name));
-  const missing = volumes(plan.settings, config).filter((v) => !present.has(v.name));
+  const missing = volumes(plan.settings, config, delivery).filter((v) => !present.has(v.name));
   if (missing.length > 0) out.spec.volumes = [...(out.spec.volumes ?? []), ...missing];
+  if (delivery === 'image') {
+    dropCopyContainer(out);
+  } else {
+    copyFirst(out, pod, config);
+  }
+  out.metadata ??= {};
+  out.metadata.annotations = { ...out.metadata.annotations, [STATUS.key]: STATUS_INJECTED };
+  return out;
+}
+
+/**
+ * Image delivery copies nothing, and an image volume is read-only: a copy container of ours left
+ * in the pod (a manifest copied from a pod mutated under emptyDir delivery) would fail and hold
+ * the pod in Init forever. It is removed; the user's init containers keep their order.
+ */
+function dropCopyContainer(out: Pod): void {
+  const init = out.spec.initContainers;
+  if (!init?.some((c) => c.name === COPY_CONTAINER_NAME && isCopyContainer(c))) return;
+  const rest = init.filter((c) => !(c.name === COPY_CONTAINER_NAME && isCopyContainer(c)));
+  if (rest.length > 0) out.spec.initContainers = rest;
+  else delete out.spec.initContainers;
+}
+
+/** The copy container first in `initContainers`: added when missing, moved when needed. */
+function copyFirst(out: Pod, pod: Pod, config: InjectionConfig): void {
   const init = out.spec.initContainers ?? [];
   const at = init.findIndex((c) => c.name === COPY_CONTAINER_NAME);
-  if (at === -1 && config.delivery === 'emptydir') {
+  if (at === -1) {
     out.spec.initContainers = [copyContainer(pod, config), ...init];
   } else if (at > 0 && init.slice(0, at).some(isInjected)) {
     // Init containers run in order: one that runs the init program must find the bundle copied.
     // (Another webhook may have put an init container in front of ours before a reinvocation.)
     out.spec.initContainers = [init[at] as Container, ...init.filter((_, i) => i !== at)];
   }
-  out.metadata ??= {};
-  out.metadata.annotations = { ...out.metadata.annotations, [STATUS.key]: STATUS_INJECTED };
-  return out;
 }
