@@ -6,6 +6,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import { ExitCode } from './contract.ts';
+import { CommandNotExecutableError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 export function canExecve(): boolean {
@@ -81,19 +83,52 @@ export function spawnApp(
     if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-  const spawned = spawn(file, args, { argv0, env, stdio: 'inherit' });
+  const stopForwarding = (): void => {
+    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+  };
+  const failed = (err: Error): { code: number; message: string } => {
+    stopForwarding();
+    const errno = (err as NodeJS.ErrnoException).code ?? err.name;
+    return {
+      code: startFailureExitCode(errno),
+      message: `command "${argv0}" could not be started (${errno})`,
+    };
+  };
+  let spawned: ChildProcess;
+  try {
+    spawned = spawn(file, args, { argv0, env, stdio: 'inherit' });
+  } catch (err) {
+    // Node reports some start errors as an 'error' event (EACCES, ENOENT, ...) and throws the
+    // others (EPERM, ...) from spawn() itself; any but "not executable" stays what it was (70).
+    stopForwarding();
+    if (!(err instanceof Error)) throw err;
+    const { code, message } = failed(err);
+    if (code !== ExitCode.NOT_EXECUTABLE) throw err;
+    throw new CommandNotExecutableError(message, { cause: err });
+  }
   started.child = spawned;
   const exited = new Promise<number>((resolve) => {
     spawned.once('error', (err) => {
-      log.error(`could not start the command (${(err as NodeJS.ErrnoException).code ?? err.name})`);
-      resolve(127);
+      const { code, message } = failed(err);
+      log.error(message);
+      resolve(code);
     });
     spawned.once('exit', (code, signal) => {
-      for (const s of FORWARDED_SIGNALS) process.off(s, forward);
+      stopForwarding();
       resolve(childExitCode(code, signal));
     });
   });
   return { child: spawned, exited };
+}
+
+/**
+ * The exit code for a command that could not be started, as a shell reports it (and as exec mode
+ * does, see command.ts): 126 when the file is there but may not be executed, 127 otherwise.
+ */
+export function startFailureExitCode(code: string): number {
+  return code === 'EACCES' || code === 'EPERM' || code === 'ENOEXEC'
+    ? ExitCode.NOT_EXECUTABLE
+    : ExitCode.NOT_FOUND;
 }
 
 export function childExitCode(code: number | null, signal: NodeJS.Signals | null): number {
