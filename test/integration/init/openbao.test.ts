@@ -225,6 +225,25 @@ describe('vault-inject-env against OpenBao', () => {
     );
     assert.ok(!approle.stderr.includes(s.fx.approle.roleId), 'the role ID reached stderr');
     assert.ok(!approle.stderr.includes(s.fx.approle.secretId), 'the secret ID reached stderr');
+    // Token auth: the variable that held the token, never the token.
+    const created = (await s.bao.api('POST', 'auth/token/create', { policies: ['app'] }))[
+      'auth'
+    ] as { client_token: string };
+    const token = await go(
+      {
+        VAULT_ADDR: s.bao.addr,
+        VAULT_AUTH_METHOD: 'token',
+        VAULT_TOKEN: created.client_token,
+        K: 'vault:private/data/app#k',
+      },
+      ['/bin/true'],
+    );
+    assert.equal(token.code, 77, token.stderr);
+    assert.equal(
+      token.stderr.trim(),
+      'vault-inject-env: K: Vault denied reading private/data/app (403 1 error occurred: * permission denied) to the token of VAULT_TOKEN (token auth); its policies must grant "read" on private/data/app',
+    );
+    assert.ok(!token.stderr.includes(created.client_token), 'the token reached stderr');
   });
 
   it('a login at a path with no auth method: 77, naming the mount, its setting and the role', async () => {
