@@ -134,8 +134,8 @@ export function parseBool(name: string, raw: string | undefined, fallback: boole
   throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
 }
 
-/** The longest delay a Node timer keeps (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The longest delay a Node timer keeps (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const UNIT_MS: Readonly<Record<string, number>> = {
   ms: 1,

@@ -5,6 +5,7 @@
  * thirds of what is left, then SIGKILL after a grace period, and we exit with its code, so that
  * the container restarts with fresh credentials.
  */
+import { MAX_TIMER_MS } from './config.ts';
 import type { Logger } from './log.ts';
 import type { Lease } from './resolve.ts';
 import type { RunningApp } from './exec.ts';
@@ -28,8 +29,6 @@ export interface DaemonOptions {
   /** Fraction of the TTL after which to renew. */
   readonly renewAt?: number;
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Resolves to the app's exit code once it has exited. */
 export async function supervise(options: DaemonOptions): Promise<number> {

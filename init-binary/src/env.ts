@@ -91,28 +91,8 @@ export function appEnvironment(input: AppEnvInput): MutableEnv {
  */
 export const MAX_VARIABLE_BYTES = 128 * 1024;
 
-/**
- * Throws ConfigError naming the first variable execve would refuse: one longer than
- * MAX_VARIABLE_BYTES (E2BIG) or holding a NUL byte (EINVAL). Node aborts the process when
- * `process.execve` fails, and spawn fails the same way, so this is checked before either.
- * The message gives sizes, never the value.
- */
-export function checkAppEnvironment(env: Readonly<MutableEnv>): void {
-  for (const [name, value] of Object.entries(env)) {
-    if (value.includes('\0')) {
-      throw new ConfigError(
-        `${name}: its value holds a NUL byte, which an environment variable cannot carry`,
-      );
-    }
-    const bytes = Buffer.byteLength(value, 'utf8');
-    const room = MAX_VARIABLE_BYTES - Buffer.byteLength(name, 'utf8') - 2; // '=' and the NUL
-    if (bytes > room) {
-      throw new ConfigError(
-        `${name}: its value is ${bytes} bytes; Linux passes at most ${room} bytes in one variable of this name (MAX_ARG_STRLEN: 128 KiB for NAME=value)`,
-      );
-    }
-  }
-}
+/** The least execve ever copies for a program (the floor of Linux's bprm_stack_limits). */
+const MIN_EXEC_BUDGET_BYTES = 128 * 1024;
 
 /**
  * The most bytes execve copies for a program (Linux's bprm_stack_limits): a quarter of the stack
@@ -120,33 +100,51 @@ export function checkAppEnvironment(env: Readonly<MutableEnv>): void {
  */
 export function execBudgetBytes(stackLimitBytes: number | undefined): number | undefined {
   if (stackLimitBytes === undefined) return undefined;
-  return Math.max(Math.min(6 * 1024 * 1024, Math.floor(stackLimitBytes / 4)), 128 * 1024);
+  return Math.max(
+    Math.min(6 * 1024 * 1024, Math.floor(stackLimitBytes / 4)),
+    MIN_EXEC_BUDGET_BYTES,
+  );
 }
 
 /**
- * Throws ConfigError when execve would refuse `file`, `argv` and `env` together (E2BIG): their
- * strings, each with its NUL, and one pointer for each argument and variable, beyond the budget.
- * Names the largest variable, the likely culprit; gives sizes, never a value.
+ * Throws ConfigError when execve would refuse `file`, `argv` and `env`: a variable holding a NUL
+ * byte (EINVAL) or longer than MAX_VARIABLE_BYTES (E2BIG), the first one named; or all their
+ * strings, each with its NUL, and one pointer for each argument and variable, beyond the budget
+ * (E2BIG), naming the largest variable, the likely culprit. Node aborts the process when
+ * `process.execve` fails, and spawn fails the same way, so this is checked before either. Sizes
+ * only, never a value. The stack limit is asked for only when the total passes the 128 KiB floor.
  */
-export function checkExecSize(
+export function checkExecArgs(
   file: string,
   argv: readonly string[],
   env: Readonly<MutableEnv>,
-  stackLimitBytes: number | undefined,
+  stackLimitBytes: () => number | undefined,
 ): void {
-  const budget = execBudgetBytes(stackLimitBytes);
-  if (budget === undefined) return;
   const strings = (list: readonly string[]): number =>
     list.reduce((sum, s) => sum + Buffer.byteLength(s, 'utf8') + 1, 0);
   const entries = Object.entries(env);
   let largest = { name: '', bytes: -1 };
   let total = strings([file]) + strings(argv) + (Math.max(argv.length, 1) + entries.length) * 8;
   for (const [name, value] of entries) {
+    if (value.includes('\0')) {
+      throw new ConfigError(
+        `${name}: its value holds a NUL byte, which an environment variable cannot carry`,
+      );
+    }
     const bytes = Buffer.byteLength(value, 'utf8');
-    total += Buffer.byteLength(name, 'utf8') + 1 + bytes + 1;
+    const nameBytes = Buffer.byteLength(name, 'utf8');
+    const room = MAX_VARIABLE_BYTES - nameBytes - 2; // '=' and the NUL
+    if (bytes > room) {
+      throw new ConfigError(
+        `${name}: its value is ${bytes} bytes; Linux passes at most ${room} bytes in one variable of this name (MAX_ARG_STRLEN: 128 KiB for NAME=value)`,
+      );
+    }
+    total += nameBytes + 1 + bytes + 1;
     if (bytes > largest.bytes) largest = { name, bytes };
   }
-  if (total > budget) {
+  if (total <= MIN_EXEC_BUDGET_BYTES) return;
+  const budget = execBudgetBytes(stackLimitBytes());
+  if (budget !== undefined && total > budget) {
     throw new ConfigError(
       `the app's environment and arguments take ${total} bytes; Linux passes at most ${budget} to a program (a quarter of the stack size limit); the largest variable is ${largest.name} (${largest.bytes} bytes)`,
     );

@@ -100,8 +100,10 @@ export function spawnApp(
   } catch (err) {
     // Node reports some start errors as an 'error' event (EACCES, ENOENT, ...) and throws the
     // others (EPERM, ...) from spawn() itself; any but "not executable" stays what it was (70).
-    stopForwarding();
-    if (!(err instanceof Error)) throw err;
+    if (!(err instanceof Error)) {
+      stopForwarding();
+      throw err;
+    }
     const { code, message } = failed(err);
     if (code !== ExitCode.NOT_EXECUTABLE) throw err;
     throw new CommandNotExecutableError(message, { cause: err });

@@ -5,13 +5,7 @@
 import { parseConfig, type Config, type Environment } from './config.ts';
 import { lookPath } from './command.ts';
 import { leaseRenewables, supervise, type Renewable } from './daemon.ts';
-import {
-  appEnvironment,
-  checkAppEnvironment,
-  checkExecSize,
-  findReferences,
-  restoreHidden,
-} from './env.ts';
+import { appEnvironment, checkExecArgs, findReferences, restoreHidden } from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
 import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
@@ -87,8 +81,7 @@ export async function run(
     atMs: uptimeMs(),
     rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
-  checkAppEnvironment(appEnv);
-  checkExecSize(file, argv, appEnv, (deps.stackLimitBytes ?? stackLimitBytes)());
+  checkExecArgs(file, argv, appEnv, deps.stackLimitBytes ?? stackLimitBytes);
   if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
   const app = spawnApp(file, argv, appEnv, log);
