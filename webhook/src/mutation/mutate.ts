@@ -319,9 +319,9 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
  * the pod in Init forever. It is removed; the user's init containers keep their order.
  */
 function dropCopyContainer(out: Pod): void {
-  const init = out.spec.initContainers;
-  if (!init?.some((c) => c.name === COPY_CONTAINER_NAME && isCopyContainer(c))) return;
+  const init = out.spec.initContainers ?? [];
   const rest = init.filter((c) => !(c.name === COPY_CONTAINER_NAME && isCopyContainer(c)));
+  if (rest.length === init.length) return;
   if (rest.length > 0) out.spec.initContainers = rest;
   else delete out.spec.initContainers;
 }

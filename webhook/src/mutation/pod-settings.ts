@@ -92,10 +92,7 @@ function vaultAddr(annotations: Annotations, config: InjectionConfig): string {
   const found = A.readAnnotation(annotations, A.VAULT_ADDR);
   if (!found) return config.vaultAddr;
   // The webhook's own address is always allowed: a pod that names it asks for the default.
-  const allowed = [
-    config.vaultAddr,
-    ...config.allowedVaultAddrs.filter((a) => normalizeAddr(a) !== normalizeAddr(config.vaultAddr)),
-  ];
+  const allowed = [config.vaultAddr, ...config.allowedVaultAddrs];
   const wanted = normalizeAddr(found.value);
   if (!allowed.some((a) => normalizeAddr(a) === wanted)) {
     throw new WebhookError(
