@@ -1,24 +1,15 @@
 // spawnApp (init-binary/src/exec.ts), the spawn mode of daemon mode and of a Node without
 // process.execve, on real files: a start error gives the code a shell gives, as exec mode does.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { checkExecutable } from '../../../init-binary/src/command.ts';
 import { exitCodeOf } from '../../../init-binary/src/errors.ts';
 import { spawnApp, startFailureExitCode } from '../../../init-binary/src/exec.ts';
 import type { Logger } from '../../../init-binary/src/log.ts';
+import { tempFiles } from './files.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'vault-inject-exec-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, content: string, mode: number): string {
-  const p = join(dir, name);
-  writeFileSync(p, content);
-  chmodSync(p, mode);
-  return p;
-}
+const { dir, file } = tempFiles('vault-inject-exec-');
 
 function logger(): Logger & { lines: string[] } {
   const lines: string[] = [];

@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict';
 import {
   chmodSync,
-  mkdtempSync,
   mkdirSync,
   readdirSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
   readlinkSync,
   readFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { lookPath } from '../../../init-binary/src/command.ts';
 import { ExitCode } from '../../../init-binary/src/contract.ts';
 import { copyTree } from '../../../init-binary/src/copy.ts';
@@ -26,16 +23,9 @@ import {
 } from '../../../init-binary/src/errors.ts';
 import { run, type RunDependencies } from '../../../init-binary/src/run.ts';
 import type { VaultSession } from '../../../init-binary/src/vault/client.ts';
+import { tempFiles } from './files.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'vault-inject-run-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, content: string, mode: number): string {
-  const p = join(dir, name);
-  writeFileSync(p, content);
-  chmodSync(p, mode);
-  return p;
-}
+const { dir, file } = tempFiles('vault-inject-run-');
 
 const script = file('app.sh', '#!/bin/sh\nexit 0\n', 0o755);
 file('noexec.sh', '#!/bin/sh\n', 0o644);
