@@ -5,7 +5,6 @@
  * whole sequence. A fake transport; the real registry is in test/integration/registry.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   credentialLabel,
@@ -21,10 +20,9 @@ import type {
   HttpResponse,
   Transport,
 } from '../../../webhook/src/registry/oci/transport.ts';
+import { digest, imageConfig, ociManifest } from './images.ts';
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
-const digest = (body: Buffer): string =>
-  `sha256:${createHash('sha256').update(body).digest('hex')}`;
 
 const CANARY = 'canary-password-9f2c';
 
@@ -57,17 +55,8 @@ function fakeRegistry(options: {
   bearer?: boolean;
   refuseDelayMs?: number;
 }) {
-  const config = Buffer.from(
-    JSON.stringify({ os: 'linux', architecture: 'amd64', config: { Entrypoint: ['/e'] } }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { digest: digest(config) },
-      layers: [],
-    }),
-  );
+  const config = imageConfig({ Entrypoint: ['/e'] });
+  const manifest = ociManifest(config);
   const log: HttpRequest[] = [];
   const respond = (
     status: number,

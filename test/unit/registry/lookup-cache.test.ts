@@ -4,7 +4,6 @@
  * registry in test/integration/registry.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { ImageConfigLookup, type LookupEvent } from '../../../webhook/src/registry/oci/lookup.ts';
 import { LruCache } from '../../../webhook/src/registry/oci/lru.ts';
@@ -15,29 +14,14 @@ import type {
   HttpResponse,
   Transport,
 } from '../../../webhook/src/registry/oci/transport.ts';
-
-const digest = (body: Buffer): string =>
-  `sha256:${createHash('sha256').update(body).digest('hex')}`;
+import { digest, imageConfig, ociManifest } from './images.ts';
 
 /** A one-image registry: `r.example/app:v1`, optionally behind a Bearer challenge. */
 function fakeRegistry(
   options: { bearer?: boolean; delayMs?: number; redirectBlob?: boolean } = {},
 ) {
-  let config = Buffer.from(
-    JSON.stringify({
-      os: 'linux',
-      architecture: 'amd64',
-      config: { Entrypoint: ['/e'], Cmd: ['c'] },
-    }),
-  );
-  let manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { digest: digest(config) },
-      layers: [],
-    }),
-  );
+  let config = imageConfig({ Entrypoint: ['/e'], Cmd: ['c'] });
+  let manifest = ociManifest(config);
   const log: HttpRequest[] = [];
   const transport: Transport = async (request) => {
     log.push(request);
@@ -85,17 +69,8 @@ function fakeRegistry(
     transport,
     log,
     retag(cmd: string) {
-      config = Buffer.from(
-        JSON.stringify({ os: 'linux', architecture: 'amd64', config: { Cmd: [cmd] } }),
-      );
-      manifest = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: { digest: digest(config) },
-          layers: [],
-        }),
-      );
+      config = imageConfig({ Cmd: [cmd] });
+      manifest = ociManifest(config);
     },
   };
 }
