@@ -155,6 +155,8 @@ interface Prepared {
   readonly platform: Platform;
   /** In kubelet's order; `[undefined]` (anonymous) when no credential matches. */
   readonly candidates: readonly (FoundCredential | undefined)[];
+  /** How many candidates this lookup's flight got to, known even when it failed (for its event). */
+  readonly attempt: { tried: number };
 }
 
 const identityOf = (credential: FoundCredential | undefined): string =>
@@ -172,8 +174,6 @@ export class ImageConfigLookup {
   readonly #flights = new SingleFlight<string, FlightValue>();
   /** How far each flight's sequence of credentials got, by flight key. */
   readonly #progress = new Map<string, { tried: number }>();
-  /** How many credentials a failed lookup tried (for its event), by the error it ended with. */
-  readonly #triedBefore = new WeakMap<object, number>();
   readonly #client: RegistryClient;
   readonly #close: () => void;
 
@@ -213,7 +213,7 @@ export class ImageConfigLookup {
       this.#emit(request, prepared, started, outcome, undefined);
       return this.#result(prepared, outcome);
     } catch (error) {
-      const failure = this.#asRegistryError(error, request.image, prepared);
+      const failure = this.#convert(error, request.image, prepared);
       this.#emit(request, prepared, started, undefined, failure);
       throw failure;
     }
@@ -246,7 +246,7 @@ export class ImageConfigLookup {
         argsField: effectiveArgsField(outcome.resolved.config, request.args),
       };
     } catch (error) {
-      const failure = this.#asRegistryError(error, request.image, prepared);
+      const failure = this.#convert(error, request.image, prepared);
       this.#emit(request, prepared, started, outcome, failure);
       throw failure;
     }
@@ -265,6 +265,7 @@ export class ImageConfigLookup {
       ref,
       platform: request.platform ?? this.#platform,
       candidates: found.length > 0 ? found : [undefined],
+      attempt: { tried: 0 },
     };
   }
 
@@ -342,9 +343,7 @@ export class ImageConfigLookup {
     try {
       ({ value, shared } = await running);
     } catch (error) {
-      if (typeof error === 'object' && error !== null) {
-        this.#triedBefore.set(error, progress?.tried ?? 0);
-      }
+      p.attempt.tried = progress?.tried ?? 0;
       throw error;
     }
     return {
@@ -492,13 +491,6 @@ export class ImageConfigLookup {
     );
   }
 
-  #asRegistryError(error: unknown, image: string, p: Prepared | undefined): RegistryError {
-    const converted = this.#convert(error, image, p);
-    const tried = typeof error === 'object' && error !== null && this.#triedBefore.get(error);
-    if (typeof tried === 'number') this.#triedBefore.set(converted, tried);
-    return converted;
-  }
-
   #convert(error: unknown, image: string, p: Prepared | undefined): RegistryError {
     if (error instanceof RegistryError) return error;
     const details = { image, registry: p?.ref.registry ?? '' };
@@ -534,7 +526,6 @@ export class ImageConfigLookup {
   #credentialFields(
     p: Prepared | undefined,
     outcome: Outcome | undefined,
-    error: RegistryError | undefined,
   ): Pick<LookupEvent, 'credentialSource' | 'credentialsTried'> {
     if (p === undefined) return { credentialSource: 'none', credentialsTried: 0 };
     if (outcome !== undefined) {
@@ -543,7 +534,7 @@ export class ImageConfigLookup {
         credentialsTried: outcome.tried,
       };
     }
-    const tried = (error && this.#triedBefore.get(error)) ?? 0;
+    const { tried } = p.attempt;
     const last = p.candidates[Math.max(tried - 1, 0)];
     return { credentialSource: credentialLabel(last), credentialsTried: tried };
   }
@@ -558,7 +549,7 @@ export class ImageConfigLookup {
     const fields = {
       image: request.image,
       ...this.#subjectFields(request, p),
-      ...this.#credentialFields(p, outcome, error),
+      ...this.#credentialFields(p, outcome),
       ...outcomeFields(outcome),
       durationMs: Math.round((performance.now() - started) * 100) / 100,
       result: error?.code ?? 'success',
