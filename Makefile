@@ -36,9 +36,12 @@ build: deps ## build dist/ (webhook and init program)
 bundle: deps ## assemble the portable /vault-inject bundle in dist/bundle/vault-inject
 	scripts/bundle.sh dist/bundle/vault-inject
 
-lint: deps ## eslint + prettier
+lint: deps ## eslint (with the size and import gates), prettier, unused exports (knip), shellcheck
 	eslint .
 	prettier --check .
+	knip --no-progress --include files,exports,types,nsExports,nsTypes,duplicates
+	scripts/components/shellcheck.sh ensure >/dev/null
+	shellcheck $$(find scripts -name '*.sh') .ci/run
 
 typecheck: deps ## tsc, strict
 	tsc -p tsconfig.json
