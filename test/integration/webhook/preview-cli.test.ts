@@ -1,7 +1,10 @@
-// The built `vault-inject mutate`, as a user runs it; `--help` of every subcommand.
+// The built `vault-inject mutate`, as a user runs it; `--help` of every subcommand; the README's
+// command line section run as written, in a fresh home directory.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CERTS_FLAGS } from '../../../webhook/src/cli/certs.ts';
 import { MUTATE_FLAGS } from '../../../webhook/src/cli/mutate.ts';
@@ -120,5 +123,37 @@ describe('vault-inject --help', () => {
     const certs = run(['certs', '--service=s', '--nope'], '');
     assert.equal(certs.status, 2);
     assert.match(certs.stderr, /unknown flag --nope\n.*certs needs --service and --namespace/s);
+  });
+});
+
+describe("README's command line section", () => {
+  const root = path.resolve(import.meta.dirname, '../../..');
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+
+  it('runs as written after `make install-cli`: vault-inject and vault-inject-env on PATH', () => {
+    const section = readme.slice(readme.indexOf('## The command line'));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    assert.match(script, /^make install-cli\n/);
+    const home = mkdtempSync(path.join(tmpdir(), 'vault-inject-home-'));
+    try {
+      const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
+        cwd: root,
+        encoding: 'utf8',
+        env: {
+          HOME: home,
+          // Only so that the project's Node.js already fetched is found in this fresh home.
+          VAULT_INJECT_CACHE:
+            process.env['VAULT_INJECT_CACHE'] ?? path.join(homedir(), '.cache/vault-inject'),
+          PATH: `${home}/.local/bin:/usr/local/bin:/usr/bin:/bin`,
+        },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /usage:\n {2}vault-inject webhook /);
+      const after = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '')[2];
+      assert.ok(after && r.stdout.includes(after), 'the mutated pod, as the README shows it');
+      assert.match(r.stdout, /^hello from a command started by vault-inject-env$/m);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
