@@ -29,6 +29,7 @@ export {
   MAX_WEBHOOK_TIMEOUT_MS,
   serverConfig,
   type AutoTlsConfig,
+  type ConnectionLimits,
   type ListenAddress,
   type ServerConfig,
 } from './config/server.ts';

@@ -15,6 +15,7 @@ export interface Metrics {
   readonly registryLookups: Counter<'result'>;
   readonly registryCacheHits: Counter;
   readonly certificateExpiry: Gauge;
+  readonly connectionsRejected: Counter;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -48,6 +49,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     certificateExpiry: new Gauge({
       name: 'vault_inject_tls_certificate_expiry_timestamp_seconds',
       help: 'Expiry of the serving certificate (Unix seconds).',
+      registers: [registry],
+    }),
+    connectionsRejected: new Counter({
+      name: 'vault_inject_connections_rejected_total',
+      help: 'HTTPS connections closed on arrival because --max-connections were open.',
       registers: [registry],
     }),
   };

@@ -1,15 +1,16 @@
 // The telemetry app: /healthz fails until a certificate is loaded, /readyz fails while shutting
-// down, /metrics exposes exactly the names of CONTRACT section 6 (and with default metrics on,
-// Node's process metrics beside them).
+// down, /metrics exposes exactly the names docs/webhook.md lists under Operations (and with default metrics
+// on, Node's process metrics beside them).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildTelemetryApp } from '../../../webhook/src/app.ts';
 import { createMetrics } from '../../../webhook/src/metrics.ts';
 import { harness, podReview, postReview } from './helpers.ts';
 
-const CONTRACT_METRICS = [
+const METRICS = [
   'vault_inject_admission_duration_seconds',
   'vault_inject_admission_requests_total',
+  'vault_inject_connections_rejected_total',
   'vault_inject_registry_cache_hits_total',
   'vault_inject_registry_lookups_total',
   'vault_inject_tls_certificate_expiry_timestamp_seconds',
@@ -39,7 +40,7 @@ describe('telemetry', () => {
     await app.close();
   });
 
-  it('/metrics: the names of CONTRACT section 6, exactly, in the Prometheus text format', async () => {
+  it('/metrics: the documented names, exactly, in the Prometheus text format', async () => {
     const metrics = createMetrics();
     const app = buildTelemetryApp({
       registry: metrics.registry,
@@ -48,7 +49,7 @@ describe('telemetry', () => {
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
-    assert.deepEqual(families(res.body), CONTRACT_METRICS);
+    assert.deepEqual(families(res.body), METRICS);
     assert.match(res.body, /# TYPE vault_inject_admission_duration_seconds histogram/);
     assert.match(res.body, /# TYPE vault_inject_admission_requests_total counter/);
     assert.match(res.body, /# TYPE vault_inject_tls_certificate_expiry_timestamp_seconds gauge/);
@@ -59,7 +60,7 @@ describe('telemetry', () => {
     const all = families(await createMetrics({ defaultMetrics: true }).registry.metrics());
     assert.deepEqual(
       all.filter((n) => n.startsWith('vault_inject_')),
-      CONTRACT_METRICS,
+      METRICS,
     );
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes'])
       assert.ok(all.includes(name), `${name} missing`);

@@ -154,6 +154,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
 
   const admission = buildAdmissionApp({
     https: { cert: pair.cert, key: pair.key },
+    limits: config.server.connections,
     deps: {
       config: config.injection,
       ...(options.sources ? { sources: options.sources } : {}),

@@ -1,5 +1,6 @@
 /**
- * The admission and telemetry servers: listeners, certificates, the review deadline and shutdown.
+ * The admission and telemetry servers: listeners, certificates, the review deadline, shutdown and
+ * the limits every HTTPS connection lives under (docs/configuration.md#connections).
  */
 import { collect, type FlagSpec, type FlagValues, type Problems } from './flags.ts';
 import { E } from './injection.ts';
@@ -10,6 +11,22 @@ export type { AutoTlsConfig } from './tls-auto.ts';
 export interface ListenAddress {
   readonly host: string;
   readonly port: number;
+}
+
+/** How long each phase of an HTTPS connection may take, and how many may be open at once. */
+export interface ConnectionLimits {
+  /** TCP accepted → TLS handshake done. */
+  readonly handshakeTimeoutMs: number;
+  /** Handshake done → the first request's headers received. */
+  readonly idleTimeoutMs: number;
+  /** A request's first byte → its headers received. */
+  readonly headerTimeoutMs: number;
+  /** A request's first byte → its whole body received. */
+  readonly bodyTimeoutMs: number;
+  /** A response sent → the next request begins. */
+  readonly keepAliveTimeoutMs: number;
+  /** Open connections; more are closed as soon as they are accepted. */
+  readonly maxConnections: number;
 }
 
 export interface ServerConfig {
@@ -28,6 +45,7 @@ export interface ServerConfig {
   readonly shutdownDelayMs: number;
   /** Read Secrets/ConfigMaps named by valueFrom/envFrom to find references behind them. */
   readonly readSources: boolean;
+  readonly connections: ConnectionLimits;
 }
 
 const LISTEN_FLAGS = [
@@ -92,10 +110,50 @@ const REVIEW_FLAGS = [
   },
 ] as const satisfies readonly FlagSpec[];
 
+const CONNECTION_FLAGS = [
+  {
+    flag: 'handshake-timeout',
+    env: E('HANDSHAKE_TIMEOUT'),
+    default: '5s',
+    help: 'close an HTTPS connection whose TLS handshake takes longer',
+  },
+  {
+    flag: 'idle-timeout',
+    env: E('IDLE_TIMEOUT'),
+    default: '10s',
+    help: 'close a connection that sends no request this long after its handshake',
+  },
+  {
+    flag: 'header-timeout',
+    env: E('HEADER_TIMEOUT'),
+    default: '5s',
+    help: 'close a connection whose request headers take longer to arrive',
+  },
+  {
+    flag: 'body-timeout',
+    env: E('BODY_TIMEOUT'),
+    default: '10s',
+    help: 'close a connection whose request (headers and body) takes longer to arrive',
+  },
+  {
+    flag: 'keep-alive-timeout',
+    env: E('KEEP_ALIVE_TIMEOUT'),
+    default: '72s',
+    help: 'close a connection that sends no new request this long after a response',
+  },
+  {
+    flag: 'max-connections',
+    env: E('MAX_CONNECTIONS'),
+    default: '1000',
+    help: 'HTTPS connections open at once; more are closed when accepted',
+  },
+] as const satisfies readonly FlagSpec[];
+
 export const SERVER_FLAGS = [
   ...LISTEN_FLAGS,
   ...TLS_AUTO_FLAGS,
   ...REVIEW_FLAGS,
+  ...CONNECTION_FLAGS,
 ] as const satisfies readonly FlagSpec[];
 
 type Name = (typeof SERVER_FLAGS)[number]['flag'];
@@ -117,6 +175,22 @@ function listen(p: Problems<Name>, name: 'listen' | 'telemetry-listen'): ListenA
   const address = listenAddress(text);
   if (!address) p.add(name, `"${text}" is not HOST:PORT`);
   return address ?? { host: '', port: 0 };
+}
+
+function readConnections(p: Problems<Name>): ConnectionLimits {
+  const limits: ConnectionLimits = {
+    handshakeTimeoutMs: p.positiveDuration('handshake-timeout'),
+    idleTimeoutMs: p.positiveDuration('idle-timeout'),
+    headerTimeoutMs: p.positiveDuration('header-timeout'),
+    bodyTimeoutMs: p.positiveDuration('body-timeout'),
+    keepAliveTimeoutMs: p.positiveDuration('keep-alive-timeout'),
+    maxConnections: p.integer('max-connections', 1, 1_000_000),
+  };
+  // Node.js refuses a header timeout longer than the whole request's.
+  if (limits.headerTimeoutMs > limits.bodyTimeoutMs) {
+    p.addText('--header-timeout must not be longer than --body-timeout (headers are part of it)');
+  }
+  return Object.freeze(limits);
 }
 
 function checkTls(p: Problems<Name>, server: ServerConfig): void {
@@ -150,6 +224,7 @@ export function readServer(p: Problems<Name>): ServerConfig {
     requestDeadlineMs: p.duration('request-deadline'),
     shutdownDelayMs: p.duration('shutdown-delay'),
     readSources: p.bool('read-sources'),
+    connections: readConnections(p),
   };
   checkTls(p, server);
   // The API server waits at most 30 s for a webhook (timeoutSeconds); a deadline at or past it
