@@ -1,5 +1,5 @@
 /**
- * The init program's settings, read once from the environment (CONTRACT section 4) into a frozen,
+ * The init program's settings, read once from the environment (docs/init-program.md) into a frozen,
  * typed object. Nothing else in the program reads `process.env`.
  */
 import {
@@ -9,9 +9,10 @@ import {
   Env,
   type AuthMethod,
   type EnvName,
-} from './contract.ts';
+} from './contract/names.ts';
+import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
-import { LOGIN_VALUE } from './refs.ts';
+import { LOGIN_VALUE } from './contract/references.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -67,7 +68,7 @@ export function parseConfig(env: Environment): Config {
     caCertFile: get(Env.CACERT),
     // Capped: Node fires a timer (AbortSignal.timeout too) of more than 2^31-1 ms after 1 ms.
     clientTimeoutMs: Math.min(
-      parseDurationMs(Env.CLIENT_TIMEOUT, get(Env.CLIENT_TIMEOUT) ?? Defaults.CLIENT_TIMEOUT),
+      parseDurationSetting(Env.CLIENT_TIMEOUT, get(Env.CLIENT_TIMEOUT) ?? Defaults.CLIENT_TIMEOUT),
       MAX_TIMER_MS,
     ),
     ignoreMissing: parseBool(Env.IGNORE_MISSING_SECRETS, get(Env.IGNORE_MISSING_SECRETS), false),
@@ -126,47 +127,25 @@ function parseLogLevel(raw: string | undefined): LogLevel {
   return level;
 }
 
-/** Go's strconv.ParseBool, as Bank-Vaults reads its booleans. */
+/** A boolean setting (Go's strconv.ParseBool, as Bank-Vaults reads its booleans). */
 export function parseBool(name: string, raw: string | undefined, fallback: boolean): boolean {
   if (raw === undefined) return fallback;
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(raw)) return true;
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(raw)) return false;
-  throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
+  const value = parseBoolean(raw);
+  if (value === undefined)
+    throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
+  return value;
 }
 
 /** The longest delay a Node timer keeps (about 24.8 days); a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const UNIT_MS: Readonly<Record<string, number>> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** A Go duration ("10s", "1m30s", "500ms") or a bare number of seconds; must be positive. */
-export function parseDurationMs(name: string, raw: string): number {
-  let ms: number | undefined;
-  if (/^\d+(\.\d+)?$/.test(raw)) {
-    ms = Number(raw) * 1000;
-  } else if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(raw)) {
-    ms = 0;
-    for (const m of raw.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-      ms += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
-    }
-  }
-  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
+/** A positive duration setting in whole milliseconds (at least 1): a Go duration or seconds. */
+export function parseDurationSetting(name: string, raw: string): number {
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms <= 0) {
     throw new ConfigError(`${name} "${raw}" is not a positive duration such as 10s, 500ms or 1m`);
   }
-  return Math.round(ms);
-}
-
-function parseList(raw: string | undefined): string[] {
-  if (raw === undefined) return [];
-  return raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  return Math.max(1, Math.round(ms));
 }
 
 function trimSlashes(s: string): string {

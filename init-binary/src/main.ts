@@ -5,7 +5,7 @@
  */
 import { dirname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COPY_FLAG, COPY_TARGET } from './contract.ts';
+import { COPY_FLAG, COPY_TARGET } from './contract/names.ts';
 import { copyTree } from './copy.ts';
 import { CopyError, exitCodeOf, failureLine } from './errors.ts';
 import { canExecve, execApp } from './exec.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfig, parseDurationMs } from '../../../init-binary/src/config.ts';
-import { ExitCode } from '../../../init-binary/src/contract.ts';
+import { parseConfig, parseDurationSetting } from '../../../init-binary/src/config.ts';
+import { ExitCode } from '../../../init-binary/src/contract/names.ts';
 import { ConfigError, exitCodeOf } from '../../../init-binary/src/errors.ts';
 
 describe('parseConfig', () => {
@@ -96,7 +96,7 @@ describe('VAULT_CLIENT_TIMEOUT', () => {
   });
 });
 
-describe('parseDurationMs', () => {
+describe('parseDurationSetting', () => {
   const table: [string, number][] = [
     ['10s', 10_000],
     ['500ms', 500],
@@ -105,5 +105,5 @@ describe('parseDurationMs', () => {
     ['2', 2000],
     ['1.5s', 1500],
   ];
-  for (const [raw, ms] of table) it(raw, () => assert.equal(parseDurationMs('X', raw), ms));
+  for (const [raw, ms] of table) it(raw, () => assert.equal(parseDurationSetting('X', raw), ms));
 });

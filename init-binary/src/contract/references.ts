@@ -1,5 +1,5 @@
 /**
- * The reference grammar of CONTRACT section 1: parse and detect. Pure; imported by the webhook for
+ * The reference grammar (docs/references.md): parse and detect. Pure; imported by the webhook for
  * detection and validation, and by the init program for resolution. Nothing here ever sees a
  * secret value except `applyTemplate`/`selectKey`, which return it and never put it in an error.
  *
@@ -13,6 +13,7 @@
  *   key        := NAME | template
  *   template   := (text | '${' ws '.' NAME (ws '|' ws FUNCTION)* ws '}')+
  */
+import { MalformedReferenceError, MissingKeyError, TemplateError } from './errors.ts';
 
 export const READ_PREFIX = 'vault:';
 export const WRITE_PREFIX = '>>vault:';
@@ -20,37 +21,6 @@ const INLINE_READ = '${vault:';
 const INLINE_WRITE = '${>>vault:';
 export const LOGIN_VALUE = 'vault:login';
 const TOKEN_VARIABLE = 'VAULT_TOKEN';
-
-/** A reference could not be parsed. `message` states the problem; it never holds a secret. */
-export class ReferenceError extends Error {
-  readonly code = 'E_REFERENCE';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ReferenceError';
-  }
-}
-
-/** A template key names a function we do not have, or a function failed on its input. */
-export class TemplateError extends Error {
-  readonly code = 'E_TEMPLATE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'TemplateError';
-  }
-}
-
-/** The secret was read but has no such key. */
-export class MissingKeyError extends Error {
-  readonly code = 'E_MISSING_KEY';
-  readonly path: string;
-  readonly key: string;
-  constructor(path: string, key: string) {
-    super(`key "${key}" not found in ${path}`);
-    this.name = 'MissingKeyError';
-    this.path = path;
-    this.key = key;
-  }
-}
 
 export interface TemplateField {
   readonly kind: 'field';
@@ -123,13 +93,15 @@ export function hasReference(value: string): boolean {
 }
 
 /**
- * Parses the value of environment variable `name`. Throws `ReferenceError` for a malformed
+ * Parses the value of environment variable `name`. Throws `MalformedReferenceError` for a malformed
  * reference; returns `{kind: 'plain'}` for a value that holds none.
  */
 export function parseEnvValue(name: string, value: string): ParsedValue {
   if (value === LOGIN_VALUE) {
     if (name !== TOKEN_VARIABLE) {
-      throw new ReferenceError(`"${LOGIN_VALUE}" is only valid as the value of ${TOKEN_VARIABLE}`);
+      throw new MalformedReferenceError(
+        `"${LOGIN_VALUE}" is only valid as the value of ${TOKEN_VARIABLE}`,
+      );
     }
     return { kind: 'whole', ref: { kind: 'login' } };
   }
@@ -179,13 +151,17 @@ function keyLabel(key: KeySelector): string {
 
 function parseRef(ref: string): SecretRef {
   if (ref === LOGIN_VALUE) {
-    throw new ReferenceError(`"${LOGIN_VALUE}" is only valid as the whole value of VAULT_TOKEN`);
+    throw new MalformedReferenceError(
+      `"${LOGIN_VALUE}" is only valid as the whole value of VAULT_TOKEN`,
+    );
   }
   const transit = /^vault:v\d+:/.exec(ref);
   if (transit) {
     const body = ref.slice(transit[0].length);
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) {
-      throw new ReferenceError('transit ciphertext after "vault:vN:" must be non-empty base64');
+      throw new MalformedReferenceError(
+        'transit ciphertext after "vault:vN:" must be non-empty base64',
+      );
     }
     return { kind: 'transit', ciphertext: ref };
   }
@@ -193,7 +169,7 @@ function parseRef(ref: string): SecretRef {
   const rest = ref.slice(write ? WRITE_PREFIX.length : READ_PREFIX.length);
   const hash = rest.indexOf('#');
   if (hash < 0) {
-    throw new ReferenceError('missing "#KEY" after the path');
+    throw new MalformedReferenceError('missing "#KEY" after the path');
   }
   const path = parsePath(rest.slice(0, hash));
   const afterPath = rest.slice(hash + 1);
@@ -226,28 +202,30 @@ function keyEndIndex(s: string): number {
 
 function parsePath(raw: string): string {
   const path = raw.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (path === '') throw new ReferenceError('the path is empty');
+  if (path === '') throw new MalformedReferenceError('the path is empty');
   if (/[\s{}$"\\]/.test(path)) {
-    throw new ReferenceError(`the path "${raw}" holds a space, quote, backslash, "$", "{" or "}"`);
+    throw new MalformedReferenceError(
+      `the path "${raw}" holds a space, quote, backslash, "$", "{" or "}"`,
+    );
   }
   // Both would change the request rather than name a secret: "?" starts a query string, "%" an
   // escape the server decodes (%2F is a "/").
   if (/[?%]/.test(path)) {
-    throw new ReferenceError(
+    throw new MalformedReferenceError(
       `the path "${raw}" holds "?" or "%" (a query or an escape, not a name)`,
     );
   }
   if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
-    throw new ReferenceError(`the path "${raw}" has an empty, "." or ".." segment`);
+    throw new MalformedReferenceError(`the path "${raw}" has an empty, "." or ".." segment`);
   }
   return path;
 }
 
 function parseKey(raw: string): KeySelector {
   if (raw.includes('${')) return { kind: 'template', source: raw, parts: parseTemplate(raw) };
-  if (raw === '') throw new ReferenceError('the key after "#" is empty');
+  if (raw === '') throw new MalformedReferenceError('the key after "#" is empty');
   if (/[\s{}$]/.test(raw)) {
-    throw new ReferenceError(`the key "${raw}" holds a space, "$", "{" or "}"`);
+    throw new MalformedReferenceError(`the key "${raw}" holds a space, "$", "{" or "}"`);
   }
   return { kind: 'key', name: raw };
 }
@@ -263,7 +241,7 @@ function parseTemplate(source: string): TemplatePart[] {
     }
     if (open > i) parts.push({ kind: 'text', text: source.slice(i, open) });
     const close = source.indexOf('}', open + 2);
-    if (close < 0) throw new ReferenceError('template "${" has no closing "}"');
+    if (close < 0) throw new MalformedReferenceError('template "${" has no closing "}"');
     parts.push(parseTemplateExpression(source.slice(open + 2, close)));
     i = close + 1;
   }
@@ -274,14 +252,14 @@ function parseTemplateExpression(expr: string): TemplateField {
   const [field = '', ...pipeline] = expr.split('|').map((s) => s.trim());
   const m = /^\.([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(field);
   if (!m?.[1]) {
-    throw new ReferenceError(
+    throw new MalformedReferenceError(
       `template expression "\${${expr}}" must start with ".KEY" (letters, digits, "_", "-", ".")`,
     );
   }
   const functions = pipeline.map((fn): TemplateFunctionName => {
     if (!isTemplateFunction(fn)) {
       const known = Object.keys(TEMPLATE_FUNCTIONS).join(', ');
-      throw new ReferenceError(`unknown template function "${fn}" (known: ${known})`);
+      throw new MalformedReferenceError(`unknown template function "${fn}" (known: ${known})`);
     }
     return fn;
   });
@@ -290,7 +268,7 @@ function parseTemplateExpression(expr: string): TemplateField {
 
 function parseVersion(raw: string): number {
   if (!/^[1-9]\d{0,9}$/.test(raw)) {
-    throw new ReferenceError(`the version "${raw}" is not a positive whole number`);
+    throw new MalformedReferenceError(`the version "${raw}" is not a positive whole number`);
   }
   return Number(raw);
 }
@@ -300,10 +278,12 @@ function parseBody(raw: string): Record<string, unknown> {
   try {
     body = JSON.parse(raw);
   } catch (cause) {
-    throw new ReferenceError('the write body after the second "#" is not valid JSON', { cause });
+    throw new MalformedReferenceError('the write body after the second "#" is not valid JSON', {
+      cause,
+    });
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ReferenceError('the write body after the second "#" must be a JSON object');
+    throw new MalformedReferenceError('the write body after the second "#" must be a JSON object');
   }
   return body as Record<string, unknown>;
 }
@@ -350,7 +330,7 @@ function matchingBrace(value: string, open: number): number {
       return i;
     }
   }
-  throw new ReferenceError('inline reference "${" has no closing "}"');
+  throw new MalformedReferenceError('inline reference "${" has no closing "}"');
 }
 
 /**
