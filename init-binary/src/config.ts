@@ -10,6 +10,7 @@ import {
   type AuthMethod,
   type EnvName,
 } from './contract/names.ts';
+import { pathSettingProblem, trimSlashes } from './contract/paths.ts';
 import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
 import { LOGIN_VALUE } from './contract/references.ts';
@@ -61,9 +62,9 @@ export function parseConfig(env: Environment): Config {
   const config: Config = {
     addr: parseAddr(get(Env.ADDR)),
     authMethod: parseAuthMethod(get(Env.AUTH_METHOD)),
-    authPath: trimSlashes(get(Env.AUTH_PATH) ?? Defaults.AUTH_PATH),
+    authPath: pathSetting(Env.AUTH_PATH, get(Env.AUTH_PATH) ?? Defaults.AUTH_PATH),
     role: get(Env.ROLE),
-    namespace: get(Env.NAMESPACE),
+    namespace: optionalPath(Env.NAMESPACE, get(Env.NAMESPACE)),
     skipVerify: parseBool(Env.SKIP_VERIFY, get(Env.SKIP_VERIFY), false),
     caCertFile: get(Env.CACERT),
     // Capped: Node fires a timer (AbortSignal.timeout too) of more than 2^31-1 ms after 1 ms.
@@ -74,9 +75,9 @@ export function parseConfig(env: Environment): Config {
     ignoreMissing: parseBool(Env.IGNORE_MISSING_SECRETS, get(Env.IGNORE_MISSING_SECRETS), false),
     passthrough: new Set(parseList(get(Env.ENV_PASSTHROUGH))),
     daemon: parseBool(Env.ENV_DAEMON, get(Env.ENV_DAEMON), false),
-    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map(trimSlashes),
-    transitKeyId: get(Env.TRANSIT_KEY_ID),
-    transitPath: trimSlashes(get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
+    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map((p) => pathSetting(Env.ENV_FROM_PATH, p)),
+    transitKeyId: optionalPath(Env.TRANSIT_KEY_ID, get(Env.TRANSIT_KEY_ID)),
+    transitPath: pathSetting(Env.TRANSIT_PATH, get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
     logLevel: parseLogLevel(get(Env.LOG_LEVEL)),
     jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), false),
     token: loginPassthrough ? undefined : rawToken,
@@ -148,6 +149,17 @@ export function parseDurationSetting(name: string, raw: string): number {
   return Math.max(1, Math.round(ms));
 }
 
-function trimSlashes(s: string): string {
-  return s.replace(/^\/+/, '').replace(/\/+$/, '');
+/**
+ * A setting that becomes part of a request path or header (auth and transit mounts, from-paths,
+ * the namespace, the transit key): the rules of a reference's path (docs/references.md), slashes
+ * at either end dropped. Anything else is a bad setting (78), named in one line.
+ */
+function pathSetting(name: EnvName, raw: string): string {
+  const problem = pathSettingProblem(name, raw);
+  if (problem !== undefined) throw new ConfigError(problem);
+  return trimSlashes(raw);
+}
+
+function optionalPath(name: EnvName, raw: string | undefined): string | undefined {
+  return raw === undefined ? undefined : pathSetting(name, raw);
 }

@@ -5,5 +5,6 @@
  */
 export * from './errors.ts';
 export * from './names.ts';
+export * from './paths.ts';
 export * from './references.ts';
 export * from './values.ts';

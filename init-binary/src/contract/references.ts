@@ -14,6 +14,7 @@
  *   template   := (text | '${' ws '.' NAME (ws '|' ws FUNCTION)* ws '}')+
  */
 import { MalformedReferenceError, MissingKeyError, TemplateError } from './errors.ts';
+import { pathProblem, trimSlashes } from './paths.ts';
 
 export const READ_PREFIX = 'vault:';
 export const WRITE_PREFIX = '>>vault:';
@@ -201,24 +202,12 @@ function keyEndIndex(s: string): number {
 }
 
 function parsePath(raw: string): string {
-  const path = raw.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (path === '') throw new MalformedReferenceError('the path is empty');
-  if (/[\s{}$"\\]/.test(path)) {
-    throw new MalformedReferenceError(
-      `the path "${raw}" holds a space, quote, backslash, "$", "{" or "}"`,
-    );
-  }
-  // Both would change the request rather than name a secret: "?" starts a query string, "%" an
-  // escape the server decodes (%2F is a "/").
-  if (/[?%]/.test(path)) {
-    throw new MalformedReferenceError(
-      `the path "${raw}" holds "?" or "%" (a query or an escape, not a name)`,
-    );
-  }
-  if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
-    throw new MalformedReferenceError(`the path "${raw}" has an empty, "." or ".." segment`);
-  }
-  return path;
+  const path = trimSlashes(raw);
+  const problem = pathProblem(path);
+  if (problem === undefined) return path;
+  throw new MalformedReferenceError(
+    path === '' ? `the path ${problem}` : `the path "${raw}" ${problem}`,
+  );
 }
 
 function parseKey(raw: string): KeySelector {

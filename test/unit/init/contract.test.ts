@@ -5,9 +5,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseBool, parseConfig, parseDurationSetting } from '../../../init-binary/src/config.ts';
 import {
+  MalformedReferenceError,
   parseBoolean,
   parseDurationMs,
   parseList,
+  parseValue,
+  pathProblem,
+  pathSettingProblem,
 } from '../../../init-binary/src/contract/index.ts';
 import { injectionConfig, parseDuration, readFlags } from '../../../webhook/src/config.ts';
 import { CLIENT_TIMEOUT } from '../../../webhook/src/mutation/annotations.ts';
@@ -141,5 +145,29 @@ describe('one boolean syntax', () => {
     for (const t of ['1', 't', 'T', 'true', 'TRUE', 'True'])
       assert.equal(parseBool('X', t, false), true);
     assert.throws(() => parseBool('X', 'yes', false), /X "yes" is not a boolean/);
+  });
+});
+
+describe('pathProblem / pathSettingProblem: one rule set for references and path settings', () => {
+  it('names the problem, or nothing for a usable path', () => {
+    assert.equal(pathProblem('secret/data/app'), undefined);
+    assert.equal(pathProblem(''), 'is empty');
+    assert.match(pathProblem('a/../b') ?? '', /"\.\." segment/);
+    assert.match(pathProblem('a\u001bb') ?? '', /control character/);
+    assert.match(pathProblem('a b') ?? '', /space/);
+    assert.match(pathProblem('a?b') ?? '', /query/);
+  });
+  it('quotes the setting as JSON and cuts a long one', () => {
+    assert.equal(pathSettingProblem('X', '/ok/'), undefined);
+    const long = `${'a/'.repeat(100)}..`;
+    const line = pathSettingProblem('X', long) ?? '';
+    assert.ok(line.startsWith('X "a/a/'));
+    assert.ok(line.length < 200, line);
+  });
+  it('is the rule a reference path gets', () => {
+    for (const path of ['a/../b', 'a\u0007b', 'a//b', 'a%2Fb']) {
+      assert.throws(() => parseValue(`vault:${path}#k`), MalformedReferenceError, path);
+      assert.notEqual(pathProblem(path), undefined, path);
+    }
   });
 });
