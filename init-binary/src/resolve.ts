@@ -5,10 +5,10 @@
  */
 import { ConfigError, InitError, MissingSecretError } from './errors.ts';
 import { MissingKeyError, TemplateError } from './contract/errors.ts';
+import { selectKey } from './contract/templates.ts';
 import {
   describeRef,
   referencesOf,
-  selectKey,
   type ParsedValue,
   type SecretRef,
 } from './contract/references.ts';

@@ -7,9 +7,9 @@ export abstract class ContractError extends Error {
   abstract readonly code: string;
 }
 
-/** A reference could not be parsed. */
+/** A reference could not be parsed (or a value holds more references than a bound allows). */
 export class MalformedReferenceError extends ContractError {
-  readonly code = 'E_REFERENCE';
+  readonly code: string = 'E_REFERENCE';
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'MalformedReferenceError';

@@ -4,7 +4,9 @@
  * the reference grammar, the value parsers and the error base. Pure: no I/O, no process state.
  */
 export * from './errors.ts';
+export * from './limits.ts';
 export * from './names.ts';
 export * from './paths.ts';
 export * from './references.ts';
+export * from './templates.ts';
 export * from './values.ts';

@@ -1,7 +1,7 @@
 /**
  * The reference grammar (docs/references.md): parse and detect. Pure; imported by the webhook for
  * detection and validation, and by the init program for resolution. Nothing here ever sees a
- * secret value except `applyTemplate`/`selectKey`, which return it and never put it in an error.
+ * secret value (templates.ts's `selectKey` renders them, and never puts one in an error).
  *
  *   value      := whole | inline | plain
  *   whole      := ref                              (the value starts with `vault:` or `>>vault:`)
@@ -13,7 +13,9 @@
  *   key        := NAME | template
  *   template   := (text | '${' ws '.' NAME (ws '|' ws FUNCTION)* ws '}')+
  */
-import { MalformedReferenceError, MissingKeyError, TemplateError } from './errors.ts';
+import { MalformedReferenceError } from './errors.ts';
+import { countReference, type ReferenceLimits } from './limits.ts';
+import { TEMPLATE_FUNCTIONS, type TemplateFunctionName } from './templates.ts';
 import { pathProblem, trimSlashes } from './paths.ts';
 
 export const READ_PREFIX = 'vault:';
@@ -63,22 +65,6 @@ export type ParsedValue =
   | { readonly kind: 'whole'; readonly ref: SecretRef }
   | { readonly kind: 'inline'; readonly parts: readonly InlinePart[] };
 
-/** The documented template functions (docs/references.md). */
-export const TEMPLATE_FUNCTIONS = {
-  b64enc: (s: string): string => Buffer.from(s, 'utf8').toString('base64'),
-  b64dec: (s: string): string => {
-    const compact = s.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
-      throw new TemplateError('b64dec: input is not valid base64');
-    }
-    return Buffer.from(compact, 'base64').toString('utf8');
-  },
-  upper: (s: string): string => s.toUpperCase(),
-  lower: (s: string): string => s.toLowerCase(),
-  trim: (s: string): string => s.trim(),
-} as const satisfies Record<string, (s: string) => string>;
-export type TemplateFunctionName = keyof typeof TEMPLATE_FUNCTIONS;
-
 function isTemplateFunction(name: string): name is TemplateFunctionName {
   return Object.hasOwn(TEMPLATE_FUNCTIONS, name);
 }
@@ -97,25 +83,35 @@ export function hasReference(value: string): boolean {
  * Parses the value of environment variable `name`. Throws `MalformedReferenceError` for a malformed
  * reference; returns `{kind: 'plain'}` for a value that holds none.
  */
-export function parseEnvValue(name: string, value: string): ParsedValue {
+export function parseEnvValue(
+  name: string,
+  value: string,
+  limits: ReferenceLimits = {},
+): ParsedValue {
   if (value === LOGIN_VALUE) {
     if (name !== TOKEN_VARIABLE) {
       throw new MalformedReferenceError(
         `"${LOGIN_VALUE}" is only valid as the value of ${TOKEN_VARIABLE}`,
       );
     }
+    countReference(1, limits);
     return { kind: 'whole', ref: { kind: 'login' } };
   }
-  return parseValue(value);
+  return parseValue(value, limits);
 }
 
-/** Parses a value that is not VAULT_TOKEN's (so `vault:login` is not special). */
-export function parseValue(value: string): ParsedValue {
+/**
+ * Parses a value that is not VAULT_TOKEN's (so `vault:login` is not special), in time linear in its
+ * length. Throws `TooManyReferencesError` as soon as the value passes `limits.maxPerValue`
+ * references (MAX_REFERENCES_PER_VALUE by default) or `limits.budget` runs out.
+ */
+export function parseValue(value: string, limits: ReferenceLimits = {}): ParsedValue {
   if (value.startsWith(READ_PREFIX) || value.startsWith(WRITE_PREFIX)) {
+    countReference(1, limits);
     return { kind: 'whole', ref: parseRef(value) };
   }
   if (value.includes(INLINE_READ) || value.includes(INLINE_WRITE)) {
-    return { kind: 'inline', parts: parseInline(value) };
+    return { kind: 'inline', parts: parseInline(value, limits) };
   }
   return { kind: 'plain' };
 }
@@ -277,15 +273,18 @@ function parseBody(raw: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-function parseInline(value: string): InlinePart[] {
+function parseInline(value: string, limits: ReferenceLimits): InlinePart[] {
   const parts: InlinePart[] = [];
+  const next = inlineStarts(value);
   let i = 0;
+  let count = 0;
   while (i < value.length) {
-    const open = nextInlineStart(value, i);
+    const open = next(i);
     if (open < 0) {
       parts.push({ kind: 'text', text: value.slice(i) });
       break;
     }
+    countReference(++count, limits);
     if (open > i) parts.push({ kind: 'text', text: value.slice(i, open) });
     const close = matchingBrace(value, open + 1);
     parts.push({ kind: 'ref', ref: parseRef(value.slice(open + 2, close)) });
@@ -294,12 +293,22 @@ function parseInline(value: string): InlinePart[] {
   return parts;
 }
 
-function nextInlineStart(value: string, from: number): number {
-  const read = value.indexOf(INLINE_READ, from);
-  const write = value.indexOf(INLINE_WRITE, from);
-  if (read < 0) return write;
-  if (write < 0) return read;
-  return Math.min(read, write);
+/**
+ * The start of the next `${vault:` or `${>>vault:` at or after a position that only grows: each
+ * kind is searched again only once the position has passed its last match, so every character
+ * is scanned at most once per kind (searching both from every position made a value with many
+ * references of one kind quadratic: the other kind's search ran to the end each time).
+ */
+function inlineStarts(value: string): (from: number) => number {
+  let read = -2;
+  let write = -2;
+  return (from) => {
+    if (read !== -1 && read < from) read = value.indexOf(INLINE_READ, from);
+    if (write !== -1 && write < from) write = value.indexOf(INLINE_WRITE, from);
+    if (read < 0) return write;
+    if (write < 0) return read;
+    return Math.min(read, write);
+  };
 }
 
 /** Index of the `}` closing the `{` at `open`, skipping JSON strings and nested braces. */
@@ -320,35 +329,4 @@ function matchingBrace(value: string, open: number): number {
     }
   }
   throw new MalformedReferenceError('inline reference "${" has no closing "}"');
-}
-
-/**
- * The value that `key` selects from secret `data` (read at `path`). Non-string values are
- * rendered as JSON, numbers and booleans as text.
- */
-export function selectKey(
-  key: KeySelector,
-  data: Readonly<Record<string, unknown>>,
-  path: string,
-): string {
-  if (key.kind === 'key') return field(data, key.name, path);
-  return key.parts
-    .map((part) =>
-      part.kind === 'text'
-        ? part.text
-        : part.functions.reduce<string>(
-            (acc, fn) => TEMPLATE_FUNCTIONS[fn](acc),
-            field(data, part.name, path),
-          ),
-    )
-    .join('');
-}
-
-function field(data: Readonly<Record<string, unknown>>, name: string, path: string): string {
-  if (!Object.hasOwn(data, name)) throw new MissingKeyError(path, name);
-  const v = data[name];
-  if (typeof v === 'string') return v;
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
 }
