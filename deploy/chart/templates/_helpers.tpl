@@ -109,7 +109,7 @@ matchExpressions:
 
 {{/*
 CEL: does the string STR hold a reference? The same prefixes the webhook detects
-(CONTRACT section 1): vault:, >>vault:, and the inline ${vault: / ${>>vault: forms.
+(docs/references.md): vault:, >>vault:, and the inline ${vault: / ${>>vault: forms.
 */}}
 {{- define "vault-inject.cel.isReference" -}}
 ({{ . }}.startsWith('vault:') || {{ . }}.startsWith('>>vault:') || {{ . }}.contains('${vault:') || {{ . }}.contains('${>>vault:'))
@@ -181,11 +181,10 @@ flags take.
 {{- end }}
 
 {{/*
-Certificate mode `auto`: the install-time lifetimes in whole days, never longer than the
-webhook's policy (a certificate that outlives it is replaced at first start), at least one day.
-Also refuses the combinations the webhook itself would refuse to start with.
+Certificate mode `auto`: refuses the lifetimes the webhook itself would refuse to start with.
+Renders nothing.
 */}}
-{{- define "vault-inject.autoDays" -}}
+{{- define "vault-inject.autoChecks" -}}
 {{- $a := .Values.certificates.auto -}}
 {{- $serving := include "vault-inject.durationMs" $a.servingValidity | int64 -}}
 {{- $ca := include "vault-inject.durationMs" $a.caValidity | int64 -}}
@@ -200,7 +199,6 @@ Also refuses the combinations the webhook itself would refuse to start with.
 {{- if lt $overlap (mul 2 $reload | int64) -}}
 {{- fail "certificates.auto.overlap must be at least twice server.tlsReloadInterval: every replica must see the Secret change within it" -}}
 {{- end -}}
-{{- dict "serving" (max 1 (div $serving 86400000)) "ca" (max 1 (div $ca 86400000)) | toJson -}}
 {{- end }}
 
 {{/* --registry-ca: HOST=FILE for each registry.ca entry, mounted by deployment.yaml. */}}

@@ -4,7 +4,6 @@
 // `restricted`), the certificate modes, and the checked-in plain manifests kept in step.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -326,24 +325,17 @@ describe('what the default install looks like', () => {
     assert.deepEqual(find(cm, 'ClusterRole')[0]?.['rules'], WEBHOOK_RBAC_RULES);
   });
 
-  it('auto: a CA in the Secret and the caBundle, and a serving certificate for the Service', () => {
-    const secret = only(objects, 'Secret') as KubeObject & { data: Record<string, string> };
-    const pem = (k: string): string => Buffer.from(secret.data[k] ?? '', 'base64').toString('utf8');
-    const ca = new X509Certificate(pem('ca.crt'));
-    const serving = new X509Certificate(pem('tls.crt'));
-    assert.ok(serving.verify(ca.publicKey), 'signed by the CA');
-    assert.equal(
-      serving.checkHost('vault-inject.vault-inject.svc'),
-      'vault-inject.vault-inject.svc',
-    );
+  it('auto: two renders are byte-identical and hold no key, no certificate and no caBundle', async () => {
+    const args = ['template', 'vault-inject', CHART, '--namespace', 'vault-inject'];
+    const [first, second] = [await helm(args), await helm(args)];
+    assert.ok(first === second, 'helm template renders the same bytes twice');
+    assert.doesNotMatch(first, /-----BEGIN|caBundle:|tls\.key|ca\.key|LS0tLS1CRUdJTi/);
+    const secret = only(objects, 'Secret');
+    assert.deepEqual(Object.keys(secret).sort(), ['apiVersion', 'kind', 'metadata']);
     const mwc = only(objects, 'MutatingWebhookConfiguration');
-    const hook = (mwc['webhooks'] as { clientConfig: { caBundle: string; service: unknown } }[])[0];
-    assert.equal(hook?.clientConfig.caBundle, secret.data['ca.crt']);
-    assert.deepEqual(hook?.clientConfig.service, {
-      name: 'vault-inject',
-      namespace: 'vault-inject',
-      path: '/mutate',
-      port: 443,
+    const hook = (mwc['webhooks'] as { clientConfig: Record<string, unknown> }[])[0];
+    assert.deepEqual(hook?.clientConfig, {
+      service: { name: 'vault-inject', namespace: 'vault-inject', path: '/mutate', port: 443 },
     });
   });
 
@@ -369,7 +361,7 @@ describe('what the default install looks like', () => {
 });
 
 describe('installed with helm into the real API server', () => {
-  it('auto mode keeps its CA across upgrades', async () => {
+  it('auto mode: helm upgrade leaves what the webhook wrote (Secret and caBundle) alone', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-helm-'));
     try {
       const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'kubeconfig'));
@@ -383,36 +375,50 @@ describe('installed with helm into the real API server', () => {
         HELM_DATA_HOME: dir,
       };
       await run(helmBin, ['install', 'vi', CHART, ...common], { env });
-      const caOf = async (): Promise<string> => {
-        const answer = await kubeRequest(
-          kube,
-          'GET',
-          `/api/v1/namespaces/${ns}/secrets/vi-vault-inject-tls`,
-        );
-        return (answer.body['data'] as Record<string, string>)['ca.crt'] ?? '';
-      };
-      const bundleOf = async (): Promise<string> => {
-        const answer = await kubeRequest(
-          kube,
-          'GET',
-          '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/vi-vault-inject',
-        );
-        return (
-          (answer.body['webhooks'] as { clientConfig: { caBundle: string } }[])[0]?.clientConfig
-            .caBundle ?? ''
-        );
-      };
-      const before = await caOf();
-      assert.ok(before.length > 100);
-      assert.equal(await bundleOf(), before);
+      const secretPath = `/api/v1/namespaces/${ns}/secrets/vi-vault-inject-tls`;
+      const mwcPath =
+        '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/vi-vault-inject';
+      const dataOf = async (): Promise<unknown> =>
+        (await kubeRequest(kube, 'GET', secretPath)).body['data'];
+      const bundleOf = async (): Promise<string | undefined> =>
+        (
+          (await kubeRequest(kube, 'GET', mwcPath)).body['webhooks'] as {
+            clientConfig: { caBundle?: string };
+          }[]
+        )[0]?.clientConfig.caBundle;
+      assert.equal(await dataOf(), undefined, 'installed empty');
+      assert.equal(await bundleOf(), undefined, 'no caBundle installed');
+      // What the webhook's leader writes (tls/auto/kube.ts): the Secret replaced with its data,
+      // the caBundle added by a JSON patch.
+      const data = { 'ca.crt': CA_B64, 'ca.key': 'a2V5', 'tls.crt': CA_B64, 'tls.key': 'a2V5' };
+      const live = (await kubeRequest(kube, 'GET', secretPath)).body;
+      const put = await kubeRequest(kube, 'PUT', secretPath, { ...live, data });
+      assert.equal(put.status, 200);
+      const patch = await kubeRequest(
+        kube,
+        'PATCH',
+        mwcPath,
+        [{ op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: CA_B64 }],
+        'application/json-patch+json',
+      );
+      assert.equal(patch.status, 200);
       await run(
         helmBin,
         ['upgrade', 'vi', CHART, ...common, '--set', 'webhook.failurePolicy=Ignore'],
         { env },
       );
-      assert.equal(await caOf(), before, 'the CA survives the upgrade');
-      assert.equal(await bundleOf(), before, 'and so does the caBundle');
+      assert.deepEqual(await dataOf(), data, 'the Secret survives the upgrade');
+      assert.equal(await bundleOf(), CA_B64, 'and so does the caBundle');
+      const upgraded = (await kubeRequest(kube, 'GET', mwcPath)).body['webhooks'] as {
+        failurePolicy: string;
+      }[];
+      assert.equal(upgraded[0]?.failurePolicy, 'Ignore', 'while the upgrade did apply');
       await run(helmBin, ['uninstall', 'vi', ...common], { env });
+      assert.equal(
+        (await kubeRequest(kube, 'GET', secretPath)).status,
+        404,
+        'uninstall removes it',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
