@@ -5,6 +5,8 @@
 # file is the same on every render and safe to check in. `make manifests` runs this; a test renders
 # again and fails when the checked-in file is out of date.
 #
+# With no OUT_DIR it also writes the chart's README from values.yaml (scripts/chart-readme.ts).
+#
 # Usage: scripts/render-manifests.sh [OUT_DIR]   (default: deploy/manifests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,3 +41,6 @@ HEADER
 } >"$out/vault-inject.yaml.tmp"
 mv "$out/vault-inject.yaml.tmp" "$out/vault-inject.yaml"
 printf 'render-manifests: wrote %s\n' "$out/vault-inject.yaml" >&2
+if [ $# -eq 0 ]; then
+  node scripts/chart-readme.ts
+fi

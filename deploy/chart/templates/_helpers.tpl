@@ -21,11 +21,19 @@ app.kubernetes.io/name: {{ include "vault-inject.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The labels of every object: those of the webhook's, unless labelsOf names another component. */}}
 {{- define "vault-inject.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-{{ include "vault-inject.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{ include "vault-inject.labelsOf" (dict "root" . "component" "webhook") }}
+{{- end }}
+
+{{/* Labels for (dict "root" . "component" NAME): webhook, guard or certificates. */}}
+{{- define "vault-inject.labelsOf" -}}
+{{- $root := .root -}}
+helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" }}
+{{ include "vault-inject.selectorLabels" $root }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
 app.kubernetes.io/part-of: vault-inject
 {{- end }}
 
@@ -48,6 +56,15 @@ vault-inject.dev/component: webhook
 {{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
 {{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The webhook pods' priority class: the one named, else the chart's own, else none. */}}
+{{- define "vault-inject.priorityClassName" -}}
+{{- if .Values.priorityClassName }}
+{{- .Values.priorityClassName }}
+{{- else if .Values.priorityClass.create }}
+{{- include "vault-inject.fullname" . }}
 {{- end }}
 {{- end }}
 

@@ -33,8 +33,18 @@ const CA_B64 = Buffer.from(
   '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
 ).toString('base64');
 
-/** Every value set a test sends to the API server; each certificate mode, both policies, both deliveries. */
-const VALUE_SETS: { name: string; values: Values }[] = [
+const PRIVILEGED = {
+  'pod-security.kubernetes.io/enforce': 'privileged',
+  'pod-security.kubernetes.io/warn': 'privileged',
+  'pod-security.kubernetes.io/audit': 'privileged',
+};
+
+/**
+ * Every value set a test sends to the API server; each certificate mode, both policies, both
+ * deliveries, the network and scheduling options. `namespaceLabels` replace the `restricted` Pod
+ * Security labels of the release namespace (host networking is never `restricted`).
+ */
+const VALUE_SETS: { name: string; values: Values; namespaceLabels?: Record<string, string> }[] = [
   { name: 'defaults (auto certificates, Fail, guard on, emptyDir)', values: {} },
   {
     name: 'cert-manager, Ignore, guard off',
@@ -75,6 +85,34 @@ const VALUE_SETS: { name: string; values: Values }[] = [
         namespaceSelector: { matchLabels: { 'vault-inject.dev/enabled': 'true' } },
       },
     },
+  },
+  {
+    name: 'NetworkPolicy, PDB minAvailable, numeric cpu, probes, strategy, an existing priority class',
+    values: {
+      replicaCount: 3,
+      networkPolicy: {
+        enabled: true,
+        webhookFrom: [{ ipBlock: { cidr: '172.16.0.0/28' } }],
+        telemetryFrom: [{ namespaceSelector: { matchLabels: { name: 'monitoring' } } }],
+        egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }, { ports: [{ port: 443 }] }],
+      },
+      podDisruptionBudget: { maxUnavailable: '', minAvailable: 2 },
+      resources: { requests: { cpu: 0.5, memory: '96Mi' }, limits: { cpu: 1, memory: '256Mi' } },
+      injection: { copyContainer: { cpuRequest: 0.01, cpuLimit: 1 } },
+      probes: { startup: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 } },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+      priorityClassName: 'system-cluster-critical',
+    },
+  },
+  {
+    name: 'hostNetwork on node ports 10443/10080 (custom CNI), Recreate',
+    values: {
+      hostNetwork: true,
+      containerPorts: { https: 10443, telemetry: 10080 },
+      updateStrategy: { type: 'Recreate' },
+      priorityClass: { create: false },
+    },
+    namespaceLabels: PRIVILEGED,
   },
 ];
 
@@ -137,6 +175,33 @@ describe('helm lint and the values schema', () => {
       { webhook: { clientConfig: { url: 'http://127.0.0.1/mutate' } } },
       /url/,
     ],
+    [
+      'a PDB minAvailable not below replicaCount',
+      { replicaCount: 2, podDisruptionBudget: { maxUnavailable: '', minAvailable: 2 } },
+      /podDisruptionBudget.minAvailable \(2\) must be below replicaCount \(2\).*node drains hang/,
+    ],
+    [
+      'a PDB minAvailable of 100%',
+      { podDisruptionBudget: { maxUnavailable: '', minAvailable: '100%' } },
+      /minAvailable 100%/,
+    ],
+    [
+      'a PDB maxUnavailable of 0',
+      { podDisruptionBudget: { maxUnavailable: 0 } },
+      /maxUnavailable 0/,
+    ],
+    [
+      'a PDB with both minAvailable and maxUnavailable',
+      { podDisruptionBudget: { maxUnavailable: 1, minAvailable: 1 } },
+      /exactly one of maxUnavailable and minAvailable/,
+    ],
+    [
+      'the same port for HTTPS and telemetry',
+      { containerPorts: { https: 9000, telemetry: 9000 } },
+      /containerPorts.https and containerPorts.telemetry must differ/,
+    ],
+    ['a cpu that is no quantity', { resources: { requests: { cpu: '1 core' } } }, /cpu/],
+    ['an unknown DNS policy', { dnsPolicy: 'Host' }, /dnsPolicy/],
   ];
   for (const [what, values, message] of refused) {
     it(`refuses ${what}`, async () => {
@@ -149,7 +214,7 @@ describe('every value set is accepted by the API server', () => {
   for (const [i, set] of VALUE_SETS.entries()) {
     it(set.name, async () => {
       const release = `set${i}`;
-      const namespace = await kube.createNamespace(`vi-sys${i}`);
+      const namespace = await kube.createNamespace(`vi-sys${i}`, set.namespaceLabels);
       const objects = await render(release, namespace, set.values);
       assert.ok(objects.length > 5, 'renders the webhook');
       for (const obj of objects) {
@@ -158,7 +223,8 @@ describe('every value set is accepted by the API server', () => {
           namespace,
           `${obj.kind} in the release namespace`,
         );
-        const answer = await create(kube, obj);
+        // The pod below needs its priority class to exist (admission plugin Priority).
+        const answer = await create(kube, obj, { persist: obj.kind === 'PriorityClass' });
         if (obj.kind === 'Deployment')
           assert.deepEqual(answer.warnings, [], 'no Pod Security warnings');
       }
@@ -270,6 +336,103 @@ describe('what the default install looks like', () => {
     assert.equal(find(objects, 'PodDisruptionBudget').length, 1);
   });
 
+  it('labels every object with its app.kubernetes.io/component, outside the selector', () => {
+    const components = new Map<string, string>();
+    for (const o of objects) {
+      const labels = o.metadata['labels'] as Record<string, string>;
+      components.set(`${o.kind}/${o.metadata.name}`, labels['app.kubernetes.io/component'] ?? '');
+    }
+    assert.deepEqual(
+      [...components].filter(([, c]) => c === ''),
+      [],
+    );
+    assert.equal(components.get('ValidatingAdmissionPolicy/vault-inject-guard'), 'guard');
+    assert.equal(components.get('Deployment/vault-inject'), 'webhook');
+    const spec = only(objects, 'Deployment')['spec'] as {
+      selector: { matchLabels: Record<string, string> };
+      template: { metadata: { labels: Record<string, string> } };
+    };
+    assert.equal(spec.template.metadata.labels['app.kubernetes.io/component'], 'webhook');
+    assert.equal(spec.selector.matchLabels['app.kubernetes.io/component'], undefined);
+  });
+
+  it('schedules on Linux nodes, with its own priority class, a PDB by maxUnavailable', () => {
+    const pod = (only(objects, 'Deployment')['spec'] as { template: { spec: Values } }).template
+      .spec;
+    assert.deepEqual(pod['nodeSelector'], { 'kubernetes.io/os': 'linux' });
+    assert.equal(pod['priorityClassName'], 'vault-inject');
+    assert.equal(pod['hostNetwork'], undefined);
+    const pc = only(objects, 'PriorityClass');
+    assert.equal(pc.metadata.name, 'vault-inject');
+    assert.equal(pc['value'], 1_000_000_000);
+    assert.equal(pc['globalDefault'], false);
+    assert.deepEqual(only(objects, 'PodDisruptionBudget')['spec'], {
+      maxUnavailable: 1,
+      selector: {
+        matchLabels: {
+          'app.kubernetes.io/name': 'vault-inject',
+          'app.kubernetes.io/instance': 'vault-inject',
+        },
+      },
+    });
+    assert.equal(find(objects, 'NetworkPolicy').length, 0, 'no NetworkPolicy unless asked');
+  });
+
+  it('hostNetwork: the webhook listens on the chosen node ports, Service names still resolve', async () => {
+    const set = await render('vault-inject', 'vault-inject', {
+      hostNetwork: true,
+      containerPorts: { https: 10443, telemetry: 10080 },
+      service: { telemetryPort: 9090 },
+      probes: { liveness: { periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 5 } },
+    });
+    const pod = (only(set, 'Deployment')['spec'] as { template: { spec: Values } }).template
+      .spec as {
+      hostNetwork: boolean;
+      dnsPolicy: string;
+      containers: {
+        env: { name: string; value: string }[];
+        ports: { name: string; containerPort: number }[];
+        livenessProbe: Values;
+      }[];
+    };
+    assert.equal(pod.hostNetwork, true);
+    assert.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet');
+    const [c] = pod.containers;
+    const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env['VAULT_INJECT_LISTEN'], '0.0.0.0:10443');
+    assert.equal(env['VAULT_INJECT_TELEMETRY_LISTEN'], '0.0.0.0:10080');
+    assert.deepEqual(
+      c?.ports.map((p) => [p.name, p.containerPort]),
+      [
+        ['https', 10443],
+        ['telemetry', 10080],
+      ],
+    );
+    assert.deepEqual(c?.livenessProbe, {
+      httpGet: { path: '/healthz', port: 'telemetry' },
+      periodSeconds: 20,
+      timeoutSeconds: 3,
+      failureThreshold: 5,
+    });
+    const svc = only(set, 'Service')['spec'] as { ports: Values[] };
+    assert.deepEqual(svc.ports, [
+      { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' },
+      { name: 'telemetry', port: 9090, targetPort: 'telemetry', protocol: 'TCP' },
+    ]);
+  });
+
+  it('a NetworkPolicy admits only the two ports, from the peers given', async () => {
+    const set = await render('vault-inject', 'vault-inject', {
+      networkPolicy: { enabled: true, webhookFrom: [{ ipBlock: { cidr: '10.0.0.0/28' } }] },
+    });
+    const spec = only(set, 'NetworkPolicy')['spec'] as Values;
+    assert.deepEqual(spec['policyTypes'], ['Ingress']);
+    assert.deepEqual(spec['ingress'], [
+      { ports: [{ port: 'https', protocol: 'TCP' }], from: [{ ipBlock: { cidr: '10.0.0.0/28' } }] },
+      { ports: [{ port: 'telemetry', protocol: 'TCP' }] },
+    ]);
+  });
+
   it('image delivery reaches the webhook as --delivery=image', async () => {
     const set = await render('x', 'x', { injection: { delivery: 'image' } });
     const env =
@@ -357,6 +520,64 @@ describe('what the default install looks like', () => {
       'vault-inject/vault-inject-tls',
     );
     assert.equal(find(cm, 'Issuer').length, 2);
+  });
+});
+
+describe('the default priority class where system-cluster-critical is restricted (as on GKE)', () => {
+  // GKE refuses pods of system-node-critical and system-cluster-critical outside kube-system
+  // through its ResourceQuota admission: a namespace must have a quota that covers those classes.
+  // Here the same admission plugin does it with a quota allowing no such pod in the namespace.
+  it("admits the webhook's pod with the chart's own class, refuses system-cluster-critical", async () => {
+    const namespace = await kube.createNamespace('vi-gke');
+    await create(
+      kube,
+      {
+        apiVersion: 'v1',
+        kind: 'ResourceQuota',
+        metadata: { name: 'critical-pods', namespace },
+        spec: {
+          hard: { pods: '0' },
+          scopeSelector: {
+            matchExpressions: [
+              {
+                scopeName: 'PriorityClass',
+                operator: 'In',
+                values: ['system-node-critical', 'system-cluster-critical'],
+              },
+            ],
+          },
+        },
+      },
+      { persist: true },
+    );
+    // Its status, as the controller manager (not run here) would write it: admission enforces
+    // status.hard.
+    const quotaPath = `/api/v1/namespaces/${namespace}/resourcequotas/critical-pods/status`;
+    const quota = (await kubeRequest(kube, 'GET', quotaPath.replace(/\/status$/, ''))).body;
+    const status = await kubeRequest(kube, 'PUT', quotaPath, {
+      ...quota,
+      status: { hard: { pods: '0' }, used: { pods: '0' } },
+    });
+    assert.equal(status.status, 200);
+    const podOf = async (values: Values): Promise<KubeObject> => {
+      const objects = await render('gke', namespace, values);
+      for (const pc of find(objects, 'PriorityClass')) await create(kube, pc, { persist: true });
+      const template = (
+        only(objects, 'Deployment')['spec'] as { template: { metadata: object; spec: object } }
+      ).template;
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { ...template.metadata, name: 'gke-webhook', namespace },
+        spec: template.spec,
+      };
+    };
+    await kube.createServiceAccount(namespace, 'gke-vault-inject');
+    await create(kube, await podOf({}));
+    await assert.rejects(
+      create(kube, await podOf({ priorityClassName: 'system-cluster-critical' })),
+      /exceeded quota: critical-pods/,
+    );
   });
 });
 
