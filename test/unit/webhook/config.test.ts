@@ -177,7 +177,7 @@ describe('config', () => {
     assert.equal(parseDuration(''), undefined);
     assert.equal(parseDuration('soon'), undefined);
     // The syntax annotations and the init program's variables accept too.
-    assert.equal(parseDuration('10'), 10_000);
+    assert.equal(parseDuration('10'), 10_000); // a plain number is seconds
     assert.equal(parseDuration('1.5s'), 1500);
     assert.equal(parseDuration('2m1h'), 3_720_000);
     assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });

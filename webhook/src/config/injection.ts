@@ -2,7 +2,7 @@
  * What the webhook writes into a pod: the Vault defaults, the init image and how it is delivered.
  * `vault-inject webhook` and `vault-inject mutate` share these flags (docs/configuration.md).
  */
-import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract.ts';
+import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract/index.ts';
 import type { Delivery, InjectionConfig } from '../mutation/settings.ts';
 import { VERSION } from '../version.ts';
 import { collect, type FlagSpec, type FlagValues, type Problems } from './flags.ts';
