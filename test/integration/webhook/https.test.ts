@@ -126,6 +126,22 @@ describe('webhook over HTTPS with certificate files', () => {
     assert.match(metrics, /vault_inject_admission_duration_seconds_bucket/);
   });
 
+  it('times a registry lookup: a container without command, a registry that is not there', async () => {
+    const review = JSON.parse(REVIEW);
+    const container = review.request.object.spec.containers[0];
+    delete container.command;
+    container.image = '127.0.0.1:1/app:1.0';
+    const agent = new Agent({ keepAlive: false });
+    const res = await post(running.admissionPort, agent, JSON.stringify(review));
+    agent.destroy();
+    assert.equal(JSON.parse(res.body).response.allowed, false);
+    const metrics = (await get(running.telemetryPort, '/metrics')).body;
+    assert.match(
+      metrics,
+      /^vault_inject_registry_lookup_duration_seconds_count\{result="failed"\} 1$/m,
+    );
+  });
+
   it('picks up a certificate swapped on disk without dropping an open connection', async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const before1 = await post(running.admissionPort, agent, REVIEW);
@@ -256,8 +272,16 @@ describe('the built artifact: vault-inject webhook --self-signed', () => {
     agent.destroy();
     assert.equal(await exited, 0);
     const messages = lines.map((l) => l.msg);
+    for (const line of lines) {
+      assert.ok(
+        ['debug', 'info', 'warn', 'error'].includes(String(line.level)),
+        `level ${line.level}`,
+      );
+      assert.match(String(line.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
     const review = lines.find((l) => l.msg === 'admission review');
     assert.equal(review?.result, 'mutated');
+    assert.equal(review?.user, 'system:serviceaccount:kube-system:replicaset-controller');
     assert.equal(review?.pod, 'app');
     assert.ok(
       messages.indexOf('signal received') < messages.indexOf('admission review') &&

@@ -12,12 +12,13 @@ import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
 import { FLAGS, parseConfig, readFlags, type Config } from '../config.ts';
 import { kubernetesPullSecretReader } from '../k8s/pull-secrets.ts';
 import { kubernetesSourceReader } from '../k8s/sources.ts';
-import { createMetrics } from '../metrics.ts';
+import { createLogger } from '../log.ts';
+import { createMetrics, timedLookups } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
 import type { ImageConfigLookup } from '../registry/image-config.ts';
 import type { PullSecretReader } from '../registry/oci/seam.ts';
@@ -121,8 +122,12 @@ function firstCertificate(
 
 export async function startWebhook(options: WebhookOptions): Promise<RunningWebhook> {
   const { config } = options;
-  const logger = options.logger ?? pino({ level: config.logLevel });
-  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics({
+    defaultMetrics: options.defaultMetrics ?? false,
+    deadlineMs: config.server.requestDeadlineMs,
+    registryTimeoutMs: config.registry.timeoutMs,
+  });
   // First, so a bad --registry-* file stops the program before anything listens.
   const registry = options.images
     ? undefined
@@ -158,7 +163,10 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     deps: {
       config: config.injection,
       ...(options.sources ? { sources: options.sources } : {}),
-      images: options.images ?? (registry as NonNullable<typeof registry>).images,
+      images: timedLookups(
+        options.images ?? (registry as NonNullable<typeof registry>).images,
+        metrics,
+      ),
       missingCommand: config.registry.failurePolicy === 'admit' ? 'admit' : 'deny',
       logger,
       metrics,
@@ -273,7 +281,7 @@ export const webhookCommand: Command = {
   notes: 'Runs until SIGTERM or SIGINT, then drains (--shutdown-delay) and exits 0.',
   async run(argv: readonly string[], env: Env): Promise<number> {
     const config = parseConfig(readFlags(argv, env).flags);
-    const logger = pino({ level: config.logLevel });
+    const logger = createLogger(config.logLevel);
     const kubeConfig = loadKubeConfig(logger);
     const tls = await autoTls(config, kubeConfig);
     const running = await startWebhook({
