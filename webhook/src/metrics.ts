@@ -32,7 +32,7 @@ export interface MetricsOptions {
 }
 
 /** Fixed buckets plus fractions of `limitMs` (in seconds), sorted, without duplicates. */
-export function bucketsAround(fixed: readonly number[], limitMs: number): number[] {
+function bucketsAround(fixed: readonly number[], limitMs: number): number[] {
   const around = [0.25, 0.5, 0.75, 0.9, 1, 1.25].map((f) => Math.round(f * limitMs) / 1000);
   return [...new Set([...fixed, ...around])].sort((a, b) => a - b);
 }

@@ -179,7 +179,7 @@ async function existing(
 }
 
 /** Runs the command; returns the lines for stdout. `objects` is needed for --secret/--webhook-config. */
-export async function runCerts(
+async function runCerts(
   options: CertsOptions,
   objects: CertificateObjects | undefined,
 ): Promise<string[]> {
@@ -227,7 +227,7 @@ export const CERTS_FLAGS = [
 type Name = (typeof CERTS_FLAGS)[number]['flag'];
 
 /** Flags to options, naming every bad one at once. */
-export function certsOptions(argv: readonly string[], env: Env): CertsOptions {
+function certsOptions(argv: readonly string[], env: Env): CertsOptions {
   const { flags } = readArgs(CERTS_FLAGS, argv, env);
   const p = new Problems<Name>(flags);
   const service = p.text('service');

@@ -21,7 +21,7 @@ export interface FlagSpec {
 }
 
 /** Where a value came from, for messages. */
-export type Origin = 'flag' | 'env' | 'default';
+type Origin = 'flag' | 'env' | 'default';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -110,7 +110,7 @@ export function readArgs(
 }
 
 /** The one error naming every problem; a single problem is the message itself. */
-export function configProblems(problems: readonly string[]): WebhookError {
+function configProblems(problems: readonly string[]): WebhookError {
   const message =
     problems.length === 1
       ? (problems[0] as string)
