@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe } from 'node:test';
+import { logText } from './bundle.ts';
 import { openBaoSuite } from './harness.ts';
 import { startGateway, type Gateway, type Seen, type Verdict } from './gateway.ts';
 
@@ -163,7 +164,7 @@ describe('requests the init program sends to OpenBao', () => {
     );
     assert.equal(lenient.code, 0, lenient.stderr);
     assert.equal(lenient.env['U'], undefined);
-    assert.ok(lenient.stderr.includes(`warn: U: secret secret/app not found; ${hint}`));
+    assert.ok(logText(lenient.stderr).includes(`warn: U: secret secret/app not found; ${hint}`));
   });
 
   it('OpenBao denies the mount lookup (no grant on the mount): the literal read is denied too (77)', async () => {
