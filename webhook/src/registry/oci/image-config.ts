@@ -113,15 +113,28 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   }
   const config = parsed['config'];
   if (isManifestMediaType(mediaType) || (mediaType === undefined && isRecord(config))) {
-    if (!isRecord(config) || typeof config['digest'] !== 'string') {
-      throw new ManifestFormatError('manifest has no config digest');
-    }
-    return { kind: 'manifest', configDigest: config['digest'] };
+    return { kind: 'manifest', configDigest: configDigestOf(config) };
   }
+  return { kind: 'unsupported', mediaType: unsupportedType(parsed, mediaType, served) };
+}
+
+function configDigestOf(config: unknown): string {
+  if (!isRecord(config) || typeof config['digest'] !== 'string') {
+    throw new ManifestFormatError('manifest has no config digest');
+  }
+  return config['digest'];
+}
+
+/** How an unsupported manifest is named in the error: its type, `schema 1`, or what was served. */
+function unsupportedType(
+  parsed: Record<string, unknown>,
+  mediaType: string | undefined,
+  served: string | undefined,
+): string {
   if (isSchema1MediaType(mediaType) || parsed['schemaVersion'] === 1) {
-    return { kind: 'unsupported', mediaType: mediaType ?? 'schema 1' };
+    return mediaType ?? 'schema 1';
   }
-  return { kind: 'unsupported', mediaType: mediaType ?? (served || 'unknown') };
+  return mediaType ?? (served || 'unknown');
 }
 
 function stringList(value: unknown, what: string): string[] {
