@@ -28,7 +28,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { kubernetesPullSecretReader } from './k8s/pull-secrets.ts';
 import { kubernetesSourceReader } from './k8s/sources.ts';
 import type { SourceReader } from './mutation/sources.ts';
-import type { PullSecretReader } from './registry/oci/seam.ts';
+import type { PullSecretReader } from './registry/oci/pod-command.ts';
 import { CertificateObjects } from './tls/auto/kube.ts';
 import { VERSION } from './version.ts';
 

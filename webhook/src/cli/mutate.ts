@@ -15,7 +15,7 @@ import { checkPod } from '../admission/review.ts';
 import type { InjectionConfig } from '../mutation/settings.ts';
 import type { SourceReader } from '../mutation/sources.ts';
 import type { Pod } from '../mutation/types.ts';
-import { commandRequired } from '../registry/image-config.ts';
+import { commandRequired } from '../registry/image-command.ts';
 
 export type OutputFormat = 'yaml' | 'json' | 'patch';
 

@@ -13,8 +13,8 @@ import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
 import type { Config } from '../config.ts';
 import { createMetrics } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
-import type { ImageConfigLookup } from '../registry/image-config.ts';
-import type { PullSecretReader } from '../registry/oci/seam.ts';
+import type { ImageCommandLookup } from '../registry/image-command.ts';
+import type { PullSecretReader } from '../registry/oci/pod-command.ts';
 import { createRegistryLookup } from '../registry/setup.ts';
 import {
   selfSignedKeyPair,
@@ -41,7 +41,7 @@ export interface WebhookOptions {
   /** Pull secrets of pods and service accounts; absent: only the default docker config. */
   readonly secrets?: PullSecretReader;
   /** Replaces the registry lookup built from `config.registry` (tests). */
-  readonly images?: ImageConfigLookup;
+  readonly images?: ImageCommandLookup;
   /** `--tls-auto`: the Kubernetes objects (namespace resolved) and this replica's identity. */
   readonly autoTls?: { readonly objects: CertificateObjects; readonly identity: string };
   /** Include Node process metrics (off in tests that build several servers). */

@@ -11,7 +11,7 @@ import {
   DOCKER_CONFIG_JSON_TYPE,
   type PullSecret,
 } from '../registry/oci/docker-config.ts';
-import type { PullSecretReader } from '../registry/oci/seam.ts';
+import type { PullSecretReader } from '../registry/oci/pod-command.ts';
 
 /** A read that was left out: the object, and the HTTP status or `timeout`/`aborted`/`error`. */
 export interface SkippedRead {

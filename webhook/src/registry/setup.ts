@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import type { RegistryConfig } from '../config.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
-import type { ImageConfigLookup as CommandLookup } from './image-config.ts';
+import type { ImageCommandLookup } from './image-command.ts';
 import { parseDockerConfigJson, type CredentialSource } from './oci/docker-config.ts';
 import { ImageConfigLookup, type LookupLogger } from './oci/lookup.ts';
 import { parsePlatform } from './oci/platform.ts';
@@ -16,12 +16,12 @@ import {
   registryMetricsHook,
   type PullSecretReader,
   type RegistryCounters,
-} from './oci/seam.ts';
+} from './oci/pod-command.ts';
 import type { RegistryHostOptions, RegistryHosts, Transport } from './oci/transport.ts';
 
 export interface RegistryLookup {
   /** What the pipeline calls for a container without `command`. */
-  readonly images: CommandLookup;
+  readonly images: ImageCommandLookup;
   /** The OCI lookup underneath (caches, connections). */
   readonly lookup: ImageConfigLookup;
   /** Close idle registry connections (Fastify `onClose`). */

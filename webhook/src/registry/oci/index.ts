@@ -40,7 +40,8 @@ export {
   type PodPlacement,
 } from './platform.ts';
 export { parseImageReference, formatImageReference, type ImageReference } from './reference.ts';
-export { effectiveArgsField, effectiveCommand, type ImageConfig } from './image-config.ts';
+export { effectiveArgsField, effectiveCommand } from './effective-command.ts';
+export type { ImageConfig } from './parse-manifest.ts';
 export type { RegistryHostOptions, RegistryHosts, Transport } from './transport.ts';
 export {
   registryCommandLookup,
@@ -48,4 +49,4 @@ export {
   type PullSecretReader,
   type RegistryCommandLookupOptions,
   type RegistryCounters,
-} from './seam.ts';
+} from './pod-command.ts';

@@ -19,16 +19,15 @@ import {
   type FoundCredential,
 } from './docker-config.ts';
 import { RegistryError, type RegistryErrorCode } from './errors.ts';
+import { effectiveArgsField, effectiveCommand } from './effective-command.ts';
 import {
   ManifestFormatError,
   digestOf,
-  effectiveArgsField,
-  effectiveCommand,
   parseImageConfig,
   parseManifest,
   verifyDigest,
   type ImageConfig,
-} from './image-config.ts';
+} from './parse-manifest.ts';
 import { LruCache, type Clock } from './lru.ts';
 import { MANIFEST_ACCEPT } from './media-types.ts';
 import { DEFAULT_PLATFORM, formatPlatform, selectIndexEntry, type Platform } from './platform.ts';

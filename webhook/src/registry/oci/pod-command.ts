@@ -1,19 +1,16 @@
 /**
- * The bridge from the webhook's seam (`../image-config.ts`) to this lookup: reads the pull secrets
- * (the pod's, then its service account's), picks the platform from the pod's placement, and turns a
- * RegistryError into the webhook's NO_COMMAND error (denied or admitted with a warning by the
- * pipeline's policy). Also maps lookup events to the metrics of CONTRACT section 6.
+ * The command a pod's container runs, looked up in its image's registry (`ImageCommandLookup` of
+ * `../image-command.ts`): reads the pull secrets (the pod's, then its service account's), picks the
+ * platform from the pod's placement, and turns a RegistryError into the webhook's NO_COMMAND error
+ * (denied or admitted with a warning by the pipeline's policy). Also maps lookup events to the
+ * registry metrics (docs/registry.md, Observability).
  *
  * Credentials go from the reader to the lookup and nowhere else: errors and events name the secret
  * a credential came from, never what it holds.
  */
 import { ErrorCode, WebhookError } from '../../errors.ts';
 import { describeContainer } from '../../mutation/types.ts';
-import type {
-  ImageCommand,
-  ImageConfigLookup as CommandLookup,
-  ImageLookupRequest as SeamRequest,
-} from '../image-config.ts';
+import type { ImageCommand, ImageCommandLookup, ImageCommandRequest } from '../image-command.ts';
 import {
   credentialSourceFromSecret,
   type CredentialSource,
@@ -57,7 +54,7 @@ export interface RegistryCommandLookupOptions {
 }
 
 async function readCredentialSources(
-  request: SeamRequest,
+  request: ImageCommandRequest,
   reader: PullSecretReader,
   signal: AbortSignal,
 ): Promise<CredentialSource[]> {
@@ -92,14 +89,14 @@ function sourcesOf(secrets: readonly PullSecret[], kind: CredentialSourceKind): 
 
 const escape = (value: string): string => value.replaceAll('$', '$$$$');
 
-/** The seam implementation the webhook passes to its pipeline. */
-export function registryCommandLookup(options: RegistryCommandLookupOptions): CommandLookup {
+/** The ImageCommandLookup the webhook passes to its pipeline. */
+export function registryCommandLookup(options: RegistryCommandLookupOptions): ImageCommandLookup {
   const escapeForArgs = options.escapeForArgs ?? true;
   const reader = options.secrets;
   // The containers of one pod are looked up concurrently under the review's signal: they share
   // one read of the pull secrets. Keyed by that signal, so one review never waits on another's.
   const reads = new WeakMap<AbortSignal, Map<string, Promise<CredentialSource[]>>>();
-  const credentialSources = (request: SeamRequest, signal: AbortSignal) => {
+  const credentialSources = (request: ImageCommandRequest, signal: AbortSignal) => {
     if (reader === undefined) return Promise.resolve([]);
     const key = JSON.stringify([
       request.namespace,
@@ -116,7 +113,7 @@ export function registryCommandLookup(options: RegistryCommandLookupOptions): Co
     return read;
   };
   return {
-    async lookup(request: SeamRequest, signal: AbortSignal): Promise<ImageCommand> {
+    async lookup(request: ImageCommandRequest, signal: AbortSignal): Promise<ImageCommand> {
       try {
         const credentials = await credentialSources(request, signal);
         const platform =
