@@ -16,7 +16,7 @@ import {
   verifyDigest,
   type ParsedManifest,
 } from '../../../webhook/src/registry/oci/parse-manifest.ts';
-import { ImageConfigLookup } from '../../../webhook/src/registry/oci/lookup.ts';
+import { ImageConfigLookup } from '../../../webhook/src/registry/oci/image-config-lookup.ts';
 import { RegistryError } from '../../../webhook/src/registry/oci/errors.ts';
 import type { HttpResponse, Transport } from '../../../webhook/src/registry/oci/transport.ts';
 

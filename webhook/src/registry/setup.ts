@@ -8,7 +8,8 @@ import type { RegistryConfig } from '../config.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import type { ImageCommandLookup } from './image-command.ts';
 import { parseDockerConfigJson, type CredentialSource } from './oci/docker-config.ts';
-import { ImageConfigLookup, type LookupLogger } from './oci/lookup.ts';
+import { ImageConfigLookup } from './oci/image-config-lookup.ts';
+import type { LookupLogger } from './oci/lookup-events.ts';
 import { parsePlatform } from './oci/platform.ts';
 import { normaliseRegistryHost } from './oci/reference.ts';
 import {

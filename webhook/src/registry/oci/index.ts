@@ -2,8 +2,8 @@
  * OCI image config lookup for containers without `command`: the public surface of this folder.
  * See docs/registry.md.
  */
+export { ImageConfigLookup } from './image-config-lookup.ts';
 export {
-  ImageConfigLookup,
   DEFAULT_TAG_TTL_MS,
   DEFAULT_TIMEOUT_MS,
   type CommandRequest,
@@ -11,9 +11,8 @@ export {
   type ImageLookupOptions,
   type ImageLookupRequest,
   type ImageLookupResult,
-  type LookupEvent,
-  type LookupLogger,
-} from './lookup.ts';
+} from './lookup-types.ts';
+export type { LookupEvent, LookupLogger } from './lookup-events.ts';
 export {
   RegistryError,
   REGISTRY_ERROR_CODES,

@@ -17,7 +17,8 @@ import {
   type CredentialSourceKind,
   type PullSecret,
 } from './docker-config.ts';
-import type { ImageConfigLookup, LookupEvent } from './lookup.ts';
+import type { ImageConfigLookup } from './image-config-lookup.ts';
+import type { LookupEvent } from './lookup-events.ts';
 import { platformForPod, type Platform } from './platform.ts';
 
 /** Kubernetes reads the webhook needs (RBAC: get secrets, get serviceaccounts). */
