@@ -4,7 +4,7 @@
  * the first that works wins; anonymous only when none matches (kubelet never falls back to an
  * anonymous pull after its credentials failed).
  */
-import type { LookupContext } from './client.ts';
+import type { LookupContext } from './request-context.ts';
 import { findCredentials, type CredentialSource } from './docker-config.ts';
 import { RegistryError } from './errors.ts';
 import {

@@ -3,7 +3,8 @@
  * body is kept), index → the platform's manifest → the config blob. Every body is checked against
  * its digest before it is trusted or cached.
  */
-import type { LookupContext, RegistryClient } from './client.ts';
+import type { RegistryClient } from './client.ts';
+import type { LookupContext } from './request-context.ts';
 import type { LookupCache } from './lookup-cache.ts';
 import { lookupError, type Prepared, type Resolved } from './lookup-types.ts';
 import { MANIFEST_ACCEPT } from './media-types.ts';
