@@ -64,6 +64,8 @@ export interface RegistryConfig {
   readonly caFiles: readonly { readonly host: string; readonly file: string }[];
   readonly insecureSkipVerify: readonly string[];
   readonly plainHttp: readonly string[];
+  /** Bearer token realms only on the registry's own host name. */
+  readonly tokenRealmSameHost: boolean;
   /** A docker config.json tried after the pod's and its service account's pull secrets. */
   readonly defaultDockerConfigFile: string;
   readonly failurePolicy: RegistryFailurePolicy;
@@ -340,6 +342,13 @@ export const FLAGS = [
     help: 'comma list of registry hosts spoken to over plain HTTP',
   },
   {
+    flag: 'registry-token-realm-same-host',
+    env: E('REGISTRY_TOKEN_REALM_SAME_HOST'),
+    default: 'false',
+    boolean: true,
+    help: "fetch Bearer tokens only from the registry's own host name (not for Docker Hub)",
+  },
+  {
     flag: 'registry-default-docker-config',
     env: E('REGISTRY_DEFAULT_DOCKER_CONFIG'),
     default: '',
@@ -603,6 +612,7 @@ export function registryConfig(flags: Record<string, string>): RegistryConfig {
     caFiles: Object.freeze(caFiles(flags['registry-ca'] ?? '')),
     insecureSkipVerify: Object.freeze(list(flags['registry-insecure-skip-verify'] ?? '')),
     plainHttp: Object.freeze(list(flags['registry-plain-http'] ?? '')),
+    tokenRealmSameHost: bool(flags, 'registry-token-realm-same-host'),
     defaultDockerConfigFile: flags['registry-default-docker-config'] ?? '',
     failurePolicy: oneOf<RegistryFailurePolicy>(flags, 'registry-failure-policy', [
       'deny',

@@ -92,6 +92,7 @@ export async function createRegistryLookup(
     platform,
     tagTtlMs: config.tagTtlMs,
     hosts: await hostsOf(config),
+    tokenRealmSameHost: config.tokenRealmSameHost,
     defaultCredentials: await defaultCredentials(config),
     ...(deps.logger ? { logger: deps.logger } : {}),
     ...(deps.metrics ? { onLookup: registryMetricsHook(deps.metrics) } : {}),

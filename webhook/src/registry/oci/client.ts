@@ -9,6 +9,7 @@
 import { authorize } from './auth/authorize.ts';
 import { BearerTokens } from './auth/bearer-token.ts';
 import { pickChallenge, type Challenge } from './auth/challenge.ts';
+import { plainHttpAllowed } from './auth/token-realm.ts';
 import { LruCache, type Clock } from './lru.ts';
 import { registryApiHost } from './reference.ts';
 import {
@@ -30,6 +31,8 @@ export interface RegistryClientOptions {
   readonly transport: Transport;
   readonly hosts: RegistryHosts;
   readonly now: Clock;
+  /** Only Bearer realms on the registry's own host name. */
+  readonly realmSameHost?: boolean;
 }
 
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -60,6 +63,7 @@ export class RegistryClient {
       send: (ctx, request) => this.#send(ctx, request),
       hosts: options.hosts,
       now: options.now,
+      ...(options.realmSameHost !== undefined ? { realmSameHost: options.realmSameHost } : {}),
     });
   }
 
@@ -162,6 +166,10 @@ export class RegistryClient {
       const next = new URL(location, url);
       if (url.protocol === 'https:' && next.protocol !== 'https:') {
         fail(ctx, 'protocol', `${url.host} redirected from HTTPS to ${next.protocol} ${next.host}`);
+      }
+      if (!plainHttpAllowed(this.#hosts, next)) {
+        const reason = `${url.host} redirected to plain HTTP ${next.host}, not a plain-HTTP registry`;
+        fail(ctx, 'protocol', reason);
       }
       if (next.origin !== url.origin) authorization = undefined;
       url = next;

@@ -76,7 +76,9 @@ export class ImageConfigLookup {
       close = () => node.close();
     }
     this.#close = close;
-    this.#walk = new ManifestWalk(new RegistryClient({ transport, hosts, now }), this.#cache);
+    const realmSameHost = options.tokenRealmSameHost ?? false;
+    const client = new RegistryClient({ transport, hosts, now, realmSameHost });
+    this.#walk = new ManifestWalk(client, this.#cache);
   }
 
   /** Resolve an image to its config for the platform. Throws RegistryError. */

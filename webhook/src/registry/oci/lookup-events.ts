@@ -113,7 +113,11 @@ export function emitLookupEvent(sink: LookupEventSink, done: FinishedLookup): vo
   if (error === undefined) {
     sink.logger?.info(fields, 'registry lookup');
   } else {
-    const err = { code: error.code, message: error.message };
+    const err = {
+      code: error.code,
+      message: error.message,
+      ...(error.detail !== undefined ? { detail: error.detail } : {}),
+    };
     sink.logger?.warn({ ...fields, err }, 'registry lookup failed');
   }
 }

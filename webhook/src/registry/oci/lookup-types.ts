@@ -27,6 +27,11 @@ export interface ImageLookupOptions {
   readonly tagCacheSize?: number;
   /** Per-registry CA bundle, skip-verify, plain HTTP. Keys: normalised hosts (`docker.io`, `r.example:5000`). */
   readonly hosts?: RegistryHosts;
+  /**
+   * Only Bearer token realms on the registry's own host name (any port). Default false: Docker
+   * Hub (auth.docker.io), GHCR and ECR issue tokens from another host.
+   */
+  readonly tokenRealmSameHost?: boolean;
   /** Tried after the request's own sources: the webhook's default docker config. */
   readonly defaultCredentials?: readonly CredentialSource[];
   readonly logger?: LookupLogger;

@@ -82,11 +82,26 @@ export function networkFailure(ctx: LookupContext, url: URL, error: unknown): ne
   }
   if (error instanceof BodyTooLargeError)
     fail(ctx, 'protocol', `${url.host}: ${error.message}`, error);
+  // Refused, reset, a TLS handshake with something that is not a registry, a certificate error, a
+  // name that does not resolve: one reason for all, so a pod's image cannot probe what listens on
+  // a host and port. What it was goes to the webhook's log (`detail`).
+  throw new RegistryError(
+    'unreachable',
+    {
+      image: ctx.ref.original,
+      registry: ctx.ref.registry,
+      reason: `no registry answered at ${url.host} over ${url.protocol === 'http:' ? 'plain HTTP' : 'HTTPS'}`,
+      detail: connectionDetail(error),
+    },
+    { cause: error },
+  );
+}
+
+/** `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9`, for the log. */
+function connectionDetail(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   // Node appends advice about --use-system-ca to certificate errors: not ours to give.
   const message =
     (error instanceof Error ? error.message : String(error)).split('; if the root CA')[0] ?? '';
-  const text =
-    typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
-  fail(ctx, 'unreachable', `${url.host}: ${text}`, error);
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }

@@ -23,6 +23,8 @@ export interface BearerTokensOptions {
   readonly send: Send;
   readonly hosts: RegistryHosts;
   readonly now: Clock;
+  /** Only realms on the registry's own host name (token-realm.ts). */
+  readonly realmSameHost?: boolean;
 }
 
 /** Which token: for this challenge and scope; `fresh` skips the cache (the cached one was refused). */
@@ -49,12 +51,14 @@ export class BearerTokens {
   readonly #send: Send;
   readonly #hosts: RegistryHosts;
   readonly #now: Clock;
+  readonly #realmSameHost: boolean;
   readonly #tokens: LruCache<string, CachedToken>;
 
   constructor(options: BearerTokensOptions) {
     this.#send = options.send;
     this.#hosts = options.hosts;
     this.#now = options.now;
+    this.#realmSameHost = options.realmSameHost ?? false;
     this.#tokens = new LruCache({ max: 1024, now: options.now });
   }
 
@@ -68,7 +72,11 @@ export class BearerTokens {
     if (cached !== undefined && cached.expiresAt > this.#now()) return cached.token;
 
     const credential = ctx.credential?.credential;
-    const checked = checkTokenRealm(realm, credential, { hosts: this.#hosts });
+    const checked = checkTokenRealm(realm, {
+      hosts: this.#hosts,
+      registry: ctx.ref.registry,
+      sameHost: this.#realmSameHost,
+    });
     if ('refused' in checked) fail(ctx, 'protocol', checked.refused, checked.cause);
     const { url } = checked;
     const request = tokenRequest(url, credential, { service, scope });
