@@ -26,6 +26,7 @@ import {
 import { ErrorCode, WebhookError, isWebhookError } from './errors.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { kubernetesPullSecretReader } from './k8s/pull-secrets.ts';
+import type { FailedRead } from './k8s/read-retry.ts';
 import { kubernetesSourceReader } from './k8s/sources.ts';
 import type { SourceReader } from './mutation/sources.ts';
 import type { PullSecretReader } from './registry/oci/pod-command.ts';
@@ -198,12 +199,17 @@ async function runWebhook(argv: readonly string[], env: Env): Promise<number> {
   let sources: SourceReader | undefined;
   let secrets: PullSecretReader | undefined;
   if (kubeConfig) {
+    // Two attempts each (k8s/read-retry.ts); one connection pool for all (k8s/api-client.ts).
+    const onFailedAttempt = (failed: FailedRead): void =>
+      logger.warn(failed, 'Kubernetes read got no answer');
+    const timeoutMs = Math.min(1000, deadline / 8);
     if (config.server.readSources)
-      sources = kubernetesSourceReader({ timeoutMs: Math.min(2000, deadline / 2), kubeConfig });
+      sources = kubernetesSourceReader({ timeoutMs, kubeConfig, onFailedAttempt });
     secrets = kubernetesPullSecretReader({
-      timeoutMs: Math.min(1000, deadline / 8),
+      timeoutMs,
       kubeConfig,
       onSkip: (skipped) => logger.warn(skipped, 'image pull secret not read'),
+      onFailedAttempt,
     });
   }
   const running = await startWebhook({

@@ -132,6 +132,9 @@ export function registryCommandLookup(options: RegistryCommandLookupOptions): Im
           ? { entrypoint: entrypoint.map(escape), cmd: cmd.map(escape) }
           : { entrypoint, cmd };
       } catch (error) {
+        // A Kubernetes read that got no answer (E_KUBERNETES_READ) denies the review as it is: it
+        // is not the image's failure, and no registry failure policy admits it.
+        if (error instanceof WebhookError) throw error;
         const why = error instanceof Error ? error.message : String(error);
         throw new WebhookError(
           ErrorCode.NO_COMMAND,

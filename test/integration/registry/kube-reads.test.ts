@@ -1,0 +1,272 @@
+/**
+ * The webhook's Kubernetes reads against a real kube-apiserver (test/env/kube.ts), through a TCP
+ * proxy that counts connections and can stall them (a slow apiserver):
+ *   - every read of one KubeConfig (pull secrets, service accounts, Secrets, ConfigMaps) goes over
+ *     one keep-alive connection, where @kubernetes/client-node alone opens one per read;
+ *   - a read that gets no answer is retried, and the pod is mutated;
+ *   - a read that never gets one denies the pod naming the timeout, also under
+ *     --registry-failure-policy=admit, never "not authorized" or an unmutated pod; the log names
+ *     the cause (`timeout`, `no answer within … ms`), not `"status":23`.
+ */
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { startWebhook, type RunningWebhook } from '../../../webhook/src/cli/webhook.ts';
+import { parseConfig, readFlags } from '../../../webhook/src/config.ts';
+import { kubernetesPullSecretReader } from '../../../webhook/src/k8s/pull-secrets.ts';
+import type { FailedRead } from '../../../webhook/src/k8s/read-retry.ts';
+import { kubernetesSourceReader } from '../../../webhook/src/k8s/sources.ts';
+import { startKube, type Kube } from '../../env/kube.ts';
+import { registryAvailable, startRegistry, type TestRegistry } from '../../env/registry.ts';
+import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
+
+const skip = registryAvailable()
+  ? false
+  : 'docker-registry is not installed (scripts/components.sh)';
+
+type Json = Record<string, unknown>;
+
+function post(port: number, body: unknown): Promise<Json> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/mutate',
+        method: 'POST',
+        rejectUnauthorized: false, // --self-signed: the webhook's certificate is not what we test
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json));
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+describe('Kubernetes reads: one connection, retried, a timeout named', { skip }, () => {
+  let kube: Kube;
+  let registry: TestRegistry;
+  let proxy: CountingProxy;
+  let ns: string;
+  let dir: string;
+  const webhooks: RunningWebhook[] = [];
+
+  /** The webhook's credentials, through the proxy: a KubeConfig of its own (its own pool). */
+  function viaProxy(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: 'proxied',
+          server: `https://127.0.0.1:${proxy.port}`,
+          caData: Buffer.from(kube.caPem).toString('base64'),
+          skipTLSVerify: false,
+        },
+      ],
+      users: [{ name: 'webhook', token: kube.webhookToken }],
+      contexts: [{ name: 'proxied', cluster: 'proxied', user: 'webhook' }],
+      currentContext: 'proxied',
+    });
+    return kc;
+  }
+
+  before(async () => {
+    kube = await startKube();
+    registry = await startRegistry({ auth: 'htpasswd' });
+    await registry.pushImage('apps/web', 'v1', { entrypoint: ['/bin/web'] });
+    proxy = await startCountingProxy(new URL(kube.server));
+    ns = await kube.createNamespace('kube-reads');
+    await kube.createServiceAccount(ns, 'app');
+    const auth = Buffer.from(`${registry.admin.username}:${registry.admin.password}`).toString(
+      'base64',
+    );
+    await kube.core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 'regcred' },
+        type: 'kubernetes.io/dockerconfigjson',
+        stringData: {
+          '.dockerconfigjson': JSON.stringify({ auths: { [registry.host]: { auth } } }),
+        },
+      },
+    });
+    await kube.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: 'cfg' }, data: { mode: 'vault:secret/data/cfg#mode' } },
+    });
+    dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-kube-reads-'));
+    await writeFile(path.join(dir, 'ca.crt'), registry.ca);
+  });
+
+  after(async () => {
+    for (const w of webhooks) await w.stop();
+    await proxy?.close();
+    await registry?.stop();
+    await kube?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('every read of one KubeConfig shares one keep-alive connection', async () => {
+    const signal = new AbortController().signal;
+    // The client alone, for comparison: a new connection (TLS handshake) per read.
+    const baseline = proxy.connections();
+    const plain = viaProxy().makeApiClient(CoreV1Api);
+    for (let i = 0; i < 5; i += 1)
+      await plain.readNamespacedSecret({ name: 'regcred', namespace: ns });
+    const perRead = proxy.connections() - baseline;
+
+    const before = proxy.connections();
+    const kc = viaProxy();
+    const secrets = kubernetesPullSecretReader({ timeoutMs: 5000, kubeConfig: kc });
+    const sources = kubernetesSourceReader({ timeoutMs: 5000, kubeConfig: kc });
+    for (let i = 0; i < 10; i += 1) {
+      assert.equal((await secrets.readSecrets(ns, ['regcred'], signal)).length, 1);
+      assert.deepEqual(await secrets.serviceAccountPullSecrets(ns, 'app', signal), []);
+      assert.deepEqual(await sources.read(ns, { kind: 'configmap', name: 'cfg' }), {
+        mode: 'vault:secret/data/cfg#mode',
+      });
+    }
+    const shared = proxy.connections() - before;
+    assert.equal(perRead, 5, 'the client alone opens one connection per read');
+    assert.equal(shared, 1, `30 reads over ${shared} connections`);
+  });
+
+  it('a read that gets no answer is retried on another connection', async () => {
+    const failed: FailedRead[] = [];
+    // Generous for a loaded machine: a cold TLS connection must fit in one attempt.
+    const reader = kubernetesPullSecretReader({
+      timeoutMs: 1500,
+      kubeConfig: viaProxy(),
+      onFailedAttempt: (f) => failed.push(f),
+    });
+    proxy.stall(1);
+    const before = proxy.connections();
+    const found = await reader.readSecrets(ns, ['regcred'], new AbortController().signal);
+    assert.equal(proxy.connections() - before, 2, 'the retry went over a new connection');
+    assert.deepEqual(
+      found.map((s) => s.metadata?.name),
+      ['regcred'],
+    );
+    assert.deepEqual(failed, [
+      {
+        kind: 'secret',
+        namespace: ns,
+        name: 'regcred',
+        attempt: 1,
+        status: 'timeout',
+        cause: 'no answer within 1500 ms',
+      },
+    ]);
+  });
+
+  async function webhook(logs: string[]) {
+    const flags = readFlags(
+      [
+        '--self-signed',
+        '--listen=127.0.0.1:0',
+        '--telemetry-listen=127.0.0.1:0',
+        '--shutdown-delay=0s',
+        `--registry-ca=${registry.host}=${path.join(dir, 'ca.crt')}`,
+        '--registry-failure-policy=admit',
+      ],
+      {},
+    ).flags;
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+          done();
+        },
+      }),
+    );
+    const running = await startWebhook({
+      config: parseConfig(flags),
+      logger,
+      secrets: kubernetesPullSecretReader({
+        timeoutMs: 1000,
+        kubeConfig: viaProxy(),
+        onFailedAttempt: (f) => logger.warn(f, 'Kubernetes read got no answer'),
+      }),
+    });
+    webhooks.push(running);
+    return running;
+  }
+
+  const review = (uid: string) => ({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      operation: 'CREATE',
+      namespace: ns,
+      object: {
+        metadata: { name: `pod-${uid}` },
+        spec: {
+          serviceAccountName: 'app',
+          imagePullSecrets: [{ name: 'regcred' }],
+          containers: [
+            {
+              name: 'web',
+              image: `${registry.host}/apps/web:v1`,
+              env: [{ name: 'A', value: 'vault:secret/data/db#password' }],
+            },
+          ],
+        },
+      },
+    },
+  });
+
+  it('a slow apiserver once: the pod is mutated with its pull secret', async () => {
+    const running = await webhook([]);
+    proxy.stall(1);
+    const answer = (await post(running.admissionPort, review('slow-once'))).response as Json;
+    assert.equal(answer.allowed, true, JSON.stringify(answer));
+    assert.ok(answer.patch, 'mutated');
+  });
+
+  it('an apiserver that never answers: denied naming the timeout, even with failure policy admit', async () => {
+    const logs: string[] = [];
+    const running = await webhook(logs);
+    proxy.stall(Infinity);
+    const started = performance.now();
+    const answer = (await post(running.admissionPort, review('silent'))).response as {
+      allowed: boolean;
+      status?: { message?: string };
+      warnings?: string[];
+    };
+    proxy.stall(0);
+    const elapsed = performance.now() - started;
+    assert.equal(answer.allowed, false, JSON.stringify(answer));
+    const message = answer.status?.message ?? '';
+    assert.match(
+      message,
+      new RegExp(
+        `(secret|service account) ${ns}/(regcred|app) could not be read from the Kubernetes API: no answer within 1000 ms \\(2 tries\\)`,
+      ),
+    );
+    assert.doesNotMatch(message, /not authorized|credentials/);
+    // Denied by the reads' own bound (2 × 1 s), before the review's deadline (8 s) would fire.
+    assert.ok(elapsed < 8000, `answered after ${Math.round(elapsed)} ms`);
+    const failed = logs
+      .map((l) => JSON.parse(l) as Json)
+      .filter((l) => l.msg === 'Kubernetes read got no answer');
+    assert.ok(failed.length >= 2, logs.join('\n'));
+    for (const line of failed) {
+      assert.equal(line.status, 'timeout');
+      assert.equal(line.cause, 'no answer within 1000 ms');
+    }
+  });
+});
