@@ -1,7 +1,8 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server (the kube-apiserver): it counts the
- * connections made through it (each one a TLS handshake with the server behind) and can stall
- * connections, holding back everything the server answers on them, to play a slow apiserver.
+ * connections made through it (each one a TLS handshake with the server behind) and can hold back
+ * what the server answers, to play a slow apiserver: on the next new connections for good
+ * (`stall`), or on every connection until released (`hold`, then what was held is delivered).
  */
 import net from 'node:net';
 
@@ -9,19 +10,30 @@ export interface CountingProxy {
   readonly port: number;
   /** Connections accepted so far. */
   connections(): number;
-  /** Stall the next `n` new connections (Infinity: all). */
+  /** Hold back the answers of the next `n` new connections for good (Infinity: all new ones). */
   stall(n: number): void;
+  /** Hold back every connection's answers while on; off delivers what was held. */
+  hold(on: boolean): void;
   close(): Promise<void>;
+}
+
+interface Link {
+  readonly client: net.Socket;
+  readonly stalled: boolean;
+  readonly held: Buffer[];
 }
 
 export async function startCountingProxy(target: URL): Promise<CountingProxy> {
   let accepted = 0;
   let toStall = 0;
+  let holding = false;
+  const links = new Set<Link>();
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     accepted += 1;
-    const stalled = toStall > 0;
-    if (stalled) toStall -= 1;
+    const link: Link = { client, stalled: toStall > 0, held: [] };
+    if (link.stalled) toStall -= 1;
+    links.add(link);
     const upstream = net.connect(Number(target.port), target.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -29,9 +41,14 @@ export async function startCountingProxy(target: URL): Promise<CountingProxy> {
       s.on('error', () => undefined);
     }
     client.pipe(upstream);
-    // A stalled connection never delivers the server's answer.
-    if (!stalled) upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
+    upstream.on('data', (chunk: Buffer) => {
+      if (link.stalled || holding) link.held.push(chunk);
+      else client.write(chunk);
+    });
+    client.on('close', () => {
+      links.delete(link);
+      upstream.destroy();
+    });
     upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -41,6 +58,14 @@ export async function startCountingProxy(target: URL): Promise<CountingProxy> {
     connections: () => accepted,
     stall: (n) => {
       toStall = n;
+    },
+    hold: (on) => {
+      holding = on;
+      if (on) return;
+      for (const link of links) {
+        if (link.stalled) continue;
+        for (const chunk of link.held.splice(0)) link.client.write(chunk);
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {

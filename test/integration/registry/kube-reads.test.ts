@@ -10,6 +10,8 @@
  */
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -29,6 +31,9 @@ import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
 const skip = registryAvailable()
   ? false
   : 'docker-registry is not installed (scripts/components.sh)';
+const BIN = new URL('../../../dist/webhook/vault-inject.js', import.meta.url).pathname;
+const skipBuilt =
+  skip || (existsSync(BIN) ? false : 'dist/webhook/vault-inject.js is not built (make build)');
 
 type Json = Record<string, unknown>;
 
@@ -264,6 +269,150 @@ describe('Kubernetes reads: one connection, retried, a timeout named', { skip },
       .map((l) => JSON.parse(l) as Json)
       .filter((l) => l.msg === 'Kubernetes read got no answer');
     assert.ok(failed.length >= 2, logs.join('\n'));
+    for (const line of failed) {
+      assert.equal(line.status, 'timeout');
+      assert.equal(line.cause, 'no answer within 1000 ms');
+    }
+  });
+});
+
+describe('the built webhook: its Kubernetes reads', { skip: skipBuilt }, () => {
+  let kube: Kube;
+  let registry: TestRegistry;
+  let proxy: CountingProxy;
+  let ns: string;
+  let dir: string;
+  let webhook: ChildProcess;
+  let admissionPort = 0;
+  const lines: Json[] = [];
+
+  before(async () => {
+    kube = await startKube();
+    registry = await startRegistry({ auth: 'htpasswd' });
+    await registry.pushImage('apps/web', 'v1', { entrypoint: ['/bin/web'] });
+    proxy = await startCountingProxy(new URL(kube.server));
+    ns = await kube.createNamespace('built-reads');
+    await kube.createServiceAccount(ns, 'app');
+    const auth = Buffer.from(`${registry.admin.username}:${registry.admin.password}`).toString(
+      'base64',
+    );
+    await kube.core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 'regcred' },
+        type: 'kubernetes.io/dockerconfigjson',
+        stringData: {
+          '.dockerconfigjson': JSON.stringify({ auths: { [registry.host]: { auth } } }),
+        },
+      },
+    });
+    dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-built-reads-'));
+    await writeFile(path.join(dir, 'ca.crt'), registry.ca);
+    // The webhook's own user, through the proxy.
+    const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'kubeconfig'), kube.webhookToken);
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const text = kc
+      .exportConfig()
+      .replace(JSON.stringify(kube.server), JSON.stringify(`https://127.0.0.1:${proxy.port}`));
+    assert.ok(text.includes(`127.0.0.1:${proxy.port}`), 'the kubeconfig points at the proxy');
+    await writeFile(kubeconfig, text, { mode: 0o600 });
+    webhook = spawn(
+      process.execPath,
+      [
+        BIN,
+        'webhook',
+        '--self-signed',
+        '--listen=127.0.0.1:0',
+        '--telemetry-listen=127.0.0.1:0',
+        '--shutdown-delay=0s',
+        `--registry-ca=${registry.host}=${path.join(dir, 'ca.crt')}`,
+        '--registry-failure-policy=admit',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KUBECONFIG: kubeconfig } },
+    );
+    let buffered = '';
+    webhook.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      for (const part of parts) if (part.trim()) lines.push(JSON.parse(part) as Json);
+    });
+    const deadline = Date.now() + 30_000;
+    while (admissionPort === 0) {
+      const up = lines.find((l) => l.msg === 'webhook listening');
+      if (up) admissionPort = up.admissionPort as number;
+      else if (Date.now() > deadline || webhook.exitCode !== null) {
+        throw new Error('webhook did not start');
+      } else await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+
+  after(async () => {
+    if (webhook && webhook.exitCode === null) {
+      const exited = new Promise((r) => webhook.once('exit', r));
+      webhook.kill('SIGTERM');
+      await exited;
+    }
+    await proxy?.close();
+    await registry?.stop();
+    await kube?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const review = (uid: string) => ({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      operation: 'CREATE',
+      namespace: ns,
+      object: {
+        metadata: { name: `pod-${uid}` },
+        spec: {
+          serviceAccountName: 'app',
+          imagePullSecrets: [{ name: 'regcred' }],
+          containers: [
+            {
+              name: 'web',
+              image: `${registry.host}/apps/web:v1`,
+              env: [{ name: 'A', value: 'vault:secret/data/db#password' }],
+            },
+          ],
+        },
+      },
+    },
+  });
+
+  it('five reviews, ten reads, one connection to the apiserver', async () => {
+    const before = proxy.connections();
+    for (const uid of ['a', 'b', 'c', 'd', 'e']) {
+      const answer = (await post(admissionPort, review(uid))).response as Json;
+      assert.equal(answer.allowed, true, JSON.stringify(answer));
+    }
+    assert.equal(proxy.connections() - before, 1);
+  });
+
+  it('an apiserver that never answers: denied naming the timeout under policy admit, logged with its cause', async () => {
+    // The open connection and the one the retry opens: none delivers an answer.
+    proxy.hold(true);
+    proxy.stall(Infinity);
+    const answer = (await post(admissionPort, review('silent'))).response as {
+      allowed: boolean;
+      status?: { message?: string };
+    };
+    proxy.stall(0);
+    proxy.hold(false);
+    assert.equal(answer.allowed, false, JSON.stringify(answer));
+    assert.match(
+      answer.status?.message ?? '',
+      new RegExp(
+        `(secret|service account) ${ns}/(regcred|app) could not be read from the Kubernetes API: no answer within 1000 ms \\(2 tries\\)`,
+      ),
+    );
+    const failed = lines.filter((l) => l.msg === 'Kubernetes read got no answer');
+    assert.ok(failed.length >= 2, JSON.stringify(lines.slice(-5)));
     for (const line of failed) {
       assert.equal(line.status, 'timeout');
       assert.equal(line.cause, 'no answer within 1000 ms');
