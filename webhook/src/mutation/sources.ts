@@ -7,10 +7,10 @@
  */
 import {
   LOGIN_VALUE,
-  ReferenceError,
+  MalformedReferenceError,
   hasReference,
   parseValue,
-} from '../../../init-binary/src/refs.ts';
+} from '../../../init-binary/src/contract/index.ts';
 import { WebhookError } from '../errors.ts';
 
 export type SourceKind = 'secret' | 'configmap';
@@ -64,7 +64,7 @@ function keyFact(kind: SourceKind, value: string): KeyFact {
     parseValue(value);
     return { reference: true };
   } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
+    if (!(err instanceof MalformedReferenceError)) throw err;
     // A Secret's value may be a real secret that merely starts with "vault:": say nothing of it.
     const problem =
       kind === 'secret'
