@@ -12,7 +12,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import { parseConfig, readFlags } from '../../../webhook/src/config.ts';
 import { kubernetesPullSecretReader } from '../../../webhook/src/k8s/pull-secrets.ts';
 import type { FailedRead } from '../../../webhook/src/k8s/read-retry.ts';
 import { kubernetesSourceReader } from '../../../webhook/src/k8s/sources.ts';
+import { VERSION } from '../../../webhook/src/version.ts';
 import { startKube, type Kube } from '../../env/kube.ts';
 import { registryAvailable, startRegistry, type TestRegistry } from '../../env/registry.ts';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
@@ -87,7 +88,7 @@ describe('Kubernetes reads: one connection, retried, a timeout named', { skip },
   }
 
   before(async () => {
-    kube = await startKube();
+    kube = await startKube({ auditLog: true });
     registry = await startRegistry({ auth: 'htpasswd' });
     await registry.pushImage('apps/web', 'v1', { entrypoint: ['/bin/web'] });
     proxy = await startCountingProxy(new URL(kube.server));
@@ -145,6 +146,16 @@ describe('Kubernetes reads: one connection, retried, a timeout named', { skip },
     const shared = proxy.connections() - before;
     assert.equal(perRead, 5, 'the client alone opens one connection per read');
     assert.equal(shared, 1, `30 reads over ${shared} connections`);
+    // And they say who they are, as the client's own API objects do.
+    const audit = await readFile(kube.auditLogPath ?? '', 'utf8');
+    const agents = new Set(
+      audit
+        .split('\n')
+        .filter((l) => l.includes(`"namespace":"${ns}"`) && l.includes('"resource":"configmaps"'))
+        .filter((l) => l.includes('"verb":"get"'))
+        .map((l) => (JSON.parse(l) as { userAgent?: string }).userAgent),
+    );
+    assert.deepEqual([...agents], [`vault-inject/${VERSION}`]);
   });
 
   it('a read that gets no answer is retried on another connection', async () => {

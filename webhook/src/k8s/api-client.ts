@@ -10,6 +10,7 @@
  * queue behind a connection that stalled); the old one finishes what it has, within a grace.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { VERSION } from '../version.ts';
 import {
   CoreV1Api,
   ServerConfiguration,
@@ -82,6 +83,16 @@ export function sharedCoreApi(kc: KubeConfig): SharedCoreApi {
       createConfiguration({
         baseServer: new ServerConfiguration(cluster.server, {}),
         authMethods: { default: connections },
+        // What the client's own makeApiClient sends, with our name (the apiserver's audit log).
+        promiseMiddleware: [
+          {
+            pre: (context) => {
+              context.setHeaderParam('User-Agent', `vault-inject/${VERSION}`);
+              return Promise.resolve(context);
+            },
+            post: (response) => Promise.resolve(response),
+          },
+        ],
       }),
     );
     shared = { api, renew: () => connections.renew() };
