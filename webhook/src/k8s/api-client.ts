@@ -65,7 +65,7 @@ class SharedConnections implements SecurityAuthentication {
 }
 
 /** The API, and `renew()` for after a read that got no answer. */
-export interface SharedCoreApi {
+interface SharedCoreApi {
   readonly api: CoreV1Api;
   renew(): void;
 }

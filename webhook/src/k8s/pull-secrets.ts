@@ -19,14 +19,14 @@ import { sharedCoreApi } from './api-client.ts';
 import { httpStatusOf, readWithRetry, type FailedRead, type RetryPolicy } from './read-retry.ts';
 
 /** A read that was left out: the object and the HTTP status the apiserver answered. */
-export interface SkippedRead {
+interface SkippedRead {
   readonly kind: 'secret' | 'serviceaccount';
   readonly namespace: string;
   readonly name: string;
   readonly status: number;
 }
 
-export interface PullSecretReaderOptions {
+interface PullSecretReaderOptions {
   /** Per attempt; a read gets two within the review's time. */
   readonly timeoutMs: number;
   readonly kubeConfig?: KubeConfig;

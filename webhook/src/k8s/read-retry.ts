@@ -8,7 +8,7 @@
 import { ErrorCode, WebhookError } from '../errors.ts';
 
 /** The object a read is for, as its errors and log lines name it. */
-export interface ReadTarget {
+interface ReadTarget {
   readonly kind: 'secret' | 'serviceaccount' | 'configmap';
   readonly namespace: string;
   readonly name: string;

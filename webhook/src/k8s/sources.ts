@@ -18,7 +18,7 @@ function decode(data: Record<string, string> | undefined): Record<string, string
   return out;
 }
 
-export interface SourceReaderOptions {
+interface SourceReaderOptions {
   /** Per attempt; a read gets two. */
   readonly timeoutMs: number;
   readonly kubeConfig?: KubeConfig;

@@ -36,9 +36,9 @@ export function prepareLookup(
 }
 
 /** One credential's try: the walk with that credential's request context. */
-export type TryCredential = (ctx: LookupContext, identity: string) => Promise<Resolved>;
+type TryCredential = (ctx: LookupContext, identity: string) => Promise<Resolved>;
 
-export interface CredentialSequence {
+interface CredentialSequence {
   readonly p: Prepared;
   readonly signal: AbortSignal;
   readonly timeoutMs: number;

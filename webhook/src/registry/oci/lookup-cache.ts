@@ -9,7 +9,7 @@ import { LruCache, type Clock } from './lru.ts';
 import { identityOf, type Outcome, type Prepared, type Resolved } from './lookup-types.ts';
 import { formatPlatform } from './platform.ts';
 
-export interface LookupCacheOptions {
+interface LookupCacheOptions {
   readonly tagTtlMs: number;
   readonly tagCacheSize: number;
   readonly configCacheSize: number;

@@ -49,7 +49,7 @@ export interface LookupEventSink {
 }
 
 /** One finished lookup, as far as it got. */
-export interface FinishedLookup {
+interface FinishedLookup {
   readonly request: ImageLookupRequest;
   readonly prepared: Prepared | undefined;
   /** `performance.now()` when it began. */

@@ -24,7 +24,7 @@ interface TopManifest {
 }
 
 /** One credential's walk: its request context, the lookup and the identity its cache keys use. */
-export interface WalkStep {
+interface WalkStep {
   readonly ctx: LookupContext;
   readonly p: Prepared;
   readonly identity: string;

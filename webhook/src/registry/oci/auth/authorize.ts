@@ -9,7 +9,7 @@ import type { BearerTokens } from './bearer-token.ts';
 import type { Challenge } from './challenge.ts';
 import { registryTokenAuthorization } from './registry-token.ts';
 
-export interface AuthorizeRequest {
+interface AuthorizeRequest {
   readonly challenge: Challenge;
   /** The challenge's own `scope`, when the registry named one. */
   readonly scope: string | undefined;

@@ -19,7 +19,7 @@ interface CachedToken {
   readonly expiresAt: number;
 }
 
-export interface BearerTokensOptions {
+interface BearerTokensOptions {
   readonly send: Send;
   readonly hosts: RegistryHosts;
   readonly now: Clock;
@@ -28,7 +28,7 @@ export interface BearerTokensOptions {
 }
 
 /** Which token: for this challenge and scope; `fresh` skips the cache (the cached one was refused). */
-export interface TokenWanted {
+interface TokenWanted {
   readonly challenge: Challenge;
   readonly scope: string;
   readonly fresh: boolean;

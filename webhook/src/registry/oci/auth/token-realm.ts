@@ -10,10 +10,9 @@ import { registryApiHost } from '../reference.ts';
 import { hostOptions, type RegistryHosts } from '../transport.ts';
 
 /** Why a realm is refused (a RegistryError reason), or the URL to ask. */
-export type RealmCheck =
-  { readonly url: URL } | { readonly refused: string; readonly cause?: unknown };
+type RealmCheck = { readonly url: URL } | { readonly refused: string; readonly cause?: unknown };
 
-export interface RealmRules {
+interface RealmRules {
   readonly hosts: RegistryHosts;
   /** The registry that sent the challenge (normalised, `docker.io`, `r.example:5000`). */
   readonly registry: string;
