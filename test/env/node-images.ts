@@ -81,11 +81,19 @@ export function repositoryPath(image: string): string {
   return (MIRRORED as readonly string[]).includes(host ?? '') ? rest.join('/') : image;
 }
 
+/**
+ * What `make bundle` makes differently each time from the same sources: V8's compile cache of the
+ * same program and the size line of BUNDLE-INFO that follows it. Left out of the store's key, so a
+ * rebuild of unchanged sources reuses the images (whose cache matches the same program).
+ */
+const UNSTABLE = new Set(['app/compile-cache', 'BUNDLE-INFO']);
+
 async function hashTree(hash: ReturnType<typeof createHash>, dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true });
   entries.sort((a, b) => a.name.localeCompare(b.name));
   for (const e of entries) {
     const p = path.join(dir, e.name);
+    if (UNSTABLE.has(path.relative(BUNDLE_DIR, p))) continue;
     hash.update(`${path.relative(BUNDLE_DIR, p)}\0`);
     if (e.isDirectory()) await hashTree(hash, p);
     else if (e.isFile()) hash.update(await readFile(p));
