@@ -8,13 +8,10 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { GATEWAY } from '../env/node.ts';
 import { initImageName, PRINTENV_IMAGE, repositoryPath } from '../env/node-images.ts';
-import { FIXED_PATHS } from '../env/node-host.ts';
 import { restrictedPod } from '../env/stack.ts';
 import { createKubernetesRole, kvPut } from '../env/vault-kubernetes.ts';
 import {
@@ -31,7 +28,9 @@ import {
   HASH_ENV_SCRIPT,
   onNode,
   parseHashes,
+  nodeFiles,
   nodeOf,
+  readIfThere,
   runOnNode,
   specOf,
   waitForPod,
@@ -377,7 +376,7 @@ describe('pods on the real node', () => {
     );
     const logs = [stack.webhook.logPath, stack.kube.auditLogPath ?? ''];
     const texts = await Promise.all(logs.map((p) => readFile(p)));
-    const files = [...walk(nodeOf(stack).dir), ...FIXED_PATHS.flatMap((p) => walk(p))];
+    const files = nodeFiles(stack);
     assert.ok(files.some((f) => f.endsWith('kubelet.log')));
     assert.ok(
       files.some((f) => f.includes('pod-logs')),
@@ -387,39 +386,12 @@ describe('pods on the real node', () => {
       assert.ok(!etcd.includes(form), 'not in etcd');
       for (const [i, t] of texts.entries()) assert.ok(!t.includes(form), `not in ${logs[i]}`);
     }
-    for (const f of files) {
-      const content = readIfThere(f);
-      for (const form of forms) assert.ok(!content.includes(form), `not in ${f}`);
+    for (const file of files) {
+      const content = readIfThere(file);
+      for (const form of forms) assert.ok(!content.includes(form), `not in ${file}`);
     }
   });
 });
-
-/** Every regular file under `dir` but the registry's blobs (images only), at most 256 MB each. */
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return out;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.name === 'registry-storage') continue;
-    if (e.isDirectory()) out.push(...walk(p));
-    else if (e.isFile() && statSync(p).size < 256 * 1024 * 1024) out.push(p);
-  }
-  return out;
-}
-
-/** A file's content; empty when it went away meanwhile (a deleted pod's container). */
-function readIfThere(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch {
-    return Buffer.alloc(0);
-  }
-}
 
 async function waitUntilLog(namespace: string, name: string, pattern: RegExp): Promise<void> {
   const { stack } = h;

@@ -5,9 +5,10 @@
  * log file it writes, which keeps stdout and stderr apart line by line.
  */
 import type { V1ContainerStatus, V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Node } from '../env/node.ts';
+import { FIXED_PATHS } from '../env/node-host.ts';
 import type { Stack } from '../env/stack.ts';
 import { waitUntil } from '../env/processes.ts';
 
@@ -141,4 +142,40 @@ export function parseHashes(stdout: string): Map<string, string> {
     if (m) vars.set(m[1] as string, m[2] as string);
   }
   return vars;
+}
+
+/** A file's content; empty when it went away meanwhile (a deleted pod's container). */
+export function readIfThere(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
+/** Every regular file under `dir` but the registry's storage (images only), at most 256 MB each. */
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.name === 'registry-storage') continue;
+    if (e.isDirectory()) out.push(...walk(p));
+    else if (e.isFile() && statSync(p).size < 256 * 1024 * 1024) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Every file of the node: its directory (logs, containerd's root and state, the kubelet's root
+ * with the pods' volumes, the CRI log files) and the fixed host paths. Read them one at a time
+ * (`readIfThere`): the pods' emptyDir copies of the bundle alone are 100 MB each.
+ */
+export function nodeFiles(stack: Stack): string[] {
+  return [...walk(nodeOf(stack).dir), ...FIXED_PATHS.flatMap((p) => walk(p))];
 }

@@ -1,8 +1,8 @@
 /**
  * A real Kubernetes control plane for tests: etcd 3.6 + kube-apiserver 1.35 on free loopback ports
- * in one temporary directory (flags from docs/real-stack.md). No controller-manager, scheduler or
- * kubelet: pods are stored and stay Pending, which is all an admission test needs; the tests run
- * a stored pod's container themselves (test/env/container.ts).
+ * in one temporary directory (flags from docs/real-stack.md). No controller-manager or scheduler:
+ * pods are stored and stay Pending, which is all an admission test needs, unless they name the
+ * stack's real node (test/env/node.ts), whose kubelet then runs them.
  *
  * What is set up:
  *   - a CA made for the run, a serving certificate for 127.0.0.1, service-account signing keys
