@@ -145,6 +145,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   const telemetry = buildTelemetryApp({
     registry: metrics.registry,
     state: { certificateLoaded: () => loaded !== undefined, shuttingDown: () => shuttingDown },
+    limits: config.server.connections,
   });
   await telemetry.listen(config.server.telemetryListen);
 
