@@ -1,4 +1,4 @@
-// Every annotation of CONTRACT section 2 as a user writes it: under our name, under its Bank-Vaults
+// Every annotation (docs/configuration.md#annotations) as a user writes it: under our name, under its Bank-Vaults
 // name, and both at once (ours wins); `skip-verify` only when the webhook allows it; the
 // `containers` list; the `token-audience` token mounted only where the init program runs.
 import assert from 'node:assert/strict';

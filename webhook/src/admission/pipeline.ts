@@ -67,7 +67,7 @@ function chooseTargets(detection: Detection, settings: PodSettings, warnings: st
     return candidates.filter((c) => names.has(c.position.name));
   }
   // `from-path` and `inject: true` reach every app container; init containers only by reference.
-  const all = settings.forceInject || settings.fromPath !== undefined;
+  const all = settings.inject === true || settings.fromPath !== undefined;
   return candidates.filter((c) => c.hasReference || (all && c.position.list === 'containers'));
 }
 

@@ -1,5 +1,5 @@
 /**
- * Which containers hold references (CONTRACT section 1), and the problems that deny the pod.
+ * Which containers hold references (docs/references.md), and the problems that deny the pod.
  * Pure: the Secret/ConfigMap facts were gathered before (sources.ts).
  */
 import { Env, INIT_PROGRAM } from '../../../init-binary/src/contract.ts';

@@ -1,5 +1,5 @@
 /**
- * The mutation of CONTRACT section 3, as a pure function: `mutate(pod, plan, config)` returns a
+ * The mutation of a pod (docs/webhook.md), as a pure function: `mutate(pod, plan, config)` returns a
  * new pod and never touches its input. The admission layer diffs the two into a JSONPatch.
  *
  * Idempotent by construction: a container that already runs the init program is not a target
@@ -22,9 +22,9 @@ import {
   TOKEN_VOLUME_NAME,
   VOLUME_NAME,
 } from '../../../init-binary/src/contract.ts';
-import { STATUS, STATUS_INJECTED } from './annotations.ts';
+import { CA_FILE, SETTINGS, STATUS, STATUS_INJECTED } from './annotations.ts';
 import { eachContainer, isInjected } from './detect.ts';
-import type { PodSettings } from './pod-settings.ts';
+import type { PodSettings } from './annotations.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import {
   describeContainer,
@@ -52,30 +52,22 @@ export interface MutationPlan {
 export const NOBODY = 65534;
 /** Lifetime of the projected `token-audience` token; the kubelet rotates it before expiry. */
 export const TOKEN_EXPIRATION_SECONDS = 3600;
-/** The CA file inside the `tls-secret` Secret. */
-export const CA_FILE = 'ca.crt';
 
-/** The `VAULT_*` settings of CONTRACT section 4 for this pod, in a stable order. */
+/**
+ * The init program's settings for this pod, in the table's order (annotations.ts), then the
+ * webhook's own (`--init-log-level`). See docs/init-program.md.
+ */
 export function initEnv(settings: PodSettings, config: InjectionConfig): EnvVar[] {
-  const env: [string, string | undefined][] = [
-    [Env.ADDR, settings.vaultAddr],
-    [Env.ROLE, settings.role],
-    [Env.AUTH_PATH, settings.authPath],
-    [Env.AUTH_METHOD, settings.authMethod],
-    [Env.NAMESPACE, settings.namespace],
-    [Env.SKIP_VERIFY, settings.skipVerify ? 'true' : undefined],
-    [Env.CACERT, settings.tlsSecret ? `${TLS_MOUNT_PATH}/${CA_FILE}` : undefined],
-    [Env.CLIENT_TIMEOUT, settings.clientTimeout],
-    [Env.IGNORE_MISSING_SECRETS, settings.ignoreMissing ? 'true' : undefined],
-    [Env.ENV_PASSTHROUGH, settings.envPassthrough],
-    [Env.ENV_DAEMON, settings.daemon ? 'true' : undefined],
-    [Env.ENV_FROM_PATH, settings.fromPath],
-    [Env.TRANSIT_KEY_ID, settings.transitKey],
-    [Env.TRANSIT_PATH, settings.transitPath],
-    [Env.LOG_LEVEL, config.initLogLevel || undefined],
-    [Env.SA_TOKEN, settings.tokenAudience ? `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_NAME}` : undefined],
-  ];
-  return env.flatMap(([name, value]) => (value === undefined ? [] : [{ name, value }]));
+  const env: EnvVar[] = [];
+  const values = settings as Readonly<Record<string, unknown>>;
+  for (const row of SETTINGS) {
+    const setting = values[row.setting];
+    if (row.env === undefined || setting === undefined) continue;
+    const value = row.envValue ? row.envValue(setting as never) : String(setting);
+    if (value !== undefined) env.push({ name: row.env, value });
+  }
+  if (config.initLogLevel) env.push({ name: Env.LOG_LEVEL, value: config.initLogLevel });
+  return env;
 }
 
 const trimSlash = (p: string): string => p.replace(/(.)\/+$/, '$1');
