@@ -4,9 +4,9 @@
  * All I/O (Secret/ConfigMap reads, registry) happens before the pure `mutate`.
  */
 import { ErrorCode, WebhookError } from '../errors.ts';
-import { CONTAINERS, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
+import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
 import { detect, sourcesOf, type Detection } from '../mutation/detect.ts';
-import { mutate, nameClashes, type Target } from '../mutation/mutate.ts';
+import { existingDelivery, mutate, nameClashes, type Target } from '../mutation/mutate.ts';
 import {
   injectAnnotation,
   injectionWanted,
@@ -69,6 +69,16 @@ function chooseTargets(detection: Detection, settings: PodSettings, warnings: st
   // `from-path` and `inject: true` reach every app container; init containers only by reference.
   const all = settings.inject === true || settings.fromPath !== undefined;
   return candidates.filter((c) => c.hasReference || (all && c.position.list === 'containers'));
+}
+
+/** A `delivery` annotation the pod's own delivery overrules is said, not dropped silently. */
+function deliveryNotFollowed(pod: Pod, settings: PodSettings, warnings: string[]): void {
+  const asked = readAnnotation(pod.metadata?.annotations, DELIVERY);
+  const has = existingDelivery(pod);
+  if (asked === undefined || has === undefined || has === settings.delivery) return;
+  warnings.push(
+    `annotation ${asked.key} ignored: the pod already has ${has === 'image' ? 'image' : 'emptyDir'} delivery (its vault-inject volume or bundle mounts), which it keeps`,
+  );
 }
 
 /** Cheap test before reading annotations: a pod with nothing to inject is not validated. */
@@ -216,6 +226,7 @@ export async function reviewPod(
     const settings = podSettings(pod, deps.config, warnings);
     const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
     if (chosen.length === 0) return { result: 'unchanged', warnings };
+    deliveryNotFollowed(pod, settings, warnings);
     const clashes = nameClashes(pod, settings, chosen, deps.config);
     if (clashes.length > 0) throw new WebhookError(ErrorCode.NAME_CONFLICT, clashes.join('; '));
     const targets = await targetsWithArgv(pod, namespace, chosen, deps, warnings, signal);

@@ -16,7 +16,7 @@ import {
   type EnvName,
 } from '../../../init-binary/src/contract.ts';
 import { ErrorCode } from '../errors.ts';
-import type { InjectionConfig } from './settings.ts';
+import type { Delivery, InjectionConfig } from './settings.ts';
 import type { Pod } from './types.ts';
 import * as V from './values.ts';
 
@@ -293,6 +293,27 @@ export const CONTAINERS = row(
   },
 );
 
+function delivery(value: string): Delivery {
+  const v = value.trim().toLowerCase();
+  if (v === 'image' || v === 'emptydir') return v;
+  throw new V.ValueError(`${V.quote(value.trim())} is not image or emptyDir`);
+}
+
+/**
+ * How the bundle reaches this pod. A pod that already has a delivery (its `vault-inject` volume,
+ * or the bundle mounts of containers already injected) keeps it (mutate.ts `podDelivery`).
+ */
+export const DELIVERY = row(
+  { name: 'delivery' },
+  {
+    setting: 'delivery',
+    parse: delivery,
+    fallback: (ctx) => ctx.config.delivery,
+    defaultFlag: '--delivery',
+    doc: '`image` or `emptyDir`: how the bundle reaches this pod (a pod already injected keeps its own)',
+  },
+);
+
 /** Written by the webhook (`injected`); marks a mutated pod. */
 export const STATUS: Annotation = {
   ...names({ name: 'status' }),
@@ -319,6 +340,7 @@ export const SETTINGS = [
   TRANSIT_PATH,
   TOKEN_AUDIENCE,
   CONTAINERS,
+  DELIVERY,
 ] as const;
 
 type Row = (typeof SETTINGS)[number];

@@ -75,15 +75,15 @@ const trimSlash = (p: string): string => p.replace(/(.)\/+$/, '$1');
 const IMAGE_SUBPATH = MOUNT_PATH.slice(1);
 
 /**
- * The delivery the pod already has, else the configured one. The bundle's layout differs by
- * delivery (at the root of an emptyDir the copy container fills; under vault-inject/ in an image
- * volume of the whole init image), so the volume, the copy container and every bundle mount must
- * agree: a copy container writing into a read-only image volume, or a mount with the wrong
- * subPath, gives a pod that never starts. A pod carries its delivery in its bundle volume, or,
- * when that was dropped (a copied manifest), in the bundle mounts of the containers that already
- * run the init program. A copy container alone does not decide: it is ours to drop.
+ * The delivery the pod already has, if any. The bundle's layout differs by delivery (at the root
+ * of an emptyDir the copy container fills; under vault-inject/ in an image volume of the whole
+ * init image), so the volume, the copy container and every bundle mount must agree: a copy
+ * container writing into a read-only image volume, or a mount with the wrong subPath, gives a pod
+ * that never starts. A pod carries its delivery in its bundle volume, or, when that was dropped
+ * (a copied manifest), in the bundle mounts of the containers that already run the init program.
+ * A copy container alone does not decide: it is ours to drop.
  */
-export function podDelivery(pod: Pod, config: InjectionConfig): Delivery {
+export function existingDelivery(pod: Pod): Delivery | undefined {
   const volume = pod.spec.volumes?.find((v) => v.name === VOLUME_NAME);
   if (volume?.image !== undefined) return 'image';
   if (volume?.emptyDir !== undefined) return 'emptydir';
@@ -94,7 +94,16 @@ export function podDelivery(pod: Pod, config: InjectionConfig): Delivery {
     );
     if (bundle) return bundle.subPath === IMAGE_SUBPATH ? 'image' : 'emptydir';
   }
-  return config.delivery;
+  return undefined;
+}
+
+/**
+ * The delivery the pod gets: the one it already has (so reinvocation and re-applying keep
+ * volume, copy container and mounts in agreement), else its `delivery` annotation, else
+ * `--delivery` (both in `settings.delivery`).
+ */
+export function podDelivery(pod: Pod, settings: PodSettings): Delivery {
+  return existingDelivery(pod) ?? settings.delivery;
 }
 
 function bundleVolume(config: InjectionConfig, delivery: Delivery): Volume {
@@ -261,8 +270,8 @@ export function nameClashes(
       `the pod already has an init container "${COPY_CONTAINER_NAME}" that the webhook did not write; rename it`,
     );
   }
-  const copied = config.delivery === 'emptydir' || (copy !== undefined && isCopyContainer(copy));
-  const delivery = podDelivery(pod, config);
+  const copied = settings.delivery === 'emptydir' || (copy !== undefined && isCopyContainer(copy));
+  const delivery = podDelivery(pod, settings);
   const ours = volumes(settings, config, delivery);
   for (const v of pod.spec.volumes ?? []) {
     const mine = ours.find((o) => o.name === v.name);
@@ -286,7 +295,7 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
   const out = JSON.parse(JSON.stringify(pod)) as Pod;
   if (plan.targets.length === 0) return out;
   const env = initEnv(plan.settings, config);
-  const delivery = podDelivery(pod, config);
+  const delivery = podDelivery(pod, plan.settings);
   const m = mounts(plan.settings, delivery);
   for (const target of plan.targets) {
     const c = out.spec[target.position.list]?.[target.position.index];
