@@ -6,7 +6,8 @@
 import { ErrorCode, WebhookError } from '../errors.ts';
 import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
 import { detect, sourcesOf, type Detection } from '../mutation/detect.ts';
-import { existingDelivery, mutate, nameClashes, type Target } from '../mutation/mutate.ts';
+import { existingDelivery, initEnv, mutate, nameClashes, type Target } from '../mutation/mutate.ts';
+import { policedKeys, policeOwnEnv } from '../mutation/own-env.ts';
 import {
   injectAnnotation,
   injectionWanted,
@@ -100,17 +101,21 @@ function containerAt(pod: Pod, p: ContainerPosition): Container {
 const isSet = (list: readonly string[] | undefined): list is string[] =>
   list !== undefined && list.length > 0;
 
-function lookupRequest(
-  pod: Pod,
-  namespace: string,
-  position: ContainerPosition,
-  c: Container,
-): ImageLookupRequest {
-  const { spec } = pod;
+/** One review in progress: the pod, where it is created, the webhook's parts, what to tell. */
+interface Review {
+  readonly pod: Pod;
+  readonly namespace: string;
+  readonly deps: PipelineDeps;
+  readonly signal: AbortSignal;
+  readonly warnings: string[];
+}
+
+function lookupRequest(r: Review, position: ContainerPosition, c: Container): ImageLookupRequest {
+  const { spec } = r.pod;
   const legacyAccount = typeof spec.serviceAccount === 'string' ? spec.serviceAccount : '';
   return {
     image: c.image ?? '',
-    namespace,
+    namespace: r.namespace,
     imagePullSecrets: (spec.imagePullSecrets ?? []).map((s) => s?.name).filter((n) => !!n),
     serviceAccountName: spec.serviceAccountName || legacyAccount || 'default',
     placement: { nodeSelector: spec.nodeSelector, affinity: spec.affinity } as PodPlacement,
@@ -123,18 +128,12 @@ type Found =
   | { readonly position: ContainerPosition; readonly argv: string[] }
   | { readonly position: ContainerPosition; readonly failure: WebhookError };
 
-async function argvOf(
-  pod: Pod,
-  namespace: string,
-  position: ContainerPosition,
-  deps: PipelineDeps,
-  signal: AbortSignal,
-): Promise<Found> {
-  const c = containerAt(pod, position);
+async function argvOf(r: Review, position: ContainerPosition): Promise<Found> {
+  const c = containerAt(r.pod, position);
   if (isSet(c.command)) return { position, argv: [...c.command, ...(c.args ?? [])] };
   let image: ImageCommand;
   try {
-    image = await deps.images.lookup(lookupRequest(pod, namespace, position, c), signal);
+    image = await r.deps.images.lookup(lookupRequest(r, position, c), r.signal);
   } catch (err) {
     if (err instanceof WebhookError && err.code === ErrorCode.NO_COMMAND) {
       return { position, failure: err };
@@ -168,43 +167,81 @@ function joined(failures: readonly WebhookError[]): WebhookError {
  * policy admits such a pod unmutated.
  */
 async function targetsWithArgv(
-  pod: Pod,
-  namespace: string,
+  r: Review,
   positions: readonly ContainerPosition[],
-  deps: PipelineDeps,
-  warnings: string[],
-  signal: AbortSignal,
 ): Promise<Target[] | 'failed_open'> {
-  const found = await Promise.all(
-    positions.map((position) => argvOf(pod, namespace, position, deps, signal)),
-  );
+  const found = await Promise.all(positions.map((position) => argvOf(r, position)));
   const failures = found.flatMap((f) => ('failure' in f ? [f.failure] : []));
   if (failures.length > 0) {
-    switch (deps.missingCommand) {
+    switch (r.deps.missingCommand) {
       case 'deny':
         throw joined(failures);
       case 'admit':
         for (const f of failures) {
-          warnings.push(
+          r.warnings.push(
             `${f.message}; pod admitted without injection (--registry-failure-policy=admit)`,
           );
         }
         return 'failed_open';
       case 'warn':
-        for (const f of failures) warnings.push(`${f.message}; left as it is`);
+        for (const f of failures) r.warnings.push(`${f.message}; left as it is`);
     }
   }
   return found.flatMap((f) => ('argv' in f ? [{ position: f.position, argv: f.argv }] : []));
 }
 
-async function gatherSources(
-  pod: Pod,
-  namespace: string,
-  deps: PipelineDeps,
-): Promise<SourceIndex> {
-  const names = sourcesOf(pod);
-  if (names.length === 0 || !deps.sources) return new Map();
-  return readSources(deps.sources, namespace, names);
+async function gatherSources(r: Review): Promise<SourceIndex> {
+  const names = sourcesOf(r.pod);
+  if (names.length === 0 || !r.deps.sources) return new Map();
+  return readSources(r.deps.sources, r.namespace, names, policedKeys(r.pod));
+}
+
+/**
+ * The settings containers give the init program themselves, policed like the annotations:
+ * a denial, or the values the webhook writes over theirs.
+ */
+function policed(
+  r: Review,
+  settings: PodSettings,
+  chosen: readonly ContainerPosition[],
+  sources: SourceIndex,
+) {
+  const written = new Set(initEnv(settings, r.deps.config).map((e) => e.name));
+  const scope = { sources, written, config: r.deps.config, warnings: r.warnings };
+  const { problems, overrides } = policeOwnEnv(r.pod, chosen, scope);
+  const [first] = problems;
+  if (first) throw new WebhookError(first.code, problems.map((p) => p.message).join('; '));
+  return overrides;
+}
+
+async function decide(r: Review): Promise<Outcome> {
+  const { pod, deps, warnings } = r;
+  if (!injectionWanted(pod)) return { result: 'skipped', warnings };
+  const sources = await gatherSources(r);
+  const detection = detect(pod, sources);
+  warnings.push(...detection.warnings);
+  if (detection.problems.length > 0) {
+    throw new WebhookError(ErrorCode.REFERENCE, detection.problems.join('; '));
+  }
+  if (!mayInject(pod, detection)) return { result: 'unchanged', warnings };
+  const settings = podSettings(pod, deps.config, warnings);
+  const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
+  if (chosen.length === 0) return { result: 'unchanged', warnings };
+  deliveryNotFollowed(pod, settings, warnings);
+  const clashes = nameClashes(pod, settings, chosen, deps.config);
+  if (clashes.length > 0) throw new WebhookError(ErrorCode.NAME_CONFLICT, clashes.join('; '));
+  const overrides = policed(r, settings, chosen, sources);
+  const found = await targetsWithArgv(r, chosen);
+  if (found === 'failed_open') return { result: 'failed_open', warnings };
+  if (found.length === 0) return { result: 'unchanged', warnings };
+  const targets = found.map((t) => ({ ...t, overrides: overrides.get(t.position.name) ?? [] }));
+  const mutated = mutate(pod, { settings, targets }, deps.config);
+  return {
+    result: 'mutated',
+    pod: mutated,
+    containers: targets.map((t) => t.position.name),
+    warnings,
+  };
 }
 
 /** Decides what happens to `pod` (created in `namespace`). Never throws for a pod's content. */
@@ -216,29 +253,7 @@ export async function reviewPod(
 ): Promise<Outcome> {
   const warnings: string[] = [];
   try {
-    if (!injectionWanted(pod)) return { result: 'skipped', warnings };
-    const detection = detect(pod, await gatherSources(pod, namespace, deps));
-    warnings.push(...detection.warnings);
-    if (detection.problems.length > 0) {
-      throw new WebhookError(ErrorCode.REFERENCE, detection.problems.join('; '));
-    }
-    if (!mayInject(pod, detection)) return { result: 'unchanged', warnings };
-    const settings = podSettings(pod, deps.config, warnings);
-    const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
-    if (chosen.length === 0) return { result: 'unchanged', warnings };
-    deliveryNotFollowed(pod, settings, warnings);
-    const clashes = nameClashes(pod, settings, chosen, deps.config);
-    if (clashes.length > 0) throw new WebhookError(ErrorCode.NAME_CONFLICT, clashes.join('; '));
-    const targets = await targetsWithArgv(pod, namespace, chosen, deps, warnings, signal);
-    if (targets === 'failed_open') return { result: 'failed_open', warnings };
-    if (targets.length === 0) return { result: 'unchanged', warnings };
-    const mutated = mutate(pod, { settings, targets }, deps.config);
-    return {
-      result: 'mutated',
-      pod: mutated,
-      containers: targets.map((t) => t.position.name),
-      warnings,
-    };
+    return await decide({ pod, namespace, deps, signal, warnings });
   } catch (err) {
     if (err instanceof WebhookError) return { result: 'denied', error: err, warnings };
     throw err;

@@ -60,6 +60,17 @@ export interface SettingRow<S extends string = string, T = unknown> extends Anno
   readonly env?: EnvName;
   /** The variable's value for a setting (default: the setting as text; undefined: not set). */
   envValue?(setting: T): string | undefined;
+  /**
+   * How a container that sets `env` itself is policed (own-env.ts, docs/configuration.md): `check`
+   * — a value the webhook can read must pass `parse`; `strict` — and one it cannot read (a
+   * fieldRef, an unreadable Secret) denies the pod. Unset: not policed.
+   */
+  readonly own?: 'check' | 'strict';
+  /**
+   * Instead of `own`: what the webhook writes over the container's own value (`undefined`: the
+   * value the webhook could not read), or undefined to keep it.
+   */
+  override?(value: string | undefined, ctx: Context): string | undefined;
 }
 
 interface Names {
@@ -106,11 +117,23 @@ export function allowedVaultAddr(value: string, config: InjectionConfig): string
   return wanted;
 }
 
+function skipVerifyIgnored(ctx: Context): false {
+  ctx.warnings.push(`${ctx.key} ignored: this webhook does not allow skipping TLS verification`);
+  return false;
+}
+
 function skipVerify(value: string, ctx: Context): boolean | undefined {
   const wanted = V.bool(value);
   if (wanted !== true || ctx.config.allowSkipVerify) return wanted;
-  ctx.warnings.push(`${ctx.key} ignored: this webhook does not allow skipping TLS verification`);
-  return false;
+  return skipVerifyIgnored(ctx);
+}
+
+/** A container's own VAULT_SKIP_VERIFY: anything but a false the webhook can read becomes false. */
+function skipVerifyOwn(value: string | undefined, ctx: Context): string | undefined {
+  if (ctx.config.allowSkipVerify) return undefined;
+  if (value !== undefined && /^(|0|f|false)$/i.test(value.trim())) return undefined;
+  skipVerifyIgnored(ctx);
+  return 'false';
 }
 
 const flagEnv = (on: boolean): string | undefined => (on ? 'true' : undefined);
@@ -139,6 +162,7 @@ export const VAULT_ADDR = row(
     fallback: (ctx) => ctx.config.vaultAddr,
     defaultFlag: '--vault-addr',
     env: Env.ADDR,
+    own: 'strict',
     doc: 'Vault address; must be `--vault-addr` or in `--allowed-vault-addrs`, else the pod is denied',
   },
 );
@@ -160,6 +184,7 @@ export const AUTH_PATH = row(
     fallback: (ctx) => ctx.config.authPath,
     defaultFlag: '--auth-path',
     env: Env.AUTH_PATH,
+    own: 'check',
     doc: 'auth mount path',
   },
 );
@@ -180,6 +205,7 @@ export const NAMESPACE = row(
     setting: 'namespace',
     parse: V.text,
     env: Env.NAMESPACE,
+    own: 'check',
     doc: 'Vault Enterprise / OpenBao namespace',
   },
 );
@@ -192,6 +218,7 @@ export const SKIP_VERIFY = row(
     defaultFlag: '--allow-skip-verify',
     env: Env.SKIP_VERIFY,
     envValue: flagEnv,
+    override: skipVerifyOwn,
     doc: 'skip TLS verification of Vault; only with `--allow-skip-verify`, else ignored with a warning',
   },
 );
@@ -213,6 +240,7 @@ export const CLIENT_TIMEOUT = row(
     setting: 'clientTimeout',
     parse: V.duration,
     env: Env.CLIENT_TIMEOUT,
+    own: 'check',
     doc: 'budget for login and reads, retries included: a Go duration (`10s`, `1m30s`, `1.5s`) or seconds',
   },
 );
@@ -253,6 +281,7 @@ export const FROM_PATH = row(
     setting: 'fromPath',
     parse: V.text,
     env: Env.ENV_FROM_PATH,
+    own: 'check',
     doc: 'comma list of paths whose keys all become env vars; injects the pod without any reference',
   },
 );
@@ -271,6 +300,7 @@ export const TRANSIT_PATH = row(
     setting: 'transitPath',
     parse: V.text,
     env: Env.TRANSIT_PATH,
+    own: 'check',
     doc: 'transit mount path; default `transit`',
   },
 );

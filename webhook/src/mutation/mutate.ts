@@ -41,6 +41,8 @@ export interface Target {
   readonly position: ContainerPosition;
   /** The original command + args (from the image config when the container had no command). */
   readonly argv: readonly string[];
+  /** Settings the webhook writes over the container's own (own-env.ts). */
+  readonly overrides?: readonly EnvVar[];
 }
 
 export interface MutationPlan {
@@ -193,10 +195,18 @@ function injectContainer(c: Container, target: Target, env: EnvVar[], m: VolumeM
   const mountNames = new Set((c.volumeMounts ?? []).map((v) => v.name));
   const newMounts = m.filter((v) => !mountNames.has(v.name)).map((v) => ({ ...v }));
   if (newMounts.length > 0) c.volumeMounts = [...(c.volumeMounts ?? []), ...newMounts];
-  // A VAULT_* setting the container sets itself (e.g. VAULT_TOKEN=vault:login) is kept as it is.
-  const own = new Set((c.env ?? []).map((e) => e.name));
-  const newEnv = env.filter((e) => !own.has(e.name)).map((e) => ({ ...e }));
-  if (newEnv.length > 0) c.env = [...(c.env ?? []), ...newEnv];
+  // A VAULT_* setting the container sets itself (e.g. VAULT_TOKEN=vault:login) is kept as it is,
+  // unless the webhook overrides it: then each entry of that name gets the webhook's value, or,
+  // when it came through envFrom, an entry is added (env wins over envFrom).
+  const over = new Map((target.overrides ?? []).map((e) => [e.name, e.value]));
+  const kept = (c.env ?? []).map((e) =>
+    over.has(e.name) ? { name: e.name, value: over.get(e.name) } : e,
+  );
+  const own = new Set(kept.map((e) => e.name));
+  const added = [...env, ...(target.overrides ?? [])].filter(
+    (e) => !own.has(e.name) && own.add(e.name),
+  );
+  if (added.length > 0 || over.size > 0) c.env = [...kept, ...added.map((e) => ({ ...e }))];
 }
 
 function isCopyContainer(c: Container): boolean {

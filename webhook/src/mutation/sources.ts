@@ -3,7 +3,9 @@
  *
  * The values are read by a `SourceReader` (k8s/sources.ts) and reduced here, at once, to facts
  * per key: does it hold a reference, and is that reference valid. The values themselves go no
- * further, so nothing downstream can log, return, patch or count them.
+ * further, so nothing downstream can log, return, patch or count them; the one exception is a key
+ * that may set one of the init program's settings the webhook polices (`VAULT_ADDR`, ...), whose
+ * value is kept to be checked (own-env.ts) and is never echoed when it comes from a Secret.
  */
 import {
   LOGIN_VALUE,
@@ -25,6 +27,8 @@ export interface KeyFact {
   readonly login?: boolean;
   /** Why the reference is invalid; for a Secret, never a part of the value. */
   readonly problem?: string;
+  /** The value, kept only for a key that may set a policed init setting (own-env.ts). */
+  readonly value?: string;
 }
 
 export type SourceFacts =
@@ -72,10 +76,23 @@ function keyFact(kind: SourceKind, value: string): KeyFact {
   }
 }
 
-/** Reduces the data of one source to facts. The only function here that sees values. */
-export function summarize(kind: SourceKind, data: Readonly<Record<string, string>>): SourceFacts {
+/** Keys whose value is kept, by `sourceKey`: those that may set a policed init setting. */
+export type KeptKeys = ReadonlyMap<string, ReadonlySet<string>>;
+
+/**
+ * Reduces the data of one source to facts, keeping the values of the keys in `keep`. The only
+ * function here that sees values.
+ */
+export function summarize(
+  kind: SourceKind,
+  data: Readonly<Record<string, string>>,
+  keep: ReadonlySet<string> = new Set(),
+): SourceFacts {
   const keys = new Map<string, KeyFact>();
-  for (const [key, value] of Object.entries(data)) keys.set(key, keyFact(kind, value));
+  for (const [key, value] of Object.entries(data)) {
+    const fact = keyFact(kind, value);
+    keys.set(key, keep.has(key) ? { ...fact, value } : fact);
+  }
   return { state: 'read', keys };
 }
 
@@ -84,12 +101,15 @@ export async function readSources(
   reader: SourceReader,
   namespace: string,
   names: readonly SourceName[],
+  keep: KeptKeys = new Map(),
 ): Promise<SourceIndex> {
   const entries = await Promise.all(
     names.map(async (s): Promise<[string, SourceFacts]> => {
       try {
         const data = await reader.read(namespace, s);
-        return [sourceKey(s), data === undefined ? { state: 'missing' } : summarize(s.kind, data)];
+        const key = sourceKey(s);
+        if (data === undefined) return [key, { state: 'missing' }];
+        return [key, summarize(s.kind, data, keep.get(key))];
       } catch (err) {
         return [sourceKey(s), { state: 'unreadable', reason: failureReason(err) }];
       }
