@@ -180,12 +180,12 @@ export const AUTH_PATH = row(
   { name: 'auth-path', bankVaults: 'vault-path' },
   {
     setting: 'authPath',
-    parse: V.text,
+    parse: V.vaultPath,
     fallback: (ctx) => ctx.config.authPath,
     defaultFlag: '--auth-path',
     env: Env.AUTH_PATH,
     own: 'check',
-    doc: 'auth mount path',
+    doc: 'auth mount path (a Vault path: see the path rules below)',
   },
 );
 export const AUTH_METHOD = row<'authMethod', AuthMethod>(
@@ -203,10 +203,10 @@ export const NAMESPACE = row(
   { name: 'namespace', bankVaults: 'vault-namespace' },
   {
     setting: 'namespace',
-    parse: V.text,
+    parse: V.vaultPath,
     env: Env.NAMESPACE,
     own: 'check',
-    doc: 'Vault Enterprise / OpenBao namespace',
+    doc: 'Vault Enterprise / OpenBao namespace (a Vault path)',
   },
 );
 export const SKIP_VERIFY = row(
@@ -279,10 +279,10 @@ export const FROM_PATH = row(
   { name: 'from-path', bankVaults: 'vault-env-from-path' },
   {
     setting: 'fromPath',
-    parse: V.text,
+    parse: V.vaultPaths,
     env: Env.ENV_FROM_PATH,
     own: 'check',
-    doc: 'comma list of paths whose keys all become env vars; injects the pod without any reference',
+    doc: 'comma list of Vault paths whose keys all become env vars; injects the pod without any reference',
   },
 );
 export const TRANSIT_KEY = row(
@@ -298,10 +298,10 @@ export const TRANSIT_PATH = row(
   { name: 'transit-path', bankVaults: 'transit-path' },
   {
     setting: 'transitPath',
-    parse: V.text,
+    parse: V.vaultPath,
     env: Env.TRANSIT_PATH,
     own: 'check',
-    doc: 'transit mount path; default `transit`',
+    doc: 'transit mount path (a Vault path); default `transit`',
   },
 );
 export const TOKEN_AUDIENCE = row(

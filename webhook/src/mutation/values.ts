@@ -102,3 +102,35 @@ export function objectName(value: string): string | undefined {
   if (!DNS_NAME.test(v)) throw new ValueError(`${quote(v)} is not a valid Secret name`);
   return v;
 }
+/**
+ * A Vault path (a mount, a namespace, a secret path) under the segment rules references get
+ * (docs/references.md): leading and trailing `/` dropped; no space or control character, quote,
+ * backslash, `$`, `{`, `}`, `?` or `%`; no empty, `.` or `..` segment. Empty is unset; the
+ * value is kept as written (trimmed).
+ */
+export function vaultPath(value: string): string | undefined {
+  const v = value.trim();
+  const path = v.replace(/^\/+/, '').replace(/\/+$/, '');
+  if (path === '') return v === '' ? undefined : fail(v, 'names no path');
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\x00-\x1f\x7f{}$"\\]/.test(path)) {
+    return fail(v, 'holds a space, control character, quote, backslash, "$", "{" or "}"');
+  }
+  if (/[?%]/.test(path)) return fail(v, 'holds "?" or "%" (a query or an escape, not a name)');
+  if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
+    return fail(v, 'has an empty, "." or ".." segment');
+  }
+  return v;
+}
+
+function fail(value: string, problem: string): never {
+  throw new ValueError(`${quote(value)} ${problem}`);
+}
+
+/** A comma list of Vault paths, each under `vaultPath`'s rules; kept as written (trimmed). */
+export function vaultPaths(value: string): string | undefined {
+  const items = list(value);
+  if (items === undefined) return undefined;
+  for (const item of items) vaultPath(item);
+  return value.trim();
+}
