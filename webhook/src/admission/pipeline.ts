@@ -193,7 +193,10 @@ async function targetsWithArgv(
 async function gatherSources(r: Review): Promise<SourceIndex> {
   const names = sourcesOf(r.pod);
   if (names.length === 0 || !r.deps.sources) return new Map();
-  return readSources(r.deps.sources, r.namespace, names, policedKeys(r.pod));
+  return readSources(r.deps.sources, r.namespace, names, {
+    keep: policedKeys(r.pod),
+    signal: r.signal,
+  });
 }
 
 /**
@@ -218,7 +221,7 @@ async function decide(r: Review): Promise<Outcome> {
   const { pod, deps, warnings } = r;
   if (!injectionWanted(pod)) return { result: 'skipped', warnings };
   const sources = await gatherSources(r);
-  const detection = detect(pod, sources);
+  const detection = await detect(pod, sources, r.signal);
   warnings.push(...detection.warnings);
   if (detection.problems.length > 0) {
     throw new WebhookError(ErrorCode.REFERENCE, detection.problems.join('; '));

@@ -1,9 +1,17 @@
 /**
  * Which containers hold references (docs/references.md), and the problems that deny the pod.
- * Pure: the Secret/ConfigMap facts were gathered before (sources.ts).
+ * Pure apart from yielding (bounds.ts): the Secret/ConfigMap facts were gathered before
+ * (sources.ts).
  */
 import { Env, INIT_PROGRAM } from '../../../init-binary/src/contract.ts';
 import { ReferenceError, hasReference, parseEnvValue } from '../../../init-binary/src/refs.ts';
+import {
+  MAX_REFERENCES_PER_POD,
+  MAX_REFERENCES_PER_VALUE,
+  Slicer,
+  countReferences,
+  tooManyInValue,
+} from './bounds.ts';
 import {
   describeSource,
   sourceKey,
@@ -17,6 +25,7 @@ import {
   type Container,
   type ContainerList,
   type ContainerPosition,
+  type EnvVar,
   type Pod,
 } from './types.ts';
 
@@ -58,7 +67,6 @@ export function sourcesOf(pod: Pod): SourceName[] {
     if (name) seen.set(sourceKey({ kind, name }), { kind, name });
   };
   for (const { container } of eachContainer(pod)) {
-    if (isInjected(container)) continue;
     for (const e of container.env ?? []) {
       add('secret', e.valueFrom?.secretKeyRef?.name);
       add('configmap', e.valueFrom?.configMapKeyRef?.name);
@@ -71,10 +79,13 @@ export function sourcesOf(pod: Pod): SourceName[] {
   return [...seen.values()];
 }
 
+/** What detection has found so far, across the pod. */
 interface Collector {
-  hasReference: boolean;
   readonly problems: string[];
   readonly warnings: Set<string>;
+  /** References counted in the pod so far. */
+  references: number;
+  readonly slicer: Slicer;
 }
 
 function sourceLookup(
@@ -98,23 +109,58 @@ function sourceLookup(
   return undefined;
 }
 
+/** Counts `n` more references in the pod; false (and a problem) once the pod is over its bound. */
+function counted(n: number, where: string, out: Collector): boolean {
+  const before = out.references;
+  out.references += n;
+  if (out.references <= MAX_REFERENCES_PER_POD) return true;
+  if (before <= MAX_REFERENCES_PER_POD) {
+    out.problems.push(
+      `the pod holds more than ${MAX_REFERENCES_PER_POD} references, the most one pod may hold (passed at ${where})`,
+    );
+  }
+  return false;
+}
+
 function factProblem(fact: KeyFact, envName: string): string | undefined {
   if (fact.login && envName !== Env.TOKEN)
     return `"vault:login" is only valid as the value of ${Env.TOKEN}`;
   return fact.problem;
 }
 
-function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collector): void {
+/** A literal value: counted first, parsed only when within the bounds. */
+function checkLiteral(e: EnvVar & { value: string }, where: string, out: Collector): void {
+  const n = countReferences(e.value, MAX_REFERENCES_PER_VALUE);
+  if (n > MAX_REFERENCES_PER_VALUE) {
+    out.problems.push(`${where}: ${tooManyInValue(n)}`);
+    return;
+  }
+  if (!counted(n, where, out)) return;
+  try {
+    parseEnvValue(e.name, e.value);
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    out.problems.push(`${where}: ${err.message}`);
+  }
+}
+
+/** A fact about a source's key used as env `name`: counted, and its problem reported. */
+function checkFact(fact: KeyFact, name: string, where: string, out: Collector): void {
+  if (!counted(fact.references ?? 1, where, out)) return;
+  const problem = factProblem(fact, name);
+  if (problem !== undefined) out.problems.push(`${where}: ${problem}`);
+}
+
+/** True when some value of `c` holds a reference. */
+async function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collector) {
+  let found = false;
   for (const e of c.env ?? []) {
+    if (out.references > MAX_REFERENCES_PER_POD) break;
+    await out.slicer.tick();
     if (e.value !== undefined) {
       if (!hasReference(e.value)) continue;
-      out.hasReference = true;
-      try {
-        parseEnvValue(e.name, e.value);
-      } catch (err) {
-        if (!(err instanceof ReferenceError)) throw err;
-        out.problems.push(`${label}, env ${e.name}: ${err.message}`);
-      }
+      found = true;
+      checkLiteral(e as EnvVar & { value: string }, `${label}, env ${e.name}`, out);
       continue;
     }
     const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
@@ -125,44 +171,57 @@ function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collec
     };
     const fact = sourceLookup(sources, source, ref.optional, out)?.get(ref.key);
     if (!fact?.reference) continue;
-    out.hasReference = true;
-    const problem = factProblem(fact, e.name);
-    if (problem !== undefined) {
-      out.problems.push(
-        `${label}, env ${e.name} (${describeSource(source)} key ${ref.key}): ${problem}`,
-      );
-    }
+    found = true;
+    checkFact(
+      fact,
+      e.name,
+      `${label}, env ${e.name} (${describeSource(source)} key ${ref.key})`,
+      out,
+    );
   }
+  return found;
 }
 
-function checkEnvFrom(c: Container, label: string, sources: SourceIndex, out: Collector): void {
+/** True when some key of an `envFrom` source of `c` holds a reference. */
+async function checkEnvFrom(c: Container, label: string, sources: SourceIndex, out: Collector) {
+  let found = false;
   for (const f of c.envFrom ?? []) {
     const ref = f.secretRef ?? f.configMapRef;
     if (!ref?.name) continue;
     const source: SourceName = { kind: f.secretRef ? 'secret' : 'configmap', name: ref.name };
-    const keys = sourceLookup(sources, source, ref.optional, out);
-    for (const [key, fact] of keys ?? []) {
+    for (const [key, fact] of sourceLookup(sources, source, ref.optional, out) ?? []) {
       if (!fact.reference) continue;
-      out.hasReference = true;
+      if (out.references > MAX_REFERENCES_PER_POD) return found;
+      await out.slicer.tick();
+      found = true;
       const name = `${f.prefix ?? ''}${key}`;
-      const problem = factProblem(fact, name);
-      if (problem !== undefined) {
-        out.problems.push(`${label}, env ${name} (envFrom ${describeSource(source)}): ${problem}`);
-      }
+      checkFact(fact, name, `${label}, env ${name} (envFrom ${describeSource(source)})`, out);
     }
   }
+  return found;
 }
 
-export function detect(pod: Pod, sources: SourceIndex): Detection {
-  const problems: string[] = [];
-  const warnings = new Set<string>();
-  const containers = eachContainer(pod).map(({ container, position }): ContainerFacts => {
-    if (isInjected(container)) return { position, hasReference: false, injected: true };
-    const out: Collector = { hasReference: false, problems, warnings };
+export async function detect(
+  pod: Pod,
+  sources: SourceIndex,
+  signal?: AbortSignal,
+): Promise<Detection> {
+  const out: Collector = {
+    problems: [],
+    warnings: new Set(),
+    references: 0,
+    slicer: new Slicer(signal),
+  };
+  const containers: ContainerFacts[] = [];
+  for (const { container, position } of eachContainer(pod)) {
+    if (isInjected(container)) {
+      containers.push({ position, hasReference: false, injected: true });
+      continue;
+    }
     const label = describeContainer(position);
-    checkEnv(container, label, sources, out);
-    checkEnvFrom(container, label, sources, out);
-    return { position, hasReference: out.hasReference, injected: false };
-  });
-  return { containers, problems, warnings: [...warnings] };
+    const inEnv = await checkEnv(container, label, sources, out);
+    const inEnvFrom = await checkEnvFrom(container, label, sources, out);
+    containers.push({ position, hasReference: inEnv || inEnvFrom, injected: false });
+  }
+  return { containers, problems: out.problems, warnings: [...out.warnings] };
 }

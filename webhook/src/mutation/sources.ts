@@ -13,6 +13,7 @@ import {
   hasReference,
   parseValue,
 } from '../../../init-binary/src/refs.ts';
+import { MAX_REFERENCES_PER_VALUE, Slicer, countReferences, tooManyInValue } from './bounds.ts';
 
 export type SourceKind = 'secret' | 'configmap';
 
@@ -29,6 +30,8 @@ export interface KeyFact {
   readonly problem?: string;
   /** The value, kept only for a key that may set a policed init setting (own-env.ts). */
   readonly value?: string;
+  /** How many references the value holds (bounds.ts), when it holds any. */
+  readonly references?: number;
 }
 
 export type SourceFacts =
@@ -62,9 +65,14 @@ export interface SourceReader {
 function keyFact(kind: SourceKind, value: string): KeyFact {
   if (!hasReference(value)) return { reference: false };
   if (value === LOGIN_VALUE) return { reference: true, login: true };
+  // Counted before parsing: a value over the bound is not parsed at all.
+  const references = countReferences(value, MAX_REFERENCES_PER_VALUE);
+  if (references > MAX_REFERENCES_PER_VALUE) {
+    return { reference: true, references, problem: tooManyInValue(references) };
+  }
   try {
     parseValue(value);
-    return { reference: true };
+    return { reference: true, references };
   } catch (err) {
     if (!(err instanceof ReferenceError)) throw err;
     // A Secret's value may be a real secret that merely starts with "vault:": say nothing of it.
@@ -72,7 +80,7 @@ function keyFact(kind: SourceKind, value: string): KeyFact {
       kind === 'secret'
         ? 'holds an invalid reference (details withheld: it is a Secret value)'
         : err.message;
-    return { reference: true, problem };
+    return { reference: true, references, problem };
   }
 }
 
@@ -83,17 +91,26 @@ export type KeptKeys = ReadonlyMap<string, ReadonlySet<string>>;
  * Reduces the data of one source to facts, keeping the values of the keys in `keep`. The only
  * function here that sees values.
  */
-export function summarize(
+export async function summarize(
   kind: SourceKind,
   data: Readonly<Record<string, string>>,
   keep: ReadonlySet<string> = new Set(),
-): SourceFacts {
+  slicer: Slicer = new Slicer(),
+): Promise<SourceFacts> {
   const keys = new Map<string, KeyFact>();
   for (const [key, value] of Object.entries(data)) {
+    await slicer.tick();
     const fact = keyFact(kind, value);
     keys.set(key, keep.has(key) ? { ...fact, value } : fact);
   }
   return { state: 'read', keys };
+}
+
+export interface ReadOptions {
+  /** Keys whose value is kept (policed settings). */
+  readonly keep?: KeptKeys;
+  /** The review's; summarizing stops when it aborts. */
+  readonly signal?: AbortSignal;
 }
 
 /** Reads every source in `names` concurrently and summarizes it; failures become `unreadable`. */
@@ -101,18 +118,20 @@ export async function readSources(
   reader: SourceReader,
   namespace: string,
   names: readonly SourceName[],
-  keep: KeptKeys = new Map(),
+  { keep = new Map(), signal }: ReadOptions = {},
 ): Promise<SourceIndex> {
+  const slicer = new Slicer(signal);
   const entries = await Promise.all(
     names.map(async (s): Promise<[string, SourceFacts]> => {
+      const key = sourceKey(s);
+      let data: Readonly<Record<string, string>> | undefined;
       try {
-        const data = await reader.read(namespace, s);
-        const key = sourceKey(s);
-        if (data === undefined) return [key, { state: 'missing' }];
-        return [key, summarize(s.kind, data, keep.get(key))];
+        data = await reader.read(namespace, s);
       } catch (err) {
-        return [sourceKey(s), { state: 'unreadable', reason: failureReason(err) }];
+        return [key, { state: 'unreadable', reason: failureReason(err) }];
       }
+      if (data === undefined) return [key, { state: 'missing' }];
+      return [key, await summarize(s.kind, data, keep.get(key), slicer)];
     }),
   );
   return new Map(entries);

@@ -1,0 +1,52 @@
+/**
+ * The work one review may cost. References are counted before anything is parsed (one linear
+ * scan), so a value or a pod holding more than the bounds is denied without parsing it; and long
+ * synchronous work gives the event loop a turn every few milliseconds, so one hostile review
+ * never starves `/healthz` or the other reviews, and the review deadline can fire.
+ */
+
+/** The most references one env value (or Secret/ConfigMap value) may hold. */
+export const MAX_REFERENCES_PER_VALUE = 200;
+/** The most references one pod may hold, every container and source counted. */
+export const MAX_REFERENCES_PER_POD = 2000;
+
+const STARTS = ['${vault:', '${>>vault:'] as const;
+
+/**
+ * The references `value` holds, counting at most up to `limit + 1` (enough to tell it is over).
+ * A whole-value reference counts one; inline ones are counted by their `${vault:` openings.
+ */
+export function countReferences(value: string, limit: number): number {
+  if (value.startsWith('vault:') || value.startsWith('>>vault:')) return 1;
+  let count = 0;
+  for (let at = value.indexOf('${'); at >= 0 && count <= limit; at = value.indexOf('${', at + 2)) {
+    if (STARTS.some((s) => value.startsWith(s, at))) count++;
+  }
+  return count;
+}
+
+export function tooManyInValue(count: number): string {
+  return `holds ${count > MAX_REFERENCES_PER_VALUE ? 'more than ' : ''}${MAX_REFERENCES_PER_VALUE} references, the most one value may hold`;
+}
+
+/** How long synchronous work runs before it yields. */
+const SLICE_MS = 5;
+
+/**
+ * Yields to the event loop when the current slice is used up; rejects with the signal's reason
+ * once the review was abandoned (its deadline passed), so no work continues for nobody.
+ */
+export class Slicer {
+  private last = performance.now();
+  private readonly signal: AbortSignal | undefined;
+  constructor(signal?: AbortSignal) {
+    this.signal = signal;
+  }
+  async tick(): Promise<void> {
+    this.signal?.throwIfAborted();
+    if (performance.now() - this.last < SLICE_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.last = performance.now();
+    this.signal?.throwIfAborted();
+  }
+}
