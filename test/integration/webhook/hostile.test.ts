@@ -189,6 +189,23 @@ describe('hostile pods against the built webhook', () => {
     );
   });
 
+  it('a 2 MiB annotation and 10,000 container names are echoed capped, in answers and log', async () => {
+    const big = await answer(w, podOf([], { 'vault-inject.dev/vault-addr': 'x'.repeat(2 << 20) }));
+    assert.equal(big.allowed, false);
+    assert.ok(big.message.length < 400, `${big.message.length} characters`);
+    assert.match(big.message, /x…" \(2097032 more characters\)/);
+    const names = Array.from({ length: 10_000 }, (_, i) => `ghost-${i}`).join(',');
+    const many = await answer(w, podOf([], { 'vault-inject.dev/containers': `app,${names}` }));
+    assert.equal(many.warnings?.length, 21);
+    assert.equal(many.warnings?.at(-1), '… and 9980 more warnings');
+    await until(
+      'both log lines',
+      () => w.lines.filter((l) => l.msg === 'admission review').length >= 2,
+    );
+    const longest = Math.max(...w.lines.map((l) => JSON.stringify(l).length));
+    assert.ok(longest < 5000, `the longest log line has ${longest} characters`);
+  });
+
   it('/healthz and an ordinary review answer while hostile reviews are processed', async () => {
     const refs = 'x${vault:secret/data/a#k}';
     const hostile = [
@@ -222,4 +239,3 @@ describe('hostile pods against the built webhook', () => {
     assert.ok(Math.max(...health) < 2_000, `/healthz took ${Math.max(...health).toFixed(0)} ms`);
   });
 });
-

@@ -3,11 +3,13 @@
  * the admission handler and the offline preview, which differ only in their readers and policy.
  * All I/O (Secret/ConfigMap reads, registry) happens before the pure `mutate`.
  */
-import { ErrorCode, WebhookError } from '../errors.ts';
+import { ErrorCode, WebhookError, type ErrorCodeValue } from '../errors.ts';
+import { MAX_ITEMS, MAX_MESSAGE_CHARS, capItems, capText } from '../mutation/bounds.ts';
 import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
 import { detect, sourcesOf, type Detection } from '../mutation/detect.ts';
 import { existingDelivery, initEnv, mutate, nameClashes, type Target } from '../mutation/mutate.ts';
 import { policedKeys, policeOwnEnv } from '../mutation/own-env.ts';
+import { quote } from '../mutation/values.ts';
 import {
   injectAnnotation,
   injectionWanted,
@@ -63,7 +65,8 @@ function chooseTargets(detection: Detection, settings: PodSettings, warnings: st
     const names = new Set(settings.containers);
     const known = new Set(detection.containers.map((c) => c.position.name));
     for (const n of names) {
-      if (!known.has(n)) warnings.push(`annotation ${CONTAINERS.key} names no container "${n}"`);
+      if (!known.has(n))
+        warnings.push(`annotation ${CONTAINERS.key} names no container ${quote(n)}`);
     }
     return candidates.filter((c) => names.has(c.position.name));
   }
@@ -154,12 +157,30 @@ async function argvOf(r: Review, position: ContainerPosition): Promise<Found> {
   return { position, argv };
 }
 
+/** One denial for several problems, each named (capped: bounds.ts). */
+function denial(code: ErrorCodeValue, problems: readonly string[], cause?: Error): WebhookError {
+  return new WebhookError(code, capItems(problems, 'problems').join('; '), { cause });
+}
+
 function joined(failures: readonly WebhookError[]): WebhookError {
   const [first] = failures;
   if (failures.length === 1 && first) return first;
-  return new WebhookError(ErrorCode.NO_COMMAND, failures.map((f) => f.message).join('; '), {
-    cause: first,
-  });
+  return denial(
+    ErrorCode.NO_COMMAND,
+    failures.map((f) => f.message),
+    first,
+  );
+}
+
+/** The outcome as told: its warnings and denial capped (bounds.ts). */
+function told(outcome: Outcome): Outcome {
+  const warnings = capItems(outcome.warnings, 'warnings');
+  if (outcome.result !== 'denied') return { ...outcome, warnings };
+  const { error } = outcome;
+  const message = capText(error.message, MAX_MESSAGE_CHARS * MAX_ITEMS);
+  const capped =
+    message === error.message ? error : new WebhookError(error.code, message, { cause: error });
+  return { result: 'denied', error: capped, warnings };
 }
 
 /**
@@ -213,7 +234,11 @@ function policed(
   const scope = { sources, written, config: r.deps.config, warnings: r.warnings };
   const { problems, overrides } = policeOwnEnv(r.pod, chosen, scope);
   const [first] = problems;
-  if (first) throw new WebhookError(first.code, problems.map((p) => p.message).join('; '));
+  if (first)
+    throw denial(
+      first.code,
+      problems.map((p) => p.message),
+    );
   return overrides;
 }
 
@@ -224,7 +249,7 @@ async function decide(r: Review): Promise<Outcome> {
   const detection = await detect(pod, sources, r.signal);
   warnings.push(...detection.warnings);
   if (detection.problems.length > 0) {
-    throw new WebhookError(ErrorCode.REFERENCE, detection.problems.join('; '));
+    throw denial(ErrorCode.REFERENCE, detection.problems);
   }
   if (!mayInject(pod, detection)) return { result: 'unchanged', warnings };
   const settings = podSettings(pod, deps.config, warnings);
@@ -232,7 +257,7 @@ async function decide(r: Review): Promise<Outcome> {
   if (chosen.length === 0) return { result: 'unchanged', warnings };
   deliveryNotFollowed(pod, settings, warnings);
   const clashes = nameClashes(pod, settings, chosen, deps.config);
-  if (clashes.length > 0) throw new WebhookError(ErrorCode.NAME_CONFLICT, clashes.join('; '));
+  if (clashes.length > 0) throw denial(ErrorCode.NAME_CONFLICT, clashes);
   const overrides = policed(r, settings, chosen, sources);
   const found = await targetsWithArgv(r, chosen);
   if (found === 'failed_open') return { result: 'failed_open', warnings };
@@ -256,9 +281,9 @@ export async function reviewPod(
 ): Promise<Outcome> {
   const warnings: string[] = [];
   try {
-    return await decide({ pod, namespace, deps, signal, warnings });
+    return told(await decide({ pod, namespace, deps, signal, warnings }));
   } catch (err) {
-    if (err instanceof WebhookError) return { result: 'denied', error: err, warnings };
+    if (err instanceof WebhookError) return told({ result: 'denied', error: err, warnings });
     throw err;
   }
 }

@@ -50,3 +50,24 @@ export class Slicer {
     this.signal?.throwIfAborted();
   }
 }
+
+/** The most characters of one problem or warning told back (the rest is counted). */
+export const MAX_MESSAGE_CHARS = 500;
+/** The most problems in one denial, and warnings in one answer, told back (the rest counted). */
+export const MAX_ITEMS = 20;
+
+/** `text` cut to `max` characters with an ellipsis and the count of what was left out. */
+export function capText(text: string, max = MAX_MESSAGE_CHARS): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/**
+ * At most `MAX_ITEMS` of `items`, each capped, the rest said by their count, so a hostile pod
+ * (10,000 names in an annotation, a 2 MiB value) never floods an answer or a log line.
+ */
+export function capItems(items: readonly string[], what: string): string[] {
+  const shown = items.slice(0, MAX_ITEMS).map((i) => capText(i));
+  const rest = items.length - shown.length;
+  return rest > 0 ? [...shown, `… and ${rest} more ${what}`] : shown;
+}
