@@ -1,12 +1,13 @@
 /**
  * The environment on both sides of the init program: what the launcher hid from Node, which
- * variables hold references, and what the app gets (CONTRACT section 4: every setting removed
+ * variables hold references, and what the app gets (docs/init-program.md: every setting removed
  * except the passthrough names, and the connection settings with our token on `vault:login`).
  */
 import type { Config, Environment } from './config.ts';
-import { Env, INIT_SETTINGS, LOGIN_PASSTHROUGH } from './contract.ts';
+import { Env, INIT_SETTINGS, LOGIN_PASSTHROUGH } from './contract/names.ts';
 import { ConfigError } from './errors.ts';
-import { ReferenceError, hasReference, parseEnvValue } from './refs.ts';
+import { MalformedReferenceError } from './contract/errors.ts';
+import { hasReference, parseEnvValue } from './contract/references.ts';
 import type { Reference } from './resolve.ts';
 
 /**
@@ -45,7 +46,7 @@ export function findReferences(env: Readonly<MutableEnv>): Reference[] {
       const parsed = parseEnvValue(name, value);
       if (parsed.kind !== 'plain') refs.push({ name, parsed });
     } catch (err) {
-      if (err instanceof ReferenceError) {
+      if (err instanceof MalformedReferenceError) {
         throw new ConfigError(`${name}: ${err.message}`, { cause: err });
       }
       throw err;

@@ -1,14 +1,17 @@
 /**
  * vault-inject-env: the entry point, and the only place that touches argv, the process environment
  * and the exit code. `vault-inject-env CMD [ARGS...]` resolves the references in the environment
- * and execs CMD; `vault-inject-env --copy-bundle DIR` copies the bundle into DIR.
+ * and execs CMD; `vault-inject-env --copy-bundle DIR` copies the bundle into DIR;
+ * `vault-inject-env --help` lists the variables it reads (docs/init-program.md).
  */
 import { dirname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COPY_FLAG, COPY_TARGET } from './contract.ts';
+import { COPY_FLAG, COPY_TARGET } from './contract/names.ts';
+import { lookPath } from './command.ts';
 import { copyTree } from './copy.ts';
 import { CopyError, exitCodeOf, failureLine } from './errors.ts';
 import { canExecve, execApp } from './exec.ts';
+import { helpText, wantsHelp } from './help.ts';
 import { run } from './run.ts';
 import { openSession, renewLease, renewToken } from './vault/client.ts';
 import { warmUp } from './warm.ts';
@@ -33,6 +36,10 @@ async function main(args: readonly string[]): Promise<number> {
     );
     return 0;
   }
+  if (wantsHelp(args, commandExists)) {
+    process.getBuiltinModule('node:fs').writeSync(1, helpText());
+    return 0;
+  }
   if (args[0] === WARM_FLAG) {
     await warmUp();
     return 0;
@@ -44,6 +51,16 @@ async function main(args: readonly string[]): Promise<number> {
     execve: execApp,
     canExecve,
   });
+}
+
+/** Whether `name` is a command found in PATH (an app named `--help` runs; help is not shown). */
+function commandExists(name: string): boolean {
+  try {
+    lookPath(name, process.env['PATH']);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 main(process.argv.slice(2)).then(

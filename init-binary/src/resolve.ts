@@ -4,15 +4,14 @@
  * batch; then each variable is rendered in order. Pure logic over a SecretApi (tests use a fake).
  */
 import { ConfigError, InitError, MissingSecretError } from './errors.ts';
+import { MissingKeyError, TemplateError } from './contract/errors.ts';
+import { selectKey } from './contract/templates.ts';
 import {
-  MissingKeyError,
-  TemplateError,
   describeRef,
   referencesOf,
-  selectKey,
   type ParsedValue,
   type SecretRef,
-} from './refs.ts';
+} from './contract/references.ts';
 import type { Logger } from './log.ts';
 
 /** A renewable credential behind a secret (dynamic secrets, database creds, …). */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { COPY_FLAG } from '../../init-binary/src/contract.ts';
+import { COPY_FLAG } from '../../init-binary/src/contract/names.ts';
 import { FLAGS } from '../../webhook/src/config.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

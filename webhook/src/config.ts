@@ -3,7 +3,13 @@
  * environment variable (the flag wins). docs/configuration.md lists them; a unit test keeps the two
  * in step. Nothing else in the webhook reads `process.env` or `process.argv`.
  */
-import { AUTH_METHODS, type AuthMethod } from '../../init-binary/src/contract.ts';
+import {
+  AUTH_METHODS,
+  parseBoolean,
+  parseDurationMs,
+  parseList,
+  type AuthMethod,
+} from '../../init-binary/src/contract/index.ts';
 import { ErrorCode, WebhookError } from './errors.ts';
 import { checkNames } from './tls/authority.ts';
 import { policyProblem } from './tls/auto/schedule.ts';
@@ -404,12 +410,13 @@ export function readFlags(
   return { flags, positional };
 }
 
-/** `10s`, `1m30s`, `250ms` → milliseconds (Go's duration syntax, the units a user would write). */
+/**
+ * `10s`, `1.5s`, `1m30s`, `250ms`, `30` (seconds) → whole milliseconds: the parser the init
+ * program and the annotations use (Go's duration syntax, or a plain number of seconds).
+ */
 export function parseDuration(text: string): number | undefined {
-  const m = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
-  if (!m || text === '') return undefined;
-  const [, h = '0', min = '0', s = '0', ms = '0'] = m;
-  return ((Number(h) * 60 + Number(min)) * 60 + Number(s)) * 1000 + Number(ms);
+  const ms = parseDurationMs(text);
+  return ms === undefined ? undefined : Math.round(ms);
 }
 
 function duration(flags: Record<string, string>, name: FlagName): number {
@@ -421,10 +428,10 @@ function duration(flags: Record<string, string>, name: FlagName): number {
 }
 
 function bool(flags: Record<string, string>, name: FlagName): boolean {
-  const value = (flags[name] ?? '').toLowerCase();
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0' || value === '') return false;
-  throw configError(`--${name}: "${flags[name]}" is not true or false`);
+  const value = flags[name] ?? '';
+  const b = value === '' ? false : parseBoolean(value);
+  if (b === undefined) throw configError(`--${name}: "${value}" is not true or false`);
+  return b;
 }
 
 function oneOf<T extends string>(
@@ -445,13 +452,6 @@ export function parseListen(text: string, flag = 'listen'): ListenAddress {
   if (!m || port > 65535) throw configError(`--${flag}: "${text}" is not HOST:PORT`);
   const host = (m[1] ?? '').replace(/^\[|\]$/g, '');
   return { host: host === '' ? '0.0.0.0' : host, port };
-}
-
-function list(text: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
 }
 
 function resources(flags: Record<string, string>): InjectionConfig['copyResources'] {
@@ -476,7 +476,7 @@ export function injectionConfig(flags: Record<string, string>): InjectionConfig 
   if (!HTTP_URL.test(vaultAddr)) {
     throw configError(`--vault-addr: "${vaultAddr}" is not an http(s) URL`);
   }
-  const allowed = list(flags['allowed-vault-addrs'] ?? '');
+  const allowed = parseList(flags['allowed-vault-addrs'] ?? '');
   // An entry that is not a URL could never match an annotation: say so at start, not per pod.
   const notUrl = allowed.find((a) => !HTTP_URL.test(a));
   if (notUrl !== undefined) {
@@ -510,8 +510,8 @@ function autoTlsConfig(flags: Record<string, string>): AutoTlsConfig | undefined
     leaseName: flags['tls-auto-lease'] ?? '',
     webhookConfigName: flags['tls-auto-webhook-config'] ?? '',
     service: flags['tls-auto-service'] ?? '',
-    extraDnsNames: Object.freeze(list(flags['tls-auto-dns'] ?? '')),
-    ips: Object.freeze(list(flags['tls-auto-ip'] ?? '')),
+    extraDnsNames: Object.freeze(parseList(flags['tls-auto-dns'] ?? '')),
+    ips: Object.freeze(parseList(flags['tls-auto-ip'] ?? '')),
     servingValidityMs: duration(flags, 'tls-auto-serving-validity'),
     caValidityMs: duration(flags, 'tls-auto-ca-validity'),
     overlapMs: duration(flags, 'tls-auto-overlap'),
@@ -578,7 +578,7 @@ const PLATFORM = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/;
 
 /** `HOST=FILE,HOST=FILE` of --registry-ca. */
 function caFiles(text: string): RegistryConfig['caFiles'] {
-  return list(text).map((item) => {
+  return parseList(text).map((item) => {
     const eq = item.indexOf('=');
     if (eq <= 0 || eq === item.length - 1) {
       throw configError(`--registry-ca: "${item}" is not HOST=FILE`);
@@ -601,8 +601,8 @@ export function registryConfig(flags: Record<string, string>): RegistryConfig {
     platform,
     tagTtlMs: duration(flags, 'registry-tag-ttl'),
     caFiles: Object.freeze(caFiles(flags['registry-ca'] ?? '')),
-    insecureSkipVerify: Object.freeze(list(flags['registry-insecure-skip-verify'] ?? '')),
-    plainHttp: Object.freeze(list(flags['registry-plain-http'] ?? '')),
+    insecureSkipVerify: Object.freeze(parseList(flags['registry-insecure-skip-verify'] ?? '')),
+    plainHttp: Object.freeze(parseList(flags['registry-plain-http'] ?? '')),
     defaultDockerConfigFile: flags['registry-default-docker-config'] ?? '',
     failurePolicy: oneOf<RegistryFailurePolicy>(flags, 'registry-failure-policy', [
       'deny',

@@ -23,6 +23,7 @@ import {
   type Config,
   type FlagSpec,
 } from './config.ts';
+import { parseList } from '../../init-binary/src/contract/index.ts';
 import { ErrorCode, WebhookError, isWebhookError } from './errors.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { kubernetesPullSecretReader } from './k8s/pull-secrets.ts';
@@ -111,10 +112,6 @@ function certsDuration(flags: Readonly<Record<string, string>>, name: string): n
   return ms;
 }
 
-function listOf(text: string | undefined): string[] {
-  return (text ?? '').split(',').filter((s) => s !== '');
-}
-
 async function runCertsCommand(argv: readonly string[], env: Env): Promise<number> {
   const known = new Set(CERTS_FLAGS.map((f) => f.flag));
   for (const a of argv) {
@@ -131,8 +128,8 @@ async function runCertsCommand(argv: readonly string[], env: Env): Promise<numbe
   const options = {
     service,
     namespace,
-    dnsNames: listOf(flags.dns),
-    ips: listOf(flags.ip),
+    dnsNames: parseList(flags.dns),
+    ips: parseList(flags.ip),
     outDir: flags['out-dir'] ?? '',
     secretName: flags.secret ?? '',
     webhookConfigName: flags['webhook-config'] ?? '',

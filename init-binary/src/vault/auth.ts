@@ -1,10 +1,10 @@
 /**
- * Login for the four methods of CONTRACT section 2. Each returns the client token and what the
+ * Login for the four methods of docs/init-program.md. Each returns the client token and what the
  * daemon needs to keep it alive. Credentials come from the Config (or files it names), never from
  * anywhere else.
  */
 import type { Config } from '../config.ts';
-import { Env } from '../contract.ts';
+import { Env } from '../contract/names.ts';
 import { ConfigError, DeniedError } from '../errors.ts';
 import type { VaultHttp } from './http.ts';
 import { record } from './kv.ts';

@@ -10,7 +10,7 @@ import {
   UnavailableError,
 } from '../errors.ts';
 import { DeadlineError } from '../retry.ts';
-import { Env } from '../contract.ts';
+import { Env } from '../contract/names.ts';
 import { TransportError, tlsFailure } from './transport.ts';
 
 /** The HTTP status of a node-vault ApiResponseError, or undefined. */
@@ -32,7 +32,7 @@ export function vaultMessage(err: unknown): string {
   return `${status ?? '?'}${text ? ` ${text}` : ''}`;
 }
 
-/** Worth another try: connection errors and 5xx. Never a 4xx (CONTRACT; the issue). */
+/** Worth another try: connection errors and 5xx. Never a 4xx (docs/init-program.md). */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof TransportError) return err.code !== 'E2BIG' && !tlsFailure(err.code);
   const status = statusOf(err);

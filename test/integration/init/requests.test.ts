@@ -274,6 +274,37 @@ describe('requests the init program sends to OpenBao', () => {
     assert.match(r.stderr, /^vault-inject-env: L: kv\/legacy: answer without a data object$/m);
   });
 
+  const badPaths: [string, string, RegExp][] = [
+    [
+      'VAULT_PATH',
+      '../../sys',
+      /^vault-inject-env: VAULT_PATH "\.\.\/\.\.\/sys": the path has an empty, "\." or "\.\." segment$/,
+    ],
+    [
+      'VAULT_NAMESPACE',
+      'team\na',
+      /^vault-inject-env: VAULT_NAMESPACE "team\\na": the path holds a space/,
+    ],
+    ['VAULT_TRANSIT_PATH', 'transit/../sys', /^vault-inject-env: VAULT_TRANSIT_PATH .* segment$/],
+    [
+      'VAULT_ENV_FROM_PATH',
+      'secret/data/../../sys/raw',
+      /^vault-inject-env: VAULT_ENV_FROM_PATH .* segment$/,
+    ],
+  ];
+  for (const [name, value, line] of badPaths) {
+    it(`${name}=${JSON.stringify(value)}: 78 and one line naming it, before any request`, async () => {
+      const g = await gateway();
+      const r = await go(jwtEnv(g.addr, { [name]: value, U: 'vault:secret/data/app#user' }), [
+        '/bin/true',
+      ]);
+      assert.equal(r.code, 78, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trim(), line);
+      assert.deepEqual(g.seen, [], 'nothing was sent');
+    });
+  }
+
   it('node-vault takes nothing from the environment: no VAULT_TOKEN sent with a jwt login, no VAULT_PREFIX', async () => {
     const g = await gateway();
     const r = await go(

@@ -185,7 +185,7 @@ describe('hostile pods against the built webhook', () => {
     assert.equal(ns.allowed, false);
     assert.match(
       ns.message,
-      /^annotation vault\.security\.banzaicloud\.io\/vault-namespace: "a\\nb" holds a space, control character/,
+      /^annotation vault\.security\.banzaicloud\.io\/vault-namespace: "a\\nb" holds a space, quote, backslash/,
     );
   });
 

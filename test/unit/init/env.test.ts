@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../../init-binary/src/config.ts';
-import { INIT_SETTINGS } from '../../../init-binary/src/contract.ts';
+import { INIT_SETTINGS } from '../../../init-binary/src/contract/names.ts';
 import {
   HIDDEN_PREFIX,
   appEnvironment,

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fjp from 'fast-json-patch';
-import { INIT_PROGRAM, TOKEN_VOLUME_NAME } from '../../../init-binary/src/contract.ts';
+import { INIT_PROGRAM, TOKEN_VOLUME_NAME } from '../../../init-binary/src/contract/names.ts';
 import * as A from '../../../webhook/src/mutation/annotations.ts';
 import type { Container, Pod } from '../../../webhook/src/mutation/types.ts';
 import { decodePatch, harness, podReview, postReview } from './helpers.ts';
@@ -457,7 +457,7 @@ describe('token-audience', () => {
 // login into a request to /v1/sys/login, a newline in `namespace` into a header the HTTP client
 // refuses. The segment rules of references apply; a bad value denies the pod naming it.
 describe('path annotations follow the segment rules of references', () => {
-  const PATHS = [A.AUTH_PATH, A.NAMESPACE, A.TRANSIT_PATH, A.FROM_PATH];
+  const PATHS = [A.AUTH_PATH, A.NAMESPACE, A.TRANSIT_PATH, A.TRANSIT_KEY, A.FROM_PATH];
   const BAD = [
     '../../sys',
     'a/../b',

@@ -142,7 +142,7 @@ describe('config', () => {
     assert.equal(parseDuration('250ms'), 250);
     assert.equal(parseDuration('1h'), 3_600_000);
     assert.equal(parseDuration(''), undefined);
-    assert.equal(parseDuration('10'), undefined);
+    assert.equal(parseDuration('10'), 10_000); // a plain number is seconds, as in the init program
     assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
     assert.deepEqual(parseListen(':8080'), { host: '0.0.0.0', port: 8080 });
   });

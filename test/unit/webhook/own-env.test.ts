@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fjp from 'fast-json-patch';
-import { INIT_PROGRAM } from '../../../init-binary/src/contract.ts';
+import { INIT_PROGRAM } from '../../../init-binary/src/contract/index.ts';
 import type { Container, EnvVar, Pod } from '../../../webhook/src/mutation/types.ts';
 import {
   decodePatch,

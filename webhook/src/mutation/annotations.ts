@@ -14,7 +14,7 @@ import {
   TOKEN_MOUNT_PATH,
   type AuthMethod,
   type EnvName,
-} from '../../../init-binary/src/contract.ts';
+} from '../../../init-binary/src/contract/index.ts';
 import { ErrorCode } from '../errors.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import type { Pod } from './types.ts';
@@ -289,9 +289,10 @@ export const TRANSIT_KEY = row(
   { name: 'transit-key', bankVaults: 'transit-key-id' },
   {
     setting: 'transitKey',
-    parse: V.text,
+    parse: V.vaultPath,
+    own: 'check',
     env: Env.TRANSIT_KEY_ID,
-    doc: 'transit key for `vault:v1:` ciphertexts',
+    doc: 'transit key for `vault:v1:` ciphertexts (a Vault path)',
   },
 );
 export const TRANSIT_PATH = row(

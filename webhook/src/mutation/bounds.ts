@@ -1,32 +1,23 @@
 /**
- * The work one review may cost. References are counted before anything is parsed (one linear
- * scan), so a value or a pod holding more than the bounds is denied without parsing it; and long
- * synchronous work gives the event loop a turn every few milliseconds, so one hostile review
- * never starves `/healthz` or the other reviews, and the review deadline can fire.
+ * The work one review may cost. The contract's parser stops at the first reference over a bound
+ * (MAX_REFERENCES_PER_VALUE in one value, a ReferenceBudget of MAX_REFERENCES_PER_POD shared by
+ * the whole pod), and long work gives the event loop a turn every few milliseconds, so one
+ * hostile review never starves `/healthz` or the other reviews, and the review deadline can fire.
+ * What is told back of a pod is capped too.
  */
+import {
+  MAX_REFERENCES_PER_POD,
+  MAX_REFERENCES_PER_VALUE,
+} from '../../../init-binary/src/contract/index.ts';
 
-/** The most references one env value (or Secret/ConfigMap value) may hold. */
-export const MAX_REFERENCES_PER_VALUE = 200;
-/** The most references one pod may hold, every container and source counted. */
-export const MAX_REFERENCES_PER_POD = 2000;
+export { MAX_REFERENCES_PER_POD, MAX_REFERENCES_PER_VALUE };
 
-const STARTS = ['${vault:', '${>>vault:'] as const;
-
-/**
- * The references `value` holds, counting at most up to `limit + 1` (enough to tell it is over).
- * A whole-value reference counts one; inline ones are counted by their `${vault:` openings.
- */
-export function countReferences(value: string, limit: number): number {
-  if (value.startsWith('vault:') || value.startsWith('>>vault:')) return 1;
-  let count = 0;
-  for (let at = value.indexOf('${'); at >= 0 && count <= limit; at = value.indexOf('${', at + 2)) {
-    if (STARTS.some((s) => value.startsWith(s, at))) count++;
-  }
-  return count;
+export function tooManyInValue(): string {
+  return `holds more than ${MAX_REFERENCES_PER_VALUE} references, the most one value may hold`;
 }
 
-export function tooManyInValue(count: number): string {
-  return `holds ${count > MAX_REFERENCES_PER_VALUE ? 'more than ' : ''}${MAX_REFERENCES_PER_VALUE} references, the most one value may hold`;
+export function tooManyInPod(where: string): string {
+  return `the pod holds more than ${MAX_REFERENCES_PER_POD} references, the most one pod may hold (passed at ${where})`;
 }
 
 /** How long synchronous work runs before it yields. */

@@ -3,15 +3,16 @@
  * Pure apart from yielding (bounds.ts): the Secret/ConfigMap facts were gathered before
  * (sources.ts).
  */
-import { Env, INIT_PROGRAM } from '../../../init-binary/src/contract.ts';
-import { ReferenceError, hasReference, parseEnvValue } from '../../../init-binary/src/refs.ts';
 import {
-  MAX_REFERENCES_PER_POD,
-  MAX_REFERENCES_PER_VALUE,
-  Slicer,
-  countReferences,
-  tooManyInValue,
-} from './bounds.ts';
+  Env,
+  INIT_PROGRAM,
+  MalformedReferenceError,
+  ReferenceBudget,
+  TooManyReferencesError,
+  hasReference,
+  parseEnvValue,
+} from '../../../init-binary/src/contract/index.ts';
+import { MAX_REFERENCES_PER_POD, Slicer, tooManyInPod, tooManyInValue } from './bounds.ts';
 import {
   describeSource,
   sourceKey,
@@ -83,8 +84,9 @@ export function sourcesOf(pod: Pod): SourceName[] {
 interface Collector {
   readonly problems: string[];
   readonly warnings: Set<string>;
-  /** References counted in the pod so far. */
-  references: number;
+  /** The references of the whole pod; spent once it holds a problem saying so. */
+  readonly budget: ReferenceBudget;
+  overBudget: boolean;
   readonly slicer: Slicer;
 }
 
@@ -109,17 +111,24 @@ function sourceLookup(
   return undefined;
 }
 
+/** The pod passed its budget (and a problem says so): no more references are looked at. */
+const spent = (out: Collector): boolean => out.overBudget;
+
+function overBudget(where: string, out: Collector): void {
+  out.overBudget = true;
+  out.problems.push(tooManyInPod(where));
+}
+
 /** Counts `n` more references in the pod; false (and a problem) once the pod is over its bound. */
 function counted(n: number, where: string, out: Collector): boolean {
-  const before = out.references;
-  out.references += n;
-  if (out.references <= MAX_REFERENCES_PER_POD) return true;
-  if (before <= MAX_REFERENCES_PER_POD) {
-    out.problems.push(
-      `the pod holds more than ${MAX_REFERENCES_PER_POD} references, the most one pod may hold (passed at ${where})`,
-    );
+  try {
+    for (let i = 0; i < n; i++) out.budget.take();
+    return true;
+  } catch (err) {
+    if (!(err instanceof TooManyReferencesError)) throw err;
+    overBudget(where, out);
+    return false;
   }
-  return false;
 }
 
 function factProblem(fact: KeyFact, envName: string): string | undefined {
@@ -128,25 +137,22 @@ function factProblem(fact: KeyFact, envName: string): string | undefined {
   return fact.problem;
 }
 
-/** A literal value: counted first, parsed only when within the bounds. */
+/** A literal value, parsed against the pod's budget. */
 function checkLiteral(e: EnvVar & { value: string }, where: string, out: Collector): void {
-  const n = countReferences(e.value, MAX_REFERENCES_PER_VALUE);
-  if (n > MAX_REFERENCES_PER_VALUE) {
-    out.problems.push(`${where}: ${tooManyInValue(n)}`);
-    return;
-  }
-  if (!counted(n, where, out)) return;
   try {
-    parseEnvValue(e.name, e.value);
+    parseEnvValue(e.name, e.value, { budget: out.budget });
   } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
-    out.problems.push(`${where}: ${err.message}`);
+    if (!(err instanceof MalformedReferenceError)) throw err;
+    if (!(err instanceof TooManyReferencesError)) out.problems.push(`${where}: ${err.message}`);
+    else if (err.limit === out.budget.max && out.budget.used >= out.budget.max) {
+      overBudget(where, out);
+    } else out.problems.push(`${where}: ${tooManyInValue()}`);
   }
 }
 
 /** A fact about a source's key used as env `name`: counted, and its problem reported. */
 function checkFact(fact: KeyFact, name: string, where: string, out: Collector): void {
-  if (!counted(fact.references ?? 1, where, out)) return;
+  if (!counted(fact.references ?? 0, where, out)) return;
   const problem = factProblem(fact, name);
   if (problem !== undefined) out.problems.push(`${where}: ${problem}`);
 }
@@ -155,7 +161,7 @@ function checkFact(fact: KeyFact, name: string, where: string, out: Collector): 
 async function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collector) {
   let found = false;
   for (const e of c.env ?? []) {
-    if (out.references > MAX_REFERENCES_PER_POD) break;
+    if (spent(out)) break;
     await out.slicer.tick();
     if (e.value !== undefined) {
       if (!hasReference(e.value)) continue;
@@ -191,7 +197,7 @@ async function checkEnvFrom(c: Container, label: string, sources: SourceIndex, o
     const source: SourceName = { kind: f.secretRef ? 'secret' : 'configmap', name: ref.name };
     for (const [key, fact] of sourceLookup(sources, source, ref.optional, out) ?? []) {
       if (!fact.reference) continue;
-      if (out.references > MAX_REFERENCES_PER_POD) return found;
+      if (spent(out)) return found;
       await out.slicer.tick();
       found = true;
       const name = `${f.prefix ?? ''}${key}`;
@@ -209,7 +215,8 @@ export async function detect(
   const out: Collector = {
     problems: [],
     warnings: new Set(),
-    references: 0,
+    budget: new ReferenceBudget(MAX_REFERENCES_PER_POD),
+    overBudget: false,
     slicer: new Slicer(signal),
   };
   const containers: ContainerFacts[] = [];

@@ -9,11 +9,13 @@
  */
 import {
   LOGIN_VALUE,
-  ReferenceError,
+  MalformedReferenceError,
+  TooManyReferencesError,
   hasReference,
   parseValue,
-} from '../../../init-binary/src/refs.ts';
-import { MAX_REFERENCES_PER_VALUE, Slicer, countReferences, tooManyInValue } from './bounds.ts';
+  referencesOf,
+} from '../../../init-binary/src/contract/index.ts';
+import { Slicer, tooManyInValue } from './bounds.ts';
 
 export type SourceKind = 'secret' | 'configmap';
 
@@ -64,23 +66,20 @@ export interface SourceReader {
 
 function keyFact(kind: SourceKind, value: string): KeyFact {
   if (!hasReference(value)) return { reference: false };
-  if (value === LOGIN_VALUE) return { reference: true, login: true };
-  // Counted before parsing: a value over the bound is not parsed at all.
-  const references = countReferences(value, MAX_REFERENCES_PER_VALUE);
-  if (references > MAX_REFERENCES_PER_VALUE) {
-    return { reference: true, references, problem: tooManyInValue(references) };
-  }
+  if (value === LOGIN_VALUE) return { reference: true, login: true, references: 1 };
   try {
-    parseValue(value);
-    return { reference: true, references };
+    // The parser stops at the first reference over the bound (MAX_REFERENCES_PER_VALUE).
+    return { reference: true, references: referencesOf(parseValue(value)).length };
   } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
+    if (err instanceof TooManyReferencesError)
+      return { reference: true, problem: tooManyInValue() };
+    if (!(err instanceof MalformedReferenceError)) throw err;
     // A Secret's value may be a real secret that merely starts with "vault:": say nothing of it.
     const problem =
       kind === 'secret'
         ? 'holds an invalid reference (details withheld: it is a Secret value)'
         : err.message;
-    return { reference: true, references, problem };
+    return { reference: true, problem };
   }
 }
 

@@ -4,8 +4,13 @@
  * the container's variable). The rules are the init program's, so the webhook admits exactly what
  * the init program will accept at start.
  */
-import { parseDurationMs } from '../../../init-binary/src/config.ts';
-import { ConfigError } from '../../../init-binary/src/errors.ts';
+import {
+  parseBoolean,
+  parseDurationMs,
+  parseList,
+  pathProblem,
+  trimSlashes,
+} from '../../../init-binary/src/contract/index.ts';
 import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
 
 /** A value that cannot be used; `message` is the problem, without the name of its carrier. */
@@ -33,15 +38,15 @@ export function quote(value: string): string {
 }
 
 /**
- * A boolean as Bank-Vaults reads its annotations (Go's `strconv.ParseBool`): `1`, `t`, `true`
- * and `0`, `f`, `false`, in any case, trimmed; empty is unset.
+ * A boolean as Bank-Vaults reads its annotations (Go's `strconv.ParseBool`: `1`, `t`, `T`,
+ * `true`, `TRUE`, `True` and their false forms), around surrounding spaces; empty is unset.
  */
 export function bool(value: string): boolean | undefined {
-  const v = value.trim().toLowerCase();
+  const v = value.trim();
   if (v === '') return undefined;
-  if (v === 'true' || v === 't' || v === '1') return true;
-  if (v === 'false' || v === 'f' || v === '0') return false;
-  throw new ValueError(`${quote(value)} is not true or false`);
+  const b = parseBoolean(v);
+  if (b === undefined) throw new ValueError(`${quote(value)} is not true or false`);
+  return b;
 }
 
 /** Trimmed text; empty is unset. */
@@ -52,10 +57,7 @@ export function text(value: string): string | undefined {
 
 /** A comma list, items trimmed, empty items dropped; no item is unset. */
 export function list(value: string): string[] | undefined {
-  const items = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  const items = parseList(value);
   return items.length > 0 ? items : undefined;
 }
 
@@ -65,10 +67,8 @@ export function list(value: string): string[] | undefined {
  */
 export function duration(value: string): string {
   const v = value.trim();
-  try {
-    parseDurationMs('duration', v);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+  const ms = parseDurationMs(v);
+  if (ms === undefined || ms <= 0) {
     throw new ValueError(`${quote(v)} is not a positive duration such as 10s, 500ms or 1m`);
   }
   return v;
@@ -103,24 +103,16 @@ export function objectName(value: string): string | undefined {
   return v;
 }
 /**
- * A Vault path (a mount, a namespace, a secret path) under the segment rules references get
- * (docs/references.md): leading and trailing `/` dropped; no space or control character, quote,
- * backslash, `$`, `{`, `}`, `?` or `%`; no empty, `.` or `..` segment. Empty is unset; the
- * value is kept as written (trimmed).
+ * A Vault path (a mount, a namespace, a secret path, a transit key) under the rules of a
+ * reference's path, the contract's `pathProblem` (docs/references.md): slashes at either end
+ * dropped; no space, control character, quote, backslash, `$`, `{`, `}`, `?` or `%`; no empty,
+ * `.` or `..` segment. Empty is unset; the value is kept as written (trimmed).
  */
 export function vaultPath(value: string): string | undefined {
   const v = value.trim();
-  const path = v.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (path === '') return v === '' ? undefined : fail(v, 'names no path');
-  // eslint-disable-next-line no-control-regex
-  if (/[\s\x00-\x1f\x7f{}$"\\]/.test(path)) {
-    return fail(v, 'holds a space, control character, quote, backslash, "$", "{" or "}"');
-  }
-  if (/[?%]/.test(path)) return fail(v, 'holds "?" or "%" (a query or an escape, not a name)');
-  if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
-    return fail(v, 'has an empty, "." or ".." segment');
-  }
-  return v;
+  if (v === '') return undefined;
+  const problem = pathProblem(trimSlashes(v));
+  return problem === undefined ? v : fail(v, problem);
 }
 
 function fail(value: string, problem: string): never {
