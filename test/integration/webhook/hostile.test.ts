@@ -206,6 +206,36 @@ describe('hostile pods against the built webhook', () => {
     assert.ok(longest < 5000, `the longest log line has ${longest} characters`);
   });
 
+  it('a copied manifest running the init program without its volume is repaired', async () => {
+    const copied = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', namespace: 'apps' },
+      spec: {
+        containers: [
+          {
+            name: 'app',
+            image: 'registry.example/app:1',
+            command: ['/vault-inject/bin/vault-inject-env'],
+            args: ['/app'],
+            env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
+            volumeMounts: [{ name: 'vault-inject', mountPath: '/vault-inject', readOnly: true }],
+          },
+        ],
+      },
+    };
+    const r = await answer(w, copied);
+    assert.equal(r.allowed, true, r.message);
+    const paths = r.patch.map((op) => (op as { path: string }).path);
+    assert.ok(paths.includes('/spec/volumes'), paths.join(' '));
+    assert.ok(paths.includes('/spec/initContainers'), paths.join(' '));
+    assert.ok(!paths.includes('/spec/containers/0/command'), 'its command line is kept');
+    assert.match(
+      r.warnings?.join('\n') ?? '',
+      /already runs the init program but lacked its bundle/,
+    );
+  });
+
   it('/healthz and an ordinary review answer while hostile reviews are processed', async () => {
     const refs = 'x${vault:secret/data/a#k}';
     const hostile = [

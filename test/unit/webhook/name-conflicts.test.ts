@@ -305,7 +305,13 @@ describe("the pod's own delivery wins over --delivery; volume, copy and mounts a
       const r = await review(row.pod, row.flags);
       assert.equal(r.allowed, true, r.message);
       assert.deepEqual(shape(r.after), row.want);
-      assert.deepEqual(r.warnings, []);
+      // A sidecar running the init program without a volume is repaired (and said so).
+      const repaired = row.pod.spec.containers.some((c) => c.name === 'sidecar')
+        ? [
+            'container "sidecar" already runs the init program but lacked its bundle volume or mount (a copied manifest?): added',
+          ]
+        : [];
+      assert.deepEqual(r.warnings, repaired);
       // An init container of the user's is kept, in its order; the copy container runs first.
       const others = (row.pod.spec.initContainers ?? []).filter((c) => c !== COPY);
       assert.deepEqual(

@@ -223,12 +223,14 @@ describe("a container's own VAULT_SKIP_VERIFY needs --allow-skip-verify", () => 
 
   it('in a container already running the init program: denied, it is not rewritten', async () => {
     const pod = podWith({});
+    pod.spec.volumes = [{ name: 'vault-inject', image: { reference: 'init:1' } }];
     pod.spec.containers.push({
       name: 'copied',
       image: 'registry.example/app:1',
       command: [INIT_PROGRAM],
       args: ['/app'],
       env: [{ name: 'VAULT_SKIP_VERIFY', value: 'true' }],
+      volumeMounts: [{ name: 'vault-inject', mountPath: '/vault-inject', subPath: 'vault-inject' }],
     });
     const r = await review(pod);
     assert.equal(r.allowed, false);

@@ -6,8 +6,15 @@
 import { ErrorCode, WebhookError, type ErrorCodeValue } from '../errors.ts';
 import { MAX_ITEMS, MAX_MESSAGE_CHARS, capItems, capText } from '../mutation/bounds.ts';
 import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
-import { detect, sourcesOf, type Detection } from '../mutation/detect.ts';
-import { existingDelivery, initEnv, mutate, nameClashes, type Target } from '../mutation/mutate.ts';
+import { detect, runsInitProgram, sourcesOf, type Detection } from '../mutation/detect.ts';
+import {
+  existingDelivery,
+  initEnv,
+  mutate,
+  nameClashes,
+  needsRepair,
+  type Target,
+} from '../mutation/mutate.ts';
 import { policedKeys, policeOwnEnv } from '../mutation/own-env.ts';
 import { quote } from '../mutation/values.ts';
 import {
@@ -242,6 +249,14 @@ function policed(
   return overrides;
 }
 
+/** A container already running the init program that lacks its bundle: repaired, and said. */
+function repaired(position: ContainerPosition, warnings: string[]): Target {
+  warnings.push(
+    `${describeContainer(position)} already runs the init program but lacked its bundle volume or mount (a copied manifest?): added`,
+  );
+  return { position, argv: [], repair: true };
+}
+
 async function decide(r: Review): Promise<Outcome> {
   const { pod, deps, warnings } = r;
   if (!injectionWanted(pod)) return { result: 'skipped', warnings };
@@ -251,18 +266,28 @@ async function decide(r: Review): Promise<Outcome> {
   if (detection.problems.length > 0) {
     throw denial(ErrorCode.REFERENCE, detection.problems);
   }
-  if (!mayInject(pod, detection)) return { result: 'unchanged', warnings };
+  // Containers already running the init program are checked whatever else the pod holds.
+  const injected = detection.containers
+    .map((c) => c.position)
+    .filter((p) => runsInitProgram(containerAt(pod, p)));
+  if (!mayInject(pod, detection) && injected.length === 0) {
+    return { result: 'unchanged', warnings };
+  }
   const settings = podSettings(pod, deps.config, warnings);
   const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
-  if (chosen.length === 0) return { result: 'unchanged', warnings };
+  const repairs = injected.filter((p) => needsRepair(pod, containerAt(pod, p)));
+  if (chosen.length === 0 && injected.length === 0) return { result: 'unchanged', warnings };
   deliveryNotFollowed(pod, settings, warnings);
-  const clashes = nameClashes(pod, settings, chosen, deps.config);
+  const clashes = nameClashes(pod, settings, [...chosen, ...repairs], deps.config);
   if (clashes.length > 0) throw denial(ErrorCode.NAME_CONFLICT, clashes);
-  const overrides = policed(r, settings, chosen, sources);
+  const overrides = policed(r, settings, [...chosen, ...repairs], sources);
+  if (chosen.length === 0 && repairs.length === 0) return { result: 'unchanged', warnings };
   const found = await targetsWithArgv(r, chosen);
   if (found === 'failed_open') return { result: 'failed_open', warnings };
-  if (found.length === 0) return { result: 'unchanged', warnings };
-  const targets = found.map((t) => ({ ...t, overrides: overrides.get(t.position.name) ?? [] }));
+  const targets = [...found, ...repairs.map((position) => repaired(position, warnings))].map(
+    (t) => ({ ...t, overrides: overrides.get(t.position.name) ?? [] }),
+  );
+  if (targets.length === 0) return { result: 'unchanged', warnings };
   const mutated = mutate(pod, { settings, targets }, deps.config);
   return {
     result: 'mutated',

@@ -4,6 +4,7 @@
  * (sources.ts).
  */
 import {
+  COPY_FLAG,
   Env,
   INIT_PROGRAM,
   MalformedReferenceError,
@@ -59,6 +60,11 @@ export function eachContainer(pod: Pod): { container: Container; position: Conta
 
 export function isInjected(c: Container): boolean {
   return c.command?.[0] === INIT_PROGRAM;
+}
+
+/** Runs the init program in front of an app (not as the copy of the bundle). */
+export function runsInitProgram(c: Container): boolean {
+  return isInjected(c) && c.command?.[1] !== COPY_FLAG;
 }
 
 /** The Secrets and ConfigMaps that `valueFrom`/`envFrom` name, each once. */

@@ -43,6 +43,8 @@ export interface Target {
   readonly argv: readonly string[];
   /** Settings the webhook writes over the container's own (own-env.ts). */
   readonly overrides?: readonly EnvVar[];
+  /** Already runs the init program (a copied manifest): only what it lacks is added. */
+  readonly repair?: boolean;
 }
 
 export interface MutationPlan {
@@ -106,6 +108,20 @@ export function existingDelivery(pod: Pod): Delivery | undefined {
  */
 export function podDelivery(pod: Pod, settings: PodSettings): Delivery {
   return existingDelivery(pod) ?? settings.delivery;
+}
+
+/**
+ * A container that already runs the init program but cannot start: the pod has no bundle volume
+ * (or an emptyDir one nothing fills), or the container does not mount it at /vault-inject. A
+ * manifest copied from a mutated pod, with the webhook's volumes or copy container dropped.
+ */
+export function needsRepair(pod: Pod, c: Container): boolean {
+  const volume = pod.spec.volumes?.find((v) => v.name === VOLUME_NAME);
+  const copy = pod.spec.initContainers?.some((i) => i.name === COPY_CONTAINER_NAME);
+  const mounted = (c.volumeMounts ?? []).some(
+    (m) => m.name === VOLUME_NAME && trimSlash(String(m.mountPath)) === MOUNT_PATH,
+  );
+  return !mounted || volume === undefined || (volume.emptyDir !== undefined && !copy);
 }
 
 function bundleVolume(config: InjectionConfig, delivery: Delivery): Volume {
@@ -190,8 +206,10 @@ export function copyContainer(pod: Pod, config: InjectionConfig): Container {
 }
 
 function injectContainer(c: Container, target: Target, env: EnvVar[], m: VolumeMount[]): void {
-  c.command = [INIT_PROGRAM];
-  c.args = [...target.argv];
+  if (!target.repair) {
+    c.command = [INIT_PROGRAM];
+    c.args = [...target.argv];
+  }
   const mountNames = new Set((c.volumeMounts ?? []).map((v) => v.name));
   const newMounts = m.filter((v) => !mountNames.has(v.name)).map((v) => ({ ...v }));
   if (newMounts.length > 0) c.volumeMounts = [...(c.volumeMounts ?? []), ...newMounts];

@@ -8,7 +8,7 @@
  */
 import { ErrorCode, type ErrorCodeValue } from '../errors.ts';
 import { SETTINGS, type Context } from './annotations.ts';
-import { isInjected } from './detect.ts';
+import { runsInitProgram } from './detect.ts';
 import type { InjectionConfig } from './settings.ts';
 import { describeSource, sourceKey, type SourceIndex, type SourceName } from './sources.ts';
 import {
@@ -213,7 +213,7 @@ export function policeOwnEnv(
   for (const list of ['initContainers', 'containers'] as const) {
     (pod.spec[list] ?? []).forEach((c, index) => {
       const rewritable = chosen.has(`${list}/${index}`);
-      if (!rewritable && !isInjected(c)) return;
+      if (!rewritable && !runsInitProgram(c)) return;
       const label = describeContainer({ list, name: c.name });
       const full: Scope = { sources: scope.sources, written: scope.written, base, out, rewritable };
       for (const row of POLICED) policeRow(c, label, row, full);
