@@ -79,7 +79,7 @@ export function parseConfig(env: Environment): Config {
     transitKeyId: optionalPath(Env.TRANSIT_KEY_ID, get(Env.TRANSIT_KEY_ID)),
     transitPath: pathSetting(Env.TRANSIT_PATH, get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
     logLevel: parseLogLevel(get(Env.LOG_LEVEL)),
-    jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), false),
+    jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), true),
     token: loginPassthrough ? undefined : rawToken,
     tokenFile: get(Env.TOKEN_FILE),
     roleId: get(Env.ROLE_ID),

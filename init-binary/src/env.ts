@@ -20,9 +20,23 @@ export const HIDDEN_PREFIX = 'VAULT_INJECT_HIDDEN_';
 
 export type MutableEnv = Record<string, string>;
 
+/**
+ * An environment being built, with no prototype: any name is an own property, `__proto__`
+ * included (on a plain object, assigning `__proto__` sets the prototype and the variable is
+ * lost). `finished` turns it into a plain object holding the same own properties.
+ */
+function emptyEnv(): MutableEnv {
+  return Object.create(null) as MutableEnv;
+}
+
+function finished(env: MutableEnv): MutableEnv {
+  // Object.fromEntries defines each name as an own property, `__proto__` too.
+  return Object.fromEntries(Object.entries(env));
+}
+
 /** The app's environment as the container defined it: hidden names restored, undefined dropped. */
 export function restoreHidden(env: Environment): MutableEnv {
-  const out: MutableEnv = {};
+  const out = emptyEnv();
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) continue;
     if (name.startsWith(HIDDEN_PREFIX)) {
@@ -32,7 +46,7 @@ export function restoreHidden(env: Environment): MutableEnv {
       out[name] = value;
     }
   }
-  return out;
+  return finished(out);
 }
 
 const SETTINGS: ReadonlySet<string> = new Set(INIT_SETTINGS);
@@ -67,7 +81,7 @@ export interface AppEnvInput {
 /** The environment the app is exec'd (or spawned) with. */
 export function appEnvironment(input: AppEnvInput): MutableEnv {
   const { env, config } = input;
-  const out: MutableEnv = {};
+  const out = emptyEnv();
   const skipped = new Set(input.skipped);
   for (const [name, value] of Object.entries(env)) {
     if (SETTINGS.has(name) && !config.passthrough.has(name)) continue;
@@ -83,7 +97,7 @@ export function appEnvironment(input: AppEnvInput): MutableEnv {
     if (config.addr !== undefined) out[Env.ADDR] = config.addr;
     out[Env.TOKEN] = input.token;
   }
-  return out;
+  return finished(out);
 }
 
 /**

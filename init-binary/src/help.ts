@@ -45,7 +45,7 @@ export const SETTINGS_HELP: Readonly<Record<EnvName, SettingHelp>> = {
   [Env.TRANSIT_KEY_ID]: { default: '', help: 'the transit key that decrypts vault:vN: values' },
   [Env.TRANSIT_PATH]: { default: Defaults.TRANSIT_PATH, help: 'the transit mount' },
   [Env.LOG_LEVEL]: { default: 'info', help: 'debug, info, warn or error' },
-  [Env.JSON_LOG]: { default: 'false', help: 'log JSON lines instead of text' },
+  [Env.JSON_LOG]: { default: 'true', help: 'log JSON lines (false: text lines)' },
   [Env.TOKEN]: {
     default: '',
     help: 'the token of token auth; vault:login hands ours to the app',

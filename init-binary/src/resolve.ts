@@ -119,17 +119,17 @@ export async function resolve(
       skipped.push(v.name);
     }
   }
-  fromPathValues(input, results, values, skipped, log);
+  fromPathValues(input, results, { values, skipped }, log);
   return { values, skipped, leases: leasesOf(results) };
 }
 
 function fromPathValues(
   input: ResolveInput,
   results: ReadonlyMap<string, Settled<Secret | undefined>>,
-  values: Map<string, string>,
-  skipped: string[],
+  out: { readonly values: Map<string, string>; readonly skipped: string[] },
   log: Logger,
 ): void {
+  const { values, skipped } = out;
   // Like envFrom: the later path wins; names the container sets itself always win.
   for (const path of input.fromPaths) {
     let secret: Secret;

@@ -62,6 +62,8 @@ export type Outcome =
       readonly result: 'mutated';
       readonly pod: Pod;
       readonly containers: readonly string[];
+      /** How the injected containers log in to Vault (for the audit line). */
+      readonly login: Pick<PodSettings, 'role' | 'authPath' | 'authMethod'>;
       readonly warnings: string[];
     }
   | { readonly result: 'denied'; readonly error: WebhookError; readonly warnings: string[] };
@@ -293,6 +295,7 @@ async function decide(r: Review): Promise<Outcome> {
     result: 'mutated',
     pod: mutated,
     containers: targets.map((t) => t.position.name),
+    login: { role: settings.role, authPath: settings.authPath, authMethod: settings.authMethod },
     warnings,
   };
 }
