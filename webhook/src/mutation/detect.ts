@@ -163,33 +163,31 @@ function checkFact(fact: KeyFact, name: string, where: string, out: Collector): 
   if (problem !== undefined) out.problems.push(`${where}: ${problem}`);
 }
 
+/** True when the value behind `e.valueFrom` holds a reference (checked). */
+function checkValueFrom(e: EnvVar, label: string, sources: SourceIndex, out: Collector): boolean {
+  const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
+  if (!ref?.name) return false;
+  const secret = e.valueFrom?.secretKeyRef !== undefined;
+  const source: SourceName = { kind: secret ? 'secret' : 'configmap', name: ref.name };
+  const fact = sourceLookup(sources, source, ref.optional, out)?.get(ref.key);
+  if (!fact?.reference) return false;
+  const where = `${label}, env ${e.name} (${describeSource(source)} key ${ref.key})`;
+  checkFact(fact, e.name, where, out);
+  return true;
+}
+
 /** True when some value of `c` holds a reference. */
 async function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collector) {
   let found = false;
   for (const e of c.env ?? []) {
     if (spent(out)) break;
     await out.slicer.tick();
-    if (e.value !== undefined) {
-      if (!hasReference(e.value)) continue;
+    if (e.value === undefined) {
+      found = checkValueFrom(e, label, sources, out) || found;
+    } else if (hasReference(e.value)) {
       found = true;
       checkLiteral(e as EnvVar & { value: string }, `${label}, env ${e.name}`, out);
-      continue;
     }
-    const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
-    if (!ref?.name) continue;
-    const source: SourceName = {
-      kind: e.valueFrom?.secretKeyRef ? 'secret' : 'configmap',
-      name: ref.name,
-    };
-    const fact = sourceLookup(sources, source, ref.optional, out)?.get(ref.key);
-    if (!fact?.reference) continue;
-    found = true;
-    checkFact(
-      fact,
-      e.name,
-      `${label}, env ${e.name} (${describeSource(source)} key ${ref.key})`,
-      out,
-    );
   }
   return found;
 }

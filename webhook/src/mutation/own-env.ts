@@ -35,19 +35,24 @@ const refSource = (secret: boolean, name: string): SourceName => ({
 
 function keysOf(c: Container, add: Keep): void {
   for (const e of c.env ?? []) {
-    const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
-    if (POLICED_NAMES.has(e.name) && ref?.name) {
-      add(refSource(e.valueFrom?.secretKeyRef !== undefined, ref.name), ref.key);
-    }
+    if (POLICED_NAMES.has(e.name)) keyOf(e, add);
   }
   for (const f of c.envFrom ?? []) {
     const ref = f.secretRef ?? f.configMapRef;
-    const prefix = f.prefix ?? '';
-    if (!ref?.name) continue;
-    for (const name of POLICED_NAMES) {
-      if (name.startsWith(prefix))
-        add(refSource(f.secretRef !== undefined, ref.name), name.slice(prefix.length));
-    }
+    if (ref?.name) keysFrom(refSource(f.secretRef !== undefined, ref.name), f.prefix ?? '', add);
+  }
+}
+
+/** The key behind an env entry's valueFrom, if it names one. */
+function keyOf(e: EnvVar, add: Keep): void {
+  const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
+  if (ref?.name) add(refSource(e.valueFrom?.secretKeyRef !== undefined, ref.name), ref.key);
+}
+
+/** The keys of an envFrom source (under `prefix`) that would set a policed variable. */
+function keysFrom(source: SourceName, prefix: string, add: Keep): void {
+  for (const name of POLICED_NAMES) {
+    if (name.startsWith(prefix)) add(source, name.slice(prefix.length));
   }
 }
 
@@ -90,38 +95,32 @@ function fromSource(
   return fact === undefined ? 'unset' : { value: fact.value ?? '', where, secret, inEnv: false };
 }
 
+/** The value of an `env` entry: as written, or behind its valueFrom. */
+function fromEntry(entry: EnvVar, sources: SourceIndex): Own | undefined {
+  if (entry.valueFrom === undefined) {
+    return { value: entry.value ?? '', where: '', secret: false, inEnv: true };
+  }
+  const ref = entry.valueFrom.secretKeyRef ?? entry.valueFrom.configMapKeyRef;
+  if (!ref?.name) {
+    const kind = Object.keys(entry.valueFrom)[0] ?? 'valueFrom';
+    return { unknown: `it comes from ${kind}`, where: '', secret: false, inEnv: true };
+  }
+  const source = refSource(entry.valueFrom.secretKeyRef !== undefined, ref.name);
+  const found = fromSource(sources, source, ref.key, ` (${describeSource(source)} key ${ref.key})`);
+  return found === 'unset' ? undefined : { ...found, inEnv: true };
+}
+
 /** The container's own value of `name`: the last `env` entry, else the last `envFrom` holding it. */
 function ownValue(c: Container, name: string, sources: SourceIndex): Own | undefined {
   const entry = (c.env ?? []).findLast((e) => e.name === name);
-  if (entry) {
-    if (entry.valueFrom === undefined) {
-      return { value: entry.value ?? '', where: '', secret: false, inEnv: true };
-    }
-    const ref = entry.valueFrom.secretKeyRef ?? entry.valueFrom.configMapKeyRef;
-    if (!ref?.name) {
-      const kind = Object.keys(entry.valueFrom)[0] ?? 'valueFrom';
-      return { unknown: `it comes from ${kind}`, where: '', secret: false, inEnv: true };
-    }
-    const source = refSource(entry.valueFrom.secretKeyRef !== undefined, ref.name);
-    const found = fromSource(
-      sources,
-      source,
-      ref.key,
-      ` (${describeSource(source)} key ${ref.key})`,
-    );
-    return found === 'unset' ? undefined : { ...found, inEnv: true };
-  }
+  if (entry) return fromEntry(entry, sources);
   for (const f of (c.envFrom ?? []).toReversed()) {
     const ref = f.secretRef ?? f.configMapRef;
     const prefix = f.prefix ?? '';
     if (!ref?.name || !name.startsWith(prefix)) continue;
     const source = refSource(f.secretRef !== undefined, ref.name);
-    const found = fromSource(
-      sources,
-      source,
-      name.slice(prefix.length),
-      ` (envFrom ${describeSource(source)})`,
-    );
+    const where = ` (envFrom ${describeSource(source)})`;
+    const found = fromSource(sources, source, name.slice(prefix.length), where);
     if (found !== 'unset') return found;
   }
   return undefined;
