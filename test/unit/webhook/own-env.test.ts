@@ -261,3 +261,30 @@ describe("a container's own settings follow the annotations' rules", () => {
     );
   });
 });
+
+describe('envFrom into a container the webhook does not rewrite', () => {
+  it("a copied container's envFrom VAULT_ADDR is checked: no env entry of the webhook shadows it", async () => {
+    const pod = podWith({});
+    pod.spec.volumes = [{ name: 'vault-inject', image: { reference: 'init:1' } }];
+    pod.spec.containers.push({
+      name: 'copied',
+      image: 'registry.example/app:1',
+      command: [INIT_PROGRAM],
+      args: ['/app'],
+      envFrom: [{ secretRef: { name: 'addr' } }],
+      env: [{ name: 'ADDR_UNUSED', value: 'x' }],
+      volumeMounts: [{ name: 'vault-inject', mountPath: '/vault-inject', subPath: 'vault-inject' }],
+    });
+    pod.spec.containers[1]?.envFrom?.push({ configMapRef: { name: 'settings' }, prefix: 'X_' });
+    const r = await review(pod);
+    assert.equal(r.allowed, true, 'secret "addr" has no VAULT_ADDR key');
+    const evil = structuredClone(pod);
+    evil.spec.containers[1]?.envFrom?.push({ secretRef: { name: 'settings' } });
+    const denied = await review(evil);
+    assert.equal(denied.allowed, false);
+    assert.match(
+      denied.message ?? '',
+      /container "copied", env VAULT_ADDR \(envFrom secret "settings"\): holds a value that is not an allowed Vault address/,
+    );
+  });
+});

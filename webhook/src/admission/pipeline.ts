@@ -15,7 +15,7 @@ import {
   needsRepair,
   type Target,
 } from '../mutation/mutate.ts';
-import { policedKeys, policeOwnEnv } from '../mutation/own-env.ts';
+import { policedKeys, policeOwnEnv, positionId } from '../mutation/own-env.ts';
 import { quote } from '../mutation/values.ts';
 import {
   injectAnnotation,
@@ -287,7 +287,7 @@ async function decide(r: Review): Promise<Outcome> {
   const found = await targetsWithArgv(r, chosen);
   if (found === 'failed_open') return { result: 'failed_open', warnings };
   const targets = [...found, ...repairs.map((position) => repaired(position, warnings))].map(
-    (t) => ({ ...t, overrides: overrides.get(t.position.name) ?? [] }),
+    (t) => ({ ...t, overrides: overrides.get(positionId(t.position)) ?? [] }),
   );
   if (targets.length === 0) return { result: 'unchanged', warnings };
   const mutated = mutate(pod, { settings, targets }, deps.config);

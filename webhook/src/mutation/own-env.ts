@@ -126,6 +126,11 @@ function ownValue(c: Container, name: string, sources: SourceIndex): Own | undef
   return undefined;
 }
 
+/** A container's place in the pod as one key: `containers/0`. */
+export function positionId(p: Pick<ContainerPosition, 'list' | 'index'>): string {
+  return `${p.list}/${p.index}`;
+}
+
 export interface Problem {
   readonly code: ErrorCodeValue;
   readonly message: string;
@@ -134,7 +139,7 @@ export interface Problem {
 export interface Policed {
   /** Each denies the pod, naming container and variable. */
   readonly problems: Problem[];
-  /** The values the webhook writes over the container's own, by container name. */
+  /** The values the webhook writes over the container's own, by `positionId`. */
   readonly overrides: Map<string, EnvVar[]>;
 }
 
@@ -155,29 +160,39 @@ interface Scope {
   readonly out: Policed;
   /** The container is injected now, so the webhook may write over its settings. */
   readonly rewritable: boolean;
+  /** The container's `positionId`. */
+  readonly id: string;
+}
+
+/** A setting the webhook writes over: kept, overridden, or (when not rewritable) denied. */
+function policeOverride(row: Row, own: Own, ctx: Context, scope: Scope): void {
+  const { override, env: name } = row;
+  if (override === undefined || name === undefined) return;
+  // Warnings are for values the webhook writes over; a container it does not rewrite is denied.
+  const value = override(own.value, scope.rewritable ? ctx : { ...ctx, warnings: [] });
+  if (value === undefined) return;
+  if (!scope.rewritable) {
+    // A container that already runs the init program is not rewritten (reinvocation).
+    scope.out.problems.push({
+      code: ErrorCode.ANNOTATION,
+      message: `${ctx.key}: set it to ${value} or remove it`,
+    });
+    return;
+  }
+  const list = scope.out.overrides.get(scope.id) ?? [];
+  scope.out.overrides.set(scope.id, [...list, { name, value }]);
 }
 
 function policeRow(c: Container, label: string, row: Row, scope: Scope): void {
   const name = row.env as string;
   const own = ownValue(c, name, scope.sources);
-  // Through envFrom only, a variable the webhook writes itself never reaches the init program.
-  if (own === undefined || (!own.inEnv && scope.written.has(name))) return;
+  // Through envFrom only, a variable the webhook writes itself into this container (its env entry
+  // wins) never reaches the init program.
+  const shadowed = !own?.inEnv && scope.rewritable && scope.written.has(name);
+  if (own === undefined || shadowed) return;
   const ctx: Context = { ...scope.base, key: `${label}, env ${name}${own.where}` };
   if (row.override) {
-    // Warnings are for values the webhook writes over; a container it does not rewrite is denied.
-    const value = row.override(own.value, scope.rewritable ? ctx : { ...ctx, warnings: [] });
-    if (value !== undefined && !scope.rewritable) {
-      // A container that already runs the init program is not rewritten (reinvocation).
-      scope.out.problems.push({
-        code: ErrorCode.ANNOTATION,
-        message: `${ctx.key}: set it to ${value} or remove it`,
-      });
-    } else if (value !== undefined) {
-      scope.out.overrides.set(c.name, [
-        ...(scope.out.overrides.get(c.name) ?? []),
-        { name, value },
-      ]);
-    }
+    policeOverride(row, own, ctx, scope);
     return;
   }
   if (own.value === undefined) {
@@ -208,13 +223,15 @@ export function policeOwnEnv(
 ): Policed {
   const out: Policed = { problems: [], overrides: new Map() };
   const base = { config: scope.config, pod, warnings: scope.warnings };
-  const chosen = new Set(targets.map((t) => `${t.list}/${t.index}`));
+  const chosen = new Set(targets.map(positionId));
   for (const list of ['initContainers', 'containers'] as const) {
     (pod.spec[list] ?? []).forEach((c, index) => {
-      const rewritable = chosen.has(`${list}/${index}`);
+      const id = positionId({ list, index });
+      const rewritable = chosen.has(id);
       if (!rewritable && !runsInitProgram(c)) return;
       const label = describeContainer({ list, name: c.name });
-      const full: Scope = { sources: scope.sources, written: scope.written, base, out, rewritable };
+      const { sources, written } = scope;
+      const full: Scope = { sources, written, base, out, rewritable, id };
       for (const row of POLICED) policeRow(c, label, row, full);
     });
   }
