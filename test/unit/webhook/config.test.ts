@@ -156,6 +156,7 @@ describe('config', () => {
       ],
       insecureSkipVerify: [],
       plainHttp: ['localhost:5000', '127.0.0.1:5000'],
+      tokenRealmSameHost: false,
       defaultDockerConfigFile: '',
       failurePolicy: 'admit',
     });

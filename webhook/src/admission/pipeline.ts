@@ -33,16 +33,16 @@ import {
 } from '../mutation/types.ts';
 import type {
   ImageCommand,
-  ImageConfigLookup,
-  ImageLookupRequest,
-} from '../registry/image-config.ts';
+  ImageCommandLookup,
+  ImageCommandRequest,
+} from '../registry/image-command.ts';
 import type { PodPlacement } from '../registry/oci/platform.ts';
 
 export interface PipelineDeps {
   readonly config: InjectionConfig;
   /** Reads Secrets/ConfigMaps behind valueFrom/envFrom; absent: such references go undetected. */
   readonly sources?: SourceReader;
-  readonly images: ImageConfigLookup;
+  readonly images: ImageCommandLookup;
   /**
    * A container whose command `images` cannot give (E_NO_COMMAND):
    * - `deny`: the pod is denied with the lookup's message (the webhook's default);
@@ -122,7 +122,7 @@ interface Review {
   readonly warnings: string[];
 }
 
-function lookupRequest(r: Review, position: ContainerPosition, c: Container): ImageLookupRequest {
+function lookupRequest(r: Review, position: ContainerPosition, c: Container): ImageCommandRequest {
   const { spec } = r.pod;
   const legacyAccount = typeof spec.serviceAccount === 'string' ? spec.serviceAccount : '';
   return {

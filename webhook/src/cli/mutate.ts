@@ -20,7 +20,7 @@ import { ErrorCode, WebhookError } from '../errors.ts';
 import type { InjectionConfig } from '../mutation/settings.ts';
 import type { SourceReader } from '../mutation/sources.ts';
 import type { Pod } from '../mutation/types.ts';
-import { commandRequired } from '../registry/image-config.ts';
+import { commandRequired } from '../registry/image-command.ts';
 import type { Command, Env } from './command.ts';
 
 export type OutputFormat = 'yaml' | 'json' | 'patch';

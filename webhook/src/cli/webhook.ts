@@ -16,12 +16,13 @@ import type { Logger } from 'pino';
 import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
 import { FLAGS, parseConfig, readFlags, type Config } from '../config.ts';
 import { kubernetesPullSecretReader } from '../k8s/pull-secrets.ts';
+import type { FailedRead } from '../k8s/read-retry.ts';
 import { kubernetesSourceReader } from '../k8s/sources.ts';
 import { createLogger } from '../log.ts';
 import { createMetrics, timedLookups } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
-import type { ImageConfigLookup } from '../registry/image-config.ts';
-import type { PullSecretReader } from '../registry/oci/seam.ts';
+import type { ImageCommandLookup } from '../registry/image-command.ts';
+import type { PullSecretReader } from '../registry/oci/pod-command.ts';
 import { createRegistryLookup } from '../registry/setup.ts';
 import {
   selfSignedKeyPair,
@@ -49,7 +50,7 @@ export interface WebhookOptions {
   /** Pull secrets of pods and service accounts; absent: only the default docker config. */
   readonly secrets?: PullSecretReader;
   /** Replaces the registry lookup built from `config.registry` (tests). */
-  readonly images?: ImageConfigLookup;
+  readonly images?: ImageCommandLookup;
   /** `--tls-auto`: the Kubernetes objects (namespace resolved) and this replica's identity. */
   readonly autoTls?: { readonly objects: CertificateObjects; readonly identity: string };
   /** Include Node process metrics (off in tests that build several servers). */
@@ -243,15 +244,18 @@ function kubernetesReaders(
 ): Pick<WebhookOptions, 'sources' | 'secrets'> {
   if (!kubeConfig) return {};
   // A source read, then the service account and the pull secrets one after the other, then the
-  // registry.
-  const deadline = config.server.requestDeadlineMs;
+  // registry. Two attempts each (k8s/read-retry.ts); one connection pool for all (k8s/api-client.ts).
+  const timeoutMs = Math.min(1000, config.server.requestDeadlineMs / 8);
+  const onFailedAttempt = (failed: FailedRead): void =>
+    logger.warn(failed, 'Kubernetes read got no answer');
   const secrets = kubernetesPullSecretReader({
-    timeoutMs: Math.min(1000, deadline / 8),
+    timeoutMs,
     kubeConfig,
     onSkip: (skipped) => logger.warn(skipped, 'image pull secret not read'),
+    onFailedAttempt,
   });
   if (!config.server.readSources) return { secrets };
-  const sources = kubernetesSourceReader({ timeoutMs: Math.min(2000, deadline / 2), kubeConfig });
+  const sources = kubernetesSourceReader({ timeoutMs, kubeConfig, onFailedAttempt });
   return { sources, secrets };
 }
 

@@ -16,6 +16,8 @@ export interface RegistryConfig {
   readonly caFiles: readonly { readonly host: string; readonly file: string }[];
   readonly insecureSkipVerify: readonly string[];
   readonly plainHttp: readonly string[];
+  /** Bearer token realms only on the registry's own host name. */
+  readonly tokenRealmSameHost: boolean;
   /** A docker config.json tried after the pod's and its service account's pull secrets. */
   readonly defaultDockerConfigFile: string;
   readonly failurePolicy: RegistryFailurePolicy;
@@ -58,6 +60,13 @@ export const REGISTRY_FLAGS = [
     env: E('REGISTRY_PLAIN_HTTP'),
     default: '',
     help: 'comma list of registry hosts spoken to over plain HTTP',
+  },
+  {
+    flag: 'registry-token-realm-same-host',
+    env: E('REGISTRY_TOKEN_REALM_SAME_HOST'),
+    default: 'false',
+    boolean: true,
+    help: "fetch Bearer tokens only from the registry's own host name (not for Docker Hub)",
   },
   {
     flag: 'registry-default-docker-config',
@@ -103,6 +112,7 @@ export function readRegistry(p: Problems<Name>): RegistryConfig {
     caFiles: Object.freeze(caFiles(p)),
     insecureSkipVerify: Object.freeze(p.list('registry-insecure-skip-verify')),
     plainHttp: Object.freeze(p.list('registry-plain-http')),
+    tokenRealmSameHost: p.bool('registry-token-realm-same-host'),
     defaultDockerConfigFile: p.text('registry-default-docker-config'),
     failurePolicy: p.oneOf<RegistryFailurePolicy>('registry-failure-policy', ['deny', 'admit']),
   });

@@ -17,9 +17,9 @@ export interface ListenAddress {
 export interface ConnectionLimits {
   /** TCP accepted → TLS handshake done. */
   readonly handshakeTimeoutMs: number;
-  /** Handshake done → the first request's headers received. */
+  /** Handshake done → the first request: the longest silence (each byte restarts it). */
   readonly idleTimeoutMs: number;
-  /** A request's first byte → its headers received. */
+  /** A request's start (the first one's: the connection's opening) → its headers received. */
   readonly headerTimeoutMs: number;
   /** A request's first byte → its whole body received. */
   readonly bodyTimeoutMs: number;
@@ -120,13 +120,13 @@ const CONNECTION_FLAGS = [
   {
     flag: 'idle-timeout',
     env: E('IDLE_TIMEOUT'),
-    default: '10s',
+    default: '5s',
     help: 'close a connection that sends no request this long after its handshake',
   },
   {
     flag: 'header-timeout',
     env: E('HEADER_TIMEOUT'),
-    default: '5s',
+    default: '8s',
     help: 'close a connection whose request headers take longer to arrive',
   },
   {

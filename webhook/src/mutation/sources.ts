@@ -16,6 +16,7 @@ import {
   referencesOf,
 } from '../../../init-binary/src/contract/index.ts';
 import { Slicer, tooManyInValue } from './bounds.ts';
+import { WebhookError } from '../errors.ts';
 
 export type SourceKind = 'secret' | 'configmap';
 
@@ -56,7 +57,8 @@ export function describeSource(s: SourceName): string {
 export interface SourceReader {
   /**
    * The decoded data of the object, `undefined` when it does not exist. Rejects when it cannot
-   * be read (forbidden, timeout); the caller turns that into a warning.
+   * be read: with a WebhookError when the review must be denied (no answer in time), which the
+   * caller passes on; with anything else (forbidden), which the caller turns into a warning.
    */
   read(
     namespace: string,
@@ -127,6 +129,7 @@ export async function readSources(
       try {
         data = await reader.read(namespace, s);
       } catch (err) {
+        if (err instanceof WebhookError) throw err; // no answer in time: denies the review
         return [key, { state: 'unreadable', reason: failureReason(err) }];
       }
       if (data === undefined) return [key, { state: 'missing' }];
