@@ -62,3 +62,29 @@ describe('the annotation table', () => {
     }
   });
 });
+
+describe('aliases', () => {
+  // Room for other aliases (e.g. a vault.hashicorp.com/ name): read after ours and Bank-Vaults'.
+  const a: A.Annotation = {
+    key: 'vault-inject.dev/role',
+    alias: 'vault.security.banzaicloud.io/vault-role',
+    aliases: ['vault.security.banzaicloud.io/vault-role', 'vault.hashicorp.com/role'],
+    doc: 'x',
+  };
+  it('ours first, then the aliases in their order', () => {
+    const all = {
+      'vault.hashicorp.com/role': 'c',
+      'vault.security.banzaicloud.io/vault-role': 'b',
+      'vault-inject.dev/role': 'a',
+    };
+    assert.deepEqual(A.readAnnotation(all, a), { key: 'vault-inject.dev/role', value: 'a' });
+    const two: Record<string, string> = { ...all };
+    delete two['vault-inject.dev/role'];
+    assert.equal(A.readAnnotation(two, a)?.value, 'b');
+    assert.deepEqual(A.readAnnotation({ 'vault.hashicorp.com/role': 'c' }, a), {
+      key: 'vault.hashicorp.com/role',
+      value: 'c',
+    });
+    assert.equal(A.readAnnotation({ other: 'x' }, a), undefined);
+  });
+});
