@@ -33,7 +33,7 @@ export type { Annotation, Context, SettingRow } from './annotation-row.ts';
 const normalizeAddr = (addr: string): string => addr.trim().replace(/\/+$/, '');
 
 /** An address the webhook allows: its own `--vault-addr` or one of `--allowed-vault-addrs`. */
-export function allowedVaultAddr(value: string, config: InjectionConfig): string {
+function allowedVaultAddr(value: string, config: InjectionConfig): string {
   const allowed = [config.vaultAddr, ...config.allowedVaultAddrs];
   const wanted = normalizeAddr(value);
   if (!allowed.some((a) => normalizeAddr(a) === wanted)) {

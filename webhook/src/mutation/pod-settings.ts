@@ -14,7 +14,7 @@ export type { PodSettings } from './annotations.ts';
 type Annotations = Readonly<Record<string, string>> | undefined;
 
 /** `value` through `parse`; a ValueError becomes the denial naming `key`. */
-export function parseAnnotation<T>(key: string, value: string, parse: (v: string) => T): T {
+function parseAnnotation<T>(key: string, value: string, parse: (v: string) => T): T {
   try {
     return parse(value);
   } catch (err) {

@@ -25,7 +25,7 @@ export class ValueError extends Error {
 }
 
 /** At most this many characters of a value are quoted back in a message. */
-export const ECHO_LIMIT = 120;
+const ECHO_LIMIT = 120;
 
 /**
  * `value` quoted for a message, cut to `ECHO_LIMIT` characters with an ellipsis and the count of
