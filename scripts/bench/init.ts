@@ -144,7 +144,8 @@ function rssBeforeExec(env: Record<string, string>): number {
     env: { ...env, VAULT_LOG_LEVEL: 'debug' },
     encoding: 'utf8',
   });
-  const m = /handing over.* rssKb=(\d+)/.exec(r.stderr);
+  // A JSON log line (the default) or a text one (VAULT_JSON_LOG=false).
+  const m = /handing over.*\brssKb"?[=:](\d+)/.exec(r.stderr);
   return m ? Number(m[1]) : NaN;
 }
 

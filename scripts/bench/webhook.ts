@@ -7,7 +7,7 @@ import { handleReview } from '../../webhook/src/admission/handler.ts';
 import { startWebhook } from '../../webhook/src/cli/webhook.ts';
 import { injectionConfig, parseConfig, readFlags } from '../../webhook/src/config.ts';
 import { createMetrics } from '../../webhook/src/metrics.ts';
-import { commandRequired } from '../../webhook/src/registry/image-config.ts';
+import { commandRequired } from '../../webhook/src/registry/image-command.ts';
 import { podOf, podReview } from '../../test/unit/webhook/helpers.ts';
 
 // autocannon ships no types; this is the part of its API used here.

@@ -4,7 +4,10 @@
  * `inject()`.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { handleReview, type HandlerDeps } from './admission/handler.ts';
+import type { ConnectionLimits } from './config.ts';
 import { ErrorCode, isWebhookError } from './errors.ts';
 import { operationLabel } from './metrics.ts';
 
@@ -15,6 +18,39 @@ export interface AdmissionAppOptions {
   readonly deps: HandlerDeps;
   /** TLS material; absent for `inject()` tests. Swapped later with `server.setSecureContext`. */
   readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  /** How long each phase of a connection may take, and how many may be open (HTTPS only). */
+  readonly limits?: ConnectionLimits;
+}
+
+/**
+ * Node.js checks the header and request timeouts on a timer, not per byte: check often enough
+ * that a slow client is cut within a small fraction of its timeout.
+ */
+function checkingInterval(limits: ConnectionLimits): number {
+  return Math.max(50, Math.min(1000, limits.headerTimeoutMs / 4, limits.bodyTimeoutMs / 4));
+}
+
+/** TLS and HTTP server options for `limits` (passed through Fastify's `https`). */
+function tlsServerOptions(limits: ConnectionLimits | undefined): Record<string, number> {
+  if (!limits) return {};
+  return {
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    headersTimeout: limits.headerTimeoutMs,
+    connectionsCheckingInterval: checkingInterval(limits),
+  };
+}
+
+/**
+ * What Node.js does not bound by itself: a connection that completes its handshake and then stays
+ * silent, and the number of connections. Until its first request a connection may be silent for
+ * `idleTimeoutMs` (every byte it sends restarts the timer; the header timeout bounds a trickle);
+ * after a response the keep-alive timeout takes over.
+ */
+function guardConnections(server: HttpsServer, limits: ConnectionLimits, onDrop: () => void): void {
+  server.maxConnections = limits.maxConnections;
+  server.on('drop', onDrop);
+  server.on('secureConnection', (socket: Socket) => socket.setTimeout(limits.idleTimeoutMs));
+  server.on('request', (request: { socket: Socket }) => request.socket.setTimeout(0));
 }
 
 /** Fastify's own codes for a body it could not take (size, media type, JSON syntax). */
@@ -46,10 +82,24 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     logger: false,
     bodyLimit: BODY_LIMIT,
     // Bound every connection: a client that trickles its body cannot hold a socket forever.
-    requestTimeout: deps.deadlineMs + 1000,
+    requestTimeout: options.limits?.bodyTimeoutMs ?? deps.deadlineMs + 1000,
+    ...(options.limits ? { keepAliveTimeout: options.limits.keepAliveTimeoutMs } : {}),
     return503OnClosing: true,
-    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+    ...(options.https
+      ? {
+          https: {
+            key: options.https.key,
+            cert: options.https.cert,
+            ...tlsServerOptions(options.limits),
+          },
+        }
+      : {}),
   }) as unknown as FastifyInstance;
+  if (options.https && options.limits) {
+    guardConnections(app.server as unknown as HttpsServer, options.limits, () =>
+      deps.metrics.connectionsRejected.inc(),
+    );
+  }
 
   app.post('/mutate', async (request, reply) => {
     const review = await handleReview(request.body, deps);

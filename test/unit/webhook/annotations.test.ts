@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fjp from 'fast-json-patch';
-import { INIT_PROGRAM, TOKEN_VOLUME_NAME } from '../../../init-binary/src/contract.ts';
+import { INIT_PROGRAM, TOKEN_VOLUME_NAME } from '../../../init-binary/src/contract/names.ts';
 import * as A from '../../../webhook/src/mutation/annotations.ts';
 import type { Container, Pod } from '../../../webhook/src/mutation/types.ts';
 import { decodePatch, harness, podReview, postReview } from './helpers.ts';

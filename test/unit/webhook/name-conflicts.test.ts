@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fjp from 'fast-json-patch';
-import { INIT_PROGRAM } from '../../../init-binary/src/contract.ts';
+import { INIT_PROGRAM } from '../../../init-binary/src/contract/names.ts';
 import type { Container, Pod, Volume } from '../../../webhook/src/mutation/types.ts';
 import { decodePatch, harness, podReview, postReview } from './helpers.ts';
 

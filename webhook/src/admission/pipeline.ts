@@ -23,16 +23,16 @@ import {
 } from '../mutation/types.ts';
 import type {
   ImageCommand,
-  ImageConfigLookup,
-  ImageLookupRequest,
-} from '../registry/image-config.ts';
+  ImageCommandLookup,
+  ImageCommandRequest,
+} from '../registry/image-command.ts';
 import type { PodPlacement } from '../registry/oci/platform.ts';
 
 export interface PipelineDeps {
   readonly config: InjectionConfig;
   /** Reads Secrets/ConfigMaps behind valueFrom/envFrom; absent: such references go undetected. */
   readonly sources?: SourceReader;
-  readonly images: ImageConfigLookup;
+  readonly images: ImageCommandLookup;
   /**
    * A container whose command `images` cannot give (E_NO_COMMAND):
    * - `deny`: the pod is denied with the lookup's message (the webhook's default);
@@ -52,6 +52,8 @@ export type Outcome =
       readonly result: 'mutated';
       readonly pod: Pod;
       readonly containers: readonly string[];
+      /** How the injected containers log in to Vault (for the audit line). */
+      readonly login: Pick<PodSettings, 'role' | 'authPath' | 'authMethod'>;
       readonly warnings: string[];
     }
   | { readonly result: 'denied'; readonly error: WebhookError; readonly warnings: string[] };
@@ -95,7 +97,7 @@ function lookupRequest(
   namespace: string,
   position: ContainerPosition,
   c: Container,
-): ImageLookupRequest {
+): ImageCommandRequest {
   const { spec } = pod;
   const legacyAccount = typeof spec.serviceAccount === 'string' ? spec.serviceAccount : '';
   return {
@@ -226,6 +228,7 @@ export async function reviewPod(
       result: 'mutated',
       pod: mutated,
       containers: targets.map((t) => t.position.name),
+      login: { role: settings.role, authPath: settings.authPath, authMethod: settings.authMethod },
       warnings,
     };
   } catch (err) {

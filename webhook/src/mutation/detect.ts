@@ -2,8 +2,13 @@
  * Which containers hold references (CONTRACT section 1), and the problems that deny the pod.
  * Pure: the Secret/ConfigMap facts were gathered before (sources.ts).
  */
-import { Env, INIT_PROGRAM } from '../../../init-binary/src/contract.ts';
-import { ReferenceError, hasReference, parseEnvValue } from '../../../init-binary/src/refs.ts';
+import {
+  Env,
+  INIT_PROGRAM,
+  MalformedReferenceError,
+  hasReference,
+  parseEnvValue,
+} from '../../../init-binary/src/contract/index.ts';
 import {
   describeSource,
   sourceKey,
@@ -112,7 +117,7 @@ function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collec
       try {
         parseEnvValue(e.name, e.value);
       } catch (err) {
-        if (!(err instanceof ReferenceError)) throw err;
+        if (!(err instanceof MalformedReferenceError)) throw err;
         out.problems.push(`${label}, env ${e.name}: ${err.message}`);
       }
       continue;

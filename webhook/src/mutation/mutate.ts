@@ -21,7 +21,7 @@ import {
   TOKEN_MOUNT_PATH,
   TOKEN_VOLUME_NAME,
   VOLUME_NAME,
-} from '../../../init-binary/src/contract.ts';
+} from '../../../init-binary/src/contract/index.ts';
 import { STATUS, STATUS_INJECTED } from './annotations.ts';
 import { eachContainer, isInjected } from './detect.ts';
 import type { PodSettings } from './pod-settings.ts';

@@ -2,9 +2,13 @@
  * The pod's Vault settings: its annotations (ours, then the Bank-Vaults aliases) over the
  * webhook's defaults. Pure; an unacceptable annotation throws a WebhookError that denies the pod.
  */
-import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract.ts';
-import { parseDurationMs } from '../../../init-binary/src/config.ts';
-import { ConfigError } from '../../../init-binary/src/errors.ts';
+import {
+  AUTH_METHODS,
+  parseBoolean,
+  parseDurationMs,
+  parseList,
+  type AuthMethod,
+} from '../../../init-binary/src/contract/index.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import * as A from './annotations.ts';
 import type { InjectionConfig } from './settings.ts';
@@ -45,15 +49,13 @@ function text(annotations: Annotations, a: A.Annotation): string | undefined {
 }
 
 /**
- * A boolean annotation as Bank-Vaults reads it (Go's `strconv.ParseBool`): `1`, `t`, `true` and
- * `0`, `f`, `false`, in any case; empty is unset. Anything else is `null`.
+ * A boolean annotation as Bank-Vaults reads it (Go's `strconv.ParseBool`, around surrounding
+ * spaces); empty is unset. Anything else is `null`.
  */
 function parseBool(value: string): boolean | null | undefined {
-  const v = value.trim().toLowerCase();
+  const v = value.trim();
   if (v === '') return undefined;
-  if (v === 'true' || v === 't' || v === '1') return true;
-  if (v === 'false' || v === 'f' || v === '0') return false;
-  return null;
+  return parseBoolean(v) ?? null;
 }
 
 /** The boolean `a`, or undefined when unset or empty; a value that is no boolean denies the pod. */
@@ -119,10 +121,8 @@ function clientTimeout(annotations: Annotations): string | undefined {
   const v = found.value.trim();
   // The init program's own parser: what it reads is accepted (`1.5s`, `1m30s`, `500ms`, `30`),
   // and nothing it would refuse at start-up (exit 78) is let through.
-  try {
-    parseDurationMs(A.CLIENT_TIMEOUT.key, v);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+  const ms = parseDurationMs(v);
+  if (ms === undefined || ms <= 0) {
     throw annotationError(found.key, `"${v}" is not a positive duration such as 10s, 500ms or 1m`);
   }
   return v;
@@ -140,10 +140,7 @@ function tlsSecret(annotations: Annotations): string | undefined {
 
 function list(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  const items = parseList(value);
   return items.length > 0 ? items : undefined;
 }
 

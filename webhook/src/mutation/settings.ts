@@ -1,4 +1,4 @@
-import type { AuthMethod } from '../../../init-binary/src/contract.ts';
+import type { AuthMethod } from '../../../init-binary/src/contract/index.ts';
 import type { ResourceRequirements } from './types.ts';
 
 /** How the init bundle reaches the pod (ARCHITECTURE decision 3). */

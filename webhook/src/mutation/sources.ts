@@ -7,10 +7,11 @@
  */
 import {
   LOGIN_VALUE,
-  ReferenceError,
+  MalformedReferenceError,
   hasReference,
   parseValue,
-} from '../../../init-binary/src/refs.ts';
+} from '../../../init-binary/src/contract/index.ts';
+import { WebhookError } from '../errors.ts';
 
 export type SourceKind = 'secret' | 'configmap';
 
@@ -47,7 +48,8 @@ export function describeSource(s: SourceName): string {
 export interface SourceReader {
   /**
    * The decoded data of the object, `undefined` when it does not exist. Rejects when it cannot
-   * be read (forbidden, timeout); the caller turns that into a warning.
+   * be read: with a WebhookError when the review must be denied (no answer in time), which the
+   * caller passes on; with anything else (forbidden), which the caller turns into a warning.
    */
   read(
     namespace: string,
@@ -62,7 +64,7 @@ function keyFact(kind: SourceKind, value: string): KeyFact {
     parseValue(value);
     return { reference: true };
   } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
+    if (!(err instanceof MalformedReferenceError)) throw err;
     // A Secret's value may be a real secret that merely starts with "vault:": say nothing of it.
     const problem =
       kind === 'secret'
@@ -91,6 +93,7 @@ export async function readSources(
         const data = await reader.read(namespace, s);
         return [sourceKey(s), data === undefined ? { state: 'missing' } : summarize(s.kind, data)];
       } catch (err) {
+        if (err instanceof WebhookError) throw err; // no answer in time: denies the review
         return [sourceKey(s), { state: 'unreadable', reason: failureReason(err) }];
       }
     }),

@@ -1,7 +1,7 @@
 /**
- * The reference grammar of CONTRACT section 1: parse and detect. Pure; imported by the webhook for
+ * The reference grammar (docs/references.md): parse and detect. Pure; imported by the webhook for
  * detection and validation, and by the init program for resolution. Nothing here ever sees a
- * secret value except `applyTemplate`/`selectKey`, which return it and never put it in an error.
+ * secret value (templates.ts's `selectKey` renders them, and never puts one in an error).
  *
  *   value      := whole | inline | plain
  *   whole      := ref                              (the value starts with `vault:` or `>>vault:`)
@@ -13,6 +13,10 @@
  *   key        := NAME | template
  *   template   := (text | '${' ws '.' NAME (ws '|' ws FUNCTION)* ws '}')+
  */
+import { MalformedReferenceError } from './errors.ts';
+import { countReference, type ReferenceLimits } from './limits.ts';
+import { TEMPLATE_FUNCTIONS, type TemplateFunctionName } from './templates.ts';
+import { pathProblem, trimSlashes } from './paths.ts';
 
 export const READ_PREFIX = 'vault:';
 export const WRITE_PREFIX = '>>vault:';
@@ -20,37 +24,6 @@ const INLINE_READ = '${vault:';
 const INLINE_WRITE = '${>>vault:';
 export const LOGIN_VALUE = 'vault:login';
 const TOKEN_VARIABLE = 'VAULT_TOKEN';
-
-/** A reference could not be parsed. `message` states the problem; it never holds a secret. */
-export class ReferenceError extends Error {
-  readonly code = 'E_REFERENCE';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ReferenceError';
-  }
-}
-
-/** A template key names a function we do not have, or a function failed on its input. */
-export class TemplateError extends Error {
-  readonly code = 'E_TEMPLATE';
-  constructor(message: string) {
-    super(message);
-    this.name = 'TemplateError';
-  }
-}
-
-/** The secret was read but has no such key. */
-export class MissingKeyError extends Error {
-  readonly code = 'E_MISSING_KEY';
-  readonly path: string;
-  readonly key: string;
-  constructor(path: string, key: string) {
-    super(`key "${key}" not found in ${path}`);
-    this.name = 'MissingKeyError';
-    this.path = path;
-    this.key = key;
-  }
-}
 
 export interface TemplateField {
   readonly kind: 'field';
@@ -92,22 +65,6 @@ export type ParsedValue =
   | { readonly kind: 'whole'; readonly ref: SecretRef }
   | { readonly kind: 'inline'; readonly parts: readonly InlinePart[] };
 
-/** The documented template functions (docs/references.md). */
-export const TEMPLATE_FUNCTIONS = {
-  b64enc: (s: string): string => Buffer.from(s, 'utf8').toString('base64'),
-  b64dec: (s: string): string => {
-    const compact = s.replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
-      throw new TemplateError('b64dec: input is not valid base64');
-    }
-    return Buffer.from(compact, 'base64').toString('utf8');
-  },
-  upper: (s: string): string => s.toUpperCase(),
-  lower: (s: string): string => s.toLowerCase(),
-  trim: (s: string): string => s.trim(),
-} as const satisfies Record<string, (s: string) => string>;
-export type TemplateFunctionName = keyof typeof TEMPLATE_FUNCTIONS;
-
 function isTemplateFunction(name: string): name is TemplateFunctionName {
   return Object.hasOwn(TEMPLATE_FUNCTIONS, name);
 }
@@ -123,26 +80,38 @@ export function hasReference(value: string): boolean {
 }
 
 /**
- * Parses the value of environment variable `name`. Throws `ReferenceError` for a malformed
+ * Parses the value of environment variable `name`. Throws `MalformedReferenceError` for a malformed
  * reference; returns `{kind: 'plain'}` for a value that holds none.
  */
-export function parseEnvValue(name: string, value: string): ParsedValue {
+export function parseEnvValue(
+  name: string,
+  value: string,
+  limits: ReferenceLimits = {},
+): ParsedValue {
   if (value === LOGIN_VALUE) {
     if (name !== TOKEN_VARIABLE) {
-      throw new ReferenceError(`"${LOGIN_VALUE}" is only valid as the value of ${TOKEN_VARIABLE}`);
+      throw new MalformedReferenceError(
+        `"${LOGIN_VALUE}" is only valid as the value of ${TOKEN_VARIABLE}`,
+      );
     }
+    countReference(1, limits);
     return { kind: 'whole', ref: { kind: 'login' } };
   }
-  return parseValue(value);
+  return parseValue(value, limits);
 }
 
-/** Parses a value that is not VAULT_TOKEN's (so `vault:login` is not special). */
-export function parseValue(value: string): ParsedValue {
+/**
+ * Parses a value that is not VAULT_TOKEN's (so `vault:login` is not special), in time linear in its
+ * length. Throws `TooManyReferencesError` as soon as the value passes `limits.maxPerValue`
+ * references (MAX_REFERENCES_PER_VALUE by default) or `limits.budget` runs out.
+ */
+export function parseValue(value: string, limits: ReferenceLimits = {}): ParsedValue {
   if (value.startsWith(READ_PREFIX) || value.startsWith(WRITE_PREFIX)) {
+    countReference(1, limits);
     return { kind: 'whole', ref: parseRef(value) };
   }
   if (value.includes(INLINE_READ) || value.includes(INLINE_WRITE)) {
-    return { kind: 'inline', parts: parseInline(value) };
+    return { kind: 'inline', parts: parseInline(value, limits) };
   }
   return { kind: 'plain' };
 }
@@ -179,13 +148,17 @@ function keyLabel(key: KeySelector): string {
 
 function parseRef(ref: string): SecretRef {
   if (ref === LOGIN_VALUE) {
-    throw new ReferenceError(`"${LOGIN_VALUE}" is only valid as the whole value of VAULT_TOKEN`);
+    throw new MalformedReferenceError(
+      `"${LOGIN_VALUE}" is only valid as the whole value of VAULT_TOKEN`,
+    );
   }
   const transit = /^vault:v\d+:/.exec(ref);
   if (transit) {
     const body = ref.slice(transit[0].length);
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) {
-      throw new ReferenceError('transit ciphertext after "vault:vN:" must be non-empty base64');
+      throw new MalformedReferenceError(
+        'transit ciphertext after "vault:vN:" must be non-empty base64',
+      );
     }
     return { kind: 'transit', ciphertext: ref };
   }
@@ -193,7 +166,7 @@ function parseRef(ref: string): SecretRef {
   const rest = ref.slice(write ? WRITE_PREFIX.length : READ_PREFIX.length);
   const hash = rest.indexOf('#');
   if (hash < 0) {
-    throw new ReferenceError('missing "#KEY" after the path');
+    throw new MalformedReferenceError('missing "#KEY" after the path');
   }
   const path = parsePath(rest.slice(0, hash));
   const afterPath = rest.slice(hash + 1);
@@ -225,29 +198,19 @@ function keyEndIndex(s: string): number {
 }
 
 function parsePath(raw: string): string {
-  const path = raw.replace(/^\/+/, '').replace(/\/+$/, '');
-  if (path === '') throw new ReferenceError('the path is empty');
-  if (/[\s{}$"\\]/.test(path)) {
-    throw new ReferenceError(`the path "${raw}" holds a space, quote, backslash, "$", "{" or "}"`);
-  }
-  // Both would change the request rather than name a secret: "?" starts a query string, "%" an
-  // escape the server decodes (%2F is a "/").
-  if (/[?%]/.test(path)) {
-    throw new ReferenceError(
-      `the path "${raw}" holds "?" or "%" (a query or an escape, not a name)`,
-    );
-  }
-  if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
-    throw new ReferenceError(`the path "${raw}" has an empty, "." or ".." segment`);
-  }
-  return path;
+  const path = trimSlashes(raw);
+  const problem = pathProblem(path);
+  if (problem === undefined) return path;
+  throw new MalformedReferenceError(
+    path === '' ? `the path ${problem}` : `the path "${raw}" ${problem}`,
+  );
 }
 
 function parseKey(raw: string): KeySelector {
   if (raw.includes('${')) return { kind: 'template', source: raw, parts: parseTemplate(raw) };
-  if (raw === '') throw new ReferenceError('the key after "#" is empty');
+  if (raw === '') throw new MalformedReferenceError('the key after "#" is empty');
   if (/[\s{}$]/.test(raw)) {
-    throw new ReferenceError(`the key "${raw}" holds a space, "$", "{" or "}"`);
+    throw new MalformedReferenceError(`the key "${raw}" holds a space, "$", "{" or "}"`);
   }
   return { kind: 'key', name: raw };
 }
@@ -263,7 +226,7 @@ function parseTemplate(source: string): TemplatePart[] {
     }
     if (open > i) parts.push({ kind: 'text', text: source.slice(i, open) });
     const close = source.indexOf('}', open + 2);
-    if (close < 0) throw new ReferenceError('template "${" has no closing "}"');
+    if (close < 0) throw new MalformedReferenceError('template "${" has no closing "}"');
     parts.push(parseTemplateExpression(source.slice(open + 2, close)));
     i = close + 1;
   }
@@ -274,14 +237,14 @@ function parseTemplateExpression(expr: string): TemplateField {
   const [field = '', ...pipeline] = expr.split('|').map((s) => s.trim());
   const m = /^\.([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(field);
   if (!m?.[1]) {
-    throw new ReferenceError(
+    throw new MalformedReferenceError(
       `template expression "\${${expr}}" must start with ".KEY" (letters, digits, "_", "-", ".")`,
     );
   }
   const functions = pipeline.map((fn): TemplateFunctionName => {
     if (!isTemplateFunction(fn)) {
       const known = Object.keys(TEMPLATE_FUNCTIONS).join(', ');
-      throw new ReferenceError(`unknown template function "${fn}" (known: ${known})`);
+      throw new MalformedReferenceError(`unknown template function "${fn}" (known: ${known})`);
     }
     return fn;
   });
@@ -290,7 +253,7 @@ function parseTemplateExpression(expr: string): TemplateField {
 
 function parseVersion(raw: string): number {
   if (!/^[1-9]\d{0,9}$/.test(raw)) {
-    throw new ReferenceError(`the version "${raw}" is not a positive whole number`);
+    throw new MalformedReferenceError(`the version "${raw}" is not a positive whole number`);
   }
   return Number(raw);
 }
@@ -300,23 +263,28 @@ function parseBody(raw: string): Record<string, unknown> {
   try {
     body = JSON.parse(raw);
   } catch (cause) {
-    throw new ReferenceError('the write body after the second "#" is not valid JSON', { cause });
+    throw new MalformedReferenceError('the write body after the second "#" is not valid JSON', {
+      cause,
+    });
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ReferenceError('the write body after the second "#" must be a JSON object');
+    throw new MalformedReferenceError('the write body after the second "#" must be a JSON object');
   }
   return body as Record<string, unknown>;
 }
 
-function parseInline(value: string): InlinePart[] {
+function parseInline(value: string, limits: ReferenceLimits): InlinePart[] {
   const parts: InlinePart[] = [];
+  const next = inlineStarts(value);
   let i = 0;
+  let count = 0;
   while (i < value.length) {
-    const open = nextInlineStart(value, i);
+    const open = next(i);
     if (open < 0) {
       parts.push({ kind: 'text', text: value.slice(i) });
       break;
     }
+    countReference(++count, limits);
     if (open > i) parts.push({ kind: 'text', text: value.slice(i, open) });
     const close = matchingBrace(value, open + 1);
     parts.push({ kind: 'ref', ref: parseRef(value.slice(open + 2, close)) });
@@ -325,12 +293,22 @@ function parseInline(value: string): InlinePart[] {
   return parts;
 }
 
-function nextInlineStart(value: string, from: number): number {
-  const read = value.indexOf(INLINE_READ, from);
-  const write = value.indexOf(INLINE_WRITE, from);
-  if (read < 0) return write;
-  if (write < 0) return read;
-  return Math.min(read, write);
+/**
+ * The start of the next `${vault:` or `${>>vault:` at or after a position that only grows: each
+ * kind is searched again only once the position has passed its last match, so every character
+ * is scanned at most once per kind (searching both from every position made a value with many
+ * references of one kind quadratic: the other kind's search ran to the end each time).
+ */
+function inlineStarts(value: string): (from: number) => number {
+  let read = -2;
+  let write = -2;
+  return (from) => {
+    if (read !== -1 && read < from) read = value.indexOf(INLINE_READ, from);
+    if (write !== -1 && write < from) write = value.indexOf(INLINE_WRITE, from);
+    if (read < 0) return write;
+    if (write < 0) return read;
+    return Math.min(read, write);
+  };
 }
 
 /** Index of the `}` closing the `{` at `open`, skipping JSON strings and nested braces. */
@@ -350,36 +328,5 @@ function matchingBrace(value: string, open: number): number {
       return i;
     }
   }
-  throw new ReferenceError('inline reference "${" has no closing "}"');
-}
-
-/**
- * The value that `key` selects from secret `data` (read at `path`). Non-string values are
- * rendered as JSON, numbers and booleans as text.
- */
-export function selectKey(
-  key: KeySelector,
-  data: Readonly<Record<string, unknown>>,
-  path: string,
-): string {
-  if (key.kind === 'key') return field(data, key.name, path);
-  return key.parts
-    .map((part) =>
-      part.kind === 'text'
-        ? part.text
-        : part.functions.reduce<string>(
-            (acc, fn) => TEMPLATE_FUNCTIONS[fn](acc),
-            field(data, part.name, path),
-          ),
-    )
-    .join('');
-}
-
-function field(data: Readonly<Record<string, unknown>>, name: string, path: string): string {
-  if (!Object.hasOwn(data, name)) throw new MissingKeyError(path, name);
-  const v = data[name];
-  if (typeof v === 'string') return v;
-  if (v === null || v === undefined) return '';
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+  throw new MalformedReferenceError('inline reference "${" has no closing "}"');
 }

@@ -1,6 +1,6 @@
 /**
  * Every name that crosses the boundary between the webhook, the pod spec and the init process
- * (CONTRACT sections 3, 4 and 5). The webhook imports this module; it imports nothing.
+ * (docs/init-program.md, docs/webhook.md). It imports nothing.
  */
 
 /** Where the bundle is mounted in every injected container. */
@@ -25,7 +25,7 @@ export const TOKEN_FILE_NAME = 'token';
 /** The Kubernetes-automounted service account token. */
 export const DEFAULT_SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
-/** Webhook → init process settings: Bank-Vaults' `vault-env` names (CONTRACT section 4). */
+/** Webhook → init process settings: Bank-Vaults' `vault-env` names (docs/init-program.md). */
 export const Env = {
   ADDR: 'VAULT_ADDR',
   ROLE: 'VAULT_ROLE',
@@ -76,7 +76,7 @@ export const Defaults = {
   TRANSIT_PATH: 'transit',
 } as const;
 
-/** `vault-inject-env` exit codes for its own failures (CONTRACT section 5; sysexits.h values). */
+/** `vault-inject-env` exit codes for its own failures (docs/init-program.md; sysexits.h values). */
 export const ExitCode = {
   /** Bad reference, missing secret or key, bad configuration (EX_CONFIG). */
   CONFIG: 78,
