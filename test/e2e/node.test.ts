@@ -316,7 +316,7 @@ describe('pods on the real node', () => {
           '/bin/sh',
           '-c',
           // The first run waits a little before failing, for the test to change the secret.
-          `${HASH_ENV_SCRIPT}; [ -e /work/ran ] && exec sleep 3; touch /work/ran; sleep 4; exit 1`,
+          `${HASH_ENV_SCRIPT}; [ -e /work/ran ] && exec sleep 8; touch /work/ran; sleep 6; exit 1`,
         ],
         env: [{ name: 'ROTATING', value: 'vault:secret/data/e2e/rotating#value' }],
         volumeMounts: [{ name: 'work', mountPath: '/work' }],
@@ -330,7 +330,7 @@ describe('pods on the real node', () => {
     });
     await waitUntilLog(ns, 'restarted', /^ROTATING [0-9a-f]{64}$/m);
     await kvPut(stack.bao, 'e2e/rotating', { value: ROTATED.second });
-    // The second run prints, then sleeps 3 s: both runs' logs are read meanwhile (the kubelet
+    // The second run prints, then sleeps 8 s: both runs' logs are read meanwhile (the kubelet
     // removes the dead container once the pod has completed).
     await waitForPod(stack, ns, 'restarted', 'restarted once', (p) => {
       const s = containerStatus(p, 'app');
