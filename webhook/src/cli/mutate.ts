@@ -269,7 +269,13 @@ export const mutateCommand: Command = {
   usage: 'vault-inject mutate -f FILE|- [-o yaml|json|patch] [injection flags]',
   summary:
     'Previews what the webhook does to the pods of FILE (Pods, workloads, Lists), without a cluster.',
-  flags: MUTATE_FLAGS,
+  flags: [
+    { title: 'preview', flags: PREVIEW_FLAGS },
+    {
+      title: "injection (the webhook's; every flag also reads its variable)",
+      flags: INJECTION_FLAGS,
+    },
+  ],
   notes:
     "The webhook's other flags are accepted and ignored: the preview calls no registry and no cluster.\n" +
     'Exit status: 0 every document previewed, 1 a document could not be, 2 bad flags.',

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
-import { FLAGS, parseConfig, readFlags, type Config } from '../config.ts';
+import { FLAG_SECTIONS, parseConfig, readFlags, type Config } from '../config.ts';
 import { kubernetesPullSecretReader } from '../k8s/pull-secrets.ts';
 import type { FailedRead } from '../k8s/read-retry.ts';
 import { kubernetesSourceReader } from '../k8s/sources.ts';
@@ -145,6 +145,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   const telemetry = buildTelemetryApp({
     registry: metrics.registry,
     state: { certificateLoaded: () => loaded !== undefined, shuttingDown: () => shuttingDown },
+    limits: config.server.connections,
   });
   await telemetry.listen(config.server.telemetryListen);
 
@@ -281,7 +282,7 @@ export const webhookCommand: Command = {
   summary:
     'The admission server: POST /mutate over HTTPS, /healthz, /readyz and /metrics over HTTP.\n' +
     'Every flag also reads from the environment variable named beside it (the flag wins).',
-  flags: FLAGS,
+  flags: FLAG_SECTIONS,
   notes: 'Runs until SIGTERM or SIGINT, then drains (--shutdown-delay) and exits 0.',
   async run(argv: readonly string[], env: Env): Promise<number> {
     const config = parseConfig(readFlags(argv, env).flags);

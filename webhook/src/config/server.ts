@@ -2,7 +2,13 @@
  * The admission and telemetry servers: listeners, certificates, the review deadline, shutdown and
  * the limits every HTTPS connection lives under (docs/configuration.md#connections).
  */
-import { collect, type FlagSpec, type FlagValues, type Problems } from './flags.ts';
+import {
+  collect,
+  type FlagSection,
+  type FlagSpec,
+  type FlagValues,
+  type Problems,
+} from './flags.ts';
 import { E } from './injection.ts';
 import { TLS_AUTO_FLAGS, readAutoTls, type AutoTlsConfig } from './tls-auto.ts';
 
@@ -155,6 +161,14 @@ export const SERVER_FLAGS = [
   ...REVIEW_FLAGS,
   ...CONNECTION_FLAGS,
 ] as const satisfies readonly FlagSpec[];
+
+/** The server flags in the groups `--help` shows. */
+export const SERVER_SECTIONS: readonly FlagSection[] = [
+  { title: 'listeners and certificates', flags: LISTEN_FLAGS },
+  { title: 'certificates kept in a Secret (--tls-auto)', flags: TLS_AUTO_FLAGS },
+  { title: 'reviews', flags: REVIEW_FLAGS },
+  { title: 'connections', flags: CONNECTION_FLAGS },
+];
 
 type Name = (typeof SERVER_FLAGS)[number]['flag'];
 
