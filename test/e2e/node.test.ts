@@ -149,10 +149,49 @@ describe('pods on the real node', () => {
       );
       assertResolved(run);
       timings.push(`image create->Ready ${(await createToReady('ready-image')).toFixed(2)} s`);
+      // The per-pod annotation overrides --delivery: this one gets the copy container.
+      const copied = await runOnNode(
+        stack,
+        ns,
+        appPod('annotated-empty-dir', HASH_ENV_SCRIPT, { 'vault-inject.dev/delivery': 'emptyDir' }),
+      );
+      assert.ok(copied.stored.spec?.initContainers?.some((c) => c.name === 'vault-inject-copy'));
+      assert.ok(copied.stored.spec?.volumes?.some((v) => v.name === 'vault-inject' && v.emptyDir));
+      assertResolved(copied);
     } finally {
       await stack.restartWebhook(WEBHOOK_ARGS);
       await stack.waitForWebhook(ns);
     }
+  });
+
+  it('the vault-inject.dev/delivery annotation: image volume under an emptyDir webhook; a bad value denied', async () => {
+    const { stack, ns } = h;
+    const run = await runOnNode(
+      stack,
+      ns,
+      appPod('annotated-image', HASH_ENV_SCRIPT, { 'vault-inject.dev/delivery': 'image' }),
+    );
+    const volume = run.stored.spec?.volumes?.find((v) => v.name === 'vault-inject');
+    assert.equal(volume?.image?.reference, await initImageName(), JSON.stringify(volume));
+    assert.equal(
+      run.stored.spec?.initContainers?.some((c) => c.name === 'vault-inject-copy') ?? false,
+      false,
+    );
+    assertResolved(run);
+    const denied = await stack.kube.core
+      .createNamespacedPod({
+        namespace: ns,
+        body: onNode(
+          stack,
+          appPod('bad-delivery', 'true', { 'vault-inject.dev/delivery': 'floppy' }),
+        ),
+      })
+      .then(
+        () => '',
+        (err: unknown) => apiMessage(err),
+      );
+    assert.match(denied, /vault-inject\.dev\/delivery/);
+    assert.match(denied, /"floppy" is not image or emptyDir/);
   });
 
   it('a container without command runs its image’s ENTRYPOINT + CMD from the local registry; a scratch image', async () => {
