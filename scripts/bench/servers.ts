@@ -53,20 +53,22 @@ export function fixtures(dir: string): { cert: string; key: string; kubeconfig: 
   return { cert, key, kubeconfig };
 }
 
-/** The node flags between `node` and the script in Dockerfile.webhook's ENTRYPOINT. */
-export function shippedNodeFlags(dockerfile = 'Dockerfile.webhook'): string[] {
-  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(dockerfile, 'utf8'));
-  if (!m?.[1]) throw new Error(`${dockerfile}: no ENTRYPOINT [...] line`);
+const DOCKERFILE = 'Dockerfile.webhook';
+
+/** The node flags between `node` and the script in the Dockerfile's exec-form ENTRYPOINT. */
+export function shippedNodeFlags(text = readFileSync(DOCKERFILE, 'utf8')): string[] {
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
+  if (!m?.[1]) throw new Error(`${DOCKERFILE}: no ENTRYPOINT [...] line`);
   const argv = JSON.parse(m[1]) as string[];
   const script = argv.findIndex((a) => a.endsWith('.js'));
-  if (script < 1) throw new Error(`${dockerfile}: ENTRYPOINT runs no .js file`);
+  if (script < 1) throw new Error(`${DOCKERFILE}: ENTRYPOINT runs no .js file`);
   return argv.slice(1, script);
 }
 
-/** The environment variables of Dockerfile.webhook's ENV lines that affect Node and glibc. */
-export function shippedEnv(dockerfile = 'Dockerfile.webhook'): Record<string, string> {
+/** The variables of the Dockerfile's ENV lines that affect Node and glibc (NODE_, MALLOC_, UV_). */
+export function shippedEnv(text = readFileSync(DOCKERFILE, 'utf8')): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const m of readFileSync(dockerfile, 'utf8').matchAll(/^ENV\s+(.+)$/gm)) {
+  for (const m of text.matchAll(/^ENV\s+(.+)$/gm)) {
     for (const kv of (m[1] ?? '').trim().split(/\s+/)) {
       const [k, v] = kv.split('=');
       if (k && v !== undefined && /^(NODE_|MALLOC_|UV_)/.test(k)) env[k] = v;

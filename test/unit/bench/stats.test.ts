@@ -14,6 +14,7 @@ import {
   roundOrder,
   slope,
 } from '../../../scripts/bench/stats.ts';
+import { shippedEnv, shippedNodeFlags } from '../../../scripts/bench/servers.ts';
 
 describe('bench statistics', () => {
   it('quantiles by nearest rank, median the middle (mean of two), input untouched', () => {
@@ -105,5 +106,21 @@ describe('bench statistics', () => {
     // A jump at the end with a flat slope elsewhere still counts as growth.
     const jump = [...flat.slice(0, 19), { t: 570, value: 150 }];
     assert.equal(grows(jump, 1000).grows, true);
+  });
+});
+
+describe('the settings the webhook bench runs ours with', () => {
+  it('reads the node flags of the exec-form ENTRYPOINT and the Node/glibc ENV variables', () => {
+    const dockerfile = [
+      'FROM x',
+      'ENV NODE_ENV=production OTHER=1',
+      'ENV MALLOC_ARENA_MAX=1',
+      'ENTRYPOINT ["/nodejs/bin/node", "--a=1", "--b", "/app/vault-inject.js"]',
+      'CMD ["webhook"]',
+    ].join('\n');
+    assert.deepEqual(shippedNodeFlags(dockerfile), ['--a=1', '--b']);
+    assert.deepEqual(shippedEnv(dockerfile), { NODE_ENV: 'production', MALLOC_ARENA_MAX: '1' });
+    assert.throws(() => shippedNodeFlags('ENTRYPOINT node app.js'), /no ENTRYPOINT/);
+    assert.throws(() => shippedNodeFlags('ENTRYPOINT ["/bin/sh"]'), /runs no \.js/);
   });
 });
