@@ -24,6 +24,10 @@ const targets: Record<string, BuildOptions> = {
     ...common,
     entryPoints: ['webhook/src/main.ts'],
     outfile: 'dist/webhook/vault-inject.js',
+    // V8 keeps the whole source in memory for the process's life: whitespace and comments out
+    // (9.7 -> 5.0 MB), and ASCII only, held one byte per character instead of two (docs/benchmarks.md).
+    minifyWhitespace: true,
+    minifySyntax: true,
   },
   // The very program of the /vault-inject bundle (same options, scripts/bundle.esbuild.ts).
   init: initProgramOptions('dist/init/vault-inject-env.js'),

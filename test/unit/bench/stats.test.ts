@@ -124,3 +124,12 @@ describe('the settings the webhook bench runs ours with', () => {
     assert.throws(() => shippedNodeFlags('ENTRYPOINT ["/bin/sh"]'), /runs no \.js/);
   });
 });
+
+describe('the webhook image keeps the memory settings measured in docs/benchmarks.md', () => {
+  it('runs node with a small young generation, sized for memory, one malloc arena', () => {
+    const flags = shippedNodeFlags();
+    assert.ok(flags.includes('--max-semi-space-size=2'), flags.join(' '));
+    assert.ok(flags.includes('--optimize-for-size'), flags.join(' '));
+    assert.equal(shippedEnv()['MALLOC_ARENA_MAX'], '1');
+  });
+});
