@@ -1,7 +1,8 @@
 // A TCP proxy on 127.0.0.1 that adds a round-trip time: every chunk is forwarded half the RTT
 // later in each direction, in order (one timer list per delay keeps insertion order), with Nagle
 // off on both sides. The init bench puts it between the init programs and OpenBao to stand for a
-// Vault some milliseconds away, without any traffic leaving loopback.
+// Vault some milliseconds away, without any traffic leaving loopback. Half-closed streams stay
+// open the other way until that side ends too, as between the two ends themselves.
 import { connect, createServer, type Socket } from 'node:net';
 
 export interface DelayProxy {
@@ -23,8 +24,12 @@ export async function startDelayProxy(target: URL, rttMs: number): Promise<Delay
     from.on('error', () => to.destroy());
     from.on('close', () => setTimeout(() => to.destroy(), oneWay + 1));
   };
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({
+      port: Number(target.port),
+      host: target.hostname,
+      allowHalfOpen: true,
+    });
     for (const s of [client, upstream]) {
       s.setNoDelay(true);
       sockets.add(s);
