@@ -16,7 +16,9 @@ UNIT_TESTS := 'test/unit/**/*.test.ts'
 INTEGRATION_TESTS := 'test/integration/**/*.test.ts'
 E2E_TESTS := 'test/e2e/**/*.test.ts'
 
-.PHONY: help deps components build bundle lint typecheck test test-unit test-integration test-e2e demo format clean bench bench-webhook bench-init bench-soak manifests
+PREFIX ?= $(HOME)/.local
+
+.PHONY: help deps components build bundle install-cli lint typecheck test test-unit test-integration test-e2e demo format clean bench bench-webhook bench-init bench-soak manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -35,6 +37,12 @@ build: deps ## build dist/ (webhook and init program)
 
 bundle: deps ## assemble the portable /vault-inject bundle in dist/bundle/vault-inject
 	scripts/bundle.sh dist/bundle/vault-inject
+
+install-cli: ## vault-inject and vault-inject-env on PATH: links in $(PREFIX)/bin to scripts/launcher.sh
+	mkdir -p "$(PREFIX)/bin"
+	ln -sfn "$(CURDIR)/scripts/launcher.sh" "$(PREFIX)/bin/vault-inject"
+	ln -sfn "$(CURDIR)/scripts/launcher.sh" "$(PREFIX)/bin/vault-inject-env"
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to PATH" >&2 ;; esac
 
 lint: deps ## eslint + prettier
 	eslint .

@@ -8,6 +8,7 @@
 #   app/program.mjs               the init program, one esbuild file (scripts/bundle.ts)
 #   app/compile-cache/            V8 code cache made here, read-only at run time
 #   BUNDLE-INFO                   versions and sizes
+#   licenses/, sbom.spdx.json     licence files and the SPDX SBOM of every file (scripts/sbom.ts)
 #
 # Runs in any image: no shell, no libc, any UID, read-only mount (docs/init-program.md).
 # Dockerfile.init and the tests both call this script. Needs: Debian (apt) for musl-tools.
@@ -27,6 +28,8 @@ node_bin="$(scripts/ensure-node.sh)"
 node="$node_bin/node"
 export PATH="$node_bin:$PWD/node_modules/.bin:$PATH"
 [ -d node_modules/esbuild ] || die "npm packages are missing: run make deps"
+# The runtime must be the pinned one (scripts/node-checksums.txt).
+scripts/verify-node.sh "$node_bin/.."
 
 ensure_debian_package() { # PACKAGE COMMAND
   command -v "$2" >/dev/null && return 0
@@ -91,6 +94,11 @@ env -i PATH=/usr/bin:/bin "$stage/bin/vault-inject-env" true || die "the bundle 
   printf 'libraries=%s\n' "$(cd "$stage/runtime/lib" && ls | tr '\n' ' ' | sed 's/ $//')"
   printf 'size_bytes=%s\n' "$(du -sb "$stage" | cut -f1)"
 } >"$stage/BUNDLE-INFO"
+
+# Licence files and the SBOM, last: it lists every file above with its checksums.
+node scripts/sbom.ts init "$stage" "$node_bin/.."
+find "$stage/licenses" -type d -exec chmod 0755 {} +
+find "$stage/licenses" "$stage/sbom.spdx.json" -type f -exec chmod 0644 {} +
 
 rm -rf "$out"
 mv -T "$stage" "$out"

@@ -17,7 +17,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="$here/components"
 
 # Cheapest first; the Go builds run one after the other (they use every core).
-components=(registry busybox shellcheck buildah postgresql hadolint openbao etcd kube-apiserver kubectl helm)
+# kubelet shares kube-apiserver's module and build caches: right after it.
+components=(registry busybox shellcheck buildah postgresql hadolint cni-plugins pause openbao etcd
+  kube-apiserver kubelet kubectl helm runc containerd)
 env_only=false
 bench=false
 vault=false

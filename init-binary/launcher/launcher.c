@@ -14,7 +14,7 @@
  * app's own VAULT_INJECT_HIDDEN_* variables are renamed the same way (the prefix twice), so that
  * the restore gives them back under their names.
  *
- * Exit 70 with one line on stderr when the runtime cannot be started (CONTRACT section 5).
+ * Exit 70 with one line on stderr when the runtime cannot be started (docs/init-program.md).
  */
 #include <errno.h>
 #include <limits.h>

@@ -103,23 +103,44 @@ export function interpreterOf(file: string): string | undefined | null {
 
 const PT_INTERP = 3;
 
-function elfInterpreter(fd: number, head: Buffer): string | undefined {
+interface ProgramHeaders {
+  readonly is64: boolean;
+  readonly offset: number;
+  readonly entrySize: number;
+  readonly count: number;
+}
+
+/** Where an ELF file's program header table is, from its first bytes; undefined if unusable. */
+function programHeaders(head: Buffer): ProgramHeaders | undefined {
   const is64 = head[4] === 2;
   if (head[5] !== 1) return undefined; // big-endian: do not guess
-  const phoff = is64 ? Number(head.readBigUInt64LE(32)) : head.readUInt32LE(28);
-  const phentsize = head.readUInt16LE(is64 ? 54 : 42);
-  const phnum = head.readUInt16LE(is64 ? 56 : 44);
-  if (phnum === 0 || phentsize === 0 || phnum > 512) return undefined;
-  const table = Buffer.alloc(phentsize * phnum);
-  readSync(fd, table, 0, table.length, phoff);
-  for (let i = 0; i < phnum; i++) {
-    const ph = table.subarray(i * phentsize, (i + 1) * phentsize);
-    if (ph.length < (is64 ? 40 : 24) || ph.readUInt32LE(0) !== PT_INTERP) continue;
-    const offset = is64 ? Number(ph.readBigUInt64LE(8)) : ph.readUInt32LE(4);
-    const size = is64 ? Number(ph.readBigUInt64LE(32)) : ph.readUInt32LE(16);
-    if (size === 0 || size > 4096) return undefined;
-    const name = Buffer.alloc(size);
-    readSync(fd, name, 0, size, offset);
+  const offset = is64 ? Number(head.readBigUInt64LE(32)) : head.readUInt32LE(28);
+  const entrySize = head.readUInt16LE(is64 ? 54 : 42);
+  const count = head.readUInt16LE(is64 ? 56 : 44);
+  if (count === 0 || entrySize === 0 || count > 512) return undefined;
+  return { is64, offset, entrySize, count };
+}
+
+/** The offset and size of the PT_INTERP entry `ph`'s string, or undefined for another entry. */
+function interpreterRange(ph: Buffer, is64: boolean): { offset: number; size: number } | undefined {
+  if (ph.length < (is64 ? 40 : 24) || ph.readUInt32LE(0) !== PT_INTERP) return undefined;
+  const offset = is64 ? Number(ph.readBigUInt64LE(8)) : ph.readUInt32LE(4);
+  const size = is64 ? Number(ph.readBigUInt64LE(32)) : ph.readUInt32LE(16);
+  return { offset, size };
+}
+
+function elfInterpreter(fd: number, head: Buffer): string | undefined {
+  const headers = programHeaders(head);
+  if (!headers) return undefined;
+  const { is64, entrySize, count } = headers;
+  const table = Buffer.alloc(entrySize * count);
+  readSync(fd, table, 0, table.length, headers.offset);
+  for (let i = 0; i < count; i++) {
+    const range = interpreterRange(table.subarray(i * entrySize, (i + 1) * entrySize), is64);
+    if (!range) continue;
+    if (range.size === 0 || range.size > 4096) return undefined;
+    const name = Buffer.alloc(range.size);
+    readSync(fd, name, 0, range.size, range.offset);
     return name.toString('latin1').replace(/\0+$/, '');
   }
   return undefined;

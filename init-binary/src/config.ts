@@ -1,5 +1,5 @@
 /**
- * The init program's settings, read once from the environment (CONTRACT section 4) into a frozen,
+ * The init program's settings, read once from the environment (docs/init-program.md) into a frozen,
  * typed object. Nothing else in the program reads `process.env`.
  */
 import {
@@ -9,9 +9,11 @@ import {
   Env,
   type AuthMethod,
   type EnvName,
-} from './contract.ts';
+} from './contract/names.ts';
+import { pathSettingProblem, trimSlashes } from './contract/paths.ts';
+import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
-import { LOGIN_VALUE } from './refs.ts';
+import { LOGIN_VALUE } from './contract/references.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -60,24 +62,24 @@ export function parseConfig(env: Environment): Config {
   const config: Config = {
     addr: parseAddr(get(Env.ADDR)),
     authMethod: parseAuthMethod(get(Env.AUTH_METHOD)),
-    authPath: trimSlashes(get(Env.AUTH_PATH) ?? Defaults.AUTH_PATH),
+    authPath: pathSetting(Env.AUTH_PATH, get(Env.AUTH_PATH) ?? Defaults.AUTH_PATH),
     role: get(Env.ROLE),
-    namespace: get(Env.NAMESPACE),
+    namespace: optionalPath(Env.NAMESPACE, get(Env.NAMESPACE)),
     skipVerify: parseBool(Env.SKIP_VERIFY, get(Env.SKIP_VERIFY), false),
     caCertFile: get(Env.CACERT),
     // Capped: Node fires a timer (AbortSignal.timeout too) of more than 2^31-1 ms after 1 ms.
     clientTimeoutMs: Math.min(
-      parseDurationMs(Env.CLIENT_TIMEOUT, get(Env.CLIENT_TIMEOUT) ?? Defaults.CLIENT_TIMEOUT),
+      parseDurationSetting(Env.CLIENT_TIMEOUT, get(Env.CLIENT_TIMEOUT) ?? Defaults.CLIENT_TIMEOUT),
       MAX_TIMER_MS,
     ),
     ignoreMissing: parseBool(Env.IGNORE_MISSING_SECRETS, get(Env.IGNORE_MISSING_SECRETS), false),
     passthrough: new Set(parseList(get(Env.ENV_PASSTHROUGH))),
     daemon: parseBool(Env.ENV_DAEMON, get(Env.ENV_DAEMON), false),
-    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map(trimSlashes),
-    transitKeyId: get(Env.TRANSIT_KEY_ID),
-    transitPath: trimSlashes(get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
+    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map((p) => pathSetting(Env.ENV_FROM_PATH, p)),
+    transitKeyId: optionalPath(Env.TRANSIT_KEY_ID, get(Env.TRANSIT_KEY_ID)),
+    transitPath: pathSetting(Env.TRANSIT_PATH, get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
     logLevel: parseLogLevel(get(Env.LOG_LEVEL)),
-    jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), false),
+    jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), true),
     token: loginPassthrough ? undefined : rawToken,
     tokenFile: get(Env.TOKEN_FILE),
     roleId: get(Env.ROLE_ID),
@@ -126,49 +128,38 @@ function parseLogLevel(raw: string | undefined): LogLevel {
   return level;
 }
 
-/** Go's strconv.ParseBool, as Bank-Vaults reads its booleans. */
+/** A boolean setting (Go's strconv.ParseBool, as Bank-Vaults reads its booleans). */
 export function parseBool(name: string, raw: string | undefined, fallback: boolean): boolean {
   if (raw === undefined) return fallback;
-  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(raw)) return true;
-  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(raw)) return false;
-  throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
+  const value = parseBoolean(raw);
+  if (value === undefined)
+    throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
+  return value;
 }
 
 /** The longest delay a Node timer keeps (about 24.8 days); a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const UNIT_MS: Readonly<Record<string, number>> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** A Go duration ("10s", "1m30s", "500ms") or a bare number of seconds; must be positive. */
-export function parseDurationMs(name: string, raw: string): number {
-  let ms: number | undefined;
-  if (/^\d+(\.\d+)?$/.test(raw)) {
-    ms = Number(raw) * 1000;
-  } else if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(raw)) {
-    ms = 0;
-    for (const m of raw.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-      ms += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
-    }
-  }
-  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
+/** A positive duration setting in whole milliseconds (at least 1): a Go duration or seconds. */
+export function parseDurationSetting(name: string, raw: string): number {
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms <= 0) {
     throw new ConfigError(`${name} "${raw}" is not a positive duration such as 10s, 500ms or 1m`);
   }
-  return Math.round(ms);
+  return Math.max(1, Math.round(ms));
 }
 
-function parseList(raw: string | undefined): string[] {
-  if (raw === undefined) return [];
-  return raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+/**
+ * A setting that becomes part of a request path or header (auth and transit mounts, from-paths,
+ * the namespace, the transit key): the rules of a reference's path (docs/references.md), slashes
+ * at either end dropped. Anything else is a bad setting (78), named in one line.
+ */
+function pathSetting(name: EnvName, raw: string): string {
+  const problem = pathSettingProblem(name, raw);
+  if (problem !== undefined) throw new ConfigError(problem);
+  return trimSlashes(raw);
 }
 
-function trimSlashes(s: string): string {
-  return s.replace(/^\/+/, '').replace(/\/+$/, '');
+function optionalPath(name: EnvName, raw: string | undefined): string | undefined {
+  return raw === undefined ? undefined : pathSetting(name, raw);
 }

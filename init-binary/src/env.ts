@@ -1,12 +1,13 @@
 /**
  * The environment on both sides of the init program: what the launcher hid from Node, which
- * variables hold references, and what the app gets (CONTRACT section 4: every setting removed
+ * variables hold references, and what the app gets (docs/init-program.md: every setting removed
  * except the passthrough names, and the connection settings with our token on `vault:login`).
  */
 import type { Config, Environment } from './config.ts';
-import { Env, INIT_SETTINGS, LOGIN_PASSTHROUGH } from './contract.ts';
+import { Env, INIT_SETTINGS, LOGIN_PASSTHROUGH } from './contract/names.ts';
 import { ConfigError } from './errors.ts';
-import { ReferenceError, hasReference, parseEnvValue } from './refs.ts';
+import { MalformedReferenceError } from './contract/errors.ts';
+import { hasReference, parseEnvValue } from './contract/references.ts';
 import type { Reference } from './resolve.ts';
 
 /**
@@ -19,9 +20,23 @@ export const HIDDEN_PREFIX = 'VAULT_INJECT_HIDDEN_';
 
 export type MutableEnv = Record<string, string>;
 
+/**
+ * An environment being built, with no prototype: any name is an own property, `__proto__`
+ * included (on a plain object, assigning `__proto__` sets the prototype and the variable is
+ * lost). `finished` turns it into a plain object holding the same own properties.
+ */
+function emptyEnv(): MutableEnv {
+  return Object.create(null) as MutableEnv;
+}
+
+function finished(env: MutableEnv): MutableEnv {
+  // Object.fromEntries defines each name as an own property, `__proto__` too.
+  return Object.fromEntries(Object.entries(env));
+}
+
 /** The app's environment as the container defined it: hidden names restored, undefined dropped. */
 export function restoreHidden(env: Environment): MutableEnv {
-  const out: MutableEnv = {};
+  const out = emptyEnv();
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) continue;
     if (name.startsWith(HIDDEN_PREFIX)) {
@@ -31,7 +46,7 @@ export function restoreHidden(env: Environment): MutableEnv {
       out[name] = value;
     }
   }
-  return out;
+  return finished(out);
 }
 
 const SETTINGS: ReadonlySet<string> = new Set(INIT_SETTINGS);
@@ -45,7 +60,7 @@ export function findReferences(env: Readonly<MutableEnv>): Reference[] {
       const parsed = parseEnvValue(name, value);
       if (parsed.kind !== 'plain') refs.push({ name, parsed });
     } catch (err) {
-      if (err instanceof ReferenceError) {
+      if (err instanceof MalformedReferenceError) {
         throw new ConfigError(`${name}: ${err.message}`, { cause: err });
       }
       throw err;
@@ -66,7 +81,7 @@ export interface AppEnvInput {
 /** The environment the app is exec'd (or spawned) with. */
 export function appEnvironment(input: AppEnvInput): MutableEnv {
   const { env, config } = input;
-  const out: MutableEnv = {};
+  const out = emptyEnv();
   const skipped = new Set(input.skipped);
   for (const [name, value] of Object.entries(env)) {
     if (SETTINGS.has(name) && !config.passthrough.has(name)) continue;
@@ -82,7 +97,7 @@ export function appEnvironment(input: AppEnvInput): MutableEnv {
     if (config.addr !== undefined) out[Env.ADDR] = config.addr;
     out[Env.TOKEN] = input.token;
   }
-  return out;
+  return finished(out);
 }
 
 /**

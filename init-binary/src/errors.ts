@@ -1,9 +1,9 @@
 /**
- * The init program's own failures, each bound to one exit code of CONTRACT section 5. Messages name
- * the variable and the path, never a value; `cause` keeps the underlying error for debug logs.
+ * The init program's own failures, each bound to one exit code (docs/init-program.md). Messages
+ * name the variable and the path, never a value; `cause` keeps the underlying error for debug logs.
  */
-import { ExitCode, type ExitCodeValue } from './contract.ts';
-import { MissingKeyError, ReferenceError, TemplateError } from './refs.ts';
+import { ExitCode, type ExitCodeValue } from './contract/names.ts';
+import { ContractError } from './contract/errors.ts';
 
 export abstract class InitError extends Error {
   abstract readonly exitCode: ExitCodeValue;
@@ -90,27 +90,16 @@ export class CopyError extends InitError {
   }
 }
 
-/** The exit code for any error thrown by a run: ours carry one; grammar errors are 78; else 70. */
+/** The exit code for any error thrown by a run: ours carry one; the contract's are 78; else 70. */
 export function exitCodeOf(err: unknown): ExitCodeValue {
   if (err instanceof InitError) return err.exitCode;
-  if (
-    err instanceof ReferenceError ||
-    err instanceof TemplateError ||
-    err instanceof MissingKeyError
-  ) {
-    return ExitCode.CONFIG;
-  }
+  if (err instanceof ContractError) return ExitCode.CONFIG;
   return ExitCode.SOFTWARE;
 }
 
 /** The one stderr line for a failure. Only our own messages are shown in full. */
 export function failureLine(err: unknown): string {
-  if (
-    err instanceof InitError ||
-    err instanceof ReferenceError ||
-    err instanceof TemplateError ||
-    err instanceof MissingKeyError
-  ) {
+  if (err instanceof InitError || err instanceof ContractError) {
     return `vault-inject-env: ${oneLine(err.message)}`;
   }
   const name = err instanceof Error ? err.name : typeof err;

@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { ExitCode } from './contract.ts';
+import { ExitCode } from './contract/names.ts';
 import { CommandNotExecutableError } from './errors.ts';
 import type { Logger } from './log.ts';
 

@@ -1,6 +1,8 @@
 /**
- * Logs go to stderr only, synchronously (the process may exec a moment later). Callers pass
- * names, paths and counts, never a value; fields are primitives only.
+ * Logs go to stderr only, synchronously (the process may exec a moment later), as JSON lines in
+ * the webhook's shape (`{"level":"info","time":"2026-01-01T00:00:00.000Z","msg":"..."}`) unless
+ * VAULT_JSON_LOG=false asks for text. Callers pass names, paths and counts, never a value; fields
+ * are primitives only. The failure line of main.ts is not a log: it stays one line of text.
  */
 import type { LogLevel } from './config.ts';
 
@@ -26,8 +28,11 @@ export interface Logger {
 
 const RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
 
+const RESERVED: ReadonlySet<string> = new Set(['level', 'time', 'msg']);
+
 export interface LoggerOptions {
   readonly level: LogLevel;
+  /** JSON lines (the default, VAULT_JSON_LOG); else `vault-inject-env: LEVEL: message k=v`. */
   readonly json: boolean;
   /** Where lines go; stderr by default. */
   readonly write?: (line: string) => void;
@@ -40,11 +45,13 @@ export function createLogger(options: LoggerOptions): Logger {
     if (RANK[level] < min) return;
     const defined = Object.entries(fields).filter(([, v]) => v !== undefined);
     if (options.json) {
+      // The webhook's shape: string level, ISO 8601 UTC time, message; then the fields, which
+      // never replace those three.
       const record = {
         level,
         time: new Date().toISOString(),
         msg: message,
-        ...Object.fromEntries(defined),
+        ...Object.fromEntries(defined.filter(([k]) => !RESERVED.has(k))),
       };
       write(`${JSON.stringify(record)}\n`);
     } else {

@@ -1,14 +1,19 @@
 /**
  * vault-inject-env: the entry point, and the only place that touches argv, the process environment
  * and the exit code. `vault-inject-env CMD [ARGS...]` resolves the references in the environment
- * and execs CMD; `vault-inject-env --copy-bundle DIR` copies the bundle into DIR.
+ * and execs CMD; `vault-inject-env --copy-bundle DIR` copies the bundle into DIR;
+ * `vault-inject-env --help` lists the variables it reads (docs/init-program.md).
  */
 import { dirname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COPY_FLAG, COPY_TARGET } from './contract.ts';
+import { COPY_FLAG, COPY_TARGET } from './contract/names.ts';
+import { lookPath } from './command.ts';
 import { copyTree } from './copy.ts';
 import { CopyError, exitCodeOf, failureLine } from './errors.ts';
 import { canExecve, execApp } from './exec.ts';
+import { helpText, wantsHelp } from './help.ts';
+import { createLogger, type Logger } from './log.ts';
+import { parseBoolean } from './contract/values.ts';
 import { run } from './run.ts';
 import { openSession, renewLease, renewToken } from './vault/client.ts';
 import { warmUp } from './warm.ts';
@@ -28,9 +33,11 @@ async function main(args: readonly string[]): Promise<number> {
       const code = (cause as NodeJS.ErrnoException).code ?? 'error';
       throw new CopyError(`cannot copy the bundle from ${root} to ${target} (${code})`, { cause });
     }
-    process.stderr.write(
-      `vault-inject-env: copied ${files} files from ${root} to ${args[1] ?? COPY_TARGET}\n`,
-    );
+    processLogger().info(`copied ${files} files from ${root} to ${target}`);
+    return 0;
+  }
+  if (wantsHelp(args, commandExists)) {
+    process.getBuiltinModule('node:fs').writeSync(1, helpText());
     return 0;
   }
   if (args[0] === WARM_FLAG) {
@@ -46,17 +53,37 @@ async function main(args: readonly string[]): Promise<number> {
   });
 }
 
+/**
+ * A logger for the moments outside a run (copy mode, a failure), read leniently from the
+ * environment: the settings may be what failed.
+ */
+function processLogger(): Logger {
+  const level = process.env['VAULT_LOG_LEVEL'] ?? '';
+  return createLogger({
+    level: /^(debug|trace)$/i.test(level) ? 'debug' : 'info',
+    json: parseBoolean(process.env['VAULT_JSON_LOG'] ?? '') ?? true,
+  });
+}
+
+/** Whether `name` is a command found in PATH (an app named `--help` runs; help is not shown). */
+function commandExists(name: string): boolean {
+  try {
+    lookPath(name, process.env['PATH']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
+    // The failure line is text, always: one line a human reads in `kubectl logs`.
     process.stderr.write(`${failureLine(err)}\n`);
-    if (/^(debug|trace)$/i.test(process.env['VAULT_LOG_LEVEL'] ?? '')) {
-      // Names and codes only: an unknown error's message may quote a response.
-      for (let e: unknown = err; e instanceof Error; e = e.cause) {
-        process.stderr.write(
-          `vault-inject-env: debug: caused by ${e.name} ${(e as { code?: unknown }).code ?? ''}\n`,
-        );
-      }
+    const log = processLogger();
+    // Names and codes only: an unknown error's message may quote a response.
+    for (let e: unknown = err; e instanceof Error; e = e.cause) {
+      log.debug('caused by', { error: e.name, code: String((e as { code?: unknown }).code ?? '') });
     }
     process.exit(exitCodeOf(err));
   },

@@ -4,15 +4,14 @@
  * batch; then each variable is rendered in order. Pure logic over a SecretApi (tests use a fake).
  */
 import { ConfigError, InitError, MissingSecretError } from './errors.ts';
+import { MissingKeyError, TemplateError } from './contract/errors.ts';
+import { selectKey } from './contract/templates.ts';
 import {
-  MissingKeyError,
-  TemplateError,
   describeRef,
   referencesOf,
-  selectKey,
   type ParsedValue,
   type SecretRef,
-} from './refs.ts';
+} from './contract/references.ts';
 import type { Logger } from './log.ts';
 
 /** A renewable credential behind a secret (dynamic secrets, database creds, …). */
@@ -120,17 +119,17 @@ export async function resolve(
       skipped.push(v.name);
     }
   }
-  fromPathValues(input, results, values, skipped, log);
+  fromPathValues(input, results, { values, skipped }, log);
   return { values, skipped, leases: leasesOf(results) };
 }
 
 function fromPathValues(
   input: ResolveInput,
   results: ReadonlyMap<string, Settled<Secret | undefined>>,
-  values: Map<string, string>,
-  skipped: string[],
+  out: { readonly values: Map<string, string>; readonly skipped: string[] },
   log: Logger,
 ): void {
+  const { values, skipped } = out;
   // Like envFrom: the later path wins; names the container sets itself always win.
   for (const path of input.fromPaths) {
     let secret: Secret;

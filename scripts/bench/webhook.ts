@@ -21,7 +21,7 @@ import pino from 'pino';
 import { handleReview } from '../../webhook/src/admission/handler.ts';
 import { injectionConfig, readFlags } from '../../webhook/src/config.ts';
 import { createMetrics } from '../../webhook/src/metrics.ts';
-import { commandRequired } from '../../webhook/src/registry/image-config.ts';
+import { commandRequired } from '../../webhook/src/registry/image-command.ts';
 import { describe, loadRun, type LoadOptions, type LoadResult } from './load.ts';
 import { bankVaults, load, procStatus, report } from './proc.ts';
 import { body } from './review.ts';

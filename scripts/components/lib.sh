@@ -32,9 +32,15 @@ vi_die() {
   exit 1
 }
 
-# What to undo when the script exits early, and the build command running now (see vi_run).
+# What to undo when the script exits early, the build command running now and its progress
+# ticker (see vi_run).
 VI_CLEANUP=()
 VI_CHILD=""
+VI_TICKER=""
+
+# Seconds between two progress lines of a long command (VAULT_INJECT_PROGRESS_SECONDS; the tests
+# shorten it).
+VI_PROGRESS_SECONDS="${VAULT_INJECT_PROGRESS_SECONDS:-30}"
 
 vi_cleanup() {
   local c
@@ -47,6 +53,7 @@ vi_cleanup() {
 # vi_cleanup. (Asynchronous commands of a non-interactive shell ignore SIGINT, so the child is sent
 # SIGTERM.)
 vi_on_signal() {
+  vi_ticker_stop
   if [ -n "$VI_CHILD" ]; then
     kill "$VI_CHILD" 2>/dev/null || true
     wait "$VI_CHILD" 2>/dev/null || true
@@ -85,19 +92,47 @@ vi_quote() {
   printf '%s' "${out# }"
 }
 
-# vi_run LOG CMD...: run CMD with its output appended to LOG; on failure name the component, the
-# command and its exit code, show the end of the log, and exit.
+# vi_ticker WHAT START: every VI_PROGRESS_SECONDS, one line on stderr saying that WHAT still runs
+#   and for how long (so a compile of several minutes is never silent). Run in the background.
+vi_ticker() {
+  local what="$1" start="$2" nap
+  # Waits with `read -t` on a pipe nobody writes to rather than with sleep: no child process that
+  # could outlive the ticker and hold the caller's stderr open.
+  exec {nap}<> <(:)
+  while ! read -r -t "$VI_PROGRESS_SECONDS" -u "$nap"; do
+    vi_log "still running after $(vi_elapsed "$start"): $what"
+  done
+}
+
+# SIGKILL: the ticker is a subshell that may not have dropped the parent's traps yet, and a TERM
+# trap of the parent's run there would remove the build's staging directory.
+vi_ticker_stop() {
+  if [ -n "$VI_TICKER" ]; then
+    kill -KILL "$VI_TICKER" 2>/dev/null || true
+    wait "$VI_TICKER" 2>/dev/null || true
+    VI_TICKER=""
+  fi
+}
+
+# vi_run LOG CMD...: run CMD with its output appended to LOG, with a progress line every
+# VI_PROGRESS_SECONDS; on failure name the component, the command and its exit code, show the end
+# of the log, and exit.
 vi_run() {
-  local log="$1" rc=0
+  local log="$1" rc=0 what
   shift
-  printf '+ %s\n' "$(vi_quote "$@")" >>"$log"
+  what="$(vi_quote "$@")"
+  printf '+ %s\n' "$what" >>"$log"
+  [ "${#what}" -le 120 ] || what="${what:0:117}..."
   # In the background and waited for, so that a signal reaches vi_on_signal at once. `<&0`: an
   # asynchronous command's stdin would otherwise be /dev/null, losing a here-document given to
   # vi_run (the wheel extraction scripts).
   "$@" <&0 >>"$log" 2>&1 &
   VI_CHILD=$!
+  vi_ticker "$what" "$(vi_now_us)" &
+  VI_TICKER=$!
   wait "$VI_CHILD" || rc=$?
   VI_CHILD=""
+  vi_ticker_stop
   if [ "$rc" -ne 0 ]; then
     printf '%s: error: command failed (exit %d): %s\n' "$VI_NAME" "$rc" "$(vi_quote "$@")" >&2
     printf '%s: last lines of %s:\n' "$VI_NAME" "$log" >&2
@@ -249,14 +284,23 @@ vi_apt_installed() {
   { dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null || true; } | sed -n 's/^ii *//p'
 }
 
+# vi_apt_has FILE: FILE is there: executable, or a plain file for what is not a program (a header).
+vi_apt_has() {
+  case "$1" in
+    *.h) [ -f "$1" ] ;;
+    *) [ -x "$1" ] ;;
+  esac
+}
+
 # vi_apt_ensure PACKAGE BIN: install a Debian package unless it is installed; print the summary.
+#   BIN is a program the package installs (or, for a -dev package, a header it installs).
 #   Services the package ships are not started (a policy-rc.d is put in place for the install when
 #   the machine has none).
 vi_apt_ensure() {
   local pkg="$1" bin="$2" start version
   start="$(vi_now_us)"
   version="$(vi_apt_installed "$pkg")"
-  if [ -n "$version" ] && [ -x "$bin" ]; then
+  if [ -n "$version" ] && vi_apt_has "$bin"; then
     vi_summary cached "$(vi_elapsed "$start")" "$version" "$bin"
     return 0
   fi
@@ -267,7 +311,7 @@ vi_apt_ensure() {
   exec {lock_fd}>"$VI_CACHE/.apt.lock"
   flock "$lock_fd"
   version="$(vi_apt_installed "$pkg")"
-  if [ -n "$version" ] && [ -x "$bin" ]; then
+  if [ -n "$version" ] && vi_apt_has "$bin"; then
     exec {lock_fd}>&-
     vi_summary cached "$(vi_elapsed "$start")" "$version" "$bin"
     return 0
@@ -302,7 +346,7 @@ vi_apt_ensure() {
   exec {lock_fd}>&-
   [ "$rc" -eq 0 ] || exit "$rc"
   version="$(vi_apt_installed "$pkg")"
-  if [ -z "$version" ] || [ ! -x "$bin" ]; then
+  if [ -z "$version" ] || ! vi_apt_has "$bin"; then
     vi_die "$pkg installed but $bin is missing (log: $log)"
   fi
   vi_summary installed "$(vi_elapsed "$start")" "$version" "$bin"

@@ -1,8 +1,8 @@
 /**
  * A real Kubernetes control plane for tests: etcd 3.6 + kube-apiserver 1.35 on free loopback ports
- * in one temporary directory (flags from docs/real-stack.md). No controller-manager, scheduler or
- * kubelet: pods are stored and stay Pending, which is all an admission test needs; the tests run
- * a stored pod's container themselves (test/env/container.ts).
+ * in one temporary directory (flags from docs/real-stack.md). No controller-manager or scheduler:
+ * pods are stored and stay Pending, which is all an admission test needs, unless they name the
+ * stack's real node (test/env/node.ts), whose kubelet then runs them.
  *
  * What is set up:
  *   - a CA made for the run, a serving certificate for 127.0.0.1, service-account signing keys
@@ -352,6 +352,9 @@ async function startApiserver(o: ApiserverStart): Promise<{ proc: ServerProcess;
       // On by default in 1.35; named so that the stack does not depend on the defaults.
       '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
       '--endpoint-reconciler-type=none',
+      // The local node (test/env/node.ts) is reached by its host name (which resolves to 127.0.0.1,
+      // where the kubelet listens), never by its other addresses.
+      '--kubelet-preferred-address-types=Hostname',
       ...audit,
     ],
     logPath: path.join(o.dir, 'kube-apiserver.log'),
@@ -526,6 +529,14 @@ function makeKube(p: KubeParts): Kube {
         core.createNamespacedServiceAccount({
           namespace: name,
           body: { metadata: { name: 'default' } },
+        }),
+      );
+      // What the controller-manager (not run here) publishes in every namespace: the default
+      // token volume of a pod on the real node projects it.
+      await ignoreConflict(
+        core.createNamespacedConfigMap({
+          namespace: name,
+          body: { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': p.caPem } },
         }),
       );
       return name;

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { COPY_FLAG } from '../../init-binary/src/contract.ts';
+import { COPY_FLAG } from '../../init-binary/src/contract/names.ts';
+import { CERTS_FLAGS } from '../../webhook/src/cli/certs.ts';
+import { MUTATE_FLAGS } from '../../webhook/src/cli/mutate.ts';
 import { FLAGS } from '../../webhook/src/config.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -100,10 +102,9 @@ function usedVariables(): Set<string> {
   return names;
 }
 
-/** Flags of `vault-inject` subcommands other than the webhook's (main.ts, read as text). */
+/** Flags of `vault-inject` subcommands other than the webhook's (webhook/src/cli/). */
 function otherCommandFlags(): Set<string> {
-  const main = read('webhook/src/main.ts');
-  const flags = [...main.matchAll(/\{\s*flag: '([a-z-]+)'/g)].map((m) => m[1] ?? '');
+  const flags = [...MUTATE_FLAGS, ...CERTS_FLAGS].map((f) => f.flag);
   // The init program's own flag, which docs name when they show the copy init container.
   return new Set([...flags, COPY_FLAG.slice(2)]);
 }

@@ -4,7 +4,11 @@
  * `inject()`.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import { handleReview, type HandlerDeps } from './admission/handler.ts';
+import type { ConnectionLimits } from './config.ts';
 import { ErrorCode, isWebhookError } from './errors.ts';
 import { operationLabel } from './metrics.ts';
 
@@ -15,6 +19,54 @@ export interface AdmissionAppOptions {
   readonly deps: HandlerDeps;
   /** TLS material; absent for `inject()` tests. Swapped later with `server.setSecureContext`. */
   readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer };
+  /** How long each phase of a connection may take, and how many may be open (HTTPS only). */
+  readonly limits?: ConnectionLimits;
+}
+
+/**
+ * Node.js checks the header and request timeouts on a timer, not per byte: check often enough
+ * that a slow client is cut within a small fraction of its timeout.
+ */
+function checkingInterval(limits: ConnectionLimits): number {
+  return Math.max(50, Math.min(1000, limits.headerTimeoutMs / 4, limits.bodyTimeoutMs / 4));
+}
+
+/** TLS and HTTP server options for `limits` (passed through Fastify's `https`). */
+function tlsServerOptions(limits: ConnectionLimits | undefined): Record<string, number> {
+  if (!limits) return {};
+  return {
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    headersTimeout: limits.headerTimeoutMs,
+    connectionsCheckingInterval: checkingInterval(limits),
+  };
+}
+
+/**
+ * What Node.js does not bound by itself: a connection that opens (for HTTPS: completes its
+ * handshake) and then stays silent. Until its first request it may be silent for `idleTimeoutMs`
+ * (every byte it sends restarts the timer; the header timeout bounds a trickle); after a response
+ * the keep-alive timeout takes over.
+ */
+function idleUntilFirstRequest(
+  server: Server,
+  opened: 'connection' | 'secureConnection',
+  limits: ConnectionLimits,
+): void {
+  server.on(opened, (socket: Socket) => socket.setTimeout(limits.idleTimeoutMs));
+  server.on('request', (request: { socket: Socket }) => request.socket.setTimeout(0));
+}
+
+/** Fastify's options for the timeouts of `limits` (plain HTTP: the telemetry listener). */
+function httpTimeouts(limits: ConnectionLimits | undefined): Record<string, unknown> {
+  if (!limits) return {};
+  return {
+    requestTimeout: limits.bodyTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: limits.headerTimeoutMs,
+      connectionsCheckingInterval: checkingInterval(limits),
+    },
+  };
 }
 
 /** Fastify's own codes for a body it could not take (size, media type, JSON syntax). */
@@ -46,10 +98,26 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
     logger: false,
     bodyLimit: BODY_LIMIT,
     // Bound every connection: a client that trickles its body cannot hold a socket forever.
-    requestTimeout: deps.deadlineMs + 1000,
+    requestTimeout: options.limits?.bodyTimeoutMs ?? deps.deadlineMs + 1000,
+    ...(options.limits ? { keepAliveTimeout: options.limits.keepAliveTimeoutMs } : {}),
     return503OnClosing: true,
-    ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
+    ...(options.https
+      ? {
+          https: {
+            key: options.https.key,
+            cert: options.https.cert,
+            ...tlsServerOptions(options.limits),
+          },
+        }
+      : {}),
   }) as unknown as FastifyInstance;
+  if (options.https && options.limits) {
+    // The connection cap: more are closed as soon as they are accepted, and counted.
+    const server = app.server as unknown as HttpsServer;
+    server.maxConnections = options.limits.maxConnections;
+    server.on('drop', () => deps.metrics.connectionsRejected.inc());
+    idleUntilFirstRequest(server, 'secureConnection', options.limits);
+  }
 
   app.post('/mutate', async (request, reply) => {
     const review = await handleReview(request.body, deps);
@@ -91,8 +159,14 @@ export interface TelemetryState {
 export function buildTelemetryApp(options: {
   readonly registry: { metrics(): Promise<string>; readonly contentType: string };
   readonly state: TelemetryState;
+  /** The admission listener's timeouts; no cap here, so that probes are never refused. */
+  readonly limits?: ConnectionLimits;
 }): FastifyInstance {
-  const app = Fastify({ logger: false }) as unknown as FastifyInstance;
+  const app = Fastify({
+    logger: false,
+    ...httpTimeouts(options.limits),
+  }) as unknown as FastifyInstance;
+  if (options.limits) idleUntilFirstRequest(app.server, 'connection', options.limits);
   app.get('/healthz', async (_request, reply) =>
     options.state.certificateLoaded()
       ? reply.send({ status: 'ok' })

@@ -21,11 +21,19 @@ app.kubernetes.io/name: {{ include "vault-inject.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The labels of every object: those of the webhook's, unless labelsOf names another component. */}}
 {{- define "vault-inject.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
-{{ include "vault-inject.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{ include "vault-inject.labelsOf" (dict "root" . "component" "webhook") }}
+{{- end }}
+
+{{/* Labels for (dict "root" . "component" NAME): webhook, guard or certificates. */}}
+{{- define "vault-inject.labelsOf" -}}
+{{- $root := .root -}}
+helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" }}
+{{ include "vault-inject.selectorLabels" $root }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
 app.kubernetes.io/part-of: vault-inject
 {{- end }}
 
@@ -48,6 +56,15 @@ vault-inject.dev/component: webhook
 {{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
 {{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The webhook pods' priority class: the one named, else the chart's own, else none. */}}
+{{- define "vault-inject.priorityClassName" -}}
+{{- if .Values.priorityClassName }}
+{{- .Values.priorityClassName }}
+{{- else if .Values.priorityClass.create }}
+{{- include "vault-inject.fullname" . }}
 {{- end }}
 {{- end }}
 
@@ -109,7 +126,7 @@ matchExpressions:
 
 {{/*
 CEL: does the string STR hold a reference? The same prefixes the webhook detects
-(CONTRACT section 1): vault:, >>vault:, and the inline ${vault: / ${>>vault: forms.
+(docs/references.md): vault:, >>vault:, and the inline ${vault: / ${>>vault: forms.
 */}}
 {{- define "vault-inject.cel.isReference" -}}
 ({{ . }}.startsWith('vault:') || {{ . }}.startsWith('>>vault:') || {{ . }}.contains('${vault:') || {{ . }}.contains('${>>vault:'))
@@ -181,11 +198,10 @@ flags take.
 {{- end }}
 
 {{/*
-Certificate mode `auto`: the install-time lifetimes in whole days, never longer than the
-webhook's policy (a certificate that outlives it is replaced at first start), at least one day.
-Also refuses the combinations the webhook itself would refuse to start with.
+Certificate mode `auto`: refuses the lifetimes the webhook itself would refuse to start with.
+Renders nothing.
 */}}
-{{- define "vault-inject.autoDays" -}}
+{{- define "vault-inject.autoChecks" -}}
 {{- $a := .Values.certificates.auto -}}
 {{- $serving := include "vault-inject.durationMs" $a.servingValidity | int64 -}}
 {{- $ca := include "vault-inject.durationMs" $a.caValidity | int64 -}}
@@ -200,7 +216,6 @@ Also refuses the combinations the webhook itself would refuse to start with.
 {{- if lt $overlap (mul 2 $reload | int64) -}}
 {{- fail "certificates.auto.overlap must be at least twice server.tlsReloadInterval: every replica must see the Secret change within it" -}}
 {{- end -}}
-{{- dict "serving" (max 1 (div $serving 86400000)) "ca" (max 1 (div $ca 86400000)) | toJson -}}
 {{- end }}
 
 {{/* --registry-ca: HOST=FILE for each registry.ca entry, mounted by deployment.yaml. */}}

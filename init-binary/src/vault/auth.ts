@@ -1,10 +1,10 @@
 /**
- * Login for the four methods of CONTRACT section 2. Each returns the client token and what the
+ * Login for the four methods of docs/init-program.md. Each returns the client token and what the
  * daemon needs to keep it alive. Credentials come from the Config (or files it names), never from
  * anywhere else.
  */
 import type { Config } from '../config.ts';
-import { Env } from '../contract.ts';
+import { Env } from '../contract/names.ts';
 import { ConfigError, DeniedError } from '../errors.ts';
 import type { VaultHttp } from './http.ts';
 import { record } from './kv.ts';
@@ -36,7 +36,11 @@ export async function login(http: VaultHttp, config: Config): Promise<LoginResul
     case 'jwt': {
       const role = required(config.role, Env.ROLE, config.authMethod);
       const jwt = readCredential(config.saTokenFile, Env.SA_TOKEN);
-      return loginAt(http, config.authPath, { role, jwt }, `role "${role}"`, {
+      return loginAt(http, {
+        authPath: config.authPath,
+        body: { role, jwt },
+        secrets: [jwt],
+        who: `role "${role}"`,
         role: `its role "${role}" (${Env.ROLE}) admits this token`,
         identity: () => `role "${role}"`,
       });
@@ -45,7 +49,11 @@ export async function login(http: VaultHttp, config: Config): Promise<LoginResul
       const roleId = required(config.roleId, Env.ROLE_ID, 'approle');
       const body: Record<string, string> = { role_id: roleId };
       if (config.secretId !== undefined) body['secret_id'] = config.secretId;
-      return loginAt(http, config.authPath, body, 'approle', {
+      return loginAt(http, {
+        authPath: config.authPath,
+        body,
+        secrets: Object.values(body),
+        who: 'approle',
         role: `the role ID (${Env.ROLE_ID}) is one of its roles`,
         // AppRole names the role in the login's metadata; the role ID itself is not shown.
         identity: (metadata) => {
@@ -59,20 +67,25 @@ export async function login(http: VaultHttp, config: Config): Promise<LoginResul
   }
 }
 
-async function loginAt(
-  http: VaultHttp,
-  authPath: string,
-  body: Readonly<Record<string, string>>,
-  who: string,
-  check: {
-    readonly role: string;
-    /** The role as the login's answer (its `auth.metadata`) or the request names it. */
-    readonly identity: (metadata: Readonly<Record<string, unknown>> | undefined) => string;
-  },
-): Promise<LoginResult> {
-  const res = await http.write(`auth/${authPath}/login`, body, {
+interface LoginRequest {
+  readonly authPath: string;
+  readonly body: Readonly<Record<string, string>>;
+  /** The credentials in `body`: cut out of whatever Vault answers. */
+  readonly secrets: readonly string[];
+  /** For messages: `role "app"`, `approle`. */
+  readonly who: string;
+  /** What a 403 asks to check about the role. */
+  readonly role: string;
+  /** The role as the login's answer (its `auth.metadata`) or the request names it. */
+  readonly identity: (metadata: Readonly<Record<string, unknown>> | undefined) => string;
+}
+
+async function loginAt(http: VaultHttp, check: LoginRequest): Promise<LoginResult> {
+  const { authPath, who } = check;
+  const res = await http.write(`auth/${authPath}/login`, check.body, {
     action: `the login at auth/${authPath} with ${who}`,
     login: true,
+    secrets: check.secrets,
     // Vault and OpenBao answer 403 where no auth method is enabled, as for a refused login.
     hints: {
       403: `check that auth/${authPath} is an enabled auth method (${Env.AUTH_PATH}) and that ${check.role}`,

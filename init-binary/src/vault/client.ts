@@ -3,7 +3,7 @@
  * plus what daemon mode needs to keep the token and leases alive.
  */
 import type { Config } from '../config.ts';
-import { Env } from '../contract.ts';
+import { Env } from '../contract/names.ts';
 import { ConfigError } from '../errors.ts';
 import { uptimeMs, type Logger } from '../log.ts';
 import type { Lease, Secret, SecretApi } from '../resolve.ts';

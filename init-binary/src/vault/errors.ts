@@ -10,8 +10,9 @@ import {
   UnavailableError,
 } from '../errors.ts';
 import { DeadlineError } from '../retry.ts';
-import { Env } from '../contract.ts';
-import { TransportError, tlsFailure } from './transport.ts';
+import { Env } from '../contract/names.ts';
+import { redact } from './redact.ts';
+import { TransportError, UnexpectedAnswerError, tlsFailure } from './transport.ts';
 
 /** The HTTP status of a node-vault ApiResponseError, or undefined. */
 export function statusOf(err: unknown): number | undefined {
@@ -22,17 +23,21 @@ export function statusOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** Vault's first error text, cut short; Vault's error texts name paths and roles, not values. */
-export function vaultMessage(err: unknown): string {
+/**
+ * Vault's first error text, cut short, with every credential of the run and anything shaped like
+ * one cut out (redact.ts): Vault's own texts name paths and roles, but a server may echo a token.
+ */
+export function vaultMessage(err: unknown, secrets: Iterable<string> = []): string {
   const status = statusOf(err);
   const body = (err as { response?: { body?: unknown } }).response?.body;
   const errors = (body as { errors?: unknown } | undefined)?.errors;
   const first = Array.isArray(errors) && typeof errors[0] === 'string' ? errors[0] : undefined;
-  const text = first ? first.replace(/\s+/g, ' ').trim().slice(0, 200) : '';
+  // Redacted before it is cut, so that no part of a credential survives at the cut.
+  const text = first ? redact(first.replace(/\s+/g, ' ').trim(), secrets).slice(0, 200) : '';
   return `${status ?? '?'}${text ? ` ${text}` : ''}`;
 }
 
-/** Worth another try: connection errors and 5xx. Never a 4xx (CONTRACT; the issue). */
+/** Worth another try: connection errors and 5xx. Never a 4xx (docs/init-program.md). */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof TransportError) return err.code !== 'E2BIG' && !tlsFailure(err.code);
   const status = statusOf(err);
@@ -52,47 +57,65 @@ export interface CallContext {
   readonly identity?: string;
   /** The capability the call needs on the API path it used, for a denial's hint. */
   readonly needs?: { readonly capability: 'read' | 'update'; readonly path: string };
+  /** The credentials of the run (token, JWT, role and secret ID): never printed. */
+  readonly secrets?: Iterable<string>;
 }
 
 /** Translates a failed call (after retries) into exactly one InitError. */
 export function translate(err: unknown, ctx: CallContext): Error {
   const last = err instanceof DeadlineError ? err.cause : err;
-  const tls = last instanceof TransportError ? tlsFailure(last.code) : undefined;
-  if (tls === 'certificate' && last instanceof TransportError) {
-    return new ConfigError(
-      `Vault at ${ctx.addr} presented a TLS certificate that could not be verified while ${ctx.action} (${last.code}); set ${Env.CACERT} to the CA that signed it`,
+  if (last instanceof UnexpectedAnswerError) {
+    return new ProtocolError(
+      `Vault's answer to ${ctx.action} is not JSON (HTTP ${last.statusCode}); check that ${Env.ADDR} names Vault and not a proxy's page`,
       { cause: err },
     );
   }
-  if (tls === 'handshake' && last instanceof TransportError) {
-    return new ConfigError(
-      `TLS with Vault at ${ctx.addr} failed while ${ctx.action} (${last.code}); check that ${Env.ADDR} names an HTTPS listener`,
-      { cause: err },
-    );
-  }
-  if (err instanceof DeadlineError || last instanceof TransportError) {
+  if (last instanceof TransportError) return transportFailure(err, last, ctx);
+  if (err instanceof DeadlineError) {
     const why =
-      last instanceof TransportError
-        ? last.code
-        : statusOf(last) !== undefined
-          ? `last answer ${vaultMessage(last)}`
-          : 'no answer';
-    return new UnavailableError(
-      `Vault at ${ctx.addr} unreachable within ${ctx.timeoutMs / 1000}s while ${ctx.action} (${why})`,
-      { cause: err },
-    );
+      statusOf(last) !== undefined ? `last answer ${vaultMessage(last, ctx.secrets)}` : 'no answer';
+    return unreachable(err, ctx, why);
   }
   const status = statusOf(err);
   if (status === undefined) {
     return new ProtocolError(`unexpected failure while ${ctx.action}`, { cause: err });
   }
+  return statusFailure(err, status, ctx);
+}
+
+/** A network-level failure: TLS (a configuration problem, 78) or unreachable (69). */
+function transportFailure(err: unknown, last: TransportError, ctx: CallContext): Error {
+  const tls = tlsFailure(last.code);
+  if (tls === 'certificate') {
+    return new ConfigError(
+      `Vault at ${ctx.addr} presented a TLS certificate that could not be verified while ${ctx.action} (${last.code}); set ${Env.CACERT} to the CA that signed it`,
+      { cause: err },
+    );
+  }
+  if (tls === 'handshake') {
+    return new ConfigError(
+      `TLS with Vault at ${ctx.addr} failed while ${ctx.action} (${last.code}); check that ${Env.ADDR} names an HTTPS listener`,
+      { cause: err },
+    );
+  }
+  return unreachable(err, ctx, last.code);
+}
+
+function unreachable(err: unknown, ctx: CallContext, why: string): Error {
+  return new UnavailableError(
+    `Vault at ${ctx.addr} unreachable within ${ctx.timeoutMs / 1000}s while ${ctx.action} (${why})`,
+    { cause: err },
+  );
+}
+
+/** An HTTP status Vault answered (after retries). */
+function statusFailure(err: unknown, status: number, ctx: CallContext): Error {
+  const message = (): string => vaultMessage(err, ctx.secrets);
   if (status >= 500) {
-    return new UnavailableError(`Vault failed while ${ctx.action} (${vaultMessage(err)})`, {
-      cause: err,
-    });
+    return new UnavailableError(`Vault failed while ${ctx.action} (${message()})`, { cause: err });
   }
   if (ctx.login || status === 401 || status === 403) {
-    return new DeniedError(`Vault denied ${ctx.action} (${vaultMessage(err)})${who(ctx, status)}`, {
+    return new DeniedError(`Vault denied ${ctx.action} (${message()})${who(ctx, status)}`, {
       cause: err,
     });
   }
@@ -104,12 +127,9 @@ export function translate(err: unknown, ctx: CallContext): Error {
       cause: err,
     });
   }
-  return new ConfigError(
-    `Vault rejected ${ctx.action} (${vaultMessage(err)})${hint(ctx, status)}`,
-    {
-      cause: err,
-    },
-  );
+  return new ConfigError(`Vault rejected ${ctx.action} (${message()})${hint(ctx, status)}`, {
+    cause: err,
+  });
 }
 
 /**

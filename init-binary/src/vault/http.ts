@@ -29,6 +29,8 @@ export interface CallOptions {
   readonly login?: boolean;
   /** What to check, by the status Vault answered (added to the failure line). */
   readonly hints?: Readonly<Record<number, string>>;
+  /** Credentials this call sends (a login's JWT, role ID, secret ID): cut out of Vault's texts. */
+  readonly secrets?: readonly string[];
 }
 
 export interface VaultHttp {
@@ -74,7 +76,8 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
   settable.namespace = options.namespace ?? '';
   settable.pathPrefix = '';
 
-  const session: { identity?: string } = {};
+  // The token of the session, and every one it had before (daemon renewals keep it).
+  const session: { identity?: string; tokens: Set<string> } = { tokens: new Set() };
   const call = <T>(
     fn: () => Promise<T>,
     callOptions: CallOptions,
@@ -99,6 +102,7 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
         hints: callOptions.hints,
         identity: session.identity,
         needs,
+        secrets: [...session.tokens, ...(callOptions.secrets ?? [])],
       });
     });
 
@@ -110,6 +114,7 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
     },
     setToken: (token, identity) => {
       settable.token = token;
+      session.tokens.add(token);
       session.identity = identity;
     },
     read: (path, callOptions) =>

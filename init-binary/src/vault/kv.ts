@@ -26,19 +26,26 @@ const LOOKUP = 'sys/internal/ui/mounts/';
 
 const UNANSWERED: UnknownMount = { path: undefined, denied: false };
 
+/** Failures of the lookup after which the literal path is read (as the vault CLI does). */
+const UNANSWERED_CODES: ReadonlySet<unknown> = new Set(['E_CONFIG', 'E_MISSING', 'E_PROTOCOL']);
+
 /** The mount holding `path`, or why it is unknown. */
 export async function detectMount(http: VaultHttp, path: string): Promise<Mount | UnknownMount> {
   let res: RawResponse | undefined;
   try {
     res = await http.read(`${LOOKUP}${path}`, { action: `looking up the mount of ${path}` });
   } catch (err) {
-    // Denied, or no answer it can give (4xx): read the literal path, as the vault CLI does.
+    // Denied, or no answer it can give (4xx, or one that is not JSON): read the literal path.
     const code = (err as { code?: unknown }).code;
     if (code === 'E_DENIED') return { path: undefined, denied: true };
-    if (code === 'E_CONFIG' || code === 'E_MISSING') return UNANSWERED;
+    if (UNANSWERED_CODES.has(code)) return UNANSWERED;
     throw err;
   }
-  const data = record(res?.['data']);
+  return mountOf(record(res?.['data']));
+}
+
+/** The mount a lookup's `data` describes. */
+function mountOf(data: Readonly<Record<string, unknown>> | undefined): Mount | UnknownMount {
   const mountPath = data?.['path'];
   if (typeof mountPath !== 'string' || mountPath === '') return UNANSWERED;
   const type = data?.['type'];
@@ -90,18 +97,26 @@ export async function readSecret(
     : undefined;
   const answer = await lookup(path);
   const mount = answer.path === undefined ? undefined : answer;
-  const rel = mount && path.startsWith(mount.path) ? path.slice(mount.path.length) : undefined;
   const v2 = mount ? mount.kvVersion === 2 : ahead !== undefined;
   if (!v2) return readAsWritten(http, path, version, answer);
-  const apiPath =
-    mount && rel !== undefined ? `${mount.path}data/${rel.replace(/^data\//, '')}` : path;
+  const apiPath = kvV2Path(path, mount);
   const res =
     ahead && apiPath === path
       ? unwrap(await ahead)
       : await http.read(`${apiPath}${query}`, { action: `reading ${path}` });
-  if (res === undefined) return undefined;
-  const envelope = record(res['data']);
-  const inner = envelope?.['data'];
+  return res === undefined ? undefined : kvV2Secret(res, path);
+}
+
+/** The API path of `path` on KV v2 mount `mount` (`MOUNT/data/REST`), or `path` as written. */
+function kvV2Path(path: string, mount: Mount | undefined): string {
+  if (!mount || !path.startsWith(mount.path)) return path;
+  const rel = path.slice(mount.path.length);
+  return `${mount.path}data/${rel.replace(/^data\//, '')}`;
+}
+
+/** The secret of a KV v2 answer: `data.data`; undefined for a deleted or destroyed version. */
+function kvV2Secret(res: RawResponse, path: string): Secret | undefined {
+  const inner = record(res['data'])?.['data'];
   // A deleted or destroyed version comes back with `data: null`.
   if (inner === null || inner === undefined) return undefined;
   const data = record(inner);

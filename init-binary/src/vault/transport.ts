@@ -44,6 +44,21 @@ export class TransportError extends Error {
 }
 
 /**
+ * A successful status whose body is not JSON (a proxy's HTML page, a wrong address): no answer
+ * Vault gives, so not "not found" either. Never retried; the body is not kept (it may hold a
+ * secret).
+ */
+export class UnexpectedAnswerError extends Error {
+  readonly code = 'E_NOT_JSON';
+  readonly statusCode: number;
+  constructor(statusCode: number, path: string) {
+    super(`${path}: HTTP ${statusCode} with a body that is not JSON`);
+    this.name = 'UnexpectedAnswerError';
+    this.statusCode = statusCode;
+  }
+}
+
+/**
  * OpenSSL's certificate verification results as Node reports them, and its own name check. Such a
  * failure is a configuration problem (the CA given, or the address): retrying cannot fix it.
  */
@@ -124,11 +139,19 @@ function send(
   const options: RequestOptions = { method: req.method, headers, agent, signal };
   return new Promise((resolve, reject) => {
     const r = mod.request(url, options, (res) => {
-      readBody(res).then(
-        (body) =>
-          resolve({ statusCode: res.statusCode ?? 0, body, request: { path: url.pathname } }),
-        reject,
-      );
+      const statusCode = res.statusCode ?? 0;
+      readBody(res).then((body) => {
+        // An error status keeps its meaning (a 502 page from a proxy is still a 502).
+        if (body === NOT_JSON && statusCode >= 200 && statusCode < 300) {
+          reject(new UnexpectedAnswerError(statusCode, url.pathname));
+          return;
+        }
+        resolve({
+          statusCode,
+          body: body === NOT_JSON ? undefined : body,
+          request: { path: url.pathname },
+        });
+      }, reject);
     });
     r.on('error', (err: NodeJS.ErrnoException) => {
       const code = signal.aborted ? 'ETIMEDOUT' : (err.code ?? 'ECONNRESET');
@@ -138,6 +161,10 @@ function send(
   });
 }
 
+/** What readBody gives for a body that is not JSON. */
+const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/** The body parsed as JSON; undefined when empty; NOT_JSON when it is something else. */
 function readBody(res: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -163,7 +190,7 @@ function readBody(res: IncomingMessage): Promise<unknown> {
         resolve(JSON.parse(text));
       } catch {
         // The text may hold a secret: keep neither it nor the parser's message (which quotes it).
-        resolve(undefined);
+        resolve(NOT_JSON);
       }
     });
   });

@@ -1,12 +1,13 @@
-// The chart in certificate mode `auto` drives the webhook's own --tls-auto mode: rendered, applied
-// to the real kube-apiserver, and the BUILT webhook started with exactly the environment the
-// Deployment's container gets (plus loopback listen addresses and a kubeconfig holding a
-// TokenRequest token of the chart's ServiceAccount, so the chart's RBAC is what is exercised; the
-// IP it is dialled at is the chart value certificates.auto.ipAddresses). It takes over the Secret
-// the chart created at install and keeps the chart's CA and serving certificate as they are
-// (consistent lifetimes and names), keeps the caBundle of the chart's webhook configuration equal
-// to ca.crt, and mutates a pod sent by the API server. Also: the registry values render to the variables the
-// webhook documents and accepts.
+// The chart's default certificate mode `auto` drives the webhook's own --tls-auto mode, as the
+// Vault Agent Injector does: helm renders no key, no certificate and no caBundle (an empty Secret
+// the webhook fills), and the BUILT webhook, started with exactly the environment the Deployment's
+// container gets (plus loopback listen addresses and a kubeconfig holding a TokenRequest token of
+// the chart's ServiceAccount, so the chart's RBAC is what is exercised; the IP it is dialled at is
+// the chart value certificates.auto.ipAddresses), fills the Secret, takes the Lease, writes the
+// caBundle of the chart's webhook configuration and mutates a pod the API server sends. A GitOps
+// sync that applies the chart again leaves all of it alone; one that replaces the objects with
+// the chart's (caBundle unset, Secret empty) is repaired with the same CA. Also: the registry
+// values render to the variables the webhook documents and accepts.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,7 +20,16 @@ import { FLAGS, readFlags, registryConfig, serverConfig } from '../../../webhook
 import { SA_ISSUER, startKube, type Kube } from '../../env/kube.ts';
 import { freePort, startProcess, waitUntil, type ServerProcess } from '../../env/processes.ts';
 import { WEBHOOK_BUILT, restrictedPod, servedCertificate } from '../../env/stack.ts';
-import { apply, create, only, render, renderError, type KubeObject } from './helpers.ts';
+import {
+  apply,
+  create,
+  kubeRequest,
+  only,
+  render,
+  renderError,
+  resourcePath,
+  type KubeObject,
+} from './helpers.ts';
 
 interface EnvVar {
   name: string;
@@ -73,7 +83,8 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
   let appNs: string;
   let port: number;
   let objects: KubeObject[];
-  let installed: Record<string, string>;
+  /** What the webhook first wrote into the Secret. */
+  let filled: Record<string, string>;
   let webhook: ServerProcess | undefined;
   let telemetry: string;
 
@@ -94,7 +105,6 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
       certificates: { auto: { ipAddresses: ['127.0.0.1'], extraDnsNames: ['webhook.example'] } },
     });
     for (const obj of objects) await apply(kube, obj);
-    installed = { ...((only(objects, 'Secret')['data'] as Record<string, string>) ?? {}) };
   });
 
   after(async () => {
@@ -158,27 +168,40 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
     assert.equal(server.auto?.leaseName, `${FULLNAME}-certificates`);
   });
 
-  it('the install-time certificates are ECDSA, carry ca.key, and last no longer than the policy', () => {
-    assert.deepEqual(Object.keys(installed).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
-    const ca = new X509Certificate(pem(installed['ca.crt']));
-    const serving = new X509Certificate(pem(installed['tls.crt']));
-    assert.equal(ca.publicKey.asymmetricKeyType, 'ec');
-    assert.ok(serving.checkIssued(ca));
-    const day = 86_400_000;
-    const lifetime = (c: X509Certificate): number =>
-      Date.parse(c.validTo) - Date.parse(c.validFrom);
-    assert.ok(lifetime(serving) <= 90 * day, `serving lifetime ${lifetime(serving) / day} d`);
-    assert.ok(lifetime(ca) <= 1095 * day, `CA lifetime ${lifetime(ca) / day} d`);
+  const readSecret = async (): Promise<Record<string, string>> =>
+    (await kube.core.readNamespacedSecret({ name: `${FULLNAME}-tls`, namespace: ns })).data ?? {};
+  const readCaBundles = async (): Promise<string[]> =>
+    (
+      (await kube.admission.readMutatingWebhookConfiguration({ name: FULLNAME })).webhooks ?? []
+    ).map((w) => w.clientConfig.caBundle ?? '');
+
+  /** Creates a pod with a reference in the app namespace; the stored pod (mutated or not). */
+  const createAppPod = async (name: string): Promise<KubeObject> => {
+    const pod = restrictedPod(name, {
+      command: ['/app/server'],
+      env: [{ name: 'DB_PASSWORD', value: 'vault:secret/data/app#password' }],
+    }) as unknown as KubeObject;
+    const answer = await create(
+      kube,
+      { ...pod, metadata: { ...pod.metadata, namespace: appNs } },
+      { persist: true },
+    );
+    return answer.body as unknown as KubeObject;
+  };
+
+  it('renders no key, no certificate and no caBundle: an empty Secret for the webhook to fill', () => {
+    const secret = only(objects, 'Secret');
+    assert.equal(secret.metadata.name, `${FULLNAME}-tls`);
+    assert.equal(secret['data'], undefined);
+    assert.equal(secret['type'], undefined, 'Opaque: a kubernetes.io/tls Secret cannot be empty');
     const mwc = only(objects, 'MutatingWebhookConfiguration') as unknown as {
-      webhooks: { clientConfig: { caBundle: string } }[];
+      webhooks: { clientConfig: Record<string, unknown> }[];
     };
-    assert.equal(mwc.webhooks[0]?.clientConfig.caBundle, installed['ca.crt']);
+    assert.equal(mwc.webhooks[0]?.clientConfig['caBundle'], undefined);
   });
 
-  it('the webhook, with the chart ServiceAccount, takes over the Secret, Lease and caBundle, and keeps the chart pair', async () => {
-    const serving = new X509Certificate(pem(installed['tls.crt']));
-    assert.ok(serving.checkIP('127.0.0.1'), 'the install-time certificate names the IP value');
-    assert.ok(serving.checkHost('webhook.example'), 'and the extra DNS name');
+  it('the webhook, with the chart ServiceAccount, fills the Secret, takes the Lease and writes the caBundle', async () => {
+    assert.deepEqual(await readSecret(), {}, 'installed empty');
     const token = await kube.serviceAccountToken(ns, FULLNAME, SA_ISSUER, 3600);
     const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'sa.kubeconfig'), token);
     const telemetryPort = await freePort();
@@ -188,41 +211,41 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
       VAULT_INJECT_TELEMETRY_LISTEN: `127.0.0.1:${telemetryPort}`,
     });
     const leases = kube.kubeConfig().makeApiClient(CoordinationV1Api);
-    const renewed = async (): Promise<string> => {
-      const lease = await leases.readNamespacedLease({
-        name: `${FULLNAME}-certificates`,
-        namespace: ns,
-      });
-      return lease.spec?.holderIdentity === POD_NAME ? String(lease.spec.renewTime ?? '') : '';
-    };
-    let first = '';
-    await waitUntil('this replica holds the Lease', async () => (first = await renewed()) !== '', {
-      process: webhook,
-      timeoutMs: 60_000,
-    });
-    // Ticks run one after another: a later renewal means the leader's tick that decided about the
-    // Secret has finished.
-    await waitUntil('the leader renews the Lease again', async () => (await renewed()) !== first, {
-      process: webhook,
-      timeoutMs: 30_000,
-    });
-    const secret = await kube.core.readNamespacedSecret({ name: `${FULLNAME}-tls`, namespace: ns });
-    assert.ok(secret.data);
-    // Same names, lifetimes within the policy, a CA with its key: nothing for the leader to redo.
-    assert.deepEqual(secret.data, installed, "the chart's CA and serving certificate are kept");
-    assert.doesNotMatch(readFileSync(webhook.logPath, 'utf8'), /certificate Secret updated/);
-    const mwc = await kube.admission.readMutatingWebhookConfiguration({ name: FULLNAME });
-    for (const hook of mwc.webhooks ?? []) {
-      assert.equal(pem(hook.clientConfig.caBundle), pem(secret.data['ca.crt']));
-    }
+    await waitUntil(
+      'this replica holds the Lease',
+      async () =>
+        (await leases.readNamespacedLease({ name: `${FULLNAME}-certificates`, namespace: ns })).spec
+          ?.holderIdentity === POD_NAME,
+      { process: webhook, timeoutMs: 60_000 },
+    );
+    await waitUntil(
+      'the Secret is filled and the caBundle written',
+      async () => {
+        filled = await readSecret();
+        const bundles = await readCaBundles();
+        return bundles.length > 0 && bundles.every((b) => b !== '' && b === filled['ca.crt']);
+      },
+      { process: webhook, timeoutMs: 30_000 },
+    );
+    assert.deepEqual(Object.keys(filled).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
+    const ca = new X509Certificate(pem(filled['ca.crt']));
+    const serving = new X509Certificate(pem(filled['tls.crt']));
+    assert.equal(ca.publicKey.asymmetricKeyType, 'ec');
+    assert.ok(serving.checkIssued(ca) && serving.verify(ca.publicKey));
+    assert.ok(serving.checkIP('127.0.0.1'), 'the serving certificate names the IP value');
+    assert.ok(serving.checkHost('webhook.example'), 'and the extra DNS name');
+    assert.ok(serving.checkHost(`${FULLNAME}.${ns}.svc`), 'and the Service');
     await waitUntil('webhook /healthz', async () => (await fetch(`${telemetry}/healthz`)).ok, {
       process: webhook,
     });
-    assert.equal(
-      new X509Certificate(await servedCertificate(port)).fingerprint256,
-      serving.fingerprint256,
-      'it serves the install-time certificate',
+    await waitUntil(
+      'it serves the certificate of the Secret',
+      async () =>
+        new X509Certificate(await servedCertificate(port)).fingerprint256 ===
+        serving.fingerprint256,
+      { process: webhook },
     );
+    assert.doesNotMatch(readFileSync(webhook.logPath, 'utf8'), /PRIVATE KEY|BEGIN CERT/);
   });
 
   it("a name added later is reissued by the leader through the chart's RBAC (update on the Secret)", async () => {
@@ -248,8 +271,8 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
     );
     const serving = new X509Certificate(pem(data['tls.crt']));
     assert.ok(serving.checkIP('127.0.0.1'), 'the IP value is kept');
-    assert.equal(data['ca.crt'], installed['ca.crt'], "the chart's CA signs it");
-    assert.ok(serving.checkIssued(new X509Certificate(pem(installed['ca.crt']))));
+    assert.equal(data['ca.crt'], filled['ca.crt'], 'the same CA signs it');
+    assert.ok(serving.checkIssued(new X509Certificate(pem(filled['ca.crt']))));
     await waitUntil(
       'it serves the new certificate',
       async () =>
@@ -260,20 +283,11 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
   });
 
   it('a pod with a reference, sent by the API server through the chart configuration, is mutated', async () => {
-    const pod = restrictedPod('with-ref', {
-      command: ['/app/server'],
-      env: [{ name: 'DB_PASSWORD', value: 'vault:secret/data/app#password' }],
-    }) as unknown as KubeObject;
     let stored: KubeObject | undefined;
     await waitUntil(
       'the API server sends the pod to the webhook and trusts its certificate',
       async () => {
-        const answer = await create(
-          kube,
-          { ...pod, metadata: { ...pod.metadata, namespace: appNs } },
-          { persist: true },
-        );
-        stored = answer.body as unknown as KubeObject;
+        stored = await createAppPod('with-ref');
         return true;
       },
       { ...(webhook ? { process: webhook } : {}), timeoutMs: 30_000 },
@@ -285,6 +299,61 @@ describe('chart certificates.mode=auto with the built webhook', { timeout: 180_0
       .containers;
     assert.deepEqual(app?.command, ['/vault-inject/bin/vault-inject-env']);
     assert.deepEqual(app?.args, ['/app/server']);
+  });
+
+  it('a GitOps sync applying the chart again (server-side apply) leaves the Secret and caBundle alone', async () => {
+    const before = { secret: await readSecret(), bundles: await readCaBundles() };
+    for (const obj of objects) await apply(kube, obj);
+    assert.deepEqual(await readSecret(), before.secret);
+    assert.deepEqual(await readCaBundles(), before.bundles);
+  });
+
+  it("a sync that replaces them with the chart's objects is repaired, with the same CA", async () => {
+    const before = await readSecret();
+    // As `kubectl replace` or a sync with Replace=true: the chart's object, live resourceVersion.
+    const replace = async (kind: string): Promise<void> => {
+      const obj = only(objects, kind);
+      const live = await kubeRequest(kube, 'GET', resourcePath(obj, true));
+      const { resourceVersion } = live.body['metadata'] as { resourceVersion: string };
+      const answer = await kubeRequest(kube, 'PUT', resourcePath(obj, true), {
+        ...obj,
+        metadata: { ...obj.metadata, resourceVersion },
+      });
+      assert.ok(
+        answer.status < 300,
+        `PUT ${kind}: ${answer.status} ${String(answer.body['message'])}`,
+      );
+    };
+    // The caBundle back to the chart's value (none): the API server cannot trust the webhook.
+    await replace('MutatingWebhookConfiguration');
+    assert.deepEqual(await readCaBundles(), ['']);
+    await waitUntil(
+      'the leader writes the caBundle again',
+      async () => (await readCaBundles()).every((b) => b === before['ca.crt']),
+      { ...(webhook ? { process: webhook } : {}), timeoutMs: 15_000 },
+    );
+    // The Secret back to the chart's (empty): the pair every replica serves is put back.
+    await replace('Secret');
+    await waitUntil(
+      'the leader fills the Secret again',
+      async () => (await readSecret())['tls.crt'] !== undefined,
+      { ...(webhook ? { process: webhook } : {}), timeoutMs: 15_000 },
+    );
+    assert.deepEqual(await readSecret(), before, 'the same CA, key and serving pair');
+    assert.deepEqual(await readCaBundles(), [before['ca.crt']]);
+    const log = readFileSync(webhook?.logPath ?? '', 'utf8');
+    assert.match(log, /"step":"restore"/);
+    let stored: KubeObject | undefined;
+    await waitUntil(
+      'a pod is mutated again',
+      async () => {
+        stored = await createAppPod('after-sync');
+        return true;
+      },
+      { ...(webhook ? { process: webhook } : {}), timeoutMs: 15_000 },
+    );
+    const annotations = stored?.metadata['annotations'] as Record<string, string> | undefined;
+    assert.equal(annotations?.['vault-inject.dev/status'], 'injected');
   });
 });
 

@@ -4,7 +4,6 @@
 // `restricted`), the certificate modes, and the checked-in plain manifests kept in step.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -34,8 +33,18 @@ const CA_B64 = Buffer.from(
   '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
 ).toString('base64');
 
-/** Every value set a test sends to the API server; each certificate mode, both policies, both deliveries. */
-const VALUE_SETS: { name: string; values: Values }[] = [
+const PRIVILEGED = {
+  'pod-security.kubernetes.io/enforce': 'privileged',
+  'pod-security.kubernetes.io/warn': 'privileged',
+  'pod-security.kubernetes.io/audit': 'privileged',
+};
+
+/**
+ * Every value set a test sends to the API server; each certificate mode, both policies, both
+ * deliveries, the network and scheduling options. `namespaceLabels` replace the `restricted` Pod
+ * Security labels of the release namespace (host networking is never `restricted`).
+ */
+const VALUE_SETS: { name: string; values: Values; namespaceLabels?: Record<string, string> }[] = [
   { name: 'defaults (auto certificates, Fail, guard on, emptyDir)', values: {} },
   {
     name: 'cert-manager, Ignore, guard off',
@@ -76,6 +85,34 @@ const VALUE_SETS: { name: string; values: Values }[] = [
         namespaceSelector: { matchLabels: { 'vault-inject.dev/enabled': 'true' } },
       },
     },
+  },
+  {
+    name: 'NetworkPolicy, PDB minAvailable, numeric cpu, probes, strategy, an existing priority class',
+    values: {
+      replicaCount: 3,
+      networkPolicy: {
+        enabled: true,
+        webhookFrom: [{ ipBlock: { cidr: '172.16.0.0/28' } }],
+        telemetryFrom: [{ namespaceSelector: { matchLabels: { name: 'monitoring' } } }],
+        egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }, { ports: [{ port: 443 }] }],
+      },
+      podDisruptionBudget: { maxUnavailable: '', minAvailable: 2 },
+      resources: { requests: { cpu: 0.5, memory: '96Mi' }, limits: { cpu: 1, memory: '256Mi' } },
+      injection: { copyContainer: { cpuRequest: 0.01, cpuLimit: 1 } },
+      probes: { startup: { periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 } },
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } },
+      priorityClassName: 'system-cluster-critical',
+    },
+  },
+  {
+    name: 'hostNetwork on node ports 10443/10080 (custom CNI), Recreate',
+    values: {
+      hostNetwork: true,
+      containerPorts: { https: 10443, telemetry: 10080 },
+      updateStrategy: { type: 'Recreate' },
+      priorityClass: { create: false },
+    },
+    namespaceLabels: PRIVILEGED,
   },
 ];
 
@@ -138,6 +175,33 @@ describe('helm lint and the values schema', () => {
       { webhook: { clientConfig: { url: 'http://127.0.0.1/mutate' } } },
       /url/,
     ],
+    [
+      'a PDB minAvailable not below replicaCount',
+      { replicaCount: 2, podDisruptionBudget: { maxUnavailable: '', minAvailable: 2 } },
+      /podDisruptionBudget.minAvailable \(2\) must be below replicaCount \(2\).*node drains hang/,
+    ],
+    [
+      'a PDB minAvailable of 100%',
+      { podDisruptionBudget: { maxUnavailable: '', minAvailable: '100%' } },
+      /minAvailable 100%/,
+    ],
+    [
+      'a PDB maxUnavailable of 0',
+      { podDisruptionBudget: { maxUnavailable: 0 } },
+      /maxUnavailable 0/,
+    ],
+    [
+      'a PDB with both minAvailable and maxUnavailable',
+      { podDisruptionBudget: { maxUnavailable: 1, minAvailable: 1 } },
+      /exactly one of maxUnavailable and minAvailable/,
+    ],
+    [
+      'the same port for HTTPS and telemetry',
+      { containerPorts: { https: 9000, telemetry: 9000 } },
+      /containerPorts.https and containerPorts.telemetry must differ/,
+    ],
+    ['a cpu that is no quantity', { resources: { requests: { cpu: '1 core' } } }, /cpu/],
+    ['an unknown DNS policy', { dnsPolicy: 'Host' }, /dnsPolicy/],
   ];
   for (const [what, values, message] of refused) {
     it(`refuses ${what}`, async () => {
@@ -150,7 +214,7 @@ describe('every value set is accepted by the API server', () => {
   for (const [i, set] of VALUE_SETS.entries()) {
     it(set.name, async () => {
       const release = `set${i}`;
-      const namespace = await kube.createNamespace(`vi-sys${i}`);
+      const namespace = await kube.createNamespace(`vi-sys${i}`, set.namespaceLabels);
       const objects = await render(release, namespace, set.values);
       assert.ok(objects.length > 5, 'renders the webhook');
       for (const obj of objects) {
@@ -159,7 +223,8 @@ describe('every value set is accepted by the API server', () => {
           namespace,
           `${obj.kind} in the release namespace`,
         );
-        const answer = await create(kube, obj);
+        // The pod below needs its priority class to exist (admission plugin Priority).
+        const answer = await create(kube, obj, { persist: obj.kind === 'PriorityClass' });
         if (obj.kind === 'Deployment')
           assert.deepEqual(answer.warnings, [], 'no Pod Security warnings');
       }
@@ -271,6 +336,103 @@ describe('what the default install looks like', () => {
     assert.equal(find(objects, 'PodDisruptionBudget').length, 1);
   });
 
+  it('labels every object with its app.kubernetes.io/component, outside the selector', () => {
+    const components = new Map<string, string>();
+    for (const o of objects) {
+      const labels = o.metadata['labels'] as Record<string, string>;
+      components.set(`${o.kind}/${o.metadata.name}`, labels['app.kubernetes.io/component'] ?? '');
+    }
+    assert.deepEqual(
+      [...components].filter(([, c]) => c === ''),
+      [],
+    );
+    assert.equal(components.get('ValidatingAdmissionPolicy/vault-inject-guard'), 'guard');
+    assert.equal(components.get('Deployment/vault-inject'), 'webhook');
+    const spec = only(objects, 'Deployment')['spec'] as {
+      selector: { matchLabels: Record<string, string> };
+      template: { metadata: { labels: Record<string, string> } };
+    };
+    assert.equal(spec.template.metadata.labels['app.kubernetes.io/component'], 'webhook');
+    assert.equal(spec.selector.matchLabels['app.kubernetes.io/component'], undefined);
+  });
+
+  it('schedules on Linux nodes, with its own priority class, a PDB by maxUnavailable', () => {
+    const pod = (only(objects, 'Deployment')['spec'] as { template: { spec: Values } }).template
+      .spec;
+    assert.deepEqual(pod['nodeSelector'], { 'kubernetes.io/os': 'linux' });
+    assert.equal(pod['priorityClassName'], 'vault-inject');
+    assert.equal(pod['hostNetwork'], undefined);
+    const pc = only(objects, 'PriorityClass');
+    assert.equal(pc.metadata.name, 'vault-inject');
+    assert.equal(pc['value'], 1_000_000_000);
+    assert.equal(pc['globalDefault'], false);
+    assert.deepEqual(only(objects, 'PodDisruptionBudget')['spec'], {
+      maxUnavailable: 1,
+      selector: {
+        matchLabels: {
+          'app.kubernetes.io/name': 'vault-inject',
+          'app.kubernetes.io/instance': 'vault-inject',
+        },
+      },
+    });
+    assert.equal(find(objects, 'NetworkPolicy').length, 0, 'no NetworkPolicy unless asked');
+  });
+
+  it('hostNetwork: the webhook listens on the chosen node ports, Service names still resolve', async () => {
+    const set = await render('vault-inject', 'vault-inject', {
+      hostNetwork: true,
+      containerPorts: { https: 10443, telemetry: 10080 },
+      service: { telemetryPort: 9090 },
+      probes: { liveness: { periodSeconds: 20, timeoutSeconds: 3, failureThreshold: 5 } },
+    });
+    const pod = (only(set, 'Deployment')['spec'] as { template: { spec: Values } }).template
+      .spec as {
+      hostNetwork: boolean;
+      dnsPolicy: string;
+      containers: {
+        env: { name: string; value: string }[];
+        ports: { name: string; containerPort: number }[];
+        livenessProbe: Values;
+      }[];
+    };
+    assert.equal(pod.hostNetwork, true);
+    assert.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet');
+    const [c] = pod.containers;
+    const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+    assert.equal(env['VAULT_INJECT_LISTEN'], '0.0.0.0:10443');
+    assert.equal(env['VAULT_INJECT_TELEMETRY_LISTEN'], '0.0.0.0:10080');
+    assert.deepEqual(
+      c?.ports.map((p) => [p.name, p.containerPort]),
+      [
+        ['https', 10443],
+        ['telemetry', 10080],
+      ],
+    );
+    assert.deepEqual(c?.livenessProbe, {
+      httpGet: { path: '/healthz', port: 'telemetry' },
+      periodSeconds: 20,
+      timeoutSeconds: 3,
+      failureThreshold: 5,
+    });
+    const svc = only(set, 'Service')['spec'] as { ports: Values[] };
+    assert.deepEqual(svc.ports, [
+      { name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' },
+      { name: 'telemetry', port: 9090, targetPort: 'telemetry', protocol: 'TCP' },
+    ]);
+  });
+
+  it('a NetworkPolicy admits only the two ports, from the peers given', async () => {
+    const set = await render('vault-inject', 'vault-inject', {
+      networkPolicy: { enabled: true, webhookFrom: [{ ipBlock: { cidr: '10.0.0.0/28' } }] },
+    });
+    const spec = only(set, 'NetworkPolicy')['spec'] as Values;
+    assert.deepEqual(spec['policyTypes'], ['Ingress']);
+    assert.deepEqual(spec['ingress'], [
+      { ports: [{ port: 'https', protocol: 'TCP' }], from: [{ ipBlock: { cidr: '10.0.0.0/28' } }] },
+      { ports: [{ port: 'telemetry', protocol: 'TCP' }] },
+    ]);
+  });
+
   it('image delivery reaches the webhook as --delivery=image', async () => {
     const set = await render('x', 'x', { injection: { delivery: 'image' } });
     const env =
@@ -326,24 +488,17 @@ describe('what the default install looks like', () => {
     assert.deepEqual(find(cm, 'ClusterRole')[0]?.['rules'], WEBHOOK_RBAC_RULES);
   });
 
-  it('auto: a CA in the Secret and the caBundle, and a serving certificate for the Service', () => {
-    const secret = only(objects, 'Secret') as KubeObject & { data: Record<string, string> };
-    const pem = (k: string): string => Buffer.from(secret.data[k] ?? '', 'base64').toString('utf8');
-    const ca = new X509Certificate(pem('ca.crt'));
-    const serving = new X509Certificate(pem('tls.crt'));
-    assert.ok(serving.verify(ca.publicKey), 'signed by the CA');
-    assert.equal(
-      serving.checkHost('vault-inject.vault-inject.svc'),
-      'vault-inject.vault-inject.svc',
-    );
+  it('auto: two renders are byte-identical and hold no key, no certificate and no caBundle', async () => {
+    const args = ['template', 'vault-inject', CHART, '--namespace', 'vault-inject'];
+    const [first, second] = [await helm(args), await helm(args)];
+    assert.ok(first === second, 'helm template renders the same bytes twice');
+    assert.doesNotMatch(first, /-----BEGIN|caBundle:|tls\.key|ca\.key|LS0tLS1CRUdJTi/);
+    const secret = only(objects, 'Secret');
+    assert.deepEqual(Object.keys(secret).sort(), ['apiVersion', 'kind', 'metadata']);
     const mwc = only(objects, 'MutatingWebhookConfiguration');
-    const hook = (mwc['webhooks'] as { clientConfig: { caBundle: string; service: unknown } }[])[0];
-    assert.equal(hook?.clientConfig.caBundle, secret.data['ca.crt']);
-    assert.deepEqual(hook?.clientConfig.service, {
-      name: 'vault-inject',
-      namespace: 'vault-inject',
-      path: '/mutate',
-      port: 443,
+    const hook = (mwc['webhooks'] as { clientConfig: Record<string, unknown> }[])[0];
+    assert.deepEqual(hook?.clientConfig, {
+      service: { name: 'vault-inject', namespace: 'vault-inject', path: '/mutate', port: 443 },
     });
   });
 
@@ -368,8 +523,66 @@ describe('what the default install looks like', () => {
   });
 });
 
+describe('the default priority class where system-cluster-critical is restricted (as on GKE)', () => {
+  // GKE refuses pods of system-node-critical and system-cluster-critical outside kube-system
+  // through its ResourceQuota admission: a namespace must have a quota that covers those classes.
+  // Here the same admission plugin does it with a quota allowing no such pod in the namespace.
+  it("admits the webhook's pod with the chart's own class, refuses system-cluster-critical", async () => {
+    const namespace = await kube.createNamespace('vi-gke');
+    await create(
+      kube,
+      {
+        apiVersion: 'v1',
+        kind: 'ResourceQuota',
+        metadata: { name: 'critical-pods', namespace },
+        spec: {
+          hard: { pods: '0' },
+          scopeSelector: {
+            matchExpressions: [
+              {
+                scopeName: 'PriorityClass',
+                operator: 'In',
+                values: ['system-node-critical', 'system-cluster-critical'],
+              },
+            ],
+          },
+        },
+      },
+      { persist: true },
+    );
+    // Its status, as the controller manager (not run here) would write it: admission enforces
+    // status.hard.
+    const quotaPath = `/api/v1/namespaces/${namespace}/resourcequotas/critical-pods/status`;
+    const quota = (await kubeRequest(kube, 'GET', quotaPath.replace(/\/status$/, ''))).body;
+    const status = await kubeRequest(kube, 'PUT', quotaPath, {
+      ...quota,
+      status: { hard: { pods: '0' }, used: { pods: '0' } },
+    });
+    assert.equal(status.status, 200);
+    const podOf = async (values: Values): Promise<KubeObject> => {
+      const objects = await render('gke', namespace, values);
+      for (const pc of find(objects, 'PriorityClass')) await create(kube, pc, { persist: true });
+      const template = (
+        only(objects, 'Deployment')['spec'] as { template: { metadata: object; spec: object } }
+      ).template;
+      return {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { ...template.metadata, name: 'gke-webhook', namespace },
+        spec: template.spec,
+      };
+    };
+    await kube.createServiceAccount(namespace, 'gke-vault-inject');
+    await create(kube, await podOf({}));
+    await assert.rejects(
+      create(kube, await podOf({ priorityClassName: 'system-cluster-critical' })),
+      /exceeded quota: critical-pods/,
+    );
+  });
+});
+
 describe('installed with helm into the real API server', () => {
-  it('auto mode keeps its CA across upgrades', async () => {
+  it('auto mode: helm upgrade leaves what the webhook wrote (Secret and caBundle) alone', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-helm-'));
     try {
       const kubeconfig = await kube.writeKubeconfig(path.join(dir, 'kubeconfig'));
@@ -383,36 +596,50 @@ describe('installed with helm into the real API server', () => {
         HELM_DATA_HOME: dir,
       };
       await run(helmBin, ['install', 'vi', CHART, ...common], { env });
-      const caOf = async (): Promise<string> => {
-        const answer = await kubeRequest(
-          kube,
-          'GET',
-          `/api/v1/namespaces/${ns}/secrets/vi-vault-inject-tls`,
-        );
-        return (answer.body['data'] as Record<string, string>)['ca.crt'] ?? '';
-      };
-      const bundleOf = async (): Promise<string> => {
-        const answer = await kubeRequest(
-          kube,
-          'GET',
-          '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/vi-vault-inject',
-        );
-        return (
-          (answer.body['webhooks'] as { clientConfig: { caBundle: string } }[])[0]?.clientConfig
-            .caBundle ?? ''
-        );
-      };
-      const before = await caOf();
-      assert.ok(before.length > 100);
-      assert.equal(await bundleOf(), before);
+      const secretPath = `/api/v1/namespaces/${ns}/secrets/vi-vault-inject-tls`;
+      const mwcPath =
+        '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/vi-vault-inject';
+      const dataOf = async (): Promise<unknown> =>
+        (await kubeRequest(kube, 'GET', secretPath)).body['data'];
+      const bundleOf = async (): Promise<string | undefined> =>
+        (
+          (await kubeRequest(kube, 'GET', mwcPath)).body['webhooks'] as {
+            clientConfig: { caBundle?: string };
+          }[]
+        )[0]?.clientConfig.caBundle;
+      assert.equal(await dataOf(), undefined, 'installed empty');
+      assert.equal(await bundleOf(), undefined, 'no caBundle installed');
+      // What the webhook's leader writes (tls/auto/kube.ts): the Secret replaced with its data,
+      // the caBundle added by a JSON patch.
+      const data = { 'ca.crt': CA_B64, 'ca.key': 'a2V5', 'tls.crt': CA_B64, 'tls.key': 'a2V5' };
+      const live = (await kubeRequest(kube, 'GET', secretPath)).body;
+      const put = await kubeRequest(kube, 'PUT', secretPath, { ...live, data });
+      assert.equal(put.status, 200);
+      const patch = await kubeRequest(
+        kube,
+        'PATCH',
+        mwcPath,
+        [{ op: 'add', path: '/webhooks/0/clientConfig/caBundle', value: CA_B64 }],
+        'application/json-patch+json',
+      );
+      assert.equal(patch.status, 200);
       await run(
         helmBin,
         ['upgrade', 'vi', CHART, ...common, '--set', 'webhook.failurePolicy=Ignore'],
         { env },
       );
-      assert.equal(await caOf(), before, 'the CA survives the upgrade');
-      assert.equal(await bundleOf(), before, 'and so does the caBundle');
+      assert.deepEqual(await dataOf(), data, 'the Secret survives the upgrade');
+      assert.equal(await bundleOf(), CA_B64, 'and so does the caBundle');
+      const upgraded = (await kubeRequest(kube, 'GET', mwcPath)).body['webhooks'] as {
+        failurePolicy: string;
+      }[];
+      assert.equal(upgraded[0]?.failurePolicy, 'Ignore', 'while the upgrade did apply');
       await run(helmBin, ['uninstall', 'vi', ...common], { env });
+      assert.equal(
+        (await kubeRequest(kube, 'GET', secretPath)).status,
+        404,
+        'uninstall removes it',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

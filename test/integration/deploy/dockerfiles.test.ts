@@ -44,6 +44,25 @@ function parseDockerfile(text: string): Instruction[] {
   return out;
 }
 
+/** The default of each ARG declared before the first FROM. */
+function globalArgs(instructions: Instruction[]): Record<string, string> {
+  return Object.fromEntries(
+    instructions
+      .filter((i) => i.stage === -1 && i.op === 'ARG' && i.args.includes('='))
+      .map((i) => [i.args.slice(0, i.args.indexOf('=')), i.args.slice(i.args.indexOf('=') + 1)]),
+  );
+}
+
+/** The image each FROM names, its ${ARG} resolved from the global defaults. */
+function baseImages(instructions: Instruction[]): string[] {
+  const args = globalArgs(instructions);
+  return instructions
+    .filter((i) => i.op === 'FROM')
+    .map((i) =>
+      (i.args.split(/\s+/)[0] ?? '').replace(/\$\{(\w+)\}/g, (_, k: string) => args[k] ?? ''),
+    );
+}
+
 /** The local sources of the COPY lines of `stage` (not --from ones). */
 function copySources(instructions: Instruction[], stage: number): string[] {
   return instructions
@@ -115,16 +134,16 @@ describe('hadolint', () => {
 });
 
 describe('the rules that matter to us', () => {
-  it('final stages run as a numeric non-root user, pinned bases, no latest', async () => {
+  it('final stages run as a numeric non-root user, bases pinned by digest, no latest', async () => {
     for (const text of [await webhookFile, await initFile]) {
       const ins = parseDockerfile(text);
       const last = Math.max(...ins.map((i) => i.stage));
       const user = ins.filter((i) => i.stage === last && i.op === 'USER').at(-1);
       assert.match(user?.args ?? '', /^[1-9]\d*:[1-9]\d*$/, 'USER uid:gid, numeric, not 0');
-      for (const from of ins.filter((i) => i.op === 'FROM')) {
-        assert.doesNotMatch(from.args, /:latest\b/);
-        if (!/^scratch\b/.test(from.args))
-          assert.match(from.args, /:[\w.${}-]+/, `${from.args} has a tag`);
+      for (const image of baseImages(ins).filter((b) => b !== 'scratch')) {
+        assert.doesNotMatch(image, /:latest\b/);
+        // A readable tag for people, the digest for the build: the digest wins when both are given.
+        assert.match(image, /^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}$/, `${image}: tag and digest`);
       }
       assert.ok(
         ins.some((i) => i.op === 'ENTRYPOINT' && i.args.startsWith('[')),
@@ -138,15 +157,17 @@ describe('the rules that matter to us', () => {
     const finalStage = Math.max(...ins.map((i) => i.stage));
     assert.ok(finalStage >= 1);
     const final = ins.filter((i) => i.stage === finalStage);
-    assert.match(final[0]?.args ?? '', /nodejs24/, 'Node.js 24 runtime');
+    assert.match(baseImages(ins).at(-1) ?? '', /nodejs24/, 'Node.js 24 runtime');
     assert.deepEqual(
       final.filter((i) => i.op === 'RUN'),
       [],
       'no RUN in the final stage',
     );
-    const copies = final.filter((i) => i.op === 'COPY');
-    assert.equal(copies.length, 1);
-    assert.match(copies[0]?.args ?? '', /--from=build .*\/dist\/webhook\/vault-inject\.js /);
+    const copies = final.filter((i) => i.op === 'COPY').map((i) => i.args);
+    assert.equal(copies.length, 3);
+    assert.match(copies[0] ?? '', /--from=build .*\/dist\/webhook\/vault-inject\.js /);
+    assert.match(copies[1] ?? '', /--from=build .*\/dist\/webhook\/licenses \/app\/licenses$/);
+    assert.match(copies[2] ?? '', /--from=build .*\/dist\/webhook\/sbom\.spdx\.json /);
   });
 
   it('init: scratch with only the bundle, copy step needs no shell', async () => {
@@ -178,6 +199,46 @@ describe('the build stages, replayed from exactly what they COPY', () => {
     const dir = await replayContext(copySources(ins, 0));
     cleanup.push(dir);
     await run(process.execPath, ['scripts/build.ts', 'webhook'], { cwd: dir });
+    // The stage's SBOM step, with the final stage's base image (the ARG's default).
+    const sbomRun = ins.find((i) => i.stage === 0 && i.op === 'RUN' && i.args.includes('sbom.ts'));
+    assert.equal(sbomRun?.args, 'node scripts/sbom.ts webhook dist/webhook "${RUNTIME_IMAGE}"');
+    const runtimeImage = globalArgs(ins)['RUNTIME_IMAGE'] ?? '';
+    assert.equal(baseImages(ins).at(-1), runtimeImage, "the SBOM names the final stage's base");
+    await run(process.execPath, ['scripts/sbom.ts', 'webhook', 'dist/webhook', runtimeImage], {
+      cwd: dir,
+    });
+    const sbom = JSON.parse(
+      await readFile(path.join(dir, 'dist/webhook/sbom.spdx.json'), 'utf8'),
+    ) as {
+      packages: { name: string; versionInfo: string; licenseDeclared: string }[];
+      files: { fileName: string; licenseConcluded: string }[];
+    };
+    const map = JSON.parse(
+      await readFile(path.join(dir, 'dist/webhook/vault-inject.js.map'), 'utf8'),
+    ) as { sources: string[] };
+    const bundled = new Set(
+      map.sources
+        .filter((s) => s.includes('node_modules/'))
+        .map((s) => {
+          const parts = s.slice(s.lastIndexOf('node_modules/') + 13).split('/');
+          return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
+        }),
+    );
+    const listed = new Set(sbom.packages.map((p) => p.name));
+    assert.deepEqual(
+      [...bundled].filter((p) => p !== undefined && !listed.has(p)),
+      [],
+    );
+    assert.ok(bundled.has('fastify') && bundled.has('@kubernetes/client-node'));
+    assert.ok(listed.has(runtimeImage.split(':')[0] ?? ''), 'the base image is a package');
+    const webhookEntry = sbom.files.find((f) => f.fileName === './vault-inject.js');
+    assert.match(webhookEntry?.licenseConcluded ?? '', /^Apache-2\.0 AND .*MIT/);
+    for (const f of sbom.files.filter((x) => x.fileName.startsWith('./licenses/'))) {
+      assert.ok(existsSync(path.join(dir, 'dist/webhook', f.fileName)), f.fileName);
+    }
+    const licences = sbom.files.map((f) => f.fileName);
+    assert.ok(licences.includes('./licenses/vault-inject/LICENSE'));
+    assert.ok(licences.some((f) => f.startsWith('./licenses/npm/fastify@')));
     // The final image has no node_modules: the file must run on its own.
     const alone = await mkdtemp(path.join(tmpdir(), 'vault-inject-alone-'));
     cleanup.push(alone);

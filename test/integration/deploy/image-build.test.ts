@@ -3,8 +3,8 @@
 // scripts/bundle.sh makes, standing in for the `bundle` build stage (whose base image needs a
 // registry; dockerfiles.test.ts replays that stage on the host). Then the image is checked as a
 // kubelet would use it: its config (numeric user, exec entrypoint and the copy command), a root
-// filesystem holding the bundle and nothing else, and the copy step run from that root filesystem
-// as uid 65532 with no shell and no libc in it.
+// filesystem holding the bundle and nothing else (its licence files and SBOM included), and the
+// copy step run from that root filesystem as uid 65532 with no shell and no libc in it.
 //
 // Needs buildah (scripts/components/buildah.sh, in the default set of `make test`); without it the
 // test fails, saying so (componentPath).
@@ -102,6 +102,27 @@ describe('Dockerfile.init, final stage, built by buildah', () => {
     assert.deepEqual(await readdir(rootfs), ['vault-inject']);
     assert.deepEqual(await listTree(path.join(rootfs, 'vault-inject')), await listTree(reference));
     assert.equal(existsSync(path.join(rootfs, 'bin/sh')), false, 'no shell');
+  });
+
+  it('the image carries the licence files and the SBOM, the glibc pieces included', async () => {
+    const root = path.join(rootfs, 'vault-inject');
+    for (const file of [
+      'licenses/vault-inject/LICENSE',
+      'licenses/node/LICENSE',
+      'licenses/debian/libc6/copyright',
+      'licenses/debian/libstdc++6/copyright',
+      'licenses/debian/libgcc-s1/copyright',
+      'licenses/debian/musl/copyright',
+      'licenses/debian/common-licenses/LGPL-2.1',
+    ]) {
+      assert.ok(existsSync(path.join(root, file)), `${file} is in the image`);
+    }
+    const sbom = JSON.parse(await readFile(path.join(root, 'sbom.spdx.json'), 'utf8')) as {
+      spdxVersion: string;
+      files: { fileName: string }[];
+    };
+    assert.equal(sbom.spdxVersion, 'SPDX-2.3');
+    assert.ok(sbom.files.some((f) => f.fileName === './runtime/lib/libc.so.6'));
   });
 
   it('its copy step runs as uid 65532 in that root filesystem, with no shell', async () => {

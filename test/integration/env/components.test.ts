@@ -2,7 +2,8 @@
 // test's own in an empty cache: the first run builds and says what and how long, the second only
 // finds it cached (the build does not run again), a failing build names the component, the
 // command and its exit code, shows the log's end and leaves no half cache. Then the real default
-// set, warm: every component cached, nothing rebuilt.
+// set, warm: every component cached, nothing rebuilt. A long step prints a progress line every
+// VAULT_INJECT_PROGRESS_SECONDS (30 s by default).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -23,6 +24,9 @@ vi_path() { printf '%s' "$VI_CACHE/$VI_NAME/$VI_VERSION/bin/demo"; }
 build() {
   local stage="$1" log="$2"
   echo run >>"$DEMO_COUNT"
+  if [ -n "\${DEMO_SLOW:-}" ]; then
+    vi_run "$log" sleep "$DEMO_SLOW"
+  fi
   if [ -n "\${DEMO_FAIL:-}" ]; then
     vi_run "$log" sh -c 'echo compiling; echo "undefined: thing" >&2; exit 3'
   fi
@@ -111,6 +115,23 @@ describe('component scripts', () => {
     assert.equal(count(), before + 1, 'the build did not run again');
     const p = await sh(script, ['path'], env);
     assert.equal(p.stdout.trim(), path.join(dir, 'cache/demo/1.2.3/bin/demo'));
+  });
+
+  it('a long build step says every few seconds what runs and for how long', async () => {
+    await rm(path.join(dir, 'cache'), { recursive: true, force: true });
+    const started = Date.now();
+    const r = await sh(script, ['ensure'], {
+      ...env,
+      DEMO_SLOW: '2.5',
+      VAULT_INJECT_PROGRESS_SECONDS: '1',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const ticks = r.stderr.match(/^demo: still running after \d+\.\ds: sleep 2\.5$/gm) ?? [];
+    assert.ok(ticks.length >= 2 && ticks.length <= 3, r.stderr);
+    assert.match(ticks[0] ?? '', /after 1\.\ds/);
+    // The ticker ends with the command: it neither keeps printing nor keeps the pipe open.
+    assert.ok(Date.now() - started < 6000, `took ${Date.now() - started} ms`);
+    assert.doesNotMatch(r.stderr.split(/^demo: built /m)[1] ?? '', /still running/);
   });
 
   it('the default set, warm: one "cached" line per component and nothing built', async () => {

@@ -165,3 +165,27 @@ export function parseOutput(stdout: string): {
   }
   return { env, appPid };
 }
+
+/**
+ * The stderr of a run with each JSON log line (the init program's default, the webhook's shape)
+ * checked and rewritten as `LEVEL: MSG`, so tests match messages; other lines (the failure line)
+ * as they are.
+ */
+export function logText(stderr: string): string {
+  return stderr
+    .split('\n')
+    .map((line) => {
+      if (!line.startsWith('{')) return line;
+      const record = JSON.parse(line) as { level?: unknown; time?: unknown; msg?: unknown };
+      if (
+        typeof record.level !== 'string' ||
+        typeof record.msg !== 'string' ||
+        typeof record.time !== 'string' ||
+        !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(record.time)
+      ) {
+        throw new Error(`a log line not in the shape {level, time, msg}: ${line}`);
+      }
+      return `${record.level}: ${record.msg}`;
+    })
+    .join('\n');
+}

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe } from 'node:test';
-import { parseOutput, startBundle, type Run, type RunningBundle } from './bundle.ts';
+import { logText, parseOutput, startBundle, type Run, type RunningBundle } from './bundle.ts';
 import { openBaoSuite } from './harness.ts';
 import { postgresBin, startPostgres, type Postgres } from './postgres.ts';
 
@@ -156,9 +156,9 @@ describe('daemon mode against OpenBao', () => {
       seen.some((s) => s.atMs > 3000 && s.ttl > 0),
       `the token outlived its first 2s TTL: ${JSON.stringify(seen.map((s) => [Math.round(s.atMs), s.ttl]))}`,
     );
-    assert.ok((r.stderr.match(/debug: renewed the token/g) ?? []).length >= 2, r.stderr);
+    assert.ok((logText(r.stderr).match(/debug: renewed the token/g) ?? []).length >= 2, r.stderr);
     assert.match(
-      r.stderr,
+      logText(r.stderr),
       /warn: the token (reaches its max TTL|can no longer be renewed|expires); stopping the app/,
     );
     assert.ok(r.ms > 3000 && r.ms < 30_000, `ran ${Math.round(r.ms)} ms`);
@@ -176,8 +176,11 @@ describe('daemon mode against OpenBao', () => {
     const r = await run.done;
     s.record(r);
     assert.equal(r.code, 128 + 9, r.stderr); // SIGKILL
-    assert.match(r.stderr, /info: the lease 1 cannot be renewed and expires in [23]s/);
-    assert.match(r.stderr, /warn: the lease 1 cannot be renewed and expires; stopping the app/);
+    assert.match(logText(r.stderr), /info: the lease 1 cannot be renewed and expires in [23]s/);
+    assert.match(
+      logText(r.stderr),
+      /warn: the lease 1 cannot be renewed and expires; stopping the app/,
+    );
     // SIGTERM at about 2s (2/3 of 3s), SIGKILL 10s later.
     assert.ok(termAt < 10_000, `SIGTERM after ${Math.round(termAt)} ms`);
     assert.ok(r.ms - termAt > 9000, `SIGKILL ${Math.round(r.ms - termAt)} ms after SIGTERM`);
@@ -281,9 +284,9 @@ describe('daemon mode: a renewable lease from the database engine', () => {
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stdout, /^GOT_TERM$/m);
     assert.ok(renewals.size >= 2, `renewals seen by the server: ${renewals.size}`);
-    assert.ok((r.stderr.match(/debug: renewed the lease 1/g) ?? []).length >= 2, r.stderr);
+    assert.ok((logText(r.stderr).match(/debug: renewed the lease 1/g) ?? []).length >= 2, r.stderr);
     assert.match(
-      r.stderr,
+      logText(r.stderr),
       /warn: the lease 1 (reaches its max TTL|can no longer be renewed|expires); stopping the app/,
     );
     assert.ok(r.ms > 3000 && r.ms < 30_000, `ran ${Math.round(r.ms)} ms`);

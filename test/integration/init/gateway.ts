@@ -7,11 +7,21 @@
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-/** What to do with one request: forward it, answer it (`status`, `body` or `errors`), or hold it. */
+/**
+ * What to do with one request: forward it, answer it (`status`, with `body` or `errors` as JSON,
+ * `raw` text, or `echo`: an error text quoting the request's token header and body, as a careless
+ * server might), or hold it.
+ */
 export type Verdict =
   | 'forward'
   | 'hang'
-  | { readonly status: number; readonly errors?: string[]; readonly body?: unknown };
+  | {
+      readonly status: number;
+      readonly errors?: string[];
+      readonly body?: unknown;
+      readonly raw?: string;
+      readonly echo?: true;
+    };
 
 export interface Seen {
   readonly method: string;
@@ -55,10 +65,11 @@ export async function startGateway(upstream: string): Promise<Gateway> {
     void Promise.resolve(policy(entry)).then((verdict) => {
       if (verdict === 'hang') return;
       if (verdict !== 'forward') {
-        req.resume();
-        entry.status = verdict.status;
-        res.writeHead(verdict.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(verdict.body ?? { errors: verdict.errors ?? [] }));
+        void answer(req, verdict).then(([type, text]) => {
+          entry.status = verdict.status;
+          res.writeHead(verdict.status, { 'content-type': type });
+          res.end(text);
+        });
         return;
       }
       forward(target, req, (up) => {
@@ -88,6 +99,21 @@ export async function startGateway(upstream: string): Promise<Gateway> {
         server.close(() => ok());
       }),
   };
+}
+
+async function answer(
+  req: IncomingMessage,
+  verdict: Exclude<Verdict, 'forward' | 'hang'>,
+): Promise<[string, string]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  if (verdict.raw !== undefined) return ['text/html', verdict.raw];
+  if (verdict.echo) {
+    const token = String(req.headers['x-vault-token'] ?? '');
+    const text = `permission denied: token ${token} sent ${Buffer.concat(chunks).toString()}`;
+    return ['application/json', JSON.stringify({ errors: [text] })];
+  }
+  return ['application/json', JSON.stringify(verdict.body ?? { errors: verdict.errors ?? [] })];
 }
 
 function forward(

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe } from 'node:test';
+import { logText } from './bundle.ts';
 import { openBaoSuite } from './harness.ts';
 
 const CANARY = `canary-${process.pid}-5d1e`;
@@ -145,7 +146,10 @@ describe('vault-inject-env against OpenBao', () => {
     assert.equal(lenient.env['OK'], 'alice-v2');
     assert.equal(lenient.env['GONE'], undefined);
     assert.equal(lenient.env['NOKEY'], undefined);
-    assert.match(lenient.stderr, /warn: GONE: secret vault:secret\/nothing-here#k not found/);
+    assert.match(
+      logText(lenient.stderr),
+      /warn: GONE: secret vault:secret\/nothing-here#k not found/,
+    );
     // A denial is not "missing": it still fails.
     const denied = await go(
       { ...env, VAULT_IGNORE_MISSING_SECRETS: 'true', K: 'vault:transit/keys/app#name' },

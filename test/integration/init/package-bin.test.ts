@@ -39,4 +39,14 @@ describe('the package bin', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'hi \n', 'settings are removed even with nothing to resolve');
   });
+
+  it('answers --help with the variables it reads, exit 0', () => {
+    const r = spawnSync(process.execPath, [builtBin(), '--help'], {
+      env: { PATH: '/usr/bin:/bin' },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^ {2}VAULT_CLIENT_TIMEOUT {2}\(default: 10s\)$/m);
+    assert.match(r.stdout, /^ {2}KUBERNETES_SERVICE_ACCOUNT_TOKEN {2}\(default: \/var\/run\//m);
+  });
 });

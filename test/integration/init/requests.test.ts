@@ -4,7 +4,9 @@
 // read; retries for 5xx only, never for a 4xx; the whole run bounded by VAULT_CLIENT_TIMEOUT; and
 // node-vault sending no token of the environment's with the login.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe } from 'node:test';
+import { logText } from './bundle.ts';
 import { openBaoSuite } from './harness.ts';
 import { startGateway, type Gateway, type Seen, type Verdict } from './gateway.ts';
 
@@ -162,7 +164,7 @@ describe('requests the init program sends to OpenBao', () => {
     );
     assert.equal(lenient.code, 0, lenient.stderr);
     assert.equal(lenient.env['U'], undefined);
-    assert.ok(lenient.stderr.includes(`warn: U: secret secret/app not found; ${hint}`));
+    assert.ok(logText(lenient.stderr).includes(`warn: U: secret secret/app not found; ${hint}`));
   });
 
   it('OpenBao denies the mount lookup (no grant on the mount): the literal read is denied too (77)', async () => {
@@ -273,6 +275,119 @@ describe('requests the init program sends to OpenBao', () => {
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /^vault-inject-env: L: kv\/legacy: answer without a data object$/m);
   });
+
+  it('an app variable named __proto__ reaches the app, resolved and as written', async () => {
+    const g = await gateway();
+    const env = jwtEnv(g.addr, Object.fromEntries([['__proto__', 'vault:secret/data/app#user']]));
+    const r = await go(env, ['/usr/bin/env']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^__proto__=alice-v2$/m);
+    const plain = await go(Object.fromEntries([['__proto__', 'as written']]), ['/usr/bin/env']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /^__proto__=as written$/m);
+  });
+
+  it('a 200 answer that is not JSON: 70, an unexpected answer (not "not found", 78)', async () => {
+    const g = await gateway((req) =>
+      req.path.startsWith('secret/data/app')
+        ? { status: 200, raw: `<html>${CANARY}</html>` }
+        : 'forward',
+    );
+    const r = await go(jwtEnv(g.addr, { U: 'vault:secret/data/app#user' }), ['/bin/true']);
+    assert.equal(r.code, 70, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /^vault-inject-env: U: Vault's answer to reading secret\/data\/app is not JSON \(HTTP 200\); check that VAULT_ADDR names Vault/m,
+    );
+    assert.equal(g.count('GET', 'secret/data/app'), 1, 'not retried');
+  });
+
+  it('a server that echoes the credentials: the token, JWT, role ID and secret ID are redacted', async () => {
+    const jwt = readFileSync(s.jwtFile, 'utf8').trim();
+    // The login is real (OpenBao issues the token); the read is answered by an echoing server.
+    const g = await gateway((req) =>
+      req.path.startsWith('secret/') || req.path.startsWith('sys/internal/')
+        ? { status: 403, echo: true }
+        : req.path === 'auth/jwt/login'
+          ? 'forward'
+          : { status: 400, echo: true },
+    );
+    const read = await go(jwtEnv(g.addr, { U: 'vault:secret/data/app#user' }), ['/bin/true']);
+    assert.equal(read.code, 77, read.stderr);
+    assert.match(read.stderr, /permission denied: token \[redacted\] sent/);
+    assert.doesNotMatch(read.stderr, /hvs\.|\bs\.[A-Za-z0-9]{16}/);
+    // A login echoed back: the JWT it sent.
+    const login = await go(
+      jwtEnv(g.addr, { VAULT_PATH: 'kubernetes-echo', U: 'vault:secret/data/app#user' }),
+      ['/bin/true'],
+    );
+    assert.equal(login.code, 77, login.stderr);
+    assert.ok(!login.stderr.includes(jwt.slice(0, 40)), login.stderr);
+    assert.match(login.stderr, /\[redacted\]/);
+    // Credentials of no recognisable shape are cut out because they are known to be sent.
+    const roleId = `role-${CANARY}-id`;
+    const secretId = `secret-${CANARY}-id`;
+    const token = `custom-${CANARY}-token`;
+    const approle = await go(
+      {
+        VAULT_ADDR: g.addr,
+        VAULT_AUTH_METHOD: 'approle',
+        VAULT_PATH: 'approle-echo',
+        VAULT_ROLE_ID: roleId,
+        VAULT_SECRET_ID: secretId,
+        U: 'vault:secret/data/app#user',
+      },
+      ['/bin/true'],
+    );
+    const tokenRun = await go(
+      {
+        VAULT_ADDR: g.addr,
+        VAULT_AUTH_METHOD: 'token',
+        VAULT_TOKEN: token,
+        U: 'vault:secret/data/app#user',
+      },
+      ['/bin/true'],
+    );
+    for (const r of [approle, tokenRun]) {
+      assert.equal(r.code, 77, r.stderr);
+      assert.match(r.stderr, /permission denied: token .*\[redacted\]/);
+      // The canary check after each test also finds none of them.
+      for (const secret of [roleId, secretId, token])
+        assert.ok(!r.stderr.includes(secret), r.stderr);
+    }
+  });
+
+  const badPaths: [string, string, RegExp][] = [
+    [
+      'VAULT_PATH',
+      '../../sys',
+      /^vault-inject-env: VAULT_PATH "\.\.\/\.\.\/sys": the path has an empty, "\." or "\.\." segment$/,
+    ],
+    [
+      'VAULT_NAMESPACE',
+      'team\na',
+      /^vault-inject-env: VAULT_NAMESPACE "team\\na": the path holds a space/,
+    ],
+    ['VAULT_TRANSIT_PATH', 'transit/../sys', /^vault-inject-env: VAULT_TRANSIT_PATH .* segment$/],
+    [
+      'VAULT_ENV_FROM_PATH',
+      'secret/data/../../sys/raw',
+      /^vault-inject-env: VAULT_ENV_FROM_PATH .* segment$/,
+    ],
+  ];
+  for (const [name, value, line] of badPaths) {
+    it(`${name}=${JSON.stringify(value)}: 78 and one line naming it, before any request`, async () => {
+      const g = await gateway();
+      const r = await go(jwtEnv(g.addr, { [name]: value, U: 'vault:secret/data/app#user' }), [
+        '/bin/true',
+      ]);
+      assert.equal(r.code, 78, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr.trim(), line);
+      assert.deepEqual(g.seen, [], 'nothing was sent');
+    });
+  }
 
   it('node-vault takes nothing from the environment: no VAULT_TOKEN sent with a jwt login, no VAULT_PREFIX', async () => {
     const g = await gateway();

@@ -1,8 +1,14 @@
-// The built `vault-inject mutate`, as a user runs it.
+// The built `vault-inject mutate`, as a user runs it; `--help` of every subcommand; the README's
+// command line section run as written, in a fresh home directory.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { CERTS_FLAGS } from '../../../webhook/src/cli/certs.ts';
+import { MUTATE_FLAGS } from '../../../webhook/src/cli/mutate.ts';
+import { FLAGS, type FlagSpec } from '../../../webhook/src/config.ts';
 
 const bin = new URL('../../../dist/webhook/vault-inject.js', import.meta.url).pathname;
 const fixtures = new URL('../../fixtures/admission/', import.meta.url);
@@ -56,6 +62,98 @@ describe('dist/webhook/vault-inject.js mutate', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, message);
       assert.equal(r.stdout, '');
+    }
+  });
+});
+
+/** The two lines `--help` prints for a flag: its name, then its default and variable. */
+function assertListed(help: string, specs: readonly FlagSpec[]): void {
+  for (const f of specs) {
+    const at = help.indexOf(`  --${f.flag}${f.boolean ? '[' : ' '}`);
+    assert.ok(at >= 0, `--${f.flag} is not listed`);
+    const facts = help
+      .slice(at)
+      .split('\n')
+      .find((l) => l.trim().startsWith('(default: '));
+    const shown = f.default === '' ? '(empty)' : f.default;
+    assert.ok(facts?.includes(`(default: ${shown}`), `--${f.flag}: default not shown`);
+    if (f.env !== '')
+      assert.ok(facts?.includes(`env: ${f.env}`), `--${f.flag}: variable not shown`);
+  }
+}
+
+describe('vault-inject --help', () => {
+  for (const [command, specs] of [
+    ['webhook', FLAGS],
+    ['mutate', MUTATE_FLAGS],
+    ['certs', CERTS_FLAGS],
+  ] as const) {
+    it(`vault-inject ${command} --help lists every flag with its default and variable, exit 0`, () => {
+      const r = run([command, '--help']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      assert.match(r.stdout, new RegExp(`^usage: vault-inject ${command} `));
+      assertListed(r.stdout, specs);
+    });
+  }
+
+  it('vault-inject --help lists every command and every flag, exit 0', () => {
+    const r = run(['--help']);
+    assert.equal(r.status, 0, r.stderr);
+    for (const command of ['webhook', 'mutate', 'certs']) {
+      assert.match(r.stdout, new RegExp(`== vault-inject ${command} ==`));
+    }
+    assertListed(r.stdout, [...FLAGS, ...CERTS_FLAGS]);
+  });
+
+  it('a bad configuration names every problem in one message, exit 2', () => {
+    const r = run(['webhook', '--nope', '--listen=8443', '--delivery=ftp'], '');
+    assert.equal(r.status, 2);
+    assert.equal(
+      r.stderr,
+      [
+        'vault-inject: 4 problems with flags and environment variables:',
+        '  unknown flag --nope',
+        '  --listen: "8443" is not HOST:PORT',
+        '  set --tls-cert-file and --tls-key-file, or --tls-auto, or --self-signed for local use',
+        '  --delivery: "ftp" is not one of emptydir, image',
+        '',
+      ].join('\n'),
+    );
+    const certs = run(['certs', '--service=s', '--nope'], '');
+    assert.equal(certs.status, 2);
+    assert.match(certs.stderr, /unknown flag --nope\n.*certs needs --service and --namespace/s);
+  });
+});
+
+describe("README's command line section", () => {
+  const root = path.resolve(import.meta.dirname, '../../..');
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+
+  it('runs as written after `make install-cli`: vault-inject and vault-inject-env on PATH', () => {
+    const section = readme.slice(readme.indexOf('## The command line'));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    assert.match(script, /^make install-cli\n/);
+    const home = mkdtempSync(path.join(tmpdir(), 'vault-inject-home-'));
+    try {
+      const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
+        cwd: root,
+        encoding: 'utf8',
+        env: {
+          HOME: home,
+          // Only so that the project's Node.js already fetched is found in this fresh home.
+          VAULT_INJECT_CACHE:
+            process.env['VAULT_INJECT_CACHE'] ?? path.join(homedir(), '.cache/vault-inject'),
+          PATH: `${home}/.local/bin:/usr/local/bin:/usr/bin:/bin`,
+        },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /usage:\n {2}vault-inject webhook /);
+      const after = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '')[2];
+      assert.ok(after && r.stdout.includes(after), 'the mutated pod, as the README shows it');
+      assert.match(r.stdout, /^hello from a command started by vault-inject-env$/m);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });

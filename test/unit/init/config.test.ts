@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfig, parseDurationMs } from '../../../init-binary/src/config.ts';
-import { ExitCode } from '../../../init-binary/src/contract.ts';
+import { parseConfig, parseDurationSetting } from '../../../init-binary/src/config.ts';
+import { ExitCode } from '../../../init-binary/src/contract/names.ts';
 import { ConfigError, exitCodeOf } from '../../../init-binary/src/errors.ts';
 
 describe('parseConfig', () => {
@@ -96,7 +96,7 @@ describe('VAULT_CLIENT_TIMEOUT', () => {
   });
 });
 
-describe('parseDurationMs', () => {
+describe('parseDurationSetting', () => {
   const table: [string, number][] = [
     ['10s', 10_000],
     ['500ms', 500],
@@ -105,5 +105,60 @@ describe('parseDurationMs', () => {
     ['2', 2000],
     ['1.5s', 1500],
   ];
-  for (const [raw, ms] of table) it(raw, () => assert.equal(parseDurationMs('X', raw), ms));
+  for (const [raw, ms] of table) it(raw, () => assert.equal(parseDurationSetting('X', raw), ms));
+});
+
+describe('settings that name a path: the rules of a reference path (exit 78, one line)', () => {
+  const bad: [Record<string, string>, RegExp][] = [
+    [
+      { VAULT_PATH: '../../sys' },
+      /^VAULT_PATH "\.\.\/\.\.\/sys": the path has an empty, "\." or "\.\." segment$/,
+    ],
+    [{ VAULT_PATH: 'kubernetes/../../sys' }, /^VAULT_PATH .*"\.\." segment$/],
+    [{ VAULT_PATH: 'a//b' }, /^VAULT_PATH "a\/\/b": the path has an empty/],
+    [{ VAULT_TRANSIT_PATH: '../sys' }, /^VAULT_TRANSIT_PATH "\.\.\/sys": the path has an empty/],
+    [
+      { VAULT_TRANSIT_KEY_ID: 'k?x=1' },
+      /^VAULT_TRANSIT_KEY_ID "k\?x=1": the path holds "\?" or "%"/,
+    ],
+    [{ VAULT_NAMESPACE: 'team\na' }, /^VAULT_NAMESPACE "team\\na": the path holds a space/],
+    [
+      { VAULT_NAMESPACE: 'team\u0000a' },
+      /^VAULT_NAMESPACE "team\\u0000a": the path holds a control character$/,
+    ],
+    [{ VAULT_NAMESPACE: 'a/./b' }, /^VAULT_NAMESPACE "a\/\.\/b": the path has an empty/],
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/a, secret/../sys' },
+      /^VAULT_ENV_FROM_PATH "secret\/\.\.\/sys": the path has/,
+    ],
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/a%2F' },
+      /^VAULT_ENV_FROM_PATH "secret\/a%2F": the path holds "\?" or "%"/,
+    ],
+  ];
+  for (const [env, message] of bad) {
+    it(JSON.stringify(env), () => {
+      assert.throws(
+        () => parseConfig(env),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, message);
+          assert.ok(!err.message.includes('\n'), 'one line');
+          assert.equal(exitCodeOf(err), ExitCode.CONFIG);
+          return true;
+        },
+      );
+    });
+  }
+  it('accepts nested paths and trims their slashes', () => {
+    const c = parseConfig({
+      VAULT_PATH: '/clusters/prod/kubernetes/',
+      VAULT_NAMESPACE: 'team-a/apps',
+      VAULT_TRANSIT_PATH: 'transit-apps',
+      VAULT_TRANSIT_KEY_ID: 'app-key',
+    });
+    assert.equal(c.authPath, 'clusters/prod/kubernetes');
+    assert.equal(c.namespace, 'team-a/apps');
+    assert.equal(c.transitKeyId, 'app-key');
+  });
 });

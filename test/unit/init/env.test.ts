@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../../init-binary/src/config.ts';
-import { INIT_SETTINGS } from '../../../init-binary/src/contract.ts';
+import { INIT_SETTINGS } from '../../../init-binary/src/contract/names.ts';
 import {
   HIDDEN_PREFIX,
   appEnvironment,
@@ -49,7 +49,7 @@ describe('findReferences', () => {
   });
 });
 
-describe('appEnvironment (CONTRACT section 4)', () => {
+describe('appEnvironment (docs/init-program.md: Settings)', () => {
   const base = { ...every, PATH: '/bin', A: 'vault:secret/a#k', KEEP: 'me' };
 
   it('removes every setting and sets the resolved values', () => {
@@ -139,5 +139,55 @@ describe('appEnvironment (CONTRACT section 4)', () => {
       token: undefined,
     });
     assert.deepEqual(env, { B: 'b' });
+  });
+});
+
+describe('a variable named __proto__ (any name is a name)', () => {
+  // Own properties named __proto__, as process.env and JSON.parse give them.
+  const withProto = (entries: [string, string][]): Record<string, string> =>
+    Object.fromEntries(entries);
+
+  it('comes through restoreHidden, hidden or not', () => {
+    const env = restoreHidden(
+      withProto([
+        ['__proto__', 'plain'],
+        ['PATH', '/bin'],
+      ]),
+    );
+    assert.deepEqual(Object.entries(env), [
+      ['__proto__', 'plain'],
+      ['PATH', '/bin'],
+    ]);
+    const hidden = restoreHidden(withProto([[`${HIDDEN_PREFIX}__proto__`, 'hidden']]));
+    assert.deepEqual(Object.entries(hidden), [['__proto__', 'hidden']]);
+    assert.equal(Object.getPrototypeOf(env), Object.prototype, 'a plain object as before');
+  });
+
+  it('reaches the app as written, and resolved', () => {
+    const config = parseConfig({});
+    const kept = appEnvironment({
+      env: withProto([
+        ['__proto__', 'kept'],
+        ['PATH', '/bin'],
+      ]),
+      config,
+      values: new Map(),
+      skipped: [],
+      token: undefined,
+    });
+    assert.equal(Object.getOwnPropertyDescriptor(kept, '__proto__')?.value, 'kept');
+    const env = withProto([['__proto__', 'vault:secret/app#k']]);
+    assert.deepEqual(
+      findReferences(env).map((r) => r.name),
+      ['__proto__'],
+    );
+    const resolved = appEnvironment({
+      env,
+      config,
+      values: new Map([['__proto__', 'the secret']]),
+      skipped: [],
+      token: undefined,
+    });
+    assert.deepEqual(Object.entries(resolved), [['__proto__', 'the secret']]);
   });
 });

@@ -2,7 +2,7 @@
 // records every call: the mount looked up once per mount, KV v1 and v2 read as the vault CLI does.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeniedError, MissingSecretError } from '../../../init-binary/src/errors.ts';
+import { DeniedError, MissingSecretError, ProtocolError } from '../../../init-binary/src/errors.ts';
 import type { RawResponse, VaultHttp } from '../../../init-binary/src/vault/http.ts';
 import { readOnce } from '../../../init-binary/src/vault/client.ts';
 import { mountLookup, readSecret } from '../../../init-binary/src/vault/kv.ts';
@@ -125,5 +125,21 @@ describe('mountLookup + readSecret', () => {
       'secret/data/app',
       'secret/data/app?version=3',
     ]);
+  });
+});
+
+describe('a mount lookup answered with something that is not JSON', () => {
+  it('is no answer: the literal path is read, as after a 4xx', async () => {
+    const { http, calls } = fakeVault({ 'secret/': 2 });
+    const proxied: VaultHttp = {
+      ...http,
+      read: (path, options) =>
+        path.startsWith('sys/internal/')
+          ? Promise.reject(new ProtocolError("Vault's answer is not JSON (HTTP 200)"))
+          : http.read(path, options),
+    };
+    const secret = await readSecret(proxied, 'secret/data/app', undefined);
+    assert.equal(secret?.data['key'], 'secret/data/app');
+    assert.deepEqual(calls, ['secret/data/app']);
   });
 });

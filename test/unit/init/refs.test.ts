@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  MalformedReferenceError,
   MissingKeyError,
-  ReferenceError,
   TemplateError,
   describeRef,
   hasReference,
@@ -12,7 +12,7 @@ import {
   referencesOf,
   selectKey,
   type ParsedValue,
-} from '../../../init-binary/src/refs.ts';
+} from '../../../init-binary/src/contract/index.ts';
 
 describe('parseValue: accepted forms', () => {
   const table: [string, ParsedValue][] = [
@@ -160,7 +160,7 @@ describe('parseValue: rejected forms name the problem', () => {
       assert.throws(
         () => parseEnvValue('APP_SETTING', input),
         (err: unknown) => {
-          assert.ok(err instanceof ReferenceError);
+          assert.ok(err instanceof MalformedReferenceError);
           assert.equal(err.code, 'E_REFERENCE');
           assert.match(err.message, problem);
           return true;
@@ -210,7 +210,7 @@ describe('hasReference agrees with parseValue', () => {
             parsed = parseValue(s);
           } catch (err) {
             // Any failure must be our typed error, and only for a value that holds a reference.
-            assert.ok(err instanceof ReferenceError, `unexpected ${String(err)}`);
+            assert.ok(err instanceof MalformedReferenceError, `unexpected ${String(err)}`);
             assert.ok(hasReference(s));
             return;
           }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { DeadlineError, abortableSleep, withRetry } from '../../../init-binary/src/retry.ts';
 import { isRetryable, translate } from '../../../init-binary/src/vault/errors.ts';
 import { TransportError } from '../../../init-binary/src/vault/transport.ts';
-import { ExitCode } from '../../../init-binary/src/contract.ts';
+import { ExitCode } from '../../../init-binary/src/contract/names.ts';
 import { exitCodeOf } from '../../../init-binary/src/errors.ts';
 
 /** node-vault's ApiResponseError shape. */

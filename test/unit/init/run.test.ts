@@ -12,7 +12,7 @@ import {
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { lookPath } from '../../../init-binary/src/command.ts';
-import { ExitCode } from '../../../init-binary/src/contract.ts';
+import { ExitCode } from '../../../init-binary/src/contract/names.ts';
 import { copyTree } from '../../../init-binary/src/copy.ts';
 import {
   CommandNotExecutableError,

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isMap, isScalar, parseDocument, type YAMLMap } from 'yaml';
+import { chartReadme, valueRows } from '../../../scripts/chart-readme.ts';
 
 const CHART = path.resolve(import.meta.dirname, '../../../deploy/chart');
 
@@ -23,29 +24,32 @@ const values = parseDocument(readFileSync(path.join(CHART, 'values.yaml'), 'utf8
 
 interface Value {
   path: string;
+  /** The keys of `path` (a key may hold dots itself, e.g. kubernetes.io/os). */
+  keys: string[];
   documented: boolean;
   /** A non-empty map whose keys are values of their own. */
   branch: boolean;
 }
 
 /** Every key of values.yaml with whether the comment block above it holds a `-- ` line. */
-function valuesOf(map: YAMLMap, prefix = ''): Value[] {
+function valuesOf(map: YAMLMap, parents: string[] = []): Value[] {
   return map.items.flatMap((pair, i) => {
-    assert.ok(isScalar(pair.key), `${prefix}: a scalar key`);
-    const key = `${prefix}${String(pair.key.value)}`;
+    assert.ok(isScalar(pair.key), `${parents.join('.')}: a scalar key`);
+    const keys = [...parents, String(pair.key.value)];
+    const key = keys.join('.');
     // The parser hangs the comment above a map's first key on the map itself.
     const comment = pair.key.commentBefore ?? (i === 0 ? map.commentBefore : undefined) ?? '';
     const documented = comment.split('\n').some((l) => /^\s*-- \S/.test(l));
     const branch = isMap(pair.value) && pair.value.items.length > 0;
-    const own = { path: key, documented, branch };
-    return branch ? [own, ...valuesOf(pair.value as YAMLMap, `${key}.`)] : [own];
+    const own = { path: key, keys, documented, branch };
+    return branch ? [own, ...valuesOf(pair.value as YAMLMap, keys)] : [own];
   });
 }
 
-/** The schema of `dotted` (a values.yaml path), or why there is none. */
-function schemaAt(dotted: string): Schema | string {
+/** The schema of a values.yaml path (dotted, or its keys), or why there is none. */
+function schemaAt(path: string | string[]): Schema | string {
   let node: Schema = schema;
-  for (const key of dotted.split('.')) {
+  for (const key of typeof path === 'string' ? path.split('.') : path) {
     const listed = node.properties?.[key];
     if (listed) node = listed;
     else if (typeof node.additionalProperties === 'object') node = node.additionalProperties;
@@ -78,7 +82,7 @@ describe('values.yaml', () => {
       if (v.documented) return false;
       if (v.branch) return false; // a heading: each key below is checked
       // A key under a documented default like `resources: {requests: ...}`.
-      const parts = v.path.split('.');
+      const parts = v.keys;
       for (let i = parts.length - 1; i > 0; i--) {
         if (byPath.get(parts.slice(0, i).join('.'))?.documented) return false;
       }
@@ -117,7 +121,7 @@ describe('values.yaml', () => {
 describe('values.schema.json', () => {
   it('knows every value of values.yaml', () => {
     const unknown = all
-      .map((v) => [v.path, schemaAt(v.path)] as const)
+      .map((v) => [v.path, schemaAt(v.keys)] as const)
       .filter(([, s]) => typeof s === 'string')
       .map(([p, s]) => `${p}: ${String(s)}`);
     assert.deepEqual(unknown, []);
@@ -160,5 +164,43 @@ describe('values.schema.json', () => {
       assert.equal(typeof schemaAt(p), 'object', p);
       assert.equal(items(p)?.type, 'string', `${p}: a list of strings`);
     }
+  });
+});
+
+describe('deploy/chart/README.md', () => {
+  it('is what scripts/chart-readme.ts generates from values.yaml (make manifests)', () => {
+    const checkedIn = readFileSync(path.join(CHART, 'README.md'), 'utf8');
+    assert.ok(checkedIn === chartReadme(CHART), 'the chart README is out of date: make manifests');
+  });
+
+  it('has a row for every documented value, with its default and type', () => {
+    const rows = new Map(
+      valueRows(readFileSync(path.join(CHART, 'values.yaml'), 'utf8'), schema).map((r) => [
+        r.key,
+        r,
+      ]),
+    );
+    assert.deepEqual(
+      all.filter((v) => v.documented && !rows.has(v.path)).map((v) => v.path),
+      [],
+    );
+    assert.deepEqual(rows.get('webhook.timeoutSeconds')?.default, '5');
+    assert.equal(rows.get('webhook.failurePolicy')?.type, '"Fail" \\| "Ignore"');
+    assert.match(
+      rows.get('webhook.failurePolicy')?.description ?? '',
+      /<br><br>Default `Fail`, because/,
+    );
+    assert.equal(rows.get('resources')?.default, JSON.stringify(values.toJSON().resources));
+  });
+
+  it('sees a value added without a comment, and a changed default', () => {
+    const yaml = '# -- documented\na: 1\nb:\n  # -- nested\n  c: x\n  d: 2\n';
+    assert.deepEqual(
+      valueRows(yaml, {}).map((r) => [r.key, r.default, r.description]),
+      [
+        ['a', '1', 'documented'],
+        ['b.c', '"x"', 'nested'],
+      ],
+    );
   });
 });

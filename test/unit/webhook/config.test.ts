@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
+  FLAG_SECTIONS,
   FLAGS,
   parseConfig,
   parseDuration,
@@ -20,6 +21,11 @@ describe('config', () => {
       if (f.default !== '')
         assert.ok(row.includes(`\`${f.default}\``), `--${f.flag}: default not documented`);
     }
+  });
+
+  it('--help groups every flag exactly once', () => {
+    const grouped = FLAG_SECTIONS.flatMap((s) => s.flags.map((f) => f.flag));
+    assert.deepEqual([...grouped].sort(), FLAGS.map((f) => f.flag).sort());
   });
 
   it('flags win over the environment, which wins over defaults', () => {
@@ -103,6 +109,39 @@ describe('config', () => {
     });
   }
 
+  it('names every bad flag and variable at once, with the variable a value came from', () => {
+    const { flags } = readFlags(
+      ['--nope', '--delivery=ftp', '--listen=8443', '--registry-ca=/etc/ca.pem', '--log-level'],
+      { VAULT_INJECT_REQUEST_DEADLINE: 'soon', VAULT_INJECT_SELF_SIGNED: 'maybe' },
+    );
+    assert.throws(
+      () => parseConfig(flags),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'E_CONFIG');
+        const lines = err.message.split('\n');
+        assert.equal(lines[0], '8 problems with flags and environment variables:');
+        const expected = [
+          'unknown flag --nope',
+          'flag --log-level needs a value',
+          '--listen: "8443" is not HOST:PORT',
+          '--self-signed (from VAULT_INJECT_SELF_SIGNED): "maybe" is not true or false',
+          '--request-deadline (from VAULT_INJECT_REQUEST_DEADLINE): "soon" is not a duration like 5s, 1m30s, 250ms or 30 (seconds)',
+          '--registry-ca: "/etc/ca.pem" is not HOST=FILE',
+          '--delivery: "ftp" is not one of emptydir, image',
+          'set --tls-cert-file and --tls-key-file, or --tls-auto, or --self-signed for local use',
+        ];
+        assert.deepEqual(
+          lines
+            .slice(1)
+            .map((l) => l.trim())
+            .sort(),
+          expected.sort(),
+        );
+        return true;
+      },
+    );
+  });
+
   it('reads the registry flags; --registry-ca repeats, its variable is a comma list', () => {
     const argv = [
       '--self-signed',
@@ -123,6 +162,7 @@ describe('config', () => {
       ],
       insecureSkipVerify: [],
       plainHttp: ['localhost:5000', '127.0.0.1:5000'],
+      tokenRealmSameHost: false,
       defaultDockerConfigFile: '',
       failurePolicy: 'admit',
     });
@@ -142,7 +182,11 @@ describe('config', () => {
     assert.equal(parseDuration('250ms'), 250);
     assert.equal(parseDuration('1h'), 3_600_000);
     assert.equal(parseDuration(''), undefined);
-    assert.equal(parseDuration('10'), undefined);
+    assert.equal(parseDuration('soon'), undefined);
+    // The syntax annotations and the init program's variables accept too.
+    assert.equal(parseDuration('10'), 10_000); // a plain number is seconds
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('2m1h'), 3_720_000);
     assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
     assert.deepEqual(parseListen(':8080'), { host: '0.0.0.0', port: 8080 });
   });

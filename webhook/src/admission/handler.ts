@@ -14,6 +14,7 @@ import {
   isPodCreate,
   parseReview,
   podOf,
+  requester,
   reviewOut,
   type AdmissionRequest,
   type AdmissionResponse,
@@ -100,23 +101,45 @@ export async function handleReview(body: unknown, deps: HandlerDeps): Promise<Ad
   const result: ReviewResult =
     outcome.result === 'mutated' && !response.patch ? 'unchanged' : outcome.result;
   const seconds = count(deps, request.operation, result, started);
+  deps.metrics.warnings.inc(outcome.warnings.length);
   deps.logger.info(
-    {
-      uid: request.uid,
-      namespace,
-      pod: podLabel(pod, request),
-      dryRun: request.dryRun === true,
-      result,
-      containers: outcome.result === 'mutated' ? outcome.containers : [],
-      ...(outcome.result === 'denied'
-        ? { code: outcome.error.code, reason: outcome.error.message }
-        : {}),
-      ...(outcome.warnings.length > 0 ? { warnings: outcome.warnings } : {}),
-      durationMs: Math.round(seconds * 1e6) / 1e3,
-    },
+    auditLine(request, pod, outcome, { namespace, result, seconds }),
     'admission review',
   );
   return reviewOut(response);
+}
+
+/**
+ * The one line per review: who created which pod, what happened, and for a mutated pod the Vault
+ * role and auth path its containers log in with. Names only: never an env value or a secret.
+ */
+function auditLine(
+  request: AdmissionRequest,
+  pod: Pod,
+  outcome: Outcome,
+  answer: { readonly namespace: string; readonly result: ReviewResult; readonly seconds: number },
+): Record<string, unknown> {
+  return {
+    uid: request.uid,
+    user: requester(request),
+    namespace: answer.namespace,
+    pod: podLabel(pod, request),
+    dryRun: request.dryRun === true,
+    result: answer.result,
+    containers: outcome.result === 'mutated' ? outcome.containers : [],
+    ...(outcome.result === 'mutated'
+      ? {
+          role: outcome.login.role,
+          authPath: outcome.login.authPath,
+          authMethod: outcome.login.authMethod,
+        }
+      : {}),
+    ...(outcome.result === 'denied'
+      ? { code: outcome.error.code, reason: outcome.error.message }
+      : {}),
+    ...(outcome.warnings.length > 0 ? { warnings: outcome.warnings } : {}),
+    durationMs: Math.round(answer.seconds * 1e6) / 1e3,
+  };
 }
 
 function count(deps: HandlerDeps, op: unknown, result: ReviewResult, started: number): number {

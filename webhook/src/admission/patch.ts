@@ -7,7 +7,7 @@
  * `args` are each written whole, so a reviewer reads the command line as it will run.
  */
 import fjp, { type Operation } from 'fast-json-patch';
-import { COPY_CONTAINER_NAME } from '../../../init-binary/src/contract.ts';
+import { COPY_CONTAINER_NAME } from '../../../init-binary/src/contract/index.ts';
 import type { Pod } from '../mutation/types.ts';
 
 const { compare } = fjp;

@@ -25,6 +25,16 @@ export interface AdmissionRequest {
   readonly name?: string;
   readonly dryRun?: boolean;
   readonly object?: unknown;
+  /** Who sent the request to the API server (not validated: read it with `requester`). */
+  readonly userInfo?: unknown;
+}
+
+/** The user name of whoever created the object, '' when the review does not say. */
+export function requester(request: AdmissionRequest): string {
+  const info = request.userInfo;
+  if (typeof info !== 'object' || info === null) return '';
+  const { username } = info as { username?: unknown };
+  return typeof username === 'string' ? username : '';
 }
 
 export interface AdmissionResponse {

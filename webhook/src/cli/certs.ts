@@ -10,8 +10,10 @@
  * trusted. Output names certificates by fingerprint and expiry; a private key only ever goes to a
  * file or the Secret.
  */
+import { KubeConfig } from '@kubernetes/client-node';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Problems, readArgs, type FlagSpec } from '../config/flags.ts';
 import {
   certFacts,
   checkNames,
@@ -21,10 +23,11 @@ import {
   serviceDnsNames,
   type ServingNames,
 } from '../tls/authority.ts';
-import type { CertificateObjects, StoredSecret } from '../tls/auto/kube.ts';
+import { CertificateObjects, type StoredSecret } from '../tls/auto/kube.ts';
 import { renewAt } from '../tls/auto/schedule.ts';
 import { EMPTY, SECRET_KEYS, parseContent, type SecretContent } from '../tls/auto/state.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
+import type { Command, Env } from './command.ts';
 
 export interface CertsOptions {
   readonly service: string;
@@ -151,16 +154,7 @@ async function publish(
   return lines;
 }
 
-/** Runs the command; returns the lines for stdout. `objects` is needed for --secret/--webhook-config. */
-export async function runCerts(
-  options: CertsOptions,
-  objects: CertificateObjects | undefined,
-): Promise<string[]> {
-  const names: ServingNames = {
-    dnsNames: serviceDnsNames(options.service, options.namespace, options.dnsNames),
-    ips: options.ips,
-  };
-  checkNames(names);
+function checkDestinations(options: CertsOptions, objects: CertificateObjects | undefined): void {
   const needsApi = options.secretName !== '' || options.webhookConfigName !== '';
   if (needsApi && !objects) {
     throw new WebhookError(ErrorCode.CONFIG, '--secret/--webhook-config need a Kubernetes API');
@@ -171,21 +165,109 @@ export async function runCerts(
       'say where to: --out-dir, --secret or --webhook-config',
     );
   }
+}
+
+/** What exists: the Secret, else the files, else nothing. */
+async function existing(
+  options: CertsOptions,
+  objects: CertificateObjects | undefined,
+): Promise<{ stored: StoredSecret | undefined; content: SecretContent }> {
   const stored =
     options.secretName !== '' ? await objects?.readSecret(options.secretName) : undefined;
-  const existing =
-    stored?.content ?? (options.outDir !== '' ? await readDir(options.outDir) : EMPTY);
-  const plan = await planCertificates(existing, names, options);
+  if (stored) return { stored, content: stored.content };
+  return { stored, content: options.outDir !== '' ? await readDir(options.outDir) : EMPTY };
+}
+
+/** Runs the command; returns the lines for stdout. `objects` is needed for --secret/--webhook-config. */
+async function runCerts(
+  options: CertsOptions,
+  objects: CertificateObjects | undefined,
+): Promise<string[]> {
+  const names: ServingNames = {
+    dnsNames: serviceDnsNames(options.service, options.namespace, options.dnsNames),
+    ips: options.ips,
+  };
+  checkNames(names);
+  checkDestinations(options, objects);
+  const before = await existing(options, objects);
+  const plan = await planCertificates(before.content, names, options);
   const { content } = plan;
   const lines = [
     describe('CA', content.caBundle, plan.caCreated ? 'created' : 'kept'),
     describe('serving certificate', content.cert, plan.servingIssued ? 'issued' : 'kept'),
     `  names: ${[...names.dnsNames, ...names.ips].join(', ')}`,
   ];
-  if (objects && needsApi) lines.push(...(await publish(options, objects, content, stored)));
+  if (objects) lines.push(...(await publish(options, objects, content, before.stored)));
   if (options.outDir !== '') {
     const files = await writeDir(options.outDir, content);
     lines.push(`wrote ${files.join(', ')}`);
   }
   return lines;
 }
+
+export const CERTS_FLAGS = [
+  { flag: 'service', env: '', default: '', help: 'the webhook Service (required)' },
+  { flag: 'namespace', env: '', default: '', help: "its namespace, and the Secret's (required)" },
+  { flag: 'dns', env: '', default: '', repeatable: true, help: 'an extra DNS name' },
+  { flag: 'ip', env: '', default: '', repeatable: true, help: 'an extra IP address' },
+  { flag: 'out-dir', env: '', default: '', help: 'write ca.crt, ca.key, tls.crt, tls.key here' },
+  { flag: 'secret', env: '', default: '', help: 'write this kubernetes.io/tls Secret' },
+  { flag: 'webhook-config', env: '', default: '', help: 'set the caBundle of this configuration' },
+  { flag: 'validity', env: '', default: '8760h', help: 'serving certificate lifetime' },
+  { flag: 'ca-validity', env: '', default: '87600h', help: 'CA lifetime' },
+  {
+    flag: 'renew',
+    env: '',
+    default: 'false',
+    boolean: true,
+    help: 'issue a new serving certificate',
+  },
+] as const satisfies readonly FlagSpec[];
+
+type Name = (typeof CERTS_FLAGS)[number]['flag'];
+
+/** Flags to options, naming every bad one at once. */
+function certsOptions(argv: readonly string[], env: Env): CertsOptions {
+  const { flags } = readArgs(CERTS_FLAGS, argv, env);
+  const p = new Problems<Name>(flags);
+  const service = p.text('service');
+  const namespace = p.text('namespace');
+  if (service === '' || namespace === '') p.addText('certs needs --service and --namespace');
+  const options: CertsOptions = {
+    service,
+    namespace,
+    dnsNames: p.list('dns'),
+    ips: p.list('ip'),
+    outDir: p.text('out-dir'),
+    secretName: p.text('secret'),
+    webhookConfigName: p.text('webhook-config'),
+    servingValidityMs: p.positiveDuration('validity'),
+    caValidityMs: p.positiveDuration('ca-validity'),
+    renew: p.bool('renew'),
+  };
+  p.throwIfAny();
+  return options;
+}
+
+export const certsCommand: Command = {
+  name: 'certs',
+  usage:
+    'vault-inject certs --service S --namespace N [--out-dir D] [--secret S] [--webhook-config W]',
+  summary:
+    'Creates or renews the CA and serving certificate of the webhook Service, into files, a Secret\n' +
+    'and the caBundle of a MutatingWebhookConfiguration. Idempotent.',
+  flags: [{ title: 'flags', flags: CERTS_FLAGS }],
+  notes: 'Writing to the cluster uses KUBECONFIG or the in-cluster configuration.',
+  async run(argv, env) {
+    const options = certsOptions(argv, env);
+    let objects: CertificateObjects | undefined;
+    if (options.secretName !== '' || options.webhookConfigName !== '') {
+      const kc = new KubeConfig();
+      kc.loadFromDefault();
+      objects = new CertificateObjects(kc, options.namespace);
+    }
+    const lines = await runCerts(options, objects);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  },
+};

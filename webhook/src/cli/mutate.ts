@@ -8,14 +8,20 @@
  * included).
  */
 import type { Operation } from 'fast-json-patch';
+import { readFile } from 'node:fs/promises';
 import { parseAllDocuments, stringify } from 'yaml';
 import { podPatch } from '../admission/patch.ts';
 import { reviewPod } from '../admission/pipeline.ts';
 import { checkPod } from '../admission/review.ts';
+import { FLAGS } from '../config.ts';
+import { Problems, readArgs, type FlagSpec } from '../config/flags.ts';
+import { INJECTION_FLAGS, readInjection } from '../config/injection.ts';
+import { ErrorCode, WebhookError } from '../errors.ts';
 import type { InjectionConfig } from '../mutation/settings.ts';
 import type { SourceReader } from '../mutation/sources.ts';
 import type { Pod } from '../mutation/types.ts';
-import { commandRequired } from '../registry/image-config.ts';
+import { commandRequired } from '../registry/image-command.ts';
+import type { Command, Env } from './command.ts';
 
 export type OutputFormat = 'yaml' | 'json' | 'patch';
 
@@ -107,13 +113,15 @@ function getAt(root: Obj, path: readonly string[]): unknown {
   return path.reduce<unknown>((o, k) => (isObj(o) ? o[k] : undefined), root);
 }
 
-async function previewDoc(
-  doc: unknown,
-  label: string,
-  config: InjectionConfig,
-  sources: SourceReader,
-  out: { stderr: string[]; failed: boolean },
-): Promise<DocResult> {
+/** What every document of one input is previewed with, and where its messages go. */
+interface PreviewContext {
+  readonly config: InjectionConfig;
+  readonly sources: SourceReader;
+  readonly out: { stderr: string[]; failed: boolean };
+}
+
+async function previewDoc(doc: unknown, label: string, ctx: PreviewContext): Promise<DocResult> {
+  const { config, sources, out } = ctx;
   const path = isObj(doc) && typeof doc.kind === 'string' ? TEMPLATE_PATHS[doc.kind] : undefined;
   if (!isObj(doc) || path === undefined) return { label, object: doc };
   const where = path.length === 0 ? 'object' : path.join('.');
@@ -153,15 +161,13 @@ async function previewDoc(
 async function previewList(
   list: Obj & { items: unknown[] },
   label: string,
-  config: InjectionConfig,
-  sources: SourceReader,
-  out: { stderr: string[]; failed: boolean },
+  ctx: PreviewContext,
 ): Promise<DocResult> {
   const items: unknown[] = [];
   const patch: Operation[] = [];
   for (const [j, item] of list.items.entries()) {
     const itemLabel = `${label} item ${j + 1}${describeObject(item)}`;
-    const r = await previewDoc(item, itemLabel, config, sources, out);
+    const r = await previewDoc(item, itemLabel, ctx);
     items.push(r.object);
     patch.push(...(r.patch ?? []).map((op) => ({ ...op, path: `/items/${j}${op.path}` })));
   }
@@ -210,14 +216,82 @@ export async function preview(
     out.stderr.push('the input holds no document');
     out.failed = true;
   }
-  const sources = offlineSources(docs.map((d) => d.value));
+  const ctx: PreviewContext = { config, sources: offlineSources(docs.map((d) => d.value)), out };
   const results: (DocResult & { document: number })[] = [];
   for (const { document, value } of docs) {
     const label = `document ${document}${describeObject(value)}`;
     const r = isList(value)
-      ? await previewList(value, label, config, sources, out)
-      : await previewDoc(value, label, config, sources, out);
+      ? await previewList(value, label, ctx)
+      : await previewDoc(value, label, ctx);
     results.push({ ...r, document });
   }
   return { stdout: render(results, format), stderr: out.stderr, exitCode: out.failed ? 1 : 0 };
 }
+
+/** The preview's own flags (`-f` and `-o` are their short forms). */
+const PREVIEW_FLAGS = [
+  { flag: 'filename', env: '', default: '', help: 'input file (-f), - for stdin' },
+  { flag: 'output', env: '', default: 'yaml', help: 'yaml, json or patch (-o)' },
+] as const satisfies readonly FlagSpec[];
+
+/** Every flag `--help` lists: the preview's own, then the webhook's injection flags. */
+export const MUTATE_FLAGS: readonly FlagSpec[] = [...PREVIEW_FLAGS, ...INJECTION_FLAGS];
+
+function expandShortFlags(argv: readonly string[]): string[] {
+  return argv.map((a) => (a === '-f' ? '--filename' : a === '-o' ? '--output' : a));
+}
+
+async function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Flags to settings, naming every bad one at once. */
+function mutateOptions(argv: readonly string[], env: Env) {
+  // The webhook's other flags are accepted (and ignored), so its arguments can be reused.
+  const { flags } = readArgs([...PREVIEW_FLAGS, ...FLAGS], expandShortFlags(argv), env);
+  const p = new Problems(flags);
+  const file = p.text('filename');
+  if (file === '') p.addText('mutate needs -f FILE (or -f - for stdin)');
+  const format = p.text('output');
+  if (format !== 'yaml' && format !== 'json' && format !== 'patch') {
+    p.addText(`-o: "${format}" is not yaml, json or patch`);
+  }
+  const config = readInjection(p);
+  p.throwIfAny();
+  return { file, format: format as OutputFormat, config };
+}
+
+export const mutateCommand: Command = {
+  name: 'mutate',
+  usage: 'vault-inject mutate -f FILE|- [-o yaml|json|patch] [injection flags]',
+  summary:
+    'Previews what the webhook does to the pods of FILE (Pods, workloads, Lists), without a cluster.',
+  flags: [
+    { title: 'preview', flags: PREVIEW_FLAGS },
+    {
+      title: "injection (the webhook's; every flag also reads its variable)",
+      flags: INJECTION_FLAGS,
+    },
+  ],
+  notes:
+    "The webhook's other flags are accepted and ignored: the preview calls no registry and no cluster.\n" +
+    'Exit status: 0 every document previewed, 1 a document could not be, 2 bad flags.',
+  async run(argv, env) {
+    const { file, format, config } = mutateOptions(argv, env);
+    let input: string;
+    try {
+      input = await readInput(file);
+    } catch (cause) {
+      throw new WebhookError(ErrorCode.CONFIG, `cannot read ${file}: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+    const result = await preview(input, format, config);
+    process.stdout.write(result.stdout);
+    for (const line of result.stderr) process.stderr.write(`${line}\n`);
+    return result.exitCode;
+  },
+};

@@ -6,15 +6,23 @@
  * fails, then after `shutdownDelayMs` (time for the endpoints to drop this pod) the HTTPS
  * listener closes, in-flight reviews finish, idle keep-alive connections close, and it resolves.
  */
+import { KubeConfig } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import pino, { type Logger } from 'pino';
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
 import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
-import type { Config } from '../config.ts';
-import { createMetrics } from '../metrics.ts';
+import { FLAG_SECTIONS, parseConfig, readFlags, type Config } from '../config.ts';
+import { kubernetesPullSecretReader } from '../k8s/pull-secrets.ts';
+import type { FailedRead } from '../k8s/read-retry.ts';
+import { kubernetesSourceReader } from '../k8s/sources.ts';
+import { createLogger } from '../log.ts';
+import { createMetrics, timedLookups } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
-import type { ImageConfigLookup } from '../registry/image-config.ts';
-import type { PullSecretReader } from '../registry/oci/seam.ts';
+import type { ImageCommandLookup } from '../registry/image-command.ts';
+import type { PullSecretReader } from '../registry/oci/pod-command.ts';
 import { createRegistryLookup } from '../registry/setup.ts';
 import {
   selfSignedKeyPair,
@@ -23,9 +31,10 @@ import {
   type KeyPair,
 } from '../tls/certificates.ts';
 import { serviceDnsNames } from '../tls/authority.ts';
-import type { CertificateObjects } from '../tls/auto/kube.ts';
+import { CertificateObjects } from '../tls/auto/kube.ts';
 import { startAutoCertificates, type AutoCertificates } from '../tls/auto/manager.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
+import type { Command, Env } from './command.ts';
 
 export interface RunningWebhook {
   readonly admissionPort: number;
@@ -41,7 +50,7 @@ export interface WebhookOptions {
   /** Pull secrets of pods and service accounts; absent: only the default docker config. */
   readonly secrets?: PullSecretReader;
   /** Replaces the registry lookup built from `config.registry` (tests). */
-  readonly images?: ImageConfigLookup;
+  readonly images?: ImageCommandLookup;
   /** `--tls-auto`: the Kubernetes objects (namespace resolved) and this replica's identity. */
   readonly autoTls?: { readonly objects: CertificateObjects; readonly identity: string };
   /** Include Node process metrics (off in tests that build several servers). */
@@ -114,8 +123,12 @@ function firstCertificate(
 
 export async function startWebhook(options: WebhookOptions): Promise<RunningWebhook> {
   const { config } = options;
-  const logger = options.logger ?? pino({ level: config.logLevel });
-  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? false });
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics({
+    defaultMetrics: options.defaultMetrics ?? false,
+    deadlineMs: config.server.requestDeadlineMs,
+    registryTimeoutMs: config.registry.timeoutMs,
+  });
   // First, so a bad --registry-* file stops the program before anything listens.
   const registry = options.images
     ? undefined
@@ -132,6 +145,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   const telemetry = buildTelemetryApp({
     registry: metrics.registry,
     state: { certificateLoaded: () => loaded !== undefined, shuttingDown: () => shuttingDown },
+    limits: config.server.connections,
   });
   await telemetry.listen(config.server.telemetryListen);
 
@@ -147,10 +161,14 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
 
   const admission = buildAdmissionApp({
     https: { cert: pair.cert, key: pair.key },
+    limits: config.server.connections,
     deps: {
       config: config.injection,
       ...(options.sources ? { sources: options.sources } : {}),
-      images: options.images ?? (registry as NonNullable<typeof registry>).images,
+      images: timedLookups(
+        options.images ?? (registry as NonNullable<typeof registry>).images,
+        metrics,
+      ),
       missingCommand: config.registry.failurePolicy === 'admit' ? 'admit' : 'deny',
       logger,
       metrics,
@@ -182,3 +200,110 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
     },
   };
 }
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** `--tls-auto`: the namespace (flag, else the pod's service account, else the kubeconfig's). */
+async function autoTls(
+  config: Config,
+  kubeConfig: KubeConfig | undefined,
+): Promise<{ objects: CertificateObjects; identity: string } | undefined> {
+  const auto = config.server.auto;
+  if (!auto || !kubeConfig) return undefined;
+  let namespace = auto.namespace;
+  if (namespace === '') {
+    namespace = (await readFile(SERVICE_ACCOUNT_NAMESPACE, 'utf8').catch(() => '')).trim();
+  }
+  if (namespace === '')
+    namespace = kubeConfig.getContextObject(kubeConfig.currentContext)?.namespace ?? '';
+  if (namespace === '') {
+    throw new WebhookError(ErrorCode.CONFIG, '--tls-auto-namespace: not set and not found');
+  }
+  const identity = auto.identity || `${hostname()}-${randomBytes(4).toString('hex')}`;
+  return { objects: new CertificateObjects(kubeConfig, namespace), identity };
+}
+
+function loadKubeConfig(logger: Logger): KubeConfig | undefined {
+  try {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromDefault();
+    return kubeConfig;
+  } catch (err) {
+    logger.warn(
+      { reason: (err as Error).message },
+      'no Kubernetes API access: valueFrom/envFrom not inspected, imagePullSecrets not read',
+    );
+    return undefined;
+  }
+}
+
+/** Kubernetes readers, bounded so that the worst case ends inside the review's deadline. */
+function kubernetesReaders(
+  config: Config,
+  kubeConfig: KubeConfig | undefined,
+  logger: Logger,
+): Pick<WebhookOptions, 'sources' | 'secrets'> {
+  if (!kubeConfig) return {};
+  // A source read, then the service account and the pull secrets one after the other, then the
+  // registry. Two attempts each (k8s/read-retry.ts); one connection pool for all (k8s/api-client.ts).
+  const timeoutMs = Math.min(1000, config.server.requestDeadlineMs / 8);
+  const onFailedAttempt = (failed: FailedRead): void =>
+    logger.warn(failed, 'Kubernetes read got no answer');
+  const secrets = kubernetesPullSecretReader({
+    timeoutMs,
+    kubeConfig,
+    onSkip: (skipped) => logger.warn(skipped, 'image pull secret not read'),
+    onFailedAttempt,
+  });
+  if (!config.server.readSources) return { secrets };
+  const sources = kubernetesSourceReader({ timeoutMs, kubeConfig, onFailedAttempt });
+  return { sources, secrets };
+}
+
+/** Resolves with the signal's name at the first SIGTERM or SIGINT. */
+function nextSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => (): void => {
+      process.off('SIGTERM', term);
+      process.off('SIGINT', int);
+      resolve(signal);
+    };
+    const term = on('SIGTERM');
+    const int = on('SIGINT');
+    process.once('SIGTERM', term);
+    process.once('SIGINT', int);
+  });
+}
+
+export const webhookCommand: Command = {
+  name: 'webhook',
+  usage:
+    'vault-inject webhook [--tls-cert-file F --tls-key-file F | --tls-auto | --self-signed] [flags]',
+  summary:
+    'The admission server: POST /mutate over HTTPS, /healthz, /readyz and /metrics over HTTP.\n' +
+    'Every flag also reads from the environment variable named beside it (the flag wins).',
+  flags: FLAG_SECTIONS,
+  notes: 'Runs until SIGTERM or SIGINT, then drains (--shutdown-delay) and exits 0.',
+  async run(argv: readonly string[], env: Env): Promise<number> {
+    const config = parseConfig(readFlags(argv, env).flags);
+    const logger = createLogger(config.logLevel);
+    const kubeConfig = loadKubeConfig(logger);
+    const tls = await autoTls(config, kubeConfig);
+    const running = await startWebhook({
+      config,
+      logger,
+      ...kubernetesReaders(config, kubeConfig, logger),
+      ...(tls ? { autoTls: tls } : {}),
+      defaultMetrics: true,
+    });
+    const signal = await nextSignal();
+    logger.info({ signal }, 'signal received');
+    try {
+      await running.stop();
+      return 0;
+    } catch (err) {
+      logger.error({ reason: (err as Error).message }, 'shutdown failed');
+      return 70;
+    }
+  },
+};

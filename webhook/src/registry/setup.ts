@@ -6,9 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import type { RegistryConfig } from '../config.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
-import type { ImageConfigLookup as CommandLookup } from './image-config.ts';
+import type { ImageCommandLookup } from './image-command.ts';
 import { parseDockerConfigJson, type CredentialSource } from './oci/docker-config.ts';
-import { ImageConfigLookup, type LookupLogger } from './oci/lookup.ts';
+import { ImageConfigLookup } from './oci/image-config-lookup.ts';
+import type { LookupLogger } from './oci/lookup-events.ts';
 import { parsePlatform } from './oci/platform.ts';
 import { normaliseRegistryHost } from './oci/reference.ts';
 import {
@@ -16,12 +17,12 @@ import {
   registryMetricsHook,
   type PullSecretReader,
   type RegistryCounters,
-} from './oci/seam.ts';
+} from './oci/pod-command.ts';
 import type { RegistryHostOptions, RegistryHosts, Transport } from './oci/transport.ts';
 
 export interface RegistryLookup {
   /** What the pipeline calls for a container without `command`. */
-  readonly images: CommandLookup;
+  readonly images: ImageCommandLookup;
   /** The OCI lookup underneath (caches, connections). */
   readonly lookup: ImageConfigLookup;
   /** Close idle registry connections (Fastify `onClose`). */
@@ -91,6 +92,7 @@ export async function createRegistryLookup(
     platform,
     tagTtlMs: config.tagTtlMs,
     hosts: await hostsOf(config),
+    tokenRealmSameHost: config.tokenRealmSameHost,
     defaultCredentials: await defaultCredentials(config),
     ...(deps.logger ? { logger: deps.logger } : {}),
     ...(deps.metrics ? { onLookup: registryMetricsHook(deps.metrics) } : {}),

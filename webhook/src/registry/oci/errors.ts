@@ -27,6 +27,11 @@ export interface RegistryErrorDetails {
   readonly registry: string;
   /** What went wrong, in a few words (`HTTP 401 from the token endpoint`). */
   readonly reason: string;
+  /**
+   * For the webhook's log only, never the message: what a connection failed with (`ECONNREFUSED`,
+   * a certificate error). The message, which a denial quotes, does not say what answered.
+   */
+  readonly detail?: string;
 }
 
 const SUMMARY: Record<RegistryErrorCode, string> = {
@@ -47,6 +52,8 @@ export class RegistryError extends Error {
   readonly image: string;
   readonly registry: string;
   readonly reason: string;
+  /** See RegistryErrorDetails.detail: logged, never in the message. */
+  readonly detail: string | undefined;
 
   constructor(code: RegistryErrorCode, details: RegistryErrorDetails, options?: ErrorOptions) {
     const where = details.registry ? ` (registry ${details.registry})` : '';
@@ -56,6 +63,7 @@ export class RegistryError extends Error {
     this.image = details.image;
     this.registry = details.registry;
     this.reason = details.reason;
+    this.detail = details.detail;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   CoreV1Api,
   V1MicroTime,
   type KubeConfig,
+  type V1Lease,
   type V1Secret,
 } from '@kubernetes/client-node';
 import { ANNOTATIONS, SECRET_KEYS, type SecretContent } from './state.ts';
@@ -172,25 +173,7 @@ export class CertificateObjects {
       lease = await this.#coordination.readNamespacedLease({ name, namespace: this.namespace });
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
-      try {
-        await this.#coordination.createNamespacedLease({
-          namespace: this.namespace,
-          body: {
-            metadata: { name, namespace: this.namespace },
-            spec: {
-              holderIdentity: identity,
-              leaseDurationSeconds: seconds,
-              acquireTime: new V1MicroTime(now),
-              renewTime: new V1MicroTime(now),
-              leaseTransitions: 0,
-            },
-          },
-        });
-        return true;
-      } catch (createErr) {
-        if (statusOf(createErr) === 409) return false;
-        throw createErr;
-      }
+      return this.#createLease({ name, identity, seconds, now });
     }
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity ?? '';
@@ -198,26 +181,48 @@ export class CertificateObjects {
     const expired = renewed + (spec.leaseDurationSeconds ?? seconds) * 1000 < now;
     if (holder !== identity && holder !== '' && !expired) return false;
     const taking = holder !== identity;
-    try {
-      await this.#coordination.replaceNamespacedLease({
-        name,
+    const body: V1Lease = {
+      ...lease,
+      spec: {
+        ...spec,
+        holderIdentity: identity,
+        leaseDurationSeconds: seconds,
+        renewTime: new V1MicroTime(now),
+        ...(taking
+          ? {
+              acquireTime: new V1MicroTime(now),
+              leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
+            }
+          : {}),
+      },
+    };
+    return this.#conflictIsFalse(
+      this.#coordination.replaceNamespacedLease({ name, namespace: this.namespace, body }),
+    );
+  }
+
+  #createLease(l: { name: string; identity: string; seconds: number; now: number }) {
+    return this.#conflictIsFalse(
+      this.#coordination.createNamespacedLease({
         namespace: this.namespace,
         body: {
-          ...lease,
+          metadata: { name: l.name, namespace: this.namespace },
           spec: {
-            ...spec,
-            holderIdentity: identity,
-            leaseDurationSeconds: seconds,
-            renewTime: new V1MicroTime(now),
-            ...(taking
-              ? {
-                  acquireTime: new V1MicroTime(now),
-                  leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
-                }
-              : {}),
+            holderIdentity: l.identity,
+            leaseDurationSeconds: l.seconds,
+            acquireTime: new V1MicroTime(l.now),
+            renewTime: new V1MicroTime(l.now),
+            leaseTransitions: 0,
           },
         },
-      });
+      }),
+    );
+  }
+
+  /** True once `write` succeeded; false when someone else wrote first (409). */
+  async #conflictIsFalse(write: Promise<unknown>): Promise<boolean> {
+    try {
+      await write;
       return true;
     } catch (err) {
       if (statusOf(err) === 409) return false;

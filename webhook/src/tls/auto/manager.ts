@@ -7,13 +7,18 @@
  * Order matters when trust changes: a CA joins the caBundle before the Secret names it (so no
  * serving certificate from it can be out before the API server trusts it), and leaves the
  * caBundle only after the Secret dropped it.
+ *
+ * The Secret and the caBundle may be reset from outside: a GitOps sync or `helm upgrade` that
+ * writes back the chart's empty Secret, or the webhook configuration without its caBundle. The
+ * leader puts back what it last served (the same CA, so no handshake fails) rather than make a
+ * new one, and patches the caBundle again on its next tick.
  */
 import type { Logger } from 'pino';
 import { keyPair, type KeyPair } from '../certificates.ts';
 import type { ServingNames } from '../authority.ts';
 import { describeError, statusOf, type CertificateObjects, type StoredSecret } from './kube.ts';
 import { nextStep, type RotationPolicy } from './schedule.ts';
-import { EMPTY, applyStep, parseContent } from './state.ts';
+import { EMPTY, applyStep, isEmpty, parseContent, type SecretContent } from './state.ts';
 
 export interface AutoCertificateOptions {
   readonly objects: CertificateObjects;
@@ -43,9 +48,29 @@ export function leaseDurationMs(intervalMs: number): number {
   return Math.max(3 * intervalMs, 3000);
 }
 
+/** Writes the Secret; on a conflict (a previous leader wrote in between), re-reads it instead. */
+async function writeSecret(
+  o: AutoCertificateOptions,
+  content: SecretContent,
+  stored: StoredSecret | undefined,
+  done: Record<string, string>,
+): Promise<StoredSecret | undefined> {
+  try {
+    const written = await o.objects.writeSecret(o.secretName, content, stored);
+    o.logger.info(done, 'certificate Secret updated');
+    return written;
+  } catch (err) {
+    // The next tick decides again from what is there now.
+    if (statusOf(err) === 409) return o.objects.readSecret(o.secretName);
+    throw err;
+  }
+}
+
 export function startAutoCertificates(o: AutoCertificateOptions): AutoCertificates {
   let leader = false;
   let served: { cert: string; key: string } | undefined;
+  /** The whole content the served pair came from: what a reset Secret gets back. */
+  let known: SecretContent | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -59,6 +84,13 @@ export function startAutoCertificates(o: AutoCertificateOptions): AutoCertificat
   };
 
   const advance = async (stored: StoredSecret | undefined): Promise<StoredSecret | undefined> => {
+    if (known !== undefined && (stored === undefined || isEmpty(stored.content))) {
+      // Reset from outside: the pair every replica serves goes back, and its CA with it.
+      return writeSecret(o, known, stored, {
+        step: 'restore',
+        reason: 'the Secret was emptied or deleted',
+      });
+    }
     const now = Date.now();
     const content = stored?.content ?? EMPTY;
     const step = nextStep(parseContent(content, o.names).view, o.policy, now);
@@ -69,23 +101,21 @@ export function startAutoCertificates(o: AutoCertificateOptions): AutoCertificat
       await o.objects.patchCaBundle(o.webhookConfigName, next.caBundle);
       next = { ...next, caAddedAt: Date.now() };
     }
-    try {
-      const written = await o.objects.writeSecret(o.secretName, next, stored);
-      o.logger.info({ step: step.kind, reason: step.reason }, 'certificate Secret updated');
-      return written;
-    } catch (err) {
-      // Someone else wrote in between (a previous leader): re-read and decide again next tick.
-      if (statusOf(err) === 409) return o.objects.readSecret(o.secretName);
-      throw err;
-    }
+    return writeSecret(o, next, stored, { step: step.kind, reason: step.reason });
   };
 
   const load = (stored: StoredSecret | undefined): void => {
-    const { cert, key } = stored?.content ?? EMPTY;
-    if (cert === '' || key === '' || (served?.cert === cert && served.key === key)) return;
+    const content = stored?.content ?? EMPTY;
+    const { cert, key } = content;
+    if (cert === '' || key === '') return;
+    if (served?.cert === cert && served.key === key) {
+      known = content;
+      return;
+    }
     try {
       const pair = keyPair(cert, key);
       served = { cert, key };
+      known = content;
       o.onChange(pair);
     } catch (err) {
       warnOnce('the certificate Secret holds no valid serving pair yet', err);

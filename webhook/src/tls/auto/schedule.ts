@@ -92,12 +92,9 @@ function servingUsable(s: ServingView | undefined, now: number): s is ServingVie
   return s !== undefined && s.keyMatches && s.issuer !== undefined && s.notAfter > now;
 }
 
-export function nextStep(view: SecretView, policy: RotationPolicy, now: number): Step {
-  const { signer, serving } = view;
-  const usable = servingUsable(serving, now);
-  if (!usable && signer === undefined) {
-    return { kind: 'create', reason: 'no usable CA and serving certificate' };
-  }
+/** A step the signing CA itself needs (missing, due, or outliving the policy), or the CA. */
+function caStep(view: SecretView, policy: RotationPolicy, now: number): Step | CertView {
+  const { signer } = view;
   if (signer === undefined) return { kind: 'add-ca', reason: 'no CA key to sign with' };
   if (now >= renewAt(signer.notAfter, policy.caValidityMs)) {
     return { kind: 'add-ca', reason: 'the CA is two thirds through its lifetime' };
@@ -105,6 +102,17 @@ export function nextStep(view: SecretView, policy: RotationPolicy, now: number):
   if (outlivesPolicy(signer.notAfter, policy.caValidityMs, now)) {
     return { kind: 'add-ca', reason: 'the CA outlives the configured validity' };
   }
+  return signer;
+}
+
+export function nextStep(view: SecretView, policy: RotationPolicy, now: number): Step {
+  const { serving } = view;
+  const usable = servingUsable(serving, now);
+  if (!usable && view.signer === undefined) {
+    return { kind: 'create', reason: 'no usable CA and serving certificate' };
+  }
+  const signer = caStep(view, policy, now);
+  if ('kind' in signer) return signer;
   if (!usable) return { kind: 'issue-serving', reason: 'no usable serving certificate' };
   if (serving.issuer !== signer.fingerprint) {
     const at = (view.caAddedAt ?? 0) + policy.overlapMs;

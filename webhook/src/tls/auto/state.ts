@@ -42,6 +42,13 @@ export interface SecretContent {
 
 export const EMPTY: SecretContent = { caBundle: '', caKey: '', cert: '', key: '' };
 
+/** No certificate or key at all: a Secret just created empty (the chart's), or emptied. */
+export function isEmpty(content: SecretContent): boolean {
+  return (
+    content.caBundle === '' && content.caKey === '' && content.cert === '' && content.key === ''
+  );
+}
+
 interface Parsed {
   readonly view: SecretView;
   readonly trusted: readonly CertFacts[];

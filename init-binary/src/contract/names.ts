@@ -1,0 +1,94 @@
+/**
+ * Every name that crosses the boundary between the webhook, the pod spec and the init process
+ * (docs/init-program.md, docs/webhook.md). It imports nothing.
+ */
+
+/** Where the bundle is mounted in every injected container. */
+export const MOUNT_PATH = '/vault-inject';
+/** The init program inside the bundle; the injected container's new `command`. */
+export const INIT_PROGRAM = `${MOUNT_PATH}/bin/vault-inject-env`;
+/** The shared volume and the copy init container. */
+export const VOLUME_NAME = 'vault-inject';
+export const COPY_CONTAINER_NAME = 'vault-inject-copy';
+/**
+ * The copy init container runs `[INIT_PROGRAM, COPY_FLAG, COPY_TARGET]` from the init image (no
+ * shell needed): the bundle copies itself into the shared volume, mounted there.
+ */
+export const COPY_FLAG = '--copy-bundle';
+export const COPY_TARGET = '/vault-inject-volume';
+/** Where the `tls-secret` CA is mounted, and the projected `token-audience` token. */
+export const TLS_MOUNT_PATH = '/vault-inject-tls';
+export const TLS_VOLUME_NAME = 'vault-inject-tls';
+export const TOKEN_MOUNT_PATH = '/vault-inject-token';
+export const TOKEN_VOLUME_NAME = 'vault-inject-token';
+export const TOKEN_FILE_NAME = 'token';
+/** The Kubernetes-automounted service account token. */
+export const DEFAULT_SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** Webhook → init process settings: Bank-Vaults' `vault-env` names (docs/init-program.md). */
+export const Env = {
+  ADDR: 'VAULT_ADDR',
+  ROLE: 'VAULT_ROLE',
+  AUTH_PATH: 'VAULT_PATH',
+  AUTH_METHOD: 'VAULT_AUTH_METHOD',
+  NAMESPACE: 'VAULT_NAMESPACE',
+  SKIP_VERIFY: 'VAULT_SKIP_VERIFY',
+  CACERT: 'VAULT_CACERT',
+  CLIENT_TIMEOUT: 'VAULT_CLIENT_TIMEOUT',
+  IGNORE_MISSING_SECRETS: 'VAULT_IGNORE_MISSING_SECRETS',
+  ENV_PASSTHROUGH: 'VAULT_ENV_PASSTHROUGH',
+  ENV_DAEMON: 'VAULT_ENV_DAEMON',
+  ENV_FROM_PATH: 'VAULT_ENV_FROM_PATH',
+  TRANSIT_KEY_ID: 'VAULT_TRANSIT_KEY_ID',
+  TRANSIT_PATH: 'VAULT_TRANSIT_PATH',
+  LOG_LEVEL: 'VAULT_LOG_LEVEL',
+  JSON_LOG: 'VAULT_JSON_LOG',
+  TOKEN: 'VAULT_TOKEN',
+  TOKEN_FILE: 'VAULT_TOKEN_FILE',
+  ROLE_ID: 'VAULT_ROLE_ID',
+  SECRET_ID: 'VAULT_SECRET_ID',
+  SA_TOKEN: 'KUBERNETES_SERVICE_ACCOUNT_TOKEN',
+} as const;
+export type EnvName = (typeof Env)[keyof typeof Env];
+
+/** Every setting the init process removes from the app's environment before exec. */
+export const INIT_SETTINGS: readonly EnvName[] = Object.values(Env);
+
+/**
+ * Connection settings handed to the app, with the init process's token, when the app asks for it
+ * with `VAULT_TOKEN=vault:login`.
+ */
+export const LOGIN_PASSTHROUGH: readonly EnvName[] = [
+  Env.ADDR,
+  Env.NAMESPACE,
+  Env.CACERT,
+  Env.SKIP_VERIFY,
+  Env.TOKEN,
+];
+
+export const AUTH_METHODS = ['kubernetes', 'jwt', 'token', 'approle'] as const;
+export type AuthMethod = (typeof AUTH_METHODS)[number];
+
+export const Defaults = {
+  AUTH_PATH: 'kubernetes',
+  AUTH_METHOD: 'kubernetes' as AuthMethod,
+  CLIENT_TIMEOUT: '10s',
+  TRANSIT_PATH: 'transit',
+} as const;
+
+/** `vault-inject-env` exit codes for its own failures (docs/init-program.md; sysexits.h values). */
+export const ExitCode = {
+  /** Bad reference, missing secret or key, bad configuration (EX_CONFIG). */
+  CONFIG: 78,
+  /** Vault denied the login or a read (EX_NOPERM). */
+  DENIED: 77,
+  /** Vault unreachable within the client timeout (EX_UNAVAILABLE). */
+  UNAVAILABLE: 69,
+  /** The command was not found. */
+  NOT_FOUND: 127,
+  /** The command was found but cannot be executed. */
+  NOT_EXECUTABLE: 126,
+  /** Anything else (EX_SOFTWARE). */
+  SOFTWARE: 70,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

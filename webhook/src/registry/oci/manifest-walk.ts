@@ -1,0 +1,126 @@
+/**
+ * The protocol walk for one credential: tag → digest (cache, a HEAD revalidation, or a GET whose
+ * body is kept), index → the platform's manifest → the config blob. Every body is checked against
+ * its digest before it is trusted or cached.
+ */
+import type { RegistryClient } from './client.ts';
+import type { LookupContext } from './request-context.ts';
+import type { LookupCache } from './lookup-cache.ts';
+import { lookupError, type Prepared, type Resolved } from './lookup-types.ts';
+import { MANIFEST_ACCEPT } from './media-types.ts';
+import {
+  digestOf,
+  parseImageConfig,
+  parseManifest,
+  verifyDigest,
+  type ParsedManifest,
+} from './parse-manifest.ts';
+import { formatPlatform, selectIndexEntry, type Platform } from './platform.ts';
+
+interface TopManifest {
+  readonly digest: string;
+  readonly body?: Buffer;
+  readonly contentType?: string;
+}
+
+/** One credential's walk: its request context, the lookup and the identity its cache keys use. */
+interface WalkStep {
+  readonly ctx: LookupContext;
+  readonly p: Prepared;
+  readonly identity: string;
+}
+
+export class ManifestWalk {
+  readonly #client: RegistryClient;
+  readonly #cache: LookupCache;
+
+  constructor(client: RegistryClient, cache: LookupCache) {
+    this.#client = client;
+    this.#cache = cache;
+  }
+
+  /** Tag → digest, using the cache, a HEAD revalidation, or a GET (whose body is kept). */
+  async #digestForTag({ ctx, p, identity }: WalkStep): Promise<TopManifest> {
+    const tag = p.ref.tag ?? 'latest';
+    const fresh = this.#cache.digest(p, identity);
+    if (fresh !== undefined) return { digest: fresh };
+    if (this.#cache.staleDigest(p, identity) !== undefined) {
+      const head = await this.#client.manifest(ctx, tag, 'HEAD', MANIFEST_ACCEPT);
+      const digest = head.headers['docker-content-digest'];
+      if (digest !== undefined && /^sha(256|512):[a-f0-9]+$/.test(digest)) {
+        this.#cache.setDigest(p, identity, digest);
+        return { digest };
+      }
+    }
+    const response = await this.#client.manifest(ctx, tag, 'GET', MANIFEST_ACCEPT);
+    const declared = response.headers['docker-content-digest'];
+    if (declared !== undefined) verifyDigest(response.body, declared, 'manifest');
+    const digest = declared ?? digestOf(response.body);
+    this.#cache.setDigest(p, identity, digest);
+    return { digest, body: response.body, contentType: response.headers['content-type'] };
+  }
+
+  /** The manifest the reference names, fetched by digest unless the tag's GET brought it. */
+  async #topManifest(step: WalkStep): Promise<TopManifest> {
+    const digest = step.p.ref.digest;
+    return digest !== undefined ? { digest } : this.#digestForTag(step);
+  }
+
+  /** An index's entry for the platform, as a manifest; a manifest as it is. */
+  async #platformManifest(
+    step: WalkStep,
+    top: TopManifest & { body: Buffer },
+  ): Promise<{ manifest: ParsedManifest; manifestDigest: string }> {
+    const { ctx, p } = step;
+    const manifest = parseManifest(top.body, top.contentType);
+    if (manifest.kind !== 'index') return { manifest, manifestDigest: top.digest };
+    const entry = selectIndexEntry(manifest.entries, p.platform);
+    if (entry === undefined) {
+      const available = manifest.entries
+        .map((e) => (e.platform?.os ? formatPlatform(e.platform as Platform) : 'unknown'))
+        .filter((name) => name !== 'unknown/unknown');
+      throw lookupError(
+        p,
+        'no_matching_platform',
+        `no ${formatPlatform(p.platform)} entry in ${top.digest} (has: ${available.join(', ') || 'none'})`,
+      );
+    }
+    const child = await this.#client.manifest(ctx, entry.digest, 'GET', MANIFEST_ACCEPT);
+    verifyDigest(child.body, entry.digest, 'platform manifest');
+    const platformManifest = parseManifest(child.body, child.headers['content-type']);
+    if (platformManifest.kind === 'index') {
+      throw lookupError(p, 'protocol', `index ${top.digest} points to another index`);
+    }
+    return { manifest: platformManifest, manifestDigest: entry.digest };
+  }
+
+  /** The image's config for the lookup's platform, with this step's credential. */
+  async resolve(step: WalkStep): Promise<Resolved> {
+    const { ctx, p, identity } = step;
+    let top = await this.#topManifest(step);
+    const cached = this.#cache.config(p, identity, top.digest);
+    if (cached !== undefined) return cached;
+    if (top.body === undefined) {
+      const response = await this.#client.manifest(ctx, top.digest, 'GET', MANIFEST_ACCEPT);
+      verifyDigest(response.body, top.digest, 'manifest');
+      top = { ...top, body: response.body, contentType: response.headers['content-type'] };
+    }
+    const { manifest, manifestDigest } = await this.#platformManifest(step, {
+      ...top,
+      body: top.body ?? Buffer.alloc(0),
+    });
+    if (manifest.kind !== 'manifest') {
+      const type = manifest.kind === 'unsupported' ? manifest.mediaType : manifest.kind;
+      throw lookupError(
+        p,
+        'protocol',
+        `manifest type ${type} is not supported (push the image with an OCI or Docker schema 2 manifest)`,
+      );
+    }
+    const blob = await this.#client.blob(ctx, manifest.configDigest);
+    verifyDigest(blob.body, manifest.configDigest, 'image config');
+    const resolved = { digest: top.digest, manifestDigest, config: parseImageConfig(blob.body) };
+    this.#cache.setConfig(p, identity, resolved);
+    return resolved;
+  }
+}
