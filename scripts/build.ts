@@ -1,7 +1,7 @@
 // Builds dist/: the webhook CLI and the init program, each one self-contained ESM file.
 // Usage: node scripts/build.ts [webhook|init]...   (default: both)
 import { build, type BuildOptions } from 'esbuild';
-import { chmod } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { initProgramOptions } from './bundle.esbuild.ts';
 
 // Some dependencies are CommonJS and call require(); give the ESM bundle one.
@@ -41,5 +41,19 @@ for (const name of wanted.length > 0 ? wanted : Object.keys(targets)) {
   const started = performance.now();
   await build(options);
   await chmod(options.outfile as string, 0o755);
+  if (name === 'webhook') await assertAscii(options.outfile as string);
   console.log(`built ${options.outfile} in ${Math.round(performance.now() - started)} ms`);
+}
+
+/** A non-ASCII character (esbuild keeps those of regex literals) doubles the source V8 holds. */
+async function assertAscii(file: string): Promise<void> {
+  const bytes = await readFile(file);
+  const at = bytes.findIndex((b) => b > 0x7f);
+  if (at !== -1) {
+    const near = bytes.subarray(Math.max(0, at - 40), at + 10).toString('utf8');
+    throw new Error(
+      `${file}: non-ASCII at byte ${at} (${JSON.stringify(near)}): ` +
+        'escape it (\\uXXXX) in the source; V8 would hold the whole file two bytes per character',
+    );
+  }
 }
