@@ -21,16 +21,6 @@ export class ProxySettingError extends ContractError {
   }
 }
 
-/** The proxy variables in the order they are looked up (lowercase first: it wins). */
-export const PROXY_VARIABLES = [
-  'https_proxy',
-  'HTTPS_PROXY',
-  'http_proxy',
-  'HTTP_PROXY',
-  'no_proxy',
-  'NO_PROXY',
-] as const;
-
 export interface ProxyServer {
   readonly host: string;
   readonly port: number;
@@ -205,7 +195,7 @@ function parseCidr(variable: string, entry: string): IpEntry {
 }
 
 /** The 4 or 16 bytes of an IP address literal; an IPv4-mapped IPv6 address gives 4. */
-export function parseIp(text: string): Uint8Array | undefined {
+function parseIp(text: string): Uint8Array | undefined {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
     const parts = text.split('.').map(Number);
     return parts.every((n) => n <= 255) ? Uint8Array.from(parts) : undefined;

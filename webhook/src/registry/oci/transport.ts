@@ -80,7 +80,7 @@ function flattenHeaders(headers: http.IncomingHttpHeaders): Record<string, strin
 }
 
 /** The proxy refused or failed the tunnel; the message names the proxy without its credentials. */
-export class ProxyTunnelError extends Error {
+class ProxyTunnelError extends Error {
   readonly code = 'E_PROXY';
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -97,7 +97,7 @@ function authority(host: string, port: number): string {
 }
 
 /** A CONNECT tunnel through `proxy` to host:port: the raw socket once the proxy answered 2xx. */
-export function openTunnel(proxy: ProxyServer, host: string, port: number): Promise<Socket> {
+function openTunnel(proxy: ProxyServer, host: string, port: number): Promise<Socket> {
   const target = authority(host, port);
   return new Promise<Socket>((resolve, reject) => {
     const req = http.request({
