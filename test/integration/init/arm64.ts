@@ -65,11 +65,14 @@ export function registerArm64Binfmt(): Binfmt {
   return { name, remove };
 }
 
-/** The arm64 bundle: VAULT_INJECT_BUNDLE_ARM64, else built now into dist/bundle-arm64. */
-export function arm64Bundle(): string {
+/**
+ * The arm64 bundle: VAULT_INJECT_BUNDLE_ARM64, else built now (scripts/bundle.sh --arch arm64)
+ * into `out`. Each test file builds its own, so that one never reads a bundle another replaces.
+ */
+export function arm64Bundle(out = 'dist/bundle-arm64/vault-inject'): string {
   const given = process.env['VAULT_INJECT_BUNDLE_ARM64'];
   if (given) return resolve(given);
-  const dir = resolve('dist/bundle-arm64/vault-inject');
+  const dir = resolve(out);
   const r = spawnSync('scripts/bundle.sh', ['--arch', 'arm64', dir], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error('scripts/bundle.sh --arch arm64 failed');
   return dir;
