@@ -52,14 +52,23 @@ node="$runtime_dir/bin/node"
 # The runtime must be the pinned one (scripts/node-checksums.txt).
 scripts/verify-node.sh "$runtime_dir"
 
+# Two builds at once (the arm64 tests each build one) take turns at apt: apt-get fails, rather
+# than waits, when another apt-get holds its lock.
+apt_lock="${VAULT_INJECT_CACHE:-$HOME/.cache/vault-inject}/.apt.lock"
+mkdir -p "$(dirname "$apt_lock")"
 ensure_debian_package() { # PACKAGE COMMAND
   command -v "$2" >/dev/null && return 0
   command -v apt-get >/dev/null || die "$2 is missing and there is no apt-get to install $1"
-  log "installing Debian package $1 (for $2)"
-  local sudo=()
+  local sudo=() lock
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+  exec {lock}>"$apt_lock"
+  flock "$lock"
+  if ! command -v "$2" >/dev/null; then
+    log "installing Debian package $1 (for $2)"
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+  fi
+  exec {lock}>&-
   command -v "$2" >/dev/null || die "$1 installed but $2 is still missing"
 }
 ensure_debian_package binutils strip

@@ -13,6 +13,9 @@ set -euo pipefail
 arch="${1:?usage: scripts/debian-foreign.sh ARCH PACKAGE...}"
 shift
 cache="${VAULT_INJECT_CACHE:-$HOME/.cache/vault-inject}/debian/$arch"
+apt_lock="${VAULT_INJECT_CACHE:-$HOME/.cache/vault-inject}/.apt.lock"
+mkdir -p "$cache"
+lock=""
 
 die() {
   printf 'debian-foreign: error: %s\n' "$*" >&2
@@ -26,6 +29,12 @@ candidate() { apt-cache policy "$1:$arch" 2>/dev/null | awk '$1 == "Candidate:" 
 for pkg in "$@"; do
   version="$(candidate "$pkg")"
   if [ -z "$version" ] || [ "$version" = "(none)" ]; then
+    # One apt-get at a time among our builds (scripts/bundle.sh takes the same lock).
+    exec {lock}>"$apt_lock"
+    flock "$lock"
+    version="$(candidate "$pkg")"
+  fi
+  if [ -z "$version" ] || [ "$version" = "(none)" ]; then
     if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
       printf 'debian-foreign: adding the %s architecture to dpkg\n' "$arch" >&2
       "${sudo[@]}" dpkg --add-architecture "$arch"
@@ -33,6 +42,10 @@ for pkg in "$@"; do
     printf 'debian-foreign: apt-get update (for %s:%s)\n' "$pkg" "$arch" >&2
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get update -qq >/dev/null
     version="$(candidate "$pkg")"
+  fi
+  if [ -n "$lock" ]; then
+    exec {lock}>&-
+    lock=""
   fi
   if [ -z "$version" ] || [ "$version" = "(none)" ]; then
     die "apt has no $pkg:$arch"
