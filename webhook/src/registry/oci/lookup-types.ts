@@ -2,6 +2,7 @@
  * The shapes an image config lookup takes and gives (public), and the state one lookup carries
  * between its parts (cache, credential order, manifest walk, events).
  */
+import type { CredentialProviders } from './credential-provider/providers.ts';
 import type { CredentialSource, FoundCredential } from './docker-config.ts';
 import { RegistryError, type RegistryErrorCode } from './errors.ts';
 import type { LookupEvent, LookupLogger } from './lookup-events.ts';
@@ -34,6 +35,8 @@ export interface ImageLookupOptions {
   readonly tokenRealmSameHost?: boolean;
   /** Tried after the request's own sources: the webhook's default docker config. */
   readonly defaultCredentials?: readonly CredentialSource[];
+  /** Tried after the default docker config: kubelet credential provider plugins. */
+  readonly credentialProviders?: CredentialProviders;
   readonly logger?: LookupLogger;
   readonly onLookup?: (event: LookupEvent) => void;
   /** For tests: the HTTP layer and the clock. */
