@@ -248,3 +248,33 @@ describe('CredentialProviders', () => {
     }
   });
 });
+
+describe('CredentialProviders: a caller that gives up', () => {
+  it('leaves at once; the shared run goes on and its answer is cached for the next', async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const runs: PluginRun[] = [];
+    const providers = new CredentialProviders({
+      providers: parseCredentialProviderConfig('c.yaml', config([spec()])),
+      binDir: '/plugins',
+      timeoutMs: 500,
+      runner: async (run) => {
+        runs.push(run);
+        await gate;
+        const stdout = Buffer.from(response());
+        return { code: 0, stdout, timedOut: false, aborted: false, tooLarge: false };
+      },
+    });
+    const controller = new AbortController();
+    const first = providers.sources(ECR, controller.signal);
+    const second = providers.sources(ECR);
+    controller.abort();
+    await assert.rejects(first, /credential provider "ecr" was not waited for: lookup abandoned/);
+    release();
+    assert.equal((await second)[0]?.name, 'ecr');
+    await providers.sources(ECR);
+    assert.equal(runs.length, 1);
+  });
+});

@@ -75,13 +75,27 @@ class Provider {
     if (cached !== undefined) return Promise.resolve(cached);
     let flight = this.#flights.get(image);
     if (flight === undefined) {
-      flight = this.#run(image, signal).finally(() => this.#flights.delete(image));
+      // The run is shared: bounded by its own timeout, never by one caller's signal (its answer
+      // is cached for the others).
+      flight = this.#run(image).finally(() => this.#flights.delete(image));
       this.#flights.set(image, flight);
     }
-    return flight;
+    return signal === undefined ? flight : this.#orAbandoned(flight, signal);
   }
 
-  async #run(image: string, signal: AbortSignal | undefined): Promise<CredentialSource> {
+  /** The flight's answer, or an error as soon as this caller's signal fires. */
+  #orAbandoned(flight: Promise<CredentialSource>, signal: AbortSignal): Promise<CredentialSource> {
+    const abandoned = (): CredentialProviderError =>
+      new CredentialProviderError(this.spec.name, 'was not waited for: lookup abandoned');
+    if (signal.aborted) return Promise.reject(abandoned());
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(abandoned());
+      signal.addEventListener('abort', onAbort, { once: true });
+      flight.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  async #run(image: string): Promise<CredentialSource> {
     const { spec } = this;
     const { timeoutMs, runner = execPlugin, binDir } = this.#options;
     const input = JSON.stringify({
@@ -92,8 +106,7 @@ class Provider {
     const file = path.join(binDir, spec.name);
     let output: PluginOutput;
     try {
-      const run = { file, args: spec.args, env: spec.env, input, timeoutMs };
-      output = await runner(signal ? { ...run, signal } : run);
+      output = await runner({ file, args: spec.args, env: spec.env, input, timeoutMs });
     } catch (cause) {
       const code = (cause as { code?: unknown }).code;
       const why = typeof code === 'string' ? code : 'error';
