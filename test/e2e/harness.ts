@@ -77,7 +77,7 @@ export async function createReferenceSources(core: CoreV1Api, namespace: string)
   });
 }
 
-/** The env of the app container in every form CONTRACT section 1 reads. */
+/** The env of the app container in every form docs/references.md describes. */
 export const APP_ENV = [
   { name: 'DIRECT', value: REF.password },
   { name: 'FROM_SECRET', valueFrom: { secretKeyRef: { name: 'app-refs', key: 'password' } } },

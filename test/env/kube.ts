@@ -36,7 +36,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
+import { retryOnAddressInUse } from './ports.ts';
+import {
+  freePort,
+  startProcess,
+  tail,
+  tcpOpen,
+  waitUntil,
+  type ServerProcess,
+} from './processes.ts';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -274,7 +282,18 @@ async function ignoreConflict(p: Promise<unknown>): Promise<void> {
   }
 }
 
-async function startEtcd(
+/** etcd on two free ports; started again (with a fresh data directory) when one was taken. */
+function startEtcd(
+  dir: string,
+  persistent: boolean,
+): Promise<{ proc: ServerProcess; url: string }> {
+  return retryOnAddressInUse('etcd', async () => {
+    await rm(path.join(dir, 'etcd'), { recursive: true, force: true });
+    return startEtcdOnce(dir, persistent);
+  });
+}
+
+async function startEtcdOnce(
   dir: string,
   persistent: boolean,
 ): Promise<{ proc: ServerProcess; url: string }> {
@@ -386,12 +405,26 @@ export async function startKube(options: KubeOptions = {}): Promise<Kube> {
     const etcd = await startEtcd(dir, persistent);
     processes.push(etcd.proc);
     const auditLogPath = options.auditLog ? path.join(dir, 'audit.log') : undefined;
-    const api = await startApiserver({
-      dir,
-      etcdUrl: etcd.url,
-      tokensFile,
-      auditLogPath,
-      persistent,
+    const api = await retryOnAddressInUse('kube-apiserver', async () => {
+      const started = await startApiserver({
+        dir,
+        etcdUrl: etcd.url,
+        tokensFile,
+        auditLogPath,
+        persistent,
+      });
+      // Listening (or exited, saying why): a port taken meanwhile is retried on another.
+      const port = Number(new URL(started.server).port);
+      try {
+        await waitUntil('kube-apiserver listening', () => tcpOpen(port), {
+          process: started.proc,
+          timeoutMs: 60_000,
+        });
+      } catch (err) {
+        await started.proc.stop();
+        throw err;
+      }
+      return started;
     });
     processes.push(api.proc);
     const caPath = path.join(dir, 'pki', 'ca.crt');

@@ -83,10 +83,11 @@ export function repositoryPath(image: string): string {
 
 /**
  * What `make bundle` makes differently each time from the same sources: V8's compile cache of the
- * same program and the size line of BUNDLE-INFO that follows it. Left out of the store's key, so a
- * rebuild of unchanged sources reuses the images (whose cache matches the same program).
+ * same program, the size line of BUNDLE-INFO and the SBOM (its creation time, the files'
+ * checksums). Left out of the store's key, so a rebuild of unchanged sources reuses the images
+ * (whose bundle is a consistent build of the same program).
  */
-const UNSTABLE = new Set(['app/compile-cache', 'BUNDLE-INFO']);
+const UNSTABLE = new Set(['app/compile-cache', 'BUNDLE-INFO', 'sbom.spdx.json']);
 
 async function hashTree(hash: ReturnType<typeof createHash>, dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true });

@@ -195,6 +195,17 @@ export async function waitUntil(
   throw new Error(`${what}: not ready within ${options.timeoutMs ?? 30_000} ms${reason}${log}`);
 }
 
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();

@@ -28,6 +28,7 @@ import {
   type KubeOptions,
 } from './kube.ts';
 import { startNode, type Node } from './node.ts';
+import { retryOnAddressInUse } from './ports.ts';
 import { FIXTURES_POLICY, setUpFixtures, type Fixtures } from './openbao.ts';
 import {
   forgetDir,
@@ -127,13 +128,20 @@ export function servedCertificate(port: number): Promise<string> {
   });
 }
 
-export async function startWebhookProcess(options: {
+interface WebhookStart {
   dir: string;
   kubeconfig: string;
   vaultAddr: string;
   args?: readonly string[];
   persistent?: boolean;
-}): Promise<WebhookProcess> {
+}
+
+/** The built webhook on two free ports; started again on others when one was taken meanwhile. */
+export function startWebhookProcess(options: WebhookStart): Promise<WebhookProcess> {
+  return retryOnAddressInUse('webhook', () => startWebhookOnce(options));
+}
+
+async function startWebhookOnce(options: WebhookStart): Promise<WebhookProcess> {
   if (!existsSync(WEBHOOK_BUILT)) {
     throw new Error(`${WEBHOOK_BUILT} is missing: run make build`);
   }

@@ -265,7 +265,7 @@ describe('hostile pods against the built webhook', () => {
       assert.equal(r.allowed, false);
       assert.match(r.status.message, /references, the most one (value|pod) may hold/);
     }
-    // Generous: before the bounds one such review held /healthz for 15 s or more.
-    assert.ok(Math.max(...health) < 2_000, `/healthz took ${Math.max(...health).toFixed(0)} ms`);
+    // Generous, for a loaded machine: before, one such review held /healthz for 15 s to 99 s.
+    assert.ok(Math.max(...health) < 5_000, `/healthz took ${Math.max(...health).toFixed(0)} ms`);
   });
 });

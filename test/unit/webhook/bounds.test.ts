@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import {
   MAX_REFERENCES_PER_POD,
   MAX_REFERENCES_PER_VALUE,
+  Slicer,
 } from '../../../webhook/src/mutation/bounds.ts';
 import { detect } from '../../../webhook/src/mutation/detect.ts';
 import type { Pod } from '../../../webhook/src/mutation/types.ts';
@@ -80,5 +81,30 @@ describe('references per value and per pod', () => {
   it('detection stops once the review is abandoned (its deadline passed)', async () => {
     const pod = podOf([{ name: 'A', value: 'vault:s#k' }]);
     await assert.rejects(detect(pod, new Map(), AbortSignal.abort()), { name: 'AbortError' });
+  });
+});
+
+describe('long work gives the event loop a turn', () => {
+  const busy = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+
+  it('a tick after a used-up slice lets pending callbacks run first', async () => {
+    const slicer = new Slicer();
+    busy(20);
+    const ran: string[] = [];
+    setImmediate(() => ran.push('other work'));
+    await slicer.tick(); // the slice is used up: the other work runs before it returns
+    ran.push('after the tick');
+    assert.deepEqual(ran, ['other work', 'after the tick']);
+  });
+
+  it('an abandoned review stops at the next tick', async () => {
+    const controller = new AbortController();
+    const slicer = new Slicer(controller.signal);
+    await slicer.tick();
+    controller.abort();
+    await assert.rejects(slicer.tick(), { name: 'AbortError' });
   });
 });

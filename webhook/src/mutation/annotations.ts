@@ -12,6 +12,7 @@ import {
   TLS_MOUNT_PATH,
   TOKEN_FILE_NAME,
   TOKEN_MOUNT_PATH,
+  parseBoolean,
   type AuthMethod,
 } from '../../../init-binary/src/contract/index.ts';
 import { ErrorCode } from '../errors.ts';
@@ -59,7 +60,10 @@ function skipVerify(value: string, ctx: Context): boolean | undefined {
 /** A container's own VAULT_SKIP_VERIFY: anything but a false the webhook can read becomes false. */
 function skipVerifyOwn(value: string | undefined, ctx: Context): string | undefined {
   if (ctx.config.allowSkipVerify) return undefined;
-  if (value !== undefined && /^(|0|f|false)$/i.test(value.trim())) return undefined;
+  // Unset or false as the init program reads it (Go's ParseBool, around spaces): kept.
+  if (value !== undefined && (value.trim() === '' || parseBoolean(value.trim()) === false)) {
+    return undefined;
+  }
   skipVerifyIgnored(ctx);
   return 'false';
 }
