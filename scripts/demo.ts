@@ -1,15 +1,15 @@
 /**
  * `make demo`: the whole flow on the local real stack, narrated. Starts etcd, kube-apiserver,
- * OpenBao and the built webhook on 127.0.0.1; writes a demo secret; creates an annotated pod
- * through the apiserver; prints it before and after; runs its container as a kubelet would (a
- * chroot with the bundle, as the pod's UID) and shows what the app printed; stops everything.
+ * OpenBao, the built webhook and a real node (kubelet, containerd, runc) on 127.0.0.1; writes a
+ * demo secret; creates an annotated pod through the apiserver; prints it before and after; lets
+ * the node run it and shows the kubelet's events and the pod's log; stops everything and puts the
+ * machine back.
  */
-import type { V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Api, CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
-import { SA_ISSUER, componentPath } from '../test/env/kube.ts';
-import { expand, runPod } from '../test/env/container.ts';
-import { BUNDLE_DIR, restrictedPod, startStack } from '../test/env/stack.ts';
+import { waitUntil } from '../test/env/processes.ts';
+import { restrictedPod, startStack } from '../test/env/stack.ts';
 import { kvPut } from '../test/env/vault-kubernetes.ts';
 
 const t0 = performance.now();
@@ -41,6 +41,7 @@ function essentials(pod: V1Pod): unknown {
     metadata: { name: plain.metadata?.name, annotations: plain.metadata?.annotations },
     spec: {
       serviceAccountName: spec?.serviceAccountName,
+      nodeName: spec?.nodeName,
       initContainers: spec?.initContainers?.map((c) => container(c as never)),
       containers: spec?.containers.map((c) => container(c as never)),
       volumes: spec?.volumes,
@@ -48,14 +49,37 @@ function essentials(pod: V1Pod): unknown {
   };
 }
 
-step(1, 'Starting the local stack: etcd, kube-apiserver, OpenBao (dev), the built webhook');
-const stack = await startStack();
+/** The kubelet's events about the pod, oldest first, one line each. */
+async function events(core: CoreV1Api, namespace: string, name: string): Promise<string[]> {
+  const list = await core.listNamespacedEvent({
+    namespace,
+    fieldSelector: `involvedObject.name=${name}`,
+  });
+  const when = (e: CoreV1Event): number =>
+    new Date(e.eventTime ?? e.firstTimestamp ?? e.lastTimestamp ?? 0).getTime();
+  return [...list.items]
+    .sort((a, b) => when(a) - when(b))
+    .map((e) => `${(e.reason ?? '').padEnd(10)} ${e.message ?? ''}`);
+}
+
+step(
+  1,
+  'Starting the local stack: etcd, kube-apiserver, OpenBao (dev), the built webhook, a node (kubelet, containerd, runc)',
+);
+const stack = await startStack({ node: true });
+const node = stack.node;
 let failed = true;
 try {
+  if (!node) throw new Error('the stack started without its node');
   console.log(indent(`kube-apiserver ${stack.kube.server}   OpenBao ${stack.bao.addr}`));
   console.log(
     indent(
       `webhook ${stack.webhook.url} (registered from deploy/chart, caBundle = its certificate)`,
+    ),
+  );
+  console.log(
+    indent(
+      `node ${node.name} Ready in ${node.startSeconds.toFixed(1)} s; registry ${node.registry}; pods reach OpenBao at ${node.podVaultAddr}`,
     ),
   );
 
@@ -75,6 +99,7 @@ try {
   const pod = restrictedPod(
     'demo',
     {
+      image: 'docker.io/library/busybox:1.35',
       command: ['/bin/sh', '-c'],
       args: [
         'echo "I am PID $$$$, user $$(id -u)"; echo "DB_URL=$DB_URL"; env | grep -c VAULT_ || true',
@@ -90,44 +115,38 @@ try {
     },
     { serviceAccountName: 'app', annotations: { 'vault-inject.dev/token-audience': 'vault' } },
   );
+  // No scheduler here: the pod names its node.
+  pod.spec = { ...(pod.spec ?? { containers: [] }), nodeName: node.name, restartPolicy: 'Never' };
   console.log(indent(stringify(essentials(pod))));
 
   step(4, 'The pod the apiserver stored, after the webhook (still no secret in it)');
   const stored = await stack.kube.core.createNamespacedPod({ namespace: ns, body: pod });
   console.log(indent(stringify(essentials(stored))));
 
-  step(
-    5,
-    'Running it as a kubelet would: copy init container, then the app in a busybox chroot as UID 1000',
-  );
-  const run = await runPod(
-    {
-      core: stack.kube.core,
-      token: (n, sa, aud, s) => stack.kube.serviceAccountToken(n, sa, aud, s),
-      caPem: stack.kube.caPem,
-      defaultAudience: SA_ISSUER,
-      bundleDir: BUNDLE_DIR,
-      busybox: await componentPath('busybox', 'VAULT_INJECT_BUSYBOX'),
+  step(5, 'The node runs it: the kubelet pulls the init image, the copy init container, the app');
+  let done: V1Pod = stored;
+  await waitUntil(
+    'the pod to finish',
+    async () => {
+      done = await stack.kube.core.readNamespacedPod({ namespace: ns, name: 'demo' });
+      return done.status?.phase === 'Succeeded' || done.status?.phase === 'Failed';
     },
-    stored,
-    'app',
-    { rootfs: 'busybox' },
+    { timeoutMs: 60_000 },
   );
-  // What the container runs, after the kubelet's `$(VAR)` expansion (which turns `$$` into `$`).
-  const argv = [
-    ...(stored.spec?.containers[0]?.command ?? []),
-    ...(stored.spec?.containers[0]?.args ?? []),
-  ];
-  console.log(indent(`$ ${argv.map((a) => expand(a, new Map())).join(' ')}`));
-  console.log(indent(run.result.stdout + run.result.stderr));
+  console.log(indent('kubelet events (kubectl events --for pod/demo):'));
+  console.log(indent(indent((await events(stack.kube.core, ns, 'demo')).join('\n'))));
+  const log = await stack.kube.core.readNamespacedPodLog({ namespace: ns, name: 'demo' });
+  console.log(indent("the pod's log (kubectl logs demo):"));
+  console.log(indent(indent(log)));
+  const code = done.status?.containerStatuses?.[0]?.state?.terminated?.exitCode;
   console.log(
-    indent(`exit code ${run.result.code}  (the last line counts VAULT_* variables the app sees)`),
+    indent(`exit code ${code ?? '?'}  (the last line counts VAULT_* variables the app sees)`),
   );
-  failed = run.result.code !== 0;
+  failed = code !== 0;
 } catch (err) {
   console.error(`demo failed: ${(err as Error).message}\n${stack.logs(20)}`);
 } finally {
-  step(6, 'Stopping everything');
+  step(6, 'Stopping everything; the node puts the machine back');
   await stack.stop();
   console.log(indent(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`));
 }

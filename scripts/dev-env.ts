@@ -1,11 +1,13 @@
 /**
  * The local real stack for a person, in the background (scripts/dev-env.sh wraps this):
  *
- *   node scripts/dev-env.ts up     start etcd, kube-apiserver, OpenBao and the built webhook;
+ *   node scripts/dev-env.ts up     start etcd, kube-apiserver, OpenBao, the built webhook and the
+ *                                  real node (kubelet, containerd, runc, a local registry);
  *                                  print `export` lines (already up: just print them), PATH
  *                                  first with the stack's own bao, kubectl and helm
  *   node scripts/dev-env.ts env    print the `export` lines of the running stack
- *   node scripts/dev-env.ts down   stop every process it started (by process group), remove its files
+ *   node scripts/dev-env.ts down   stop every process it started (by process group), put back what
+ *                                  the node changed on the machine, remove its files
  *
  * State (pids, ports, logs, kubeconfig) lives in $VAULT_INJECT_DEV_ENV_DIR, default
  * ${XDG_RUNTIME_DIR:-/tmp}/vault-inject-dev-env, outside the repository.
@@ -13,11 +15,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { restoreHost } from '../test/env/node-host.ts';
+import { BUSYBOX_IMAGE } from '../test/env/node-images.ts';
 import { startStack } from '../test/env/stack.ts';
 
 interface State {
   readonly pids: number[];
   readonly dir: string;
+  /** The node's own directory (outside `dir`): what it changed on the machine is restored from it. */
+  readonly nodeDir?: string;
   readonly exports: Record<string, string>;
   /** Directories of the stack's own `bao`, `kubectl` and `helm`, put before the caller's PATH. */
   readonly path?: readonly string[];
@@ -75,13 +81,26 @@ async function up(): Promise<void> {
   if (existing) await down();
   await mkdir(stateDir, { recursive: true });
   const started = performance.now();
-  const stack = await startStack({ persistent: true, baseDir: stateDir, auditLog: true });
+  const stack = await startStack({
+    persistent: true,
+    baseDir: stateDir,
+    auditLog: true,
+    node: true,
+  });
   try {
     const ns = await stack.appNamespace('dev');
     const kubeconfig = await stack.kube.writeKubeconfig(path.join(stack.dir, 'kubeconfig'));
+    const node = stack.node;
+    if (!node) throw new Error('the stack started without its node');
     const state: State = {
-      pids: [...stack.kube.processes, stack.bao.process, stack.webhook.process].map((p) => p.pid),
+      pids: [
+        ...stack.kube.processes,
+        stack.bao.process,
+        ...node.processes,
+        stack.webhook.process,
+      ].map((p) => p.pid),
       dir: stack.dir,
+      nodeDir: node.dir,
       path: [
         ...new Set(
           TOOLS.map((v) => process.env[v])
@@ -98,6 +117,8 @@ async function up(): Promise<void> {
         VAULT_INJECT_NAMESPACE: ns,
         VAULT_INJECT_WEBHOOK_URL: stack.webhook.url,
         VAULT_INJECT_WEBHOOK_TELEMETRY: stack.webhook.telemetryUrl,
+        VAULT_INJECT_NODE: node.name,
+        VAULT_INJECT_BUSYBOX_IMAGE: BUSYBOX_IMAGE,
         VAULT_INJECT_DEV_ENV_LOGS: stack.dir,
       },
     };
@@ -106,7 +127,9 @@ async function up(): Promise<void> {
     process.stderr.write(
       `dev-env: up in ${seconds} s. Namespace ${ns} (Pod Security restricted) has service account ` +
         `"app" bound to Vault role "app" (audience vault; reads secret/ and kv/, transit key "app", ` +
-        `PKI role "app", password policy "app"). Logs: ${stack.dir}\n`,
+        `PKI role "app", password policy "app"). Node ${node.name} (pods set nodeName; images ` +
+        `${BUSYBOX_IMAGE} and the init image come from its registry ${node.registry}). ` +
+        `Logs: ${stack.dir}, ${node.dir}\n`,
     );
     printExports(state);
   } catch (err) {
@@ -130,11 +153,18 @@ async function down(): Promise<void> {
     process.stderr.write('dev-env: not running\n');
     return;
   }
-  // Reverse start order: the webhook, OpenBao, the apiserver, then etcd. Each is a group leader.
+  // Reverse start order: the webhook, the node's kubelet, containerd, forwarder and registry,
+  // OpenBao, the apiserver, then etcd. Each is a group leader.
   for (const pid of [...state.pids].reverse()) {
     if (!alive(pid)) continue;
     process.kill(-pid, 'SIGTERM');
     if (!(await waitGone(pid, 10_000))) process.kill(-pid, 'SIGKILL');
+  }
+  if (state.nodeDir !== undefined) {
+    // The containers, mounts, cgroups, bridge, forwarding rules, sysctls and host paths.
+    const problems = restoreHost(state.nodeDir);
+    for (const p of problems) process.stderr.write(`dev-env: not restored: ${p}\n`);
+    await rm(state.nodeDir, { recursive: true, force: true });
   }
   await rm(state.dir, { recursive: true, force: true });
   await rm(stateFile, { force: true });

@@ -60,7 +60,7 @@ function assertCopyContainer(copy: V1Container | undefined): void {
   assert.equal(sc?.seccompProfile?.type, 'RuntimeDefault');
 }
 
-/** CONTRACT section 3, checked field by field on a stored pod. */
+/** The mutation docs/webhook.md describes, checked field by field on a stored pod. */
 function assertInjected(stored: V1Pod, original: V1Pod, vaultAddr: string): void {
   const pod = plain(stored);
   const spec = pod.spec;
@@ -116,7 +116,7 @@ const MIGRATE: V1Container = {
   },
 };
 
-/** The stored pod: copy container first and unchanged, MIGRATE injected (CONTRACT section 3). */
+/** The stored pod: copy container first and unchanged, MIGRATE injected (docs/webhook.md). */
 function assertMoved(stored: V1Pod, copy: V1Container, volume: V1Volume, vaultAddr: string): void {
   const spec = stored.spec;
   assert.ok(spec);
@@ -212,7 +212,7 @@ async function auditedCreate(namespace: string, name: string): Promise<AuditEven
 }
 
 describe('pods through the kube-apiserver and the built webhook', () => {
-  it('stores a pod with references in env, valueFrom, envFrom and inline forms exactly as CONTRACT section 3 says', async () => {
+  it('stores a pod with references in env, valueFrom, envFrom and inline forms exactly as docs/webhook.md says', async () => {
     const { stack, ns } = h;
     const original = appPod('app');
     const stored = await stack.kube.core.createNamespacedPod({ namespace: ns, body: original });

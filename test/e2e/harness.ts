@@ -1,21 +1,14 @@
 /**
  * Shared setup of the end-to-end tests: one real stack per test file (started in `before`,
- * stopped in `after` even when a test throws), its logs printed after a failed test, the
+ * stopped in `after` even when a test throws; with `node: true` its real node too, which files
+ * take in turn), its logs printed after a failed test, the
  * test namespace's Vault secrets and the Kubernetes Secrets/ConfigMaps that carry references.
  */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before } from 'node:test';
-import { componentPath, SA_ISSUER } from '../env/kube.ts';
-import {
-  BUNDLE_DIR,
-  startStack,
-  WEBHOOK_BUILT,
-  type Stack,
-  type StackOptions,
-} from '../env/stack.ts';
-import type { PodRunContext } from '../env/container.ts';
+import { startStack, WEBHOOK_BUILT, type Stack, type StackOptions } from '../env/stack.ts';
 import { kvPut } from '../env/vault-kubernetes.ts';
 
 /** A value that lives only in Vault; every test that can see a stored object looks for it. */
@@ -84,7 +77,7 @@ export async function createReferenceSources(core: CoreV1Api, namespace: string)
   });
 }
 
-/** The env of the app container in every form CONTRACT section 1 reads. */
+/** The env of the app container in every form docs/references.md describes. */
 export const APP_ENV = [
   { name: 'DIRECT', value: REF.password },
   { name: 'FROM_SECRET', valueFrom: { secretKeyRef: { name: 'app-refs', key: 'password' } } },
@@ -153,18 +146,6 @@ export function previewCli(
     });
     child.stdin.end(input);
   });
-}
-
-export async function podRunContext(stack: Stack): Promise<PodRunContext> {
-  return {
-    core: stack.kube.core,
-    token: (namespace, sa, audience, seconds) =>
-      stack.kube.serviceAccountToken(namespace, sa, audience, seconds),
-    caPem: stack.kube.caPem,
-    defaultAudience: SA_ISSUER,
-    bundleDir: BUNDLE_DIR,
-    busybox: await componentPath('busybox', 'VAULT_INJECT_BUSYBOX'),
-  };
 }
 
 export async function storedPod(stack: Stack, namespace: string, name: string): Promise<V1Pod> {

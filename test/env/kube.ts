@@ -1,8 +1,8 @@
 /**
  * A real Kubernetes control plane for tests: etcd 3.6 + kube-apiserver 1.35 on free loopback ports
- * in one temporary directory (flags from docs/real-stack.md). No controller-manager, scheduler or
- * kubelet: pods are stored and stay Pending, which is all an admission test needs; the tests run
- * a stored pod's container themselves (test/env/container.ts).
+ * in one temporary directory (flags from docs/real-stack.md). No controller-manager or scheduler:
+ * pods are stored and stay Pending, which is all an admission test needs, unless they name the
+ * stack's real node (test/env/node.ts), whose kubelet then runs them.
  *
  * What is set up:
  *   - a CA made for the run, a serving certificate for 127.0.0.1, service-account signing keys
@@ -36,7 +36,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { freePort, startProcess, tail, waitUntil, type ServerProcess } from './processes.ts';
+import { retryOnAddressInUse } from './ports.ts';
+import {
+  freePort,
+  startProcess,
+  tail,
+  tcpOpen,
+  waitUntil,
+  type ServerProcess,
+} from './processes.ts';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -274,7 +282,18 @@ async function ignoreConflict(p: Promise<unknown>): Promise<void> {
   }
 }
 
-async function startEtcd(
+/** etcd on two free ports; started again (with a fresh data directory) when one was taken. */
+function startEtcd(
+  dir: string,
+  persistent: boolean,
+): Promise<{ proc: ServerProcess; url: string }> {
+  return retryOnAddressInUse('etcd', async () => {
+    await rm(path.join(dir, 'etcd'), { recursive: true, force: true });
+    return startEtcdOnce(dir, persistent);
+  });
+}
+
+async function startEtcdOnce(
   dir: string,
   persistent: boolean,
 ): Promise<{ proc: ServerProcess; url: string }> {
@@ -352,6 +371,9 @@ async function startApiserver(o: ApiserverStart): Promise<{ proc: ServerProcess;
       // On by default in 1.35; named so that the stack does not depend on the defaults.
       '--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
       '--endpoint-reconciler-type=none',
+      // The local node (test/env/node.ts) is reached by its host name (which resolves to 127.0.0.1,
+      // where the kubelet listens), never by its other addresses.
+      '--kubelet-preferred-address-types=Hostname',
       ...audit,
     ],
     logPath: path.join(o.dir, 'kube-apiserver.log'),
@@ -383,12 +405,26 @@ export async function startKube(options: KubeOptions = {}): Promise<Kube> {
     const etcd = await startEtcd(dir, persistent);
     processes.push(etcd.proc);
     const auditLogPath = options.auditLog ? path.join(dir, 'audit.log') : undefined;
-    const api = await startApiserver({
-      dir,
-      etcdUrl: etcd.url,
-      tokensFile,
-      auditLogPath,
-      persistent,
+    const api = await retryOnAddressInUse('kube-apiserver', async () => {
+      const started = await startApiserver({
+        dir,
+        etcdUrl: etcd.url,
+        tokensFile,
+        auditLogPath,
+        persistent,
+      });
+      // Listening (or exited, saying why): a port taken meanwhile is retried on another.
+      const port = Number(new URL(started.server).port);
+      try {
+        await waitUntil('kube-apiserver listening', () => tcpOpen(port), {
+          process: started.proc,
+          timeoutMs: 60_000,
+        });
+      } catch (err) {
+        await started.proc.stop();
+        throw err;
+      }
+      return started;
     });
     processes.push(api.proc);
     const caPath = path.join(dir, 'pki', 'ca.crt');
@@ -526,6 +562,14 @@ function makeKube(p: KubeParts): Kube {
         core.createNamespacedServiceAccount({
           namespace: name,
           body: { metadata: { name: 'default' } },
+        }),
+      );
+      // What the controller-manager (not run here) publishes in every namespace: the default
+      // token volume of a pod on the real node projects it.
+      await ignoreConflict(
+        core.createNamespacedConfigMap({
+          namespace: name,
+          body: { metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': p.caPem } },
         }),
       );
       return name;

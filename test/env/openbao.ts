@@ -21,6 +21,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { retryOnAddressInUse } from './ports.ts';
 import { freePort, startProcess, waitUntil, type ServerProcess } from './processes.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
@@ -96,7 +97,12 @@ export interface OpenBaoOptions {
   readonly persistent?: boolean;
 }
 
-export async function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBao> {
+/** Starts the dev server; again on other ports when its ports were taken meanwhile. */
+export function startOpenBao(options: OpenBaoOptions = {}): Promise<OpenBao> {
+  return retryOnAddressInUse('OpenBao', () => startOpenBaoOnce(options));
+}
+
+async function startOpenBaoOnce(options: OpenBaoOptions): Promise<OpenBao> {
   const rootToken = options.rootToken ?? 'root-token-for-tests';
   const bao = baoPath();
   const dir = await mkdtemp(join(options.baseDir ?? tmpdir(), 'vault-inject-bao-'));

@@ -23,6 +23,7 @@ export interface ServerProcess {
 
 const live = new Set<number>();
 const dirs = new Set<string>();
+const exitCleanups = new Set<() => void>();
 let exitHookInstalled = false;
 
 /**
@@ -39,11 +40,32 @@ export function forgetDir(dir: string): void {
   dirs.delete(dir);
 }
 
+/**
+ * Runs `cleanup` (synchronous) when this Node process exits or is stopped by a signal, after the
+ * process groups are killed and before the directories are removed: what the real node changed on
+ * the machine. Returns the function that unregisters it (call it once cleaned up normally).
+ */
+export function onExitSync(cleanup: () => void): () => void {
+  installExitHook();
+  exitCleanups.add(cleanup);
+  return () => {
+    exitCleanups.delete(cleanup);
+  };
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   const killAll = (): void => {
     for (const pid of live) killGroup(pid, 'SIGKILL');
+    for (const cleanup of exitCleanups) {
+      try {
+        cleanup();
+      } catch (err) {
+        process.stderr.write(`cleanup at exit failed: ${(err as Error).message}\n`);
+      }
+    }
+    exitCleanups.clear();
     if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] !== undefined) return;
     for (const dir of dirs) {
       try {
@@ -171,6 +193,17 @@ export async function waitUntil(
     : '';
   const reason = last instanceof Error ? ` (last error: ${last.message})` : '';
   throw new Error(`${what}: not ready within ${options.timeoutMs ?? 30_000} ms${reason}${log}`);
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 function canListen(port: number): Promise<boolean> {

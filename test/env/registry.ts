@@ -77,6 +77,15 @@ export interface TestRegistry {
     specs: readonly ImageSpec[],
     options?: IndexOptions,
   ): Promise<PushedImage>;
+  /** Push a blob as is; its digest. */
+  pushBlob(repository: string, body: Buffer): Promise<string>;
+  /** Push a manifest or index body as is under `reference` (a tag or its digest); its digest. */
+  pushManifest(
+    repository: string,
+    reference: string,
+    mediaType: string,
+    body: Buffer,
+  ): Promise<string>;
   /** Requests the registry logged as completed, filtered by method, a URI substring, status. */
   countRequests(filter: { method?: string; uriIncludes: string; status?: number }): Promise<number>;
   /**
@@ -414,7 +423,11 @@ function digestOf(body: Buffer): string {
   return `sha256:${createHash('sha256').update(body).digest('hex')}`;
 }
 
-export async function startRegistry(options: { auth: RegistryAuth }): Promise<TestRegistry> {
+export async function startRegistry(options: {
+  auth: RegistryAuth;
+  /** Token mode: the realm the registry's 401 names (default: the token service's own URL). */
+  realm?: string;
+}): Promise<TestRegistry> {
   const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-registry-'));
   const admin: User = { username: 'admin', password: `pw-${randomUUID()}` };
   await makeCertificates(dir, options.auth === 'token');
@@ -426,7 +439,8 @@ export async function startRegistry(options: { auth: RegistryAuth }): Promise<Te
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const configPath = path.join(dir, 'config.yml');
-  await writeFile(configPath, registryConfig(dir, port, options.auth, tokens?.url ?? ''));
+  const realm = options.realm ?? tokens?.url ?? '';
+  await writeFile(configPath, registryConfig(dir, port, options.auth, realm));
   const logPath = path.join(dir, 'registry.log');
   const { openSync, closeSync } = await import('node:fs');
   const logFd = openSync(logPath, 'a');
@@ -670,6 +684,8 @@ export async function startRegistry(options: { auth: RegistryAuth }): Promise<Te
     tokenAttempts: () => tokens?.attempts() ?? [],
     pushImage,
     pushIndex,
+    pushBlob,
+    pushManifest,
     countRequests,
     refusedLogins,
     async stop() {

@@ -27,6 +27,8 @@ import {
   type Kube,
   type KubeOptions,
 } from './kube.ts';
+import { startNode, type Node } from './node.ts';
+import { retryOnAddressInUse } from './ports.ts';
 import { FIXTURES_POLICY, setUpFixtures, type Fixtures } from './openbao.ts';
 import {
   forgetDir,
@@ -70,6 +72,11 @@ export interface WebhookProcess {
 export interface StackOptions extends KubeOptions {
   /** Extra flags for `vault-inject webhook`. */
   readonly webhookArgs?: readonly string[];
+  /**
+   * Start the real node too (test/env/node.ts): the webhook's --vault-addr is then OpenBao as
+   * the pods reach it, and the node's registry is spoken to over plain HTTP.
+   */
+  readonly node?: boolean;
 }
 
 export interface Stack {
@@ -79,14 +86,21 @@ export interface Stack {
   readonly webhook: WebhookProcess;
   /** What `setUpFixtures` made: the approle role's ids, the transit key. */
   readonly fixtures: Fixtures;
-  /** The webhook's --vault-addr: the OpenBao dev server. */
+  /** The webhook's --vault-addr: the OpenBao dev server (with a node: as the pods reach it). */
   readonly vaultAddr: string;
+  /** The real node, when started with `node: true`. */
+  readonly node: Node | undefined;
   /**
    * A namespace (Pod Security `restricted`) with service account `sa` (and `default`), and a Vault
    * role `role` (default: `sa`) bound to that account with audience `vault`, the read policy and
    * the fixtures' policy (KV v1, transit, PKI, the password policy).
    */
   appNamespace(prefix: string, sa?: string, role?: string): Promise<string>;
+  /**
+   * Stops the webhook and starts it again with `args` (besides the stack's own flags), registered
+   * anew: e.g. `--delivery=image` for the pods that follow. Call `waitForWebhook` afterwards.
+   */
+  restartWebhook(args: readonly string[]): Promise<void>;
   /** Creates `pod` with `dryRun=All` until the webhook mutates it (configuration changes are async). */
   waitForWebhook(namespace: string): Promise<void>;
   logs(lines?: number): string;
@@ -114,13 +128,20 @@ export function servedCertificate(port: number): Promise<string> {
   });
 }
 
-export async function startWebhookProcess(options: {
+interface WebhookStart {
   dir: string;
   kubeconfig: string;
   vaultAddr: string;
   args?: readonly string[];
   persistent?: boolean;
-}): Promise<WebhookProcess> {
+}
+
+/** The built webhook on two free ports; started again on others when one was taken meanwhile. */
+export function startWebhookProcess(options: WebhookStart): Promise<WebhookProcess> {
+  return retryOnAddressInUse('webhook', () => startWebhookOnce(options));
+}
+
+async function startWebhookOnce(options: WebhookStart): Promise<WebhookProcess> {
   if (!existsSync(WEBHOOK_BUILT)) {
     throw new Error(`${WEBHOOK_BUILT} is missing: run make build`);
   }
@@ -231,16 +252,37 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       path.join(dir, 'webhook.kubeconfig'),
       kube.webhookToken,
     );
-    const webhook = await startWebhookProcess({
-      dir,
-      kubeconfig,
-      vaultAddr: bao.addr,
-      ...(options.webhookArgs ? { args: options.webhookArgs } : {}),
-      ...(options.persistent ? { persistent: true } : {}),
-    });
-    started.push(webhook);
-    await registerChartWebhook(kube, webhook);
-    return makeStack({ dir, kube, bao, webhook, fixtures }, stopAll);
+    const node = options.node
+      ? await startNode({
+          kube,
+          baoAddr: bao.addr,
+          // Test files that each start a node take turns; a person's `dev-env up` is told at once
+          // (unless VAULT_INJECT_NODE_LOCK_WAIT gives it seconds to wait: its own test).
+          lockWaitMs: options.persistent
+            ? Number(process.env['VAULT_INJECT_NODE_LOCK_WAIT'] ?? '0') * 1000
+            : 600_000,
+          ...(options.persistent ? { persistent: true } : {}),
+        })
+      : undefined;
+    if (node) started.push(node);
+    const startWebhook = (args: readonly string[]): Promise<WebhookProcess> =>
+      startWebhookProcess({
+        dir,
+        kubeconfig,
+        vaultAddr: node?.podVaultAddr ?? bao.addr,
+        args: [...(node ? [`--registry-plain-http=${node.registry}`] : []), ...args],
+        ...(options.persistent ? { persistent: true } : {}),
+      });
+    const current = { webhook: await startWebhook(options.webhookArgs ?? []) };
+    started.push({ stop: () => current.webhook.stop() });
+    const configName = await registerChartWebhook(kube, current.webhook);
+    const restartWebhook = async (args: readonly string[]): Promise<void> => {
+      await current.webhook.stop();
+      current.webhook = await startWebhook(args);
+      await kube.admission.deleteMutatingWebhookConfiguration({ name: configName });
+      await registerChartWebhook(kube, current.webhook);
+    };
+    return makeStack({ dir, kube, bao, current, fixtures, node, restartWebhook }, stopAll);
   } catch (err) {
     await stopAll();
     if (process.env['VAULT_INJECT_KEEP_TEST_DIRS'] === undefined) {
@@ -268,16 +310,26 @@ interface StackParts {
   readonly dir: string;
   readonly kube: Kube;
   readonly bao: Bao;
-  readonly webhook: WebhookProcess;
+  readonly current: { webhook: WebhookProcess };
   readonly fixtures: Fixtures;
+  readonly node: Node | undefined;
+  readonly restartWebhook: (args: readonly string[]) => Promise<void>;
 }
 
 function makeStack(parts: StackParts, stopAll: () => Promise<void>): Stack {
-  const { dir, kube, bao, webhook } = parts;
+  const { dir, kube, bao, current, fixtures, node, restartWebhook } = parts;
   let stopped = false;
   return {
-    ...parts,
-    vaultAddr: bao.addr,
+    dir,
+    kube,
+    bao,
+    fixtures,
+    node,
+    restartWebhook,
+    get webhook() {
+      return current.webhook;
+    },
+    vaultAddr: node?.podVaultAddr ?? bao.addr,
     async appNamespace(prefix, sa = 'app', role = sa) {
       const ns = await kube.createNamespace(prefix);
       await kube.createServiceAccount(ns, sa);
@@ -311,7 +363,8 @@ function makeStack(parts: StackParts, stopAll: () => Promise<void>): Stack {
       return [
         kube.logs(lines),
         bao.logs(lines),
-        `--- webhook (${webhook.logPath}) ---\n${tail(webhook.logPath, lines)}`,
+        `--- webhook (${current.webhook.logPath}) ---\n${tail(current.webhook.logPath, lines)}`,
+        ...(node ? [node.logs(lines)] : []),
       ].join('\n');
     },
     async stop() {

@@ -4,6 +4,7 @@
  * `inject()`.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { handleReview, type HandlerDeps } from './admission/handler.ts';
@@ -41,16 +42,31 @@ function tlsServerOptions(limits: ConnectionLimits | undefined): Record<string, 
 }
 
 /**
- * What Node.js does not bound by itself: a connection that completes its handshake and then stays
- * silent, and the number of connections. Until its first request a connection may be silent for
- * `idleTimeoutMs` (every byte it sends restarts the timer; the header timeout bounds a trickle);
- * after a response the keep-alive timeout takes over.
+ * What Node.js does not bound by itself: a connection that opens (for HTTPS: completes its
+ * handshake) and then stays silent. Until its first request it may be silent for `idleTimeoutMs`
+ * (every byte it sends restarts the timer; the header timeout bounds a trickle); after a response
+ * the keep-alive timeout takes over.
  */
-function guardConnections(server: HttpsServer, limits: ConnectionLimits, onDrop: () => void): void {
-  server.maxConnections = limits.maxConnections;
-  server.on('drop', onDrop);
-  server.on('secureConnection', (socket: Socket) => socket.setTimeout(limits.idleTimeoutMs));
+function idleUntilFirstRequest(
+  server: Server,
+  opened: 'connection' | 'secureConnection',
+  limits: ConnectionLimits,
+): void {
+  server.on(opened, (socket: Socket) => socket.setTimeout(limits.idleTimeoutMs));
   server.on('request', (request: { socket: Socket }) => request.socket.setTimeout(0));
+}
+
+/** Fastify's options for the timeouts of `limits` (plain HTTP: the telemetry listener). */
+function httpTimeouts(limits: ConnectionLimits | undefined): Record<string, unknown> {
+  if (!limits) return {};
+  return {
+    requestTimeout: limits.bodyTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: limits.headerTimeoutMs,
+      connectionsCheckingInterval: checkingInterval(limits),
+    },
+  };
 }
 
 /** Fastify's own codes for a body it could not take (size, media type, JSON syntax). */
@@ -96,9 +112,11 @@ export function buildAdmissionApp(options: AdmissionAppOptions): FastifyInstance
       : {}),
   }) as unknown as FastifyInstance;
   if (options.https && options.limits) {
-    guardConnections(app.server as unknown as HttpsServer, options.limits, () =>
-      deps.metrics.connectionsRejected.inc(),
-    );
+    // The connection cap: more are closed as soon as they are accepted, and counted.
+    const server = app.server as unknown as HttpsServer;
+    server.maxConnections = options.limits.maxConnections;
+    server.on('drop', () => deps.metrics.connectionsRejected.inc());
+    idleUntilFirstRequest(server, 'secureConnection', options.limits);
   }
 
   app.post('/mutate', async (request, reply) => {
@@ -141,8 +159,14 @@ export interface TelemetryState {
 export function buildTelemetryApp(options: {
   readonly registry: { metrics(): Promise<string>; readonly contentType: string };
   readonly state: TelemetryState;
+  /** The admission listener's timeouts; no cap here, so that probes are never refused. */
+  readonly limits?: ConnectionLimits;
 }): FastifyInstance {
-  const app = Fastify({ logger: false }) as unknown as FastifyInstance;
+  const app = Fastify({
+    logger: false,
+    ...httpTimeouts(options.limits),
+  }) as unknown as FastifyInstance;
+  if (options.limits) idleUntilFirstRequest(app.server, 'connection', options.limits);
   app.get('/healthz', async (_request, reply) =>
     options.state.certificateLoaded()
       ? reply.send({ status: 'ok' })

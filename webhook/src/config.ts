@@ -7,11 +7,18 @@
  */
 import type { InjectionConfig } from './mutation/settings.ts';
 import { ErrorCode, WebhookError } from './errors.ts';
-import { Problems, readArgs, type FlagSpec, type FlagValues } from './config/flags.ts';
+import {
+  Problems,
+  readArgs,
+  type FlagSection,
+  type FlagSpec,
+  type FlagValues,
+} from './config/flags.ts';
 import { E, INJECTION_FLAGS, readInjection } from './config/injection.ts';
 import { REGISTRY_FLAGS, readRegistry, type RegistryConfig } from './config/registry.ts';
 import {
   SERVER_FLAGS,
+  SERVER_SECTIONS,
   listenAddress,
   readServer,
   type ListenAddress,
@@ -60,6 +67,14 @@ export const FLAGS = [
 ] as const satisfies readonly FlagSpec[];
 
 export type FlagName = (typeof FLAGS)[number]['flag'];
+
+/** The webhook's flags in the groups `vault-inject webhook --help` shows. */
+export const FLAG_SECTIONS: readonly FlagSection[] = [
+  { title: 'injection (what goes into a pod)', flags: INJECTION_FLAGS },
+  ...SERVER_SECTIONS,
+  { title: 'registry (the command of a container without one)', flags: REGISTRY_FLAGS },
+  { title: 'logging', flags: LOG_FLAGS },
+];
 
 /**
  * The webhook's flags (plus `extra`) from `argv` and `env`. Never throws: what is wrong with argv

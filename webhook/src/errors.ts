@@ -23,6 +23,11 @@ export const ErrorCode = {
   NAME_CONFLICT: 'E_NAME_CONFLICT',
   /** The review did not finish within the webhook's deadline (denied). */
   DEADLINE: 'E_DEADLINE',
+  /**
+   * A Secret, ConfigMap or service account the review needs got no answer from the Kubernetes
+   * API in time, after a retry (denied, whatever --registry-failure-policy says).
+   */
+  KUBERNETES_READ: 'E_KUBERNETES_READ',
   /** A flag or environment variable of the webhook itself is invalid (exit code 2). */
   CONFIG: 'E_CONFIG',
   /** A TLS certificate or key could not be loaded. */
@@ -47,6 +52,7 @@ export const DENIAL_CODES: ReadonlySet<ErrorCodeValue> = new Set([
   ErrorCode.NO_COMMAND,
   ErrorCode.NAME_CONFLICT,
   ErrorCode.DEADLINE,
+  ErrorCode.KUBERNETES_READ,
 ]);
 
 export function isWebhookError(err: unknown): err is WebhookError {

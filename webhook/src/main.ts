@@ -76,5 +76,8 @@ main(process.argv.slice(2), process.env).then(
       );
       process.exitCode = 70;
     }
+    // A start that failed half way (e.g. its port taken after the telemetry server listened)
+    // must not leave a process that looks alive but serves nothing.
+    process.exit();
   },
 );

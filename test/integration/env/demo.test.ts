@@ -1,7 +1,8 @@
 // `make demo`'s program (scripts/demo.ts, after the Makefile's deps, components, build and
-// bundle): it runs to the end, the app shows the resolved values as PID 1 and UID 1000 with no
-// VAULT_* variable, nothing is left running; and the README's copy of its output has the same
-// steps and the same app lines.
+// bundle): it runs to the end on the real node, the kubelet's events show the init image pulled
+// through the mirror and both containers started, the pod's log shows the resolved values as
+// PID 1 and UID 1000 with no VAULT_* variable, nothing is left running; and the README's copy of
+// its output has the same steps and the same app lines.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -47,20 +48,30 @@ describe('make demo', () => {
       r.stdout,
     )?.[1];
     assert.ok(password, r.stdout);
-    assert.match(r.stdout, /^ {4}I am PID 1, user 1000$/m);
+    assert.match(r.stdout, /^ {8}I am PID 1, user 1000$/m);
     assert.ok(
-      r.stdout.includes(`    DB_URL=postgres://app_user:${password}@db:5432/app\n    0\n`),
+      r.stdout.includes(`        DB_URL=postgres://app_user:${password}@db:5432/app\n        0\n`),
       'the inline reference resolved; no VAULT_* variable in the app',
     );
+    assert.match(
+      r.stdout,
+      /^ {8}Pulled +Successfully pulled image "ghcr\.io\/vault-inject\/vault-inject-init:/m,
+    );
+    assert.equal([...r.stdout.matchAll(/^ {8}Started +Container started$/gm)].length, 2);
     assert.match(r.stdout, /^ {4}exit code 0 /m);
     assert.match(r.stdout, /^ {4}done in \d+\.\d s$/m);
-    // Stopped: nothing answers on the apiserver's, OpenBao's or the webhook's port any more.
+    // Stopped: nothing answers on the apiserver's, OpenBao's, the webhook's or the registry's port.
     const ports = [
       ...r.stdout.matchAll(
         /^ {4}(?:kube-apiserver|webhook) https:\/\/127\.0\.0\.1:(\d+)|OpenBao http:\/\/127\.0\.0\.1:(\d+)/gm,
       ),
     ].map((m) => Number(m[1] ?? m[2]));
-    assert.equal(ports.length, 3, r.stdout);
+    const registry = /^ {4}node \S+ Ready in \d+\.\d s; registry 127\.0\.0\.1:(\d+);/m.exec(
+      r.stdout,
+    );
+    assert.ok(registry, r.stdout);
+    ports.push(Number(registry[1]));
+    assert.equal(ports.length, 4, r.stdout);
     for (const port of ports) assert.equal(await listening(port), false, `port ${port} still open`);
     // The stored pod (step 4) holds the references, never the value.
     const stored = r.stdout.slice(r.stdout.indexOf('[4]'), r.stdout.indexOf('[5]'));
@@ -70,7 +81,7 @@ describe('make demo', () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
     const block = readme.slice(readme.indexOf('## `make demo`'));
     assert.deepEqual(steps(block), steps(r.stdout), 'the README shows the steps the demo prints');
-    assert.match(block, /^ {4}I am PID 1, user 1000$/m);
-    assert.match(block, /^ {4}DB_URL=postgres:\/\/app_user:pw-[0-9a-f]{12}@db:5432\/app\n {4}0$/m);
+    assert.match(block, /^ {8}I am PID 1, user 1000$/m);
+    assert.match(block, /^ {8}DB_URL=postgres:\/\/app_user:pw-[0-9a-f]{12}@db:5432\/app\n {8}0$/m);
   });
 });

@@ -548,7 +548,7 @@ describe('registry lookup, failures without a registry', () => {
     }
   });
 
-  it('nothing listening: unreachable', async () => {
+  it('nothing listening: unreachable, what refused it only in the detail for the log', async () => {
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
@@ -560,7 +560,12 @@ describe('registry lookup, failures without a registry', () => {
         lookup.lookup({ image: `127.0.0.1:${port}/app:v1` }),
         'unreachable',
       );
-      assert.match(error.message, /ECONNREFUSED/);
+      assert.match(
+        error.message,
+        new RegExp(`no registry answered at 127\\.0\\.0\\.1:${port} over HTTPS`),
+      );
+      assert.doesNotMatch(error.message, /ECONNREFUSED/);
+      assert.match(error.detail ?? '', /ECONNREFUSED/);
     } finally {
       lookup.close();
     }

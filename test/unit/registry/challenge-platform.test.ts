@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseChallenges } from '../../../webhook/src/registry/oci/challenge.ts';
+import { parseChallenges } from '../../../webhook/src/registry/oci/auth/challenge.ts';
 import {
   DEFAULT_PLATFORM,
   parsePlatform,

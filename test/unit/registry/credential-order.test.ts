@@ -14,7 +14,8 @@ import {
   type CredentialSourceKind,
 } from '../../../webhook/src/registry/oci/docker-config.ts';
 import { RegistryError } from '../../../webhook/src/registry/oci/errors.ts';
-import { ImageConfigLookup, type LookupEvent } from '../../../webhook/src/registry/oci/lookup.ts';
+import { ImageConfigLookup } from '../../../webhook/src/registry/oci/image-config-lookup.ts';
+import type { LookupEvent } from '../../../webhook/src/registry/oci/lookup-events.ts';
 import type {
   HttpRequest,
   HttpResponse,

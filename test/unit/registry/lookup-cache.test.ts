@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ImageConfigLookup, type LookupEvent } from '../../../webhook/src/registry/oci/lookup.ts';
+import { ImageConfigLookup } from '../../../webhook/src/registry/oci/image-config-lookup.ts';
+import type { LookupEvent } from '../../../webhook/src/registry/oci/lookup-events.ts';
 import { LruCache } from '../../../webhook/src/registry/oci/lru.ts';
 import { SingleFlight } from '../../../webhook/src/registry/oci/single-flight.ts';
 import { parseDockerConfigJson } from '../../../webhook/src/registry/oci/docker-config.ts';

@@ -1,4 +1,4 @@
-// Every annotation of CONTRACT section 2 as a user writes it: under our name, under its Bank-Vaults
+// Every annotation (docs/configuration.md#annotations) as a user writes it: under our name, under its Bank-Vaults
 // name, and both at once (ours wins); `skip-verify` only when the webhook allows it; the
 // `containers` list; the `token-audience` token mounted only where the init program runs.
 import assert from 'node:assert/strict';
@@ -450,5 +450,73 @@ describe('token-audience', () => {
       false,
     );
     assert.equal(envOf(r.after, 'KUBERNETES_SERVICE_ACCOUNT_TOKEN'), undefined);
+  });
+});
+
+// A path annotation goes into a URL the init program requests: `auth-path: ../../sys` turned the
+// login into a request to /v1/sys/login, a newline in `namespace` into a header the HTTP client
+// refuses. The segment rules of references apply; a bad value denies the pod naming it.
+describe('path annotations follow the segment rules of references', () => {
+  const PATHS = [A.AUTH_PATH, A.NAMESPACE, A.TRANSIT_PATH, A.TRANSIT_KEY, A.FROM_PATH];
+  const BAD = [
+    '../../sys',
+    'a/../b',
+    'a/./b',
+    'a//b',
+    '..',
+    'team\nother',
+    'a b',
+    'a?x=1',
+    '%2e%2e',
+    'a${x}',
+  ];
+
+  for (const a of PATHS) {
+    it(`${a.key} (and its alias): denied naming the annotation`, async () => {
+      for (const v of BAD) {
+        for (const key of [a.key, a.alias ?? '']) {
+          const r = await review(podWith({ [key]: v }));
+          assert.equal(r.allowed, false, `${key}: ${JSON.stringify(v)}`);
+          assert.ok(
+            r.message?.startsWith(`annotation ${key}: ${JSON.stringify(v)} `),
+            `${JSON.stringify(v)}: ${r.message}`,
+          );
+        }
+      }
+    });
+  }
+
+  it('good paths pass as written, slashes at either end allowed', async () => {
+    const r = await review(
+      podWith({
+        [A.AUTH_PATH.key]: '/auth/k8s-prod/',
+        [A.NAMESPACE.key]: 'team-a/child',
+        [A.TRANSIT_PATH.key]: 'transit_2',
+        [A.FROM_PATH.key]: 'secret/data/a, kv/b',
+      }),
+    );
+    assert.equal(r.allowed, true, r.message);
+    assert.equal(envOf(r.after, 'VAULT_PATH'), '/auth/k8s-prod/');
+    assert.equal(envOf(r.after, 'VAULT_NAMESPACE'), 'team-a/child');
+    assert.equal(envOf(r.after, 'VAULT_ENV_FROM_PATH'), 'secret/data/a, kv/b');
+  });
+
+  it('from-path: one bad item denies, naming it', async () => {
+    const r = await review(podWith({ [A.FROM_PATH.key]: 'secret/data/a,../x' }));
+    assert.equal(
+      r.message,
+      'annotation vault-inject.dev/from-path: "../x" has an empty, "." or ".." segment',
+    );
+  });
+
+  it('the same rules for a container that sets VAULT_PATH itself', async () => {
+    const pod = podWith({});
+    pod.spec.containers[0]?.env?.push({ name: 'VAULT_PATH', value: '../../sys' });
+    const r = await review(pod);
+    assert.equal(r.allowed, false);
+    assert.equal(
+      r.message,
+      'container "app", env VAULT_PATH: "../../sys" has an empty, "." or ".." segment',
+    );
   });
 });

@@ -293,3 +293,76 @@ describe('requests that are answered, not rejected', () => {
     assert.equal(r.status.message, 'the webhook did not finish within 50 ms');
   });
 });
+
+// Hostile values are never echoed whole: a 2 MiB annotation ended up in the denial and in one log
+// line, 10,000 names in `containers` gave 10,000 warnings. What is told is capped, with an
+// ellipsis and the count of what was left out.
+describe('hostile values are echoed capped', () => {
+  const MiB2 = 2 * 1024 * 1024;
+  const withAnnotations = (annotations: Record<string, string>, env?: unknown[]) => ({
+    metadata: { name: 'p', annotations },
+    spec: {
+      containers: [
+        { name: 'app', image: 'x', command: ['/x'], env: env ?? pod().spec.containers[0]?.env },
+      ],
+    },
+  });
+  async function answer(object: unknown) {
+    const h = harness();
+    const res = await postReview(h, podReview(object, { uid: UID, namespace: 'ns' }));
+    assert.equal(res.statusCode, 200, res.body.slice(0, 200));
+    const line = h.logs.find((l) => l.includes('"admission review"')) ?? '';
+    return { response: res.json().response, line };
+  }
+
+  it('a 2 MiB annotation value: the denial and the log line quote 120 characters of it', async () => {
+    const value = `https://${'a'.repeat(MiB2)}`;
+    const { response, line } = await answer(
+      withAnnotations({ 'vault-inject.dev/vault-addr': value }),
+    );
+    assert.equal(response.allowed, false);
+    const message: string = response.status.message;
+    assert.ok(message.length < 400, `${message.length} characters`);
+    assert.match(
+      message,
+      /^annotation vault-inject\.dev\/vault-addr: "https:\/\/a+…" \(2097040 more characters\) is not an allowed Vault address/,
+    );
+    assert.ok(line.length < 2000, `the log line has ${line.length} characters`);
+  });
+
+  it('a 2 MiB reference: the denial quotes a capped part of it', async () => {
+    const env = [{ name: 'A', value: `vault:${'a b'.repeat(MiB2 / 3)}#k` }];
+    const { response, line } = await answer(withAnnotations({}, env));
+    assert.equal(response.allowed, false);
+    assert.match(
+      response.status.message,
+      /^container "app", env A: the path "a ba b.*… \(\d+ more characters\)$/,
+    );
+    assert.ok(response.status.message.length < 700);
+    assert.ok(line.length < 2000, `the log line has ${line.length} characters`);
+  });
+
+  it('10,000 unknown names in containers: 20 warnings and a count of the rest', async () => {
+    const names = Array.from({ length: 10_000 }, (_, i) => `ghost-${i}`).join(',');
+    const { response, line } = await answer(
+      withAnnotations({ 'vault-inject.dev/containers': `app,${names}` }),
+    );
+    assert.equal(response.allowed, true);
+    assert.equal(response.warnings.length, 21);
+    assert.equal(
+      response.warnings[0],
+      'annotation vault-inject.dev/containers names no container "ghost-0"',
+    );
+    assert.equal(response.warnings[20], '… and 9980 more warnings');
+    assert.ok(line.length < 5000, `the log line has ${line.length} characters`);
+  });
+
+  it('many invalid references: 20 problems and a count of the rest', async () => {
+    const env = Array.from({ length: 100 }, (_, i) => ({ name: `V${i}`, value: 'vault:nokey' }));
+    const { response } = await answer(withAnnotations({}, env));
+    const problems = (response.status.message as string).split('; ');
+    assert.equal(problems.length, 21);
+    assert.equal(problems[0], 'container "app", env V0: missing "#KEY" after the path');
+    assert.equal(problems[20], '… and 80 more problems');
+  });
+});

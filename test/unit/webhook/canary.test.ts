@@ -15,6 +15,12 @@ const reader = {
       'secret/broken': { password: `vault:${CANARY} path#` },
       'secret/looks-like-ref': { token: `vault:${CANARY}` },
       'configmap/cfg': { url: `https://${CANARY}.example` },
+      // Policed settings the webhook reads to check them (own-env.ts): never quoted back.
+      'secret/settings': {
+        VAULT_ADDR: `https://${CANARY}.example`,
+        VAULT_CLIENT_TIMEOUT: CANARY,
+        VAULT_SKIP_VERIFY: CANARY,
+      },
     };
     if (s.name === 'forbidden') return Promise.reject(new Error(`403 forbidden: ${CANARY}`));
     return Promise.resolve(data[`${s.kind}/${s.name}`]);
@@ -55,6 +61,20 @@ const cases: [string, ReturnType<typeof review>][] = [
     review([{ name: 'BROKEN', valueFrom: { secretKeyRef: { name: 'broken', key: 'password' } } }]),
   ],
   ['denied pod via envFrom', review([], [{ secretRef: { name: 'broken' } }])],
+  [
+    'a policed setting from a Secret, not allowed',
+    review([
+      { name: 'DB', value: 'vault:secret/data/db#password' },
+      { name: 'VAULT_ADDR', valueFrom: { secretKeyRef: { name: 'settings', key: 'VAULT_ADDR' } } },
+    ]),
+  ],
+  [
+    'policed settings through envFrom',
+    review(
+      [{ name: 'DB', value: 'vault:secret/data/db#password' }],
+      [{ secretRef: { name: 'settings' } }],
+    ),
+  ],
   [
     'vault:login outside VAULT_TOKEN',
     review([{ name: 'T', valueFrom: { secretKeyRef: { name: 'looks-like-ref', key: 'token' } } }]),

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
+  FLAG_SECTIONS,
   FLAGS,
   parseConfig,
   parseDuration,
@@ -20,6 +21,11 @@ describe('config', () => {
       if (f.default !== '')
         assert.ok(row.includes(`\`${f.default}\``), `--${f.flag}: default not documented`);
     }
+  });
+
+  it('--help groups every flag exactly once', () => {
+    const grouped = FLAG_SECTIONS.flatMap((s) => s.flags.map((f) => f.flag));
+    assert.deepEqual([...grouped].sort(), FLAGS.map((f) => f.flag).sort());
   });
 
   it('flags win over the environment, which wins over defaults', () => {
@@ -156,7 +162,10 @@ describe('config', () => {
       ],
       insecureSkipVerify: [],
       plainHttp: ['localhost:5000', '127.0.0.1:5000'],
+      tokenRealmSameHost: false,
       defaultDockerConfigFile: '',
+      credentialProviderConfigFile: '',
+      credentialProviderBinDir: '',
       failurePolicy: 'admit',
     });
     const fromEnv = parseConfig(

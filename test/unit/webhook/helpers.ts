@@ -10,7 +10,7 @@ import { buildAdmissionApp } from '../../../webhook/src/app.ts';
 import { injectionConfig, readFlags, registryConfig } from '../../../webhook/src/config.ts';
 import { createMetrics, type Metrics } from '../../../webhook/src/metrics.ts';
 import type { SourceName, SourceReader } from '../../../webhook/src/mutation/sources.ts';
-import type { ImageConfigLookup as CommandLookup } from '../../../webhook/src/registry/image-config.ts';
+import type { ImageCommandLookup as CommandLookup } from '../../../webhook/src/registry/image-command.ts';
 import { findCredential } from '../../../webhook/src/registry/oci/docker-config.ts';
 import {
   DEFAULT_PLATFORM,

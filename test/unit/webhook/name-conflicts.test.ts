@@ -53,6 +53,7 @@ async function review(pod: Pod, flags: Record<string, string> = {}) {
   return {
     allowed: response.allowed as boolean,
     message: response.status?.message as string | undefined,
+    warnings: (response.warnings ?? []) as string[],
     code: line.code,
     after,
   };
@@ -304,6 +305,13 @@ describe("the pod's own delivery wins over --delivery; volume, copy and mounts a
       const r = await review(row.pod, row.flags);
       assert.equal(r.allowed, true, r.message);
       assert.deepEqual(shape(r.after), row.want);
+      // A sidecar running the init program without a volume is repaired (and said so).
+      const repaired = row.pod.spec.containers.some((c) => c.name === 'sidecar')
+        ? [
+            'container "sidecar" already runs the init program but lacked its bundle volume or mount (a copied manifest?): added',
+          ]
+        : [];
+      assert.deepEqual(r.warnings, repaired);
       // An init container of the user's is kept, in its order; the copy container runs first.
       const others = (row.pod.spec.initContainers ?? []).filter((c) => c !== COPY);
       assert.deepEqual(
@@ -317,4 +325,61 @@ describe("the pod's own delivery wins over --delivery; volume, copy and mounts a
       assert.deepEqual(again.after, r.after);
     });
   }
+});
+
+// `vault-inject.dev/delivery` overrides --delivery for one pod; a pod that already has a delivery
+// keeps it (the volume, copy container and mounts must agree), and says the annotation was not
+// followed.
+describe('the delivery annotation', () => {
+  const DELIVERY = 'vault-inject.dev/delivery';
+  const rows: { name: string; pod: Pod; flags?: Record<string, string>; want: Shape }[] = [
+    {
+      name: 'image under --delivery=emptydir',
+      pod: podWith({}, { [DELIVERY]: 'image' }),
+      want: IMAGE,
+    },
+    {
+      name: 'emptyDir under --delivery=image',
+      pod: podWith({}, { [DELIVERY]: 'emptyDir' }),
+      flags: { delivery: 'image' },
+      want: EMPTYDIR,
+    },
+    {
+      name: 'any case, trimmed',
+      pod: podWith({}, { [DELIVERY]: ' EmptyDir ' }),
+      flags: { delivery: 'image' },
+      want: EMPTYDIR,
+    },
+  ];
+  for (const row of rows) {
+    it(row.name, async () => {
+      const r = await review(row.pod, row.flags);
+      assert.equal(r.allowed, true, r.message);
+      assert.deepEqual(shape(r.after), row.want);
+      assert.deepEqual(r.warnings, []);
+      const again = await review(r.after, row.flags);
+      assert.deepEqual(again.after, r.after, 're-applying changes nothing');
+      assert.deepEqual(again.warnings, []);
+    });
+  }
+
+  it("the pod's own delivery wins over the annotation, with a warning", async () => {
+    const pod = podWith(
+      { volumes: [{ name: 'vault-inject', emptyDir: {} }], initContainers: [COPY] },
+      { [DELIVERY]: 'image' },
+    );
+    const r = await review(pod);
+    assert.equal(r.allowed, true, r.message);
+    assert.deepEqual(shape(r.after), EMPTYDIR);
+    assert.deepEqual(r.warnings, [
+      'annotation vault-inject.dev/delivery ignored: the pod already has emptyDir delivery (its vault-inject volume or bundle mounts), which it keeps',
+    ]);
+  });
+
+  it('an invalid value denies the pod naming the annotation', async () => {
+    const r = await review(podWith({}, { [DELIVERY]: 'ftp' }));
+    assert.equal(r.allowed, false);
+    assert.equal(r.code, 'E_ANNOTATION');
+    assert.equal(r.message, 'annotation vault-inject.dev/delivery: "ftp" is not image or emptyDir');
+  });
 });

@@ -3,7 +3,7 @@
 // policy, the deadline, and that no pull secret credential leaves the webhook.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ImageConfigLookup } from '../../../webhook/src/registry/image-config.ts';
+import type { ImageCommandLookup } from '../../../webhook/src/registry/image-command.ts';
 import { admissionApp, decodePatch, harness } from './helpers.ts';
 
 const CANARY = 'CANARY-7f3e9a1c-never-leak'; // the pull secrets' password in cluster.json
@@ -138,7 +138,7 @@ describe('pipeline: registry lookups', () => {
 
   it('a lookup that never answers still gets an answer within the deadline', async () => {
     const h = harness({ 'registry-failure-policy': 'admit' });
-    const hanging: ImageConfigLookup = { lookup: () => new Promise(() => undefined) };
+    const hanging: ImageCommandLookup = { lookup: () => new Promise(() => undefined) };
     const deps = { ...h.deps, images: hanging, deadlineMs: 200 };
     const started = performance.now();
     const { response } = await send(

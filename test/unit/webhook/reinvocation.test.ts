@@ -101,3 +101,90 @@ describe('reinvocation', () => {
     for (const op of ops) assert.match(op.path, /^\/spec\/initContainers\/1\//);
   });
 });
+
+// A manifest copied from a mutated pod (`kubectl get -o yaml`, then edited) whose container runs
+// the init program but whose bundle volume, copy container or mount was dropped: it was admitted
+// unchanged and could never start (no /vault-inject in the container). What it lacks is added,
+// with a warning; the container's command line and settings stay as they are.
+describe('a copied manifest running the init program without its bundle', () => {
+  const mutated = read('command-args/pod-after.json') as unknown as Pod;
+
+  async function review(pod: Pod) {
+    const res = await postReview(harness(), podReview(pod, { namespace: 'apps' }));
+    const { response } = res.json();
+    const ops = decodePatch(response.patch) as fjp.Operation[];
+    const after = fjp.applyPatch(structuredClone(pod), ops, true, false).newDocument;
+    return {
+      allowed: response.allowed as boolean,
+      message: response.status?.message as string | undefined,
+      warnings: (response.warnings ?? []) as string[],
+      after,
+    };
+  }
+  const WARNING =
+    'container "app" already runs the init program but lacked its bundle volume or mount (a copied manifest?): added';
+
+  it('volume and copy container dropped: both added back, nothing else changes', async () => {
+    const copied = structuredClone(mutated);
+    delete copied.spec.volumes;
+    delete copied.spec.initContainers;
+    delete copied.metadata?.annotations;
+    const r = await review(copied);
+    assert.equal(r.allowed, true, r.message);
+    assert.deepEqual(r.warnings, [WARNING]);
+    assert.deepEqual(r.after, mutated, 'the pod the webhook would have written');
+    const again = await review(r.after);
+    assert.deepEqual(again.after, r.after, 're-applying changes nothing');
+    assert.deepEqual(again.warnings, []);
+  });
+
+  it('the mount dropped too: mounted again', async () => {
+    const copied = structuredClone(mutated);
+    delete copied.spec.volumes;
+    delete copied.spec.containers[0]?.volumeMounts;
+    const r = await review(copied);
+    assert.equal(r.allowed, true, r.message);
+    assert.deepEqual(r.after.spec.containers[0], mutated.spec.containers[0]);
+    assert.deepEqual(r.after.spec.volumes, mutated.spec.volumes);
+  });
+
+  it('under image delivery (its mount has subPath vault-inject): the image volume comes back', async () => {
+    const copied = structuredClone(mutated);
+    delete copied.spec.volumes;
+    delete copied.spec.initContainers;
+    const mount = copied.spec.containers[0]?.volumeMounts?.[0];
+    if (mount) mount.subPath = 'vault-inject';
+    const r = await review(copied);
+    assert.equal(r.allowed, true, r.message);
+    assert.deepEqual(r.after.spec.volumes, [
+      {
+        name: 'vault-inject',
+        image: {
+          reference: 'ghcr.io/vault-inject/vault-inject-init:0.1.0',
+          pullPolicy: 'IfNotPresent',
+        },
+      },
+    ]);
+    assert.equal(r.after.spec.initContainers, undefined, 'no copy container for an image volume');
+  });
+
+  it('opted out (inject: "false"): left as it is', async () => {
+    const copied = structuredClone(mutated);
+    delete copied.spec.volumes;
+    copied.metadata = { ...copied.metadata, annotations: { 'vault-inject.dev/inject': 'false' } };
+    const r = await review(copied);
+    assert.deepEqual(r.after, copied);
+  });
+
+  it('a complete copy is still held to the policy (its own VAULT_ADDR)', async () => {
+    const copied = structuredClone(mutated);
+    const env = copied.spec.containers[0]?.env ?? [];
+    env.splice(2, 1, { name: 'VAULT_ADDR', value: 'https://evil.example:8200' });
+    const r = await review(copied);
+    assert.equal(r.allowed, false);
+    assert.match(
+      r.message ?? '',
+      /^container "app", env VAULT_ADDR: "https:\/\/evil\.example:8200" is not an allowed Vault address/,
+    );
+  });
+});

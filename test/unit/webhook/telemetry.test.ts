@@ -207,4 +207,22 @@ describe('observability', () => {
     assert.deepEqual(line.containers, ['app']);
     for (const text of h.logs) assert.ok(!text.includes(CANARY), 'a value reached the log');
   });
+
+  it('the audit line caps a hostile pod name and container list', async () => {
+    const h = harness();
+    const containers = Array.from({ length: 500 }, (_, i) => ({
+      name: `c${i}`,
+      command: ['/a'],
+      env: [{ name: 'P', value: 'vault:secret/data/shop#password' }],
+    }));
+    const pod = { metadata: { name: 'n'.repeat(2 * 1024 * 1024) }, spec: { containers } };
+    const res = await postReview(h, podReview(pod, { uid: 'u-hostile' }));
+    assert.equal(res.json().response.allowed, true);
+    assert.equal(h.logs.length, 1);
+    assert.ok((h.logs[0] as string).length < 4096, `a log line of ${(h.logs[0] as string).length}`);
+    const line = JSON.parse(h.logs[0] as string);
+    assert.match(line.pod, /^n{253}… \(2096899 more characters\)$/);
+    assert.equal(line.containers.length, 21);
+    assert.equal(line.containers[20], '… and 480 more containers');
+  });
 });

@@ -1,10 +1,14 @@
-// `vault-inject certs` planning (idempotence, renewal, names) and the --tls-auto flags.
+// `vault-inject certs` planning (idempotence, renewal, names), the --tls-auto flags, and the
+// --tls-auto leader repairing a Secret and caBundle reset from outside (fakes around the API).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { pino } from 'pino';
 import { planCertificates } from '../../../webhook/src/cli/certs.ts';
 import { parseConfig, readFlags } from '../../../webhook/src/config.ts';
 import { certFacts, serviceDnsNames } from '../../../webhook/src/tls/authority.ts';
-import { EMPTY, parseContent } from '../../../webhook/src/tls/auto/state.ts';
+import type { CertificateObjects, StoredSecret } from '../../../webhook/src/tls/auto/kube.ts';
+import { startAutoCertificates } from '../../../webhook/src/tls/auto/manager.ts';
+import { EMPTY, parseContent, type SecretContent } from '../../../webhook/src/tls/auto/state.ts';
 
 const names = { dnsNames: serviceDnsNames('vi', 'ns'), ips: ['127.0.0.1'] };
 const H = 3600_000;
@@ -67,4 +71,62 @@ describe('--tls-auto flags', () => {
   for (const [name, argv, message] of bad) {
     it(`rejects ${name}`, () => assert.throws(() => parse(argv), message));
   }
+});
+
+describe('--tls-auto leader: a Secret or caBundle reset from outside', () => {
+  /** The Kubernetes objects as a leader sees them, in memory. */
+  function fakeObjects() {
+    const state = { secret: { content: EMPTY, object: {} } as StoredSecret, bundle: '', writes: 0 };
+    const objects = {
+      namespace: 'ns',
+      lead: async () => true,
+      release: async () => undefined,
+      readSecret: async () => state.secret,
+      writeSecret: async (_name: string, content: SecretContent) => {
+        state.writes++;
+        state.secret = { content, object: {} };
+        return state.secret;
+      },
+      patchCaBundle: async (_name: string, bundle: string) => {
+        const changed = state.bundle !== bundle;
+        state.bundle = bundle;
+        return changed;
+      },
+    };
+    return { state, objects: objects as unknown as CertificateObjects };
+  }
+
+  it('puts back the pair it serves (same CA), and the caBundle', async () => {
+    const { state, objects } = fakeObjects();
+    const served: string[] = [];
+    const auto = startAutoCertificates({
+      objects,
+      secretName: 'tls',
+      leaseName: 'lease',
+      webhookConfigName: 'mwc',
+      identity: 'a',
+      names,
+      policy: { servingValidityMs: 90 * 24 * H, caValidityMs: 3 * 365 * 24 * H, overlapMs: 60_000 },
+      intervalMs: 3_600_000,
+      logger: pino({ level: 'silent' }),
+      onChange: (pair) => served.push(pair.cert),
+    });
+    try {
+      await auto.tick();
+      const filled = state.secret.content;
+      assert.notEqual(filled.caBundle, '');
+      assert.equal(state.bundle, filled.caBundle);
+      assert.deepEqual(served, [filled.cert]);
+
+      // A sync writes back the chart's empty Secret and drops the caBundle.
+      state.secret = { content: EMPTY, object: {} };
+      state.bundle = '';
+      await auto.tick();
+      assert.deepEqual(state.secret.content, filled, 'the same CA, key and serving pair');
+      assert.equal(state.bundle, filled.caBundle);
+      assert.deepEqual(served, [filled.cert], 'nothing new to serve');
+    } finally {
+      await auto.close();
+    }
+  });
 });

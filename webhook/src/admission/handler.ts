@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import { operationLabel, type Metrics, type ReviewResult } from '../metrics.ts';
+import { capItems, capText } from '../mutation/bounds.ts';
 import type { Pod } from '../mutation/types.ts';
 import { encodePatch, podPatch } from './patch.ts';
 import { reviewPod, type Outcome, type PipelineDeps } from './pipeline.ts';
@@ -52,9 +53,13 @@ async function withDeadline(
   }
 }
 
+/** The longest object name Kubernetes accepts; a review arrives before names are validated. */
+const MAX_NAME_CHARS = 253;
+
 function podLabel(pod: Pod, request: AdmissionRequest): string {
   const m = pod.metadata;
-  return m?.name || request.name || (m?.generateName ? `${m.generateName}*` : '');
+  const label = m?.name || request.name || (m?.generateName ? `${m.generateName}*` : '');
+  return capText(label, MAX_NAME_CHARS);
 }
 
 function respond(uid: string, pod: Pod, outcome: Outcome): AdmissionResponse {
@@ -126,7 +131,7 @@ function auditLine(
     pod: podLabel(pod, request),
     dryRun: request.dryRun === true,
     result: answer.result,
-    containers: outcome.result === 'mutated' ? outcome.containers : [],
+    containers: outcome.result === 'mutated' ? capItems(outcome.containers, 'containers') : [],
     ...(outcome.result === 'mutated'
       ? {
           role: outcome.login.role,

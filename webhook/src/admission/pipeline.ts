@@ -3,10 +3,20 @@
  * the admission handler and the offline preview, which differ only in their readers and policy.
  * All I/O (Secret/ConfigMap reads, registry) happens before the pure `mutate`.
  */
-import { ErrorCode, WebhookError } from '../errors.ts';
-import { CONTAINERS, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
-import { detect, sourcesOf, type Detection } from '../mutation/detect.ts';
-import { mutate, nameClashes, type Target } from '../mutation/mutate.ts';
+import { ErrorCode, WebhookError, type ErrorCodeValue } from '../errors.ts';
+import { MAX_ITEMS, MAX_MESSAGE_CHARS, capItems, capText } from '../mutation/bounds.ts';
+import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
+import { detect, runsInitProgram, sourcesOf, type Detection } from '../mutation/detect.ts';
+import {
+  existingDelivery,
+  initEnv,
+  mutate,
+  nameClashes,
+  needsRepair,
+  type Target,
+} from '../mutation/mutate.ts';
+import { policedKeys, policeOwnEnv, positionId } from '../mutation/own-env.ts';
+import { quote } from '../mutation/values.ts';
 import {
   injectAnnotation,
   injectionWanted,
@@ -23,16 +33,16 @@ import {
 } from '../mutation/types.ts';
 import type {
   ImageCommand,
-  ImageConfigLookup,
-  ImageLookupRequest,
-} from '../registry/image-config.ts';
+  ImageCommandLookup,
+  ImageCommandRequest,
+} from '../registry/image-command.ts';
 import type { PodPlacement } from '../registry/oci/platform.ts';
 
 export interface PipelineDeps {
   readonly config: InjectionConfig;
   /** Reads Secrets/ConfigMaps behind valueFrom/envFrom; absent: such references go undetected. */
   readonly sources?: SourceReader;
-  readonly images: ImageConfigLookup;
+  readonly images: ImageCommandLookup;
   /**
    * A container whose command `images` cannot give (E_NO_COMMAND):
    * - `deny`: the pod is denied with the lookup's message (the webhook's default);
@@ -64,13 +74,24 @@ function chooseTargets(detection: Detection, settings: PodSettings, warnings: st
     const names = new Set(settings.containers);
     const known = new Set(detection.containers.map((c) => c.position.name));
     for (const n of names) {
-      if (!known.has(n)) warnings.push(`annotation ${CONTAINERS.key} names no container "${n}"`);
+      if (!known.has(n))
+        warnings.push(`annotation ${CONTAINERS.key} names no container ${quote(n)}`);
     }
     return candidates.filter((c) => names.has(c.position.name));
   }
   // `from-path` and `inject: true` reach every app container; init containers only by reference.
-  const all = settings.forceInject || settings.fromPath !== undefined;
+  const all = settings.inject === true || settings.fromPath !== undefined;
   return candidates.filter((c) => c.hasReference || (all && c.position.list === 'containers'));
+}
+
+/** A `delivery` annotation the pod's own delivery overrules is said, not dropped silently. */
+function deliveryNotFollowed(pod: Pod, settings: PodSettings, warnings: string[]): void {
+  const asked = readAnnotation(pod.metadata?.annotations, DELIVERY);
+  const has = existingDelivery(pod);
+  if (asked === undefined || has === undefined || has === settings.delivery) return;
+  warnings.push(
+    `annotation ${asked.key} ignored: the pod already has ${has === 'image' ? 'image' : 'emptyDir'} delivery (its vault-inject volume or bundle mounts), which it keeps`,
+  );
 }
 
 /** Cheap test before reading annotations: a pod with nothing to inject is not validated. */
@@ -92,17 +113,21 @@ function containerAt(pod: Pod, p: ContainerPosition): Container {
 const isSet = (list: readonly string[] | undefined): list is string[] =>
   list !== undefined && list.length > 0;
 
-function lookupRequest(
-  pod: Pod,
-  namespace: string,
-  position: ContainerPosition,
-  c: Container,
-): ImageLookupRequest {
-  const { spec } = pod;
+/** One review in progress: the pod, where it is created, the webhook's parts, what to tell. */
+interface Review {
+  readonly pod: Pod;
+  readonly namespace: string;
+  readonly deps: PipelineDeps;
+  readonly signal: AbortSignal;
+  readonly warnings: string[];
+}
+
+function lookupRequest(r: Review, position: ContainerPosition, c: Container): ImageCommandRequest {
+  const { spec } = r.pod;
   const legacyAccount = typeof spec.serviceAccount === 'string' ? spec.serviceAccount : '';
   return {
     image: c.image ?? '',
-    namespace,
+    namespace: r.namespace,
     imagePullSecrets: (spec.imagePullSecrets ?? []).map((s) => s?.name).filter((n) => !!n),
     serviceAccountName: spec.serviceAccountName || legacyAccount || 'default',
     placement: { nodeSelector: spec.nodeSelector, affinity: spec.affinity } as PodPlacement,
@@ -115,18 +140,12 @@ type Found =
   | { readonly position: ContainerPosition; readonly argv: string[] }
   | { readonly position: ContainerPosition; readonly failure: WebhookError };
 
-async function argvOf(
-  pod: Pod,
-  namespace: string,
-  position: ContainerPosition,
-  deps: PipelineDeps,
-  signal: AbortSignal,
-): Promise<Found> {
-  const c = containerAt(pod, position);
+async function argvOf(r: Review, position: ContainerPosition): Promise<Found> {
+  const c = containerAt(r.pod, position);
   if (isSet(c.command)) return { position, argv: [...c.command, ...(c.args ?? [])] };
   let image: ImageCommand;
   try {
-    image = await deps.images.lookup(lookupRequest(pod, namespace, position, c), signal);
+    image = await r.deps.images.lookup(lookupRequest(r, position, c), r.signal);
   } catch (err) {
     if (err instanceof WebhookError && err.code === ErrorCode.NO_COMMAND) {
       return { position, failure: err };
@@ -147,12 +166,30 @@ async function argvOf(
   return { position, argv };
 }
 
+/** One denial for several problems, each named (capped: bounds.ts). */
+function denial(code: ErrorCodeValue, problems: readonly string[], cause?: Error): WebhookError {
+  return new WebhookError(code, capItems(problems, 'problems').join('; '), { cause });
+}
+
 function joined(failures: readonly WebhookError[]): WebhookError {
   const [first] = failures;
   if (failures.length === 1 && first) return first;
-  return new WebhookError(ErrorCode.NO_COMMAND, failures.map((f) => f.message).join('; '), {
-    cause: first,
-  });
+  return denial(
+    ErrorCode.NO_COMMAND,
+    failures.map((f) => f.message),
+    first,
+  );
+}
+
+/** The outcome as told: its warnings and denial capped (bounds.ts). */
+function told(outcome: Outcome): Outcome {
+  const warnings = capItems(outcome.warnings, 'warnings');
+  if (outcome.result !== 'denied') return { ...outcome, warnings };
+  const { error } = outcome;
+  const message = capText(error.message, MAX_MESSAGE_CHARS * MAX_ITEMS);
+  const capped =
+    message === error.message ? error : new WebhookError(error.code, message, { cause: error });
+  return { result: 'denied', error: capped, warnings };
 }
 
 /**
@@ -160,43 +197,107 @@ function joined(failures: readonly WebhookError[]): WebhookError {
  * policy admits such a pod unmutated.
  */
 async function targetsWithArgv(
-  pod: Pod,
-  namespace: string,
+  r: Review,
   positions: readonly ContainerPosition[],
-  deps: PipelineDeps,
-  warnings: string[],
-  signal: AbortSignal,
 ): Promise<Target[] | 'failed_open'> {
-  const found = await Promise.all(
-    positions.map((position) => argvOf(pod, namespace, position, deps, signal)),
-  );
+  const found = await Promise.all(positions.map((position) => argvOf(r, position)));
   const failures = found.flatMap((f) => ('failure' in f ? [f.failure] : []));
   if (failures.length > 0) {
-    switch (deps.missingCommand) {
+    switch (r.deps.missingCommand) {
       case 'deny':
         throw joined(failures);
       case 'admit':
         for (const f of failures) {
-          warnings.push(
+          r.warnings.push(
             `${f.message}; pod admitted without injection (--registry-failure-policy=admit)`,
           );
         }
         return 'failed_open';
       case 'warn':
-        for (const f of failures) warnings.push(`${f.message}; left as it is`);
+        for (const f of failures) r.warnings.push(`${f.message}; left as it is`);
     }
   }
   return found.flatMap((f) => ('argv' in f ? [{ position: f.position, argv: f.argv }] : []));
 }
 
-async function gatherSources(
-  pod: Pod,
-  namespace: string,
-  deps: PipelineDeps,
-): Promise<SourceIndex> {
-  const names = sourcesOf(pod);
-  if (names.length === 0 || !deps.sources) return new Map();
-  return readSources(deps.sources, namespace, names);
+async function gatherSources(r: Review): Promise<SourceIndex> {
+  const names = sourcesOf(r.pod);
+  if (names.length === 0 || !r.deps.sources) return new Map();
+  return readSources(r.deps.sources, r.namespace, names, {
+    keep: policedKeys(r.pod),
+    signal: r.signal,
+  });
+}
+
+/**
+ * The settings containers give the init program themselves, policed like the annotations:
+ * a denial, or the values the webhook writes over theirs.
+ */
+function policed(
+  r: Review,
+  settings: PodSettings,
+  chosen: readonly ContainerPosition[],
+  sources: SourceIndex,
+) {
+  const written = new Set(initEnv(settings, r.deps.config).map((e) => e.name));
+  const scope = { sources, written, config: r.deps.config, warnings: r.warnings };
+  const { problems, overrides } = policeOwnEnv(r.pod, chosen, scope);
+  const [first] = problems;
+  if (first)
+    throw denial(
+      first.code,
+      problems.map((p) => p.message),
+    );
+  return overrides;
+}
+
+/** A container already running the init program that lacks its bundle: repaired, and said. */
+function repaired(position: ContainerPosition, warnings: string[]): Target {
+  warnings.push(
+    `${describeContainer(position)} already runs the init program but lacked its bundle volume or mount (a copied manifest?): added`,
+  );
+  return { position, argv: [], repair: true };
+}
+
+async function decide(r: Review): Promise<Outcome> {
+  const { pod, deps, warnings } = r;
+  if (!injectionWanted(pod)) return { result: 'skipped', warnings };
+  const sources = await gatherSources(r);
+  const detection = await detect(pod, sources, r.signal);
+  warnings.push(...detection.warnings);
+  if (detection.problems.length > 0) {
+    throw denial(ErrorCode.REFERENCE, detection.problems);
+  }
+  // Containers already running the init program are checked whatever else the pod holds.
+  const injected = detection.containers
+    .map((c) => c.position)
+    .filter((p) => runsInitProgram(containerAt(pod, p)));
+  if (!mayInject(pod, detection) && injected.length === 0) {
+    return { result: 'unchanged', warnings };
+  }
+  const settings = podSettings(pod, deps.config, warnings);
+  const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
+  const repairs = injected.filter((p) => needsRepair(pod, containerAt(pod, p)));
+  if (chosen.length === 0 && injected.length === 0) return { result: 'unchanged', warnings };
+  deliveryNotFollowed(pod, settings, warnings);
+  const clashes = nameClashes(pod, settings, [...chosen, ...repairs], deps.config);
+  if (clashes.length > 0) throw denial(ErrorCode.NAME_CONFLICT, clashes);
+  const overrides = policed(r, settings, [...chosen, ...repairs], sources);
+  if (chosen.length === 0 && repairs.length === 0) return { result: 'unchanged', warnings };
+  const found = await targetsWithArgv(r, chosen);
+  if (found === 'failed_open') return { result: 'failed_open', warnings };
+  const targets = [...found, ...repairs.map((position) => repaired(position, warnings))].map(
+    (t) => ({ ...t, overrides: overrides.get(positionId(t.position)) ?? [] }),
+  );
+  if (targets.length === 0) return { result: 'unchanged', warnings };
+  const mutated = mutate(pod, { settings, targets }, deps.config);
+  return {
+    result: 'mutated',
+    pod: mutated,
+    containers: targets.map((t) => t.position.name),
+    login: { role: settings.role, authPath: settings.authPath, authMethod: settings.authMethod },
+    warnings,
+  };
 }
 
 /** Decides what happens to `pod` (created in `namespace`). Never throws for a pod's content. */
@@ -208,31 +309,9 @@ export async function reviewPod(
 ): Promise<Outcome> {
   const warnings: string[] = [];
   try {
-    if (!injectionWanted(pod)) return { result: 'skipped', warnings };
-    const detection = detect(pod, await gatherSources(pod, namespace, deps));
-    warnings.push(...detection.warnings);
-    if (detection.problems.length > 0) {
-      throw new WebhookError(ErrorCode.REFERENCE, detection.problems.join('; '));
-    }
-    if (!mayInject(pod, detection)) return { result: 'unchanged', warnings };
-    const settings = podSettings(pod, deps.config, warnings);
-    const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
-    if (chosen.length === 0) return { result: 'unchanged', warnings };
-    const clashes = nameClashes(pod, settings, chosen, deps.config);
-    if (clashes.length > 0) throw new WebhookError(ErrorCode.NAME_CONFLICT, clashes.join('; '));
-    const targets = await targetsWithArgv(pod, namespace, chosen, deps, warnings, signal);
-    if (targets === 'failed_open') return { result: 'failed_open', warnings };
-    if (targets.length === 0) return { result: 'unchanged', warnings };
-    const mutated = mutate(pod, { settings, targets }, deps.config);
-    return {
-      result: 'mutated',
-      pod: mutated,
-      containers: targets.map((t) => t.position.name),
-      login: { role: settings.role, authPath: settings.authPath, authMethod: settings.authMethod },
-      warnings,
-    };
+    return told(await decide({ pod, namespace, deps, signal, warnings }));
   } catch (err) {
-    if (err instanceof WebhookError) return { result: 'denied', error: err, warnings };
+    if (err instanceof WebhookError) return told({ result: 'denied', error: err, warnings });
     throw err;
   }
 }

@@ -256,7 +256,7 @@ export const certsCommand: Command = {
   summary:
     'Creates or renews the CA and serving certificate of the webhook Service, into files, a Secret\n' +
     'and the caBundle of a MutatingWebhookConfiguration. Idempotent.',
-  flags: CERTS_FLAGS,
+  flags: [{ title: 'flags', flags: CERTS_FLAGS }],
   notes: 'Writing to the cluster uses KUBECONFIG or the in-cluster configuration.',
   async run(argv, env) {
     const options = certsOptions(argv, env);

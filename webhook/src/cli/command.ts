@@ -2,7 +2,7 @@
  * A subcommand of `vault-inject`: its flags (with their defaults and variables, which `--help`
  * prints) and how it runs. main.ts dispatches to one and turns its result into an exit code.
  */
-import { flagHelp, type FlagSpec } from '../config/flags.ts';
+import { sectionsHelp, type FlagSection } from '../config/flags.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -11,8 +11,8 @@ export interface Command {
   /** `vault-inject NAME ...`: the usage line. */
   readonly usage: string;
   readonly summary: string;
-  /** Every flag the command accepts, in the order `--help` lists them. */
-  readonly flags: readonly FlagSpec[];
+  /** Every flag `--help` lists, in groups. */
+  readonly flags: readonly FlagSection[];
   /** Said after the flags in `--help`. */
   readonly notes?: string;
   /** The exit code. Throws WebhookError E_CONFIG for bad flags (exit 2). */
@@ -21,7 +21,7 @@ export interface Command {
 
 export function commandHelp(command: Command): string {
   const notes = command.notes ? `\n${command.notes.trimEnd()}\n` : '';
-  return `usage: ${command.usage}\n\n${command.summary}\n\nflags:\n${flagHelp(command.flags)}\n${notes}`;
+  return `usage: ${command.usage}\n\n${command.summary}\n\n${sectionsHelp(command.flags)}\n${notes}`;
 }
 
 /** `--help` or `-h` anywhere before a lone `--`. */

@@ -20,7 +20,7 @@ import { ErrorCode, WebhookError } from '../errors.ts';
 import type { InjectionConfig } from '../mutation/settings.ts';
 import type { SourceReader } from '../mutation/sources.ts';
 import type { Pod } from '../mutation/types.ts';
-import { commandRequired } from '../registry/image-config.ts';
+import { commandRequired } from '../registry/image-command.ts';
 import type { Command, Env } from './command.ts';
 
 export type OutputFormat = 'yaml' | 'json' | 'patch';
@@ -269,7 +269,13 @@ export const mutateCommand: Command = {
   usage: 'vault-inject mutate -f FILE|- [-o yaml|json|patch] [injection flags]',
   summary:
     'Previews what the webhook does to the pods of FILE (Pods, workloads, Lists), without a cluster.',
-  flags: MUTATE_FLAGS,
+  flags: [
+    { title: 'preview', flags: PREVIEW_FLAGS },
+    {
+      title: "injection (the webhook's; every flag also reads its variable)",
+      flags: INJECTION_FLAGS,
+    },
+  ],
   notes:
     "The webhook's other flags are accepted and ignored: the preview calls no registry and no cluster.\n" +
     'Exit status: 0 every document previewed, 1 a document could not be, 2 bad flags.',

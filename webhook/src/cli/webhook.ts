@@ -14,15 +14,17 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { buildAdmissionApp, buildTelemetryApp } from '../app.ts';
-import { FLAGS, parseConfig, readFlags, type Config } from '../config.ts';
+import { FLAG_SECTIONS, parseConfig, readFlags, type Config } from '../config.ts';
 import { kubernetesPullSecretReader } from '../k8s/pull-secrets.ts';
+import type { FailedRead } from '../k8s/read-retry.ts';
 import { kubernetesSourceReader } from '../k8s/sources.ts';
 import { createLogger } from '../log.ts';
 import { createMetrics, timedLookups } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
-import type { ImageConfigLookup } from '../registry/image-config.ts';
-import type { PullSecretReader } from '../registry/oci/seam.ts';
-import { createRegistryLookup } from '../registry/setup.ts';
+import type { ImageCommandLookup } from '../registry/image-command.ts';
+import type { PullSecretReader } from '../registry/oci/pod-command.ts';
+import { createRegistryLookup, registryProxy } from '../registry/setup.ts';
+import type { ProxyConfig } from '../../../init-binary/src/contract/index.ts';
 import {
   selfSignedKeyPair,
   watchKeyPair,
@@ -49,11 +51,13 @@ export interface WebhookOptions {
   /** Pull secrets of pods and service accounts; absent: only the default docker config. */
   readonly secrets?: PullSecretReader;
   /** Replaces the registry lookup built from `config.registry` (tests). */
-  readonly images?: ImageConfigLookup;
+  readonly images?: ImageCommandLookup;
   /** `--tls-auto`: the Kubernetes objects (namespace resolved) and this replica's identity. */
   readonly autoTls?: { readonly objects: CertificateObjects; readonly identity: string };
   /** Include Node process metrics (off in tests that build several servers). */
   readonly defaultMetrics?: boolean;
+  /** The registry client's HTTPS_PROXY, HTTP_PROXY and NO_PROXY (registryProxy). */
+  readonly proxy?: ProxyConfig;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -135,6 +139,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
         logger,
         metrics,
         ...(options.secrets ? { secrets: options.secrets } : {}),
+        ...(options.proxy ? { proxy: options.proxy } : {}),
       });
   let loaded: KeyPair | undefined;
   let shuttingDown = false;
@@ -144,6 +149,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   const telemetry = buildTelemetryApp({
     registry: metrics.registry,
     state: { certificateLoaded: () => loaded !== undefined, shuttingDown: () => shuttingDown },
+    limits: config.server.connections,
   });
   await telemetry.listen(config.server.telemetryListen);
 
@@ -243,15 +249,18 @@ function kubernetesReaders(
 ): Pick<WebhookOptions, 'sources' | 'secrets'> {
   if (!kubeConfig) return {};
   // A source read, then the service account and the pull secrets one after the other, then the
-  // registry.
-  const deadline = config.server.requestDeadlineMs;
+  // registry. Two attempts each (k8s/read-retry.ts); one connection pool for all (k8s/api-client.ts).
+  const timeoutMs = Math.min(1000, config.server.requestDeadlineMs / 8);
+  const onFailedAttempt = (failed: FailedRead): void =>
+    logger.warn(failed, 'Kubernetes read got no answer');
   const secrets = kubernetesPullSecretReader({
-    timeoutMs: Math.min(1000, deadline / 8),
+    timeoutMs,
     kubeConfig,
     onSkip: (skipped) => logger.warn(skipped, 'image pull secret not read'),
+    onFailedAttempt,
   });
   if (!config.server.readSources) return { secrets };
-  const sources = kubernetesSourceReader({ timeoutMs: Math.min(2000, deadline / 2), kubeConfig });
+  const sources = kubernetesSourceReader({ timeoutMs, kubeConfig, onFailedAttempt });
   return { sources, secrets };
 }
 
@@ -277,10 +286,11 @@ export const webhookCommand: Command = {
   summary:
     'The admission server: POST /mutate over HTTPS, /healthz, /readyz and /metrics over HTTP.\n' +
     'Every flag also reads from the environment variable named beside it (the flag wins).',
-  flags: FLAGS,
+  flags: FLAG_SECTIONS,
   notes: 'Runs until SIGTERM or SIGINT, then drains (--shutdown-delay) and exits 0.',
   async run(argv: readonly string[], env: Env): Promise<number> {
     const config = parseConfig(readFlags(argv, env).flags);
+    const proxy = registryProxy(env);
     const logger = createLogger(config.logLevel);
     const kubeConfig = loadKubeConfig(logger);
     const tls = await autoTls(config, kubeConfig);
@@ -290,6 +300,7 @@ export const webhookCommand: Command = {
       ...kubernetesReaders(config, kubeConfig, logger),
       ...(tls ? { autoTls: tls } : {}),
       defaultMetrics: true,
+      ...(proxy ? { proxy } : {}),
     });
     const signal = await nextSignal();
     logger.info({ signal }, 'signal received');

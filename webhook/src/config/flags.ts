@@ -20,6 +20,12 @@ export interface FlagSpec {
   readonly help: string;
 }
 
+/** Flags that belong together, under a title in `--help`. */
+export interface FlagSection {
+  readonly title: string;
+  readonly flags: readonly FlagSpec[];
+}
+
 /** Where a value came from, for messages. */
 type Origin = 'flag' | 'env' | 'default';
 
@@ -213,6 +219,11 @@ export function collect<T>(flags: FlagValues, read: (p: Problems) => T): T {
 }
 
 const COLUMN = 34;
+
+/** `--help` text for flag sections: a title each, then each flag as `flagHelp` shows it. */
+export function sectionsHelp(sections: readonly FlagSection[]): string {
+  return sections.map((s) => `${s.title}:\n${flagHelp(s.flags)}`).join('\n\n');
+}
 
 /** `--help` text for a flag table: each flag with its meaning, default and variable. */
 export function flagHelp(specs: readonly FlagSpec[]): string {

@@ -16,8 +16,14 @@ export interface RegistryConfig {
   readonly caFiles: readonly { readonly host: string; readonly file: string }[];
   readonly insecureSkipVerify: readonly string[];
   readonly plainHttp: readonly string[];
+  /** Bearer token realms only on the registry's own host name. */
+  readonly tokenRealmSameHost: boolean;
   /** A docker config.json tried after the pod's and its service account's pull secrets. */
   readonly defaultDockerConfigFile: string;
+  /** A kubelet CredentialProviderConfig file; '' for none. */
+  readonly credentialProviderConfigFile: string;
+  /** Where that config's plugin executables are. */
+  readonly credentialProviderBinDir: string;
   readonly failurePolicy: RegistryFailurePolicy;
 }
 
@@ -60,10 +66,29 @@ export const REGISTRY_FLAGS = [
     help: 'comma list of registry hosts spoken to over plain HTTP',
   },
   {
+    flag: 'registry-token-realm-same-host',
+    env: E('REGISTRY_TOKEN_REALM_SAME_HOST'),
+    default: 'false',
+    boolean: true,
+    help: "fetch Bearer tokens only from the registry's own host name (not for Docker Hub)",
+  },
+  {
     flag: 'registry-default-docker-config',
     env: E('REGISTRY_DEFAULT_DOCKER_CONFIG'),
     default: '',
     help: 'a docker config.json tried after the pull secrets of the pod and its service account',
+  },
+  {
+    flag: 'registry-credential-provider-config',
+    env: E('REGISTRY_CREDENTIAL_PROVIDER_CONFIG'),
+    default: '',
+    help: "the nodes' kubelet CredentialProviderConfig file: plugins tried after the default docker config",
+  },
+  {
+    flag: 'registry-credential-provider-bin-dir',
+    env: E('REGISTRY_CREDENTIAL_PROVIDER_BIN_DIR'),
+    default: '',
+    help: 'the directory holding the plugins of --registry-credential-provider-config',
   },
   {
     flag: 'registry-failure-policy',
@@ -89,6 +114,21 @@ function caFiles(p: Problems<Name>): RegistryConfig['caFiles'] {
   });
 }
 
+function credentialProviderFlags(
+  p: Problems<Name>,
+): Pick<RegistryConfig, 'credentialProviderConfigFile' | 'credentialProviderBinDir'> {
+  const file = p.text('registry-credential-provider-config');
+  const binDir = p.text('registry-credential-provider-bin-dir');
+  if ((file === '') !== (binDir === '')) {
+    const missing = file === '' ? 'config' : 'bin-dir';
+    p.add(
+      `registry-credential-provider-${missing}`,
+      'is needed with the other credential provider flag',
+    );
+  }
+  return { credentialProviderConfigFile: file, credentialProviderBinDir: binDir };
+}
+
 /** The registry settings; every bad value is added to `p`. */
 export function readRegistry(p: Problems<Name>): RegistryConfig {
   const timeoutMs = p.positiveDuration('registry-timeout');
@@ -103,7 +143,9 @@ export function readRegistry(p: Problems<Name>): RegistryConfig {
     caFiles: Object.freeze(caFiles(p)),
     insecureSkipVerify: Object.freeze(p.list('registry-insecure-skip-verify')),
     plainHttp: Object.freeze(p.list('registry-plain-http')),
+    tokenRealmSameHost: p.bool('registry-token-realm-same-host'),
     defaultDockerConfigFile: p.text('registry-default-docker-config'),
+    ...credentialProviderFlags(p),
     failurePolicy: p.oneOf<RegistryFailurePolicy>('registry-failure-policy', ['deny', 'admit']),
   });
 }

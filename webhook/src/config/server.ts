@@ -2,7 +2,13 @@
  * The admission and telemetry servers: listeners, certificates, the review deadline, shutdown and
  * the limits every HTTPS connection lives under (docs/configuration.md#connections).
  */
-import { collect, type FlagSpec, type FlagValues, type Problems } from './flags.ts';
+import {
+  collect,
+  type FlagSection,
+  type FlagSpec,
+  type FlagValues,
+  type Problems,
+} from './flags.ts';
 import { E } from './injection.ts';
 import { TLS_AUTO_FLAGS, readAutoTls, type AutoTlsConfig } from './tls-auto.ts';
 
@@ -17,9 +23,9 @@ export interface ListenAddress {
 export interface ConnectionLimits {
   /** TCP accepted → TLS handshake done. */
   readonly handshakeTimeoutMs: number;
-  /** Handshake done → the first request's headers received. */
+  /** Handshake done → the first request: the longest silence (each byte restarts it). */
   readonly idleTimeoutMs: number;
-  /** A request's first byte → its headers received. */
+  /** A request's start (the first one's: the connection's opening) → its headers received. */
   readonly headerTimeoutMs: number;
   /** A request's first byte → its whole body received. */
   readonly bodyTimeoutMs: number;
@@ -120,13 +126,13 @@ const CONNECTION_FLAGS = [
   {
     flag: 'idle-timeout',
     env: E('IDLE_TIMEOUT'),
-    default: '10s',
+    default: '5s',
     help: 'close a connection that sends no request this long after its handshake',
   },
   {
     flag: 'header-timeout',
     env: E('HEADER_TIMEOUT'),
-    default: '5s',
+    default: '8s',
     help: 'close a connection whose request headers take longer to arrive',
   },
   {
@@ -155,6 +161,14 @@ export const SERVER_FLAGS = [
   ...REVIEW_FLAGS,
   ...CONNECTION_FLAGS,
 ] as const satisfies readonly FlagSpec[];
+
+/** The server flags in the groups `--help` shows. */
+export const SERVER_SECTIONS: readonly FlagSection[] = [
+  { title: 'listeners and certificates', flags: LISTEN_FLAGS },
+  { title: 'certificates kept in a Secret (--tls-auto)', flags: TLS_AUTO_FLAGS },
+  { title: 'reviews', flags: REVIEW_FLAGS },
+  { title: 'connections', flags: CONNECTION_FLAGS },
+];
 
 type Name = (typeof SERVER_FLAGS)[number]['flag'];
 

@@ -1,63 +1,56 @@
 /**
  * The PullSecretReader of the running webhook (@kubernetes/client-node; in-cluster config or
  * KUBECONFIG): a pod's `imagePullSecrets` and its service account's, for the registry lookup.
- * A Secret that is missing, of another type, forbidden or slow is left out, as kubelet leaves out a
- * pull secret it cannot use; what is left out is reported by name and HTTP status only. What this
- * returns (`type` and `data`) goes to the lookup and nowhere else: never into a log or an error.
+ * A Secret that is missing, of another type or forbidden is left out, as kubelet leaves out a pull
+ * secret it cannot use; what is left out is reported by name and HTTP status only. A read that gets
+ * no answer in time is retried within the review's time and then denies the review naming the
+ * timeout (read-retry.ts): leaving it out would deny the pod as "no credentials match", or admit it
+ * unmutated under --registry-failure-policy=admit. What this returns (`type` and `data`) goes to
+ * the lookup and nowhere else: never into a log or an error.
  */
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import {
   DOCKER_CFG_TYPE,
   DOCKER_CONFIG_JSON_TYPE,
   type PullSecret,
 } from '../registry/oci/docker-config.ts';
-import type { PullSecretReader } from '../registry/oci/seam.ts';
+import type { PullSecretReader } from '../registry/oci/pod-command.ts';
+import { sharedCoreApi } from './api-client.ts';
+import { httpStatusOf, readWithRetry, type FailedRead, type RetryPolicy } from './read-retry.ts';
 
-/** A read that was left out: the object, and the HTTP status or `timeout`/`aborted`/`error`. */
-export interface SkippedRead {
+/** A read that was left out: the object and the HTTP status the apiserver answered. */
+interface SkippedRead {
   readonly kind: 'secret' | 'serviceaccount';
   readonly namespace: string;
   readonly name: string;
-  readonly status: number | 'timeout' | 'aborted' | 'error';
+  readonly status: number;
 }
 
-export interface PullSecretReaderOptions {
-  /** Per read. */
+interface PullSecretReaderOptions {
+  /** Per attempt; a read gets two within the review's time. */
   readonly timeoutMs: number;
   readonly kubeConfig?: KubeConfig;
   /** Told about every read that was left out except a 404 (an absent secret is normal). */
   readonly onSkip?: (skipped: SkippedRead) => void;
+  /** Told about every attempt that got no answer (timeout, reset, 5xx), with its cause. */
+  readonly onFailedAttempt?: (failed: FailedRead) => void;
 }
 
 const PULL_SECRET_TYPES = new Set<string>([DOCKER_CONFIG_JSON_TYPE, DOCKER_CFG_TYPE]);
 
-function statusOf(err: unknown): SkippedRead['status'] {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'number') return code;
-  const name = (err as { name?: unknown } | null)?.name;
-  return name === 'TimeoutError' ? 'timeout' : name === 'AbortError' ? 'aborted' : 'error';
-}
-
-/** `work`, or a rejection when the time is up or the review gave up (the read is left behind). */
-function bounded<T>(work: Promise<T>, timeoutMs: number, signal: AbortSignal): Promise<T> {
-  const limit = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
-  if (limit.aborted) return Promise.reject(limit.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const stop = (): void => reject(limit.reason as Error);
-    limit.addEventListener('abort', stop, { once: true });
-    work.then(
-      (value) => (limit.removeEventListener('abort', stop), resolve(value)),
-      (err: unknown) => (limit.removeEventListener('abort', stop), reject(err as Error)),
-    );
-  });
-}
-
 export function kubernetesPullSecretReader(options: PullSecretReaderOptions): PullSecretReader {
   const kc = options.kubeConfig ?? new KubeConfig();
   if (!options.kubeConfig) kc.loadFromDefault();
-  const api = kc.makeApiClient(CoreV1Api);
+  const { api, renew } = sharedCoreApi(kc);
+  const policy: RetryPolicy = {
+    timeoutMs: options.timeoutMs,
+    beforeRetry: renew,
+    ...(options.onFailedAttempt ? { onFailedAttempt: options.onFailedAttempt } : {}),
+  };
+  /** An HTTP answer (403, 404, …) leaves the object out; anything else is the review's failure. */
   const skipped = (read: Omit<SkippedRead, 'status'>, err: unknown): undefined => {
-    const status = statusOf(err);
+    const status = httpStatusOf(err);
+    if (status === undefined) throw err;
     if (status !== 404) options.onSkip?.({ ...read, status });
     return undefined;
   };
@@ -67,17 +60,19 @@ export function kubernetesPullSecretReader(options: PullSecretReaderOptions): Pu
     name: string,
     signal: AbortSignal,
   ): Promise<PullSecret | undefined> => {
+    const target = { kind: 'secret', namespace, name } as const;
     try {
-      const secret = await bounded(
-        api.readNamespacedSecret({ name, namespace }),
-        options.timeoutMs,
+      const secret = await readWithRetry(
+        target,
+        () => api.readNamespacedSecret({ name, namespace }),
+        policy,
         signal,
       );
       if (secret.type === undefined || !PULL_SECRET_TYPES.has(secret.type)) return undefined;
       // Only what the lookup reads; the client's object (and any error it makes) stays here.
       return { metadata: { namespace, name }, type: secret.type, data: { ...secret.data } };
     } catch (err) {
-      return skipped({ kind: 'secret', namespace, name }, err);
+      return skipped(target, err);
     }
   };
 
@@ -87,17 +82,19 @@ export function kubernetesPullSecretReader(options: PullSecretReaderOptions): Pu
       return found.filter((s): s is PullSecret => s !== undefined);
     },
     async serviceAccountPullSecrets(namespace, name, signal) {
+      const target = { kind: 'serviceaccount', namespace, name } as const;
       try {
-        const account = await bounded(
-          api.readNamespacedServiceAccount({ name, namespace }),
-          options.timeoutMs,
+        const account = await readWithRetry(
+          target,
+          () => api.readNamespacedServiceAccount({ name, namespace }),
+          policy,
           signal,
         );
         return (account.imagePullSecrets ?? [])
           .map((ref) => ref.name ?? '')
           .filter((n) => n !== '');
       } catch (err) {
-        skipped({ kind: 'serviceaccount', namespace, name }, err);
+        skipped(target, err);
         return [];
       }
     },

@@ -1,78 +1,335 @@
 /**
- * Every pod annotation the webhook reads or writes (CONTRACT section 2). Each is accepted under our
- * prefix and, where Bank-Vaults has one, under its name, so Bank-Vaults manifests work unchanged.
- * When both are set, ours wins.
+ * Every pod annotation the webhook reads or writes, in one table: its name, its aliases (the
+ * Bank-Vaults name, so Bank-Vaults manifests work unchanged, and room for others), the setting it
+ * gives, its parser and default, the init program variable it sets, and its doc line. Pod settings
+ * (pod-settings.ts), the init env (mutate.ts) and the table in docs/configuration.md all come
+ * from here; adding an annotation is one row plus its behaviour. When a pod sets an annotation
+ * under several names, ours wins, then the aliases in their order.
  */
+import {
+  AUTH_METHODS,
+  Env,
+  TLS_MOUNT_PATH,
+  TOKEN_FILE_NAME,
+  TOKEN_MOUNT_PATH,
+  parseBoolean,
+  type AuthMethod,
+} from '../../../init-binary/src/contract/index.ts';
+import { ErrorCode } from '../errors.ts';
+import {
+  BANK_VAULTS_PREFIX,
+  names,
+  row,
+  type Annotation,
+  type Context,
+  type Defaulted,
+  type SettingRow,
+} from './annotation-row.ts';
+import type { Delivery, InjectionConfig } from './settings.ts';
+import * as V from './values.ts';
 
-export const PREFIX = 'vault-inject.dev/';
-export const BANK_VAULTS_PREFIX = 'vault.security.banzaicloud.io/';
+export { BANK_VAULTS_PREFIX, PREFIX } from './annotation-row.ts';
+export type { Annotation, Context, SettingRow } from './annotation-row.ts';
 
-export interface Annotation {
-  /** Our name, e.g. `vault-inject.dev/role`. */
-  readonly key: string;
-  /** The Bank-Vaults name, e.g. `vault.security.banzaicloud.io/vault-role`, if there is one. */
-  readonly alias?: string;
+const normalizeAddr = (addr: string): string => addr.trim().replace(/\/+$/, '');
+
+/** An address the webhook allows: its own `--vault-addr` or one of `--allowed-vault-addrs`. */
+function allowedVaultAddr(value: string, config: InjectionConfig): string {
+  const allowed = [config.vaultAddr, ...config.allowedVaultAddrs];
+  const wanted = normalizeAddr(value);
+  if (!allowed.some((a) => normalizeAddr(a) === wanted)) {
+    throw new V.ValueError(
+      `${V.quote(value)} is not an allowed Vault address (allowed: ${allowed.join(', ')})`,
+      ErrorCode.ADDR_NOT_ALLOWED,
+    );
+  }
+  return wanted;
 }
 
-function annotation(name: string, bankVaultsName?: string): Annotation {
-  return bankVaultsName === undefined
-    ? { key: PREFIX + name }
-    : { key: PREFIX + name, alias: BANK_VAULTS_PREFIX + bankVaultsName };
+function skipVerifyIgnored(ctx: Context): false {
+  ctx.warnings.push(`${ctx.key} ignored: this webhook does not allow skipping TLS verification`);
+  return false;
 }
+
+function skipVerify(value: string, ctx: Context): boolean | undefined {
+  const wanted = V.bool(value);
+  if (wanted !== true || ctx.config.allowSkipVerify) return wanted;
+  return skipVerifyIgnored(ctx);
+}
+
+/** A container's own VAULT_SKIP_VERIFY: anything but a false the webhook can read becomes false. */
+function skipVerifyOwn(value: string | undefined, ctx: Context): string | undefined {
+  if (ctx.config.allowSkipVerify) return undefined;
+  // Unset or false as the init program reads it (Go's ParseBool, around spaces): kept.
+  if (value !== undefined && (value.trim() === '' || parseBoolean(value.trim()) === false)) {
+    return undefined;
+  }
+  skipVerifyIgnored(ctx);
+  return 'false';
+}
+
+const flagEnv = (on: boolean): string | undefined => (on ? 'true' : undefined);
 
 /**
  * `false`: never touch this pod. `true`: inject even when no env value holds a reference (for
- * `from-path`). The Bank-Vaults alias is the inverse `mutate: skip`, handled in
- * `injectionWanted` (pod-settings.ts).
+ * `from-path`). The Bank-Vaults alias is the inverse `mutate: skip` (pod-settings.ts).
  */
-export const INJECT = annotation('inject');
+export const INJECT = row(
+  { name: 'inject' },
+  {
+    setting: 'inject',
+    parse: V.bool,
+    docAlias: `\`${BANK_VAULTS_PREFIX}mutate: skip\` (inverse)`,
+    doc: '`false`: leave the pod alone; `true`: inject every app container even without a reference',
+  },
+);
 /** Bank-Vaults' opt-out: `vault.security.banzaicloud.io/mutate: skip`. */
 export const BANK_VAULTS_MUTATE = `${BANK_VAULTS_PREFIX}mutate`;
-/** Vault address for this pod; must be in the webhook's allowlist. */
-export const VAULT_ADDR = annotation('vault-addr', 'vault-addr');
-/** Vault role to log in with; default: the pod's service account name. */
-export const ROLE = annotation('role', 'vault-role');
-/** Auth mount path; default `kubernetes`. */
-export const AUTH_PATH = annotation('auth-path', 'vault-path');
-/** `kubernetes`, `jwt`, `token` or `approle`; default `kubernetes`. */
-export const AUTH_METHOD = annotation('auth-method', 'vault-auth-method');
-/** Vault Enterprise / OpenBao namespace. */
-export const NAMESPACE = annotation('namespace', 'vault-namespace');
-/** Skip TLS verification of Vault; honoured only when the webhook allows it. */
-export const SKIP_VERIFY = annotation('skip-verify', 'vault-skip-verify');
-/** Secret (in the pod's namespace) whose `ca.crt` verifies Vault; mounted for the init program. */
-export const TLS_SECRET = annotation('tls-secret', 'vault-tls-secret');
-/** Total budget for login and reads, retries included, as a Go duration (`10s`, `1m30s`). */
-export const CLIENT_TIMEOUT = annotation('client-timeout', 'vault-client-timeout');
-/** A missing path or key is skipped with a warning instead of failing. */
-export const IGNORE_MISSING = annotation('ignore-missing', 'vault-ignore-missing-secrets');
-/** Comma list of `VAULT_*` names the app keeps. */
-export const ENV_PASSTHROUGH = annotation('env-passthrough', 'vault-env-passthrough');
-/** Keep the init program as the app's parent: renew the token and leases, forward signals. */
-export const DAEMON = annotation('daemon', 'vault-env-daemon');
-/** Comma list of paths whose keys all become env vars; injects the pod without any reference. */
-export const FROM_PATH = annotation('from-path', 'vault-env-from-path');
-/** Transit key for `vault:v1:` ciphertexts. */
-export const TRANSIT_KEY = annotation('transit-key', 'transit-key-id');
-/** Transit mount path; default `transit`. */
-export const TRANSIT_PATH = annotation('transit-path', 'transit-path');
-/** Audience of a projected service-account token mounted for the init program only. */
-export const TOKEN_AUDIENCE = annotation('token-audience');
-/** Comma list of container names to inject; default: every container with a reference. */
-export const CONTAINERS = annotation('containers');
+
+export const VAULT_ADDR = row(
+  { name: 'vault-addr', bankVaults: 'vault-addr' },
+  {
+    setting: 'vaultAddr',
+    parse: (v, ctx): string => allowedVaultAddr(v, ctx.config),
+    fallback: (ctx) => ctx.config.vaultAddr,
+    defaultFlag: '--vault-addr',
+    env: Env.ADDR,
+    own: 'strict',
+    doc: 'Vault address; must be `--vault-addr` or in `--allowed-vault-addrs`, else the pod is denied',
+  },
+);
+export const ROLE = row(
+  { name: 'role', bankVaults: 'vault-role' },
+  {
+    setting: 'role',
+    parse: V.text,
+    fallback: (ctx) => ctx.pod.spec.serviceAccountName || 'default',
+    env: Env.ROLE,
+    doc: "Vault role to log in with; default: the pod's service account name",
+  },
+);
+export const AUTH_PATH = row(
+  { name: 'auth-path', bankVaults: 'vault-path' },
+  {
+    setting: 'authPath',
+    parse: V.vaultPath,
+    fallback: (ctx) => ctx.config.authPath,
+    defaultFlag: '--auth-path',
+    env: Env.AUTH_PATH,
+    own: 'check',
+    doc: 'auth mount path (a Vault path: see the path rules below)',
+  },
+);
+export const AUTH_METHOD = row<'authMethod', AuthMethod>(
+  { name: 'auth-method', bankVaults: 'vault-auth-method' },
+  {
+    setting: 'authMethod',
+    parse: V.oneOf(AUTH_METHODS),
+    fallback: (ctx) => ctx.config.authMethod,
+    defaultFlag: '--auth-method',
+    env: Env.AUTH_METHOD,
+    doc: `auth method: ${AUTH_METHODS.join(', ')}`,
+  },
+);
+export const NAMESPACE = row(
+  { name: 'namespace', bankVaults: 'vault-namespace' },
+  {
+    setting: 'namespace',
+    parse: V.vaultPath,
+    env: Env.NAMESPACE,
+    own: 'check',
+    doc: 'Vault Enterprise / OpenBao namespace (a Vault path)',
+  },
+);
+export const SKIP_VERIFY = row(
+  { name: 'skip-verify', bankVaults: 'vault-skip-verify' },
+  {
+    setting: 'skipVerify',
+    parse: skipVerify,
+    fallback: () => false,
+    defaultFlag: '--allow-skip-verify',
+    env: Env.SKIP_VERIFY,
+    envValue: flagEnv,
+    override: skipVerifyOwn,
+    doc: 'skip TLS verification of Vault; only with `--allow-skip-verify`, else ignored with a warning',
+  },
+);
+/** The CA file inside the `tls-secret` Secret. */
+export const CA_FILE = 'ca.crt';
+export const TLS_SECRET = row(
+  { name: 'tls-secret', bankVaults: 'vault-tls-secret' },
+  {
+    setting: 'tlsSecret',
+    parse: V.objectName,
+    env: Env.CACERT,
+    envValue: () => `${TLS_MOUNT_PATH}/${CA_FILE}`,
+    doc: "Secret in the pod's namespace whose `ca.crt` verifies Vault, mounted for the init program",
+  },
+);
+export const CLIENT_TIMEOUT = row(
+  { name: 'client-timeout', bankVaults: 'vault-client-timeout' },
+  {
+    setting: 'clientTimeout',
+    parse: V.duration,
+    env: Env.CLIENT_TIMEOUT,
+    own: 'check',
+    doc: 'budget for login and reads, retries included: a Go duration (`10s`, `1m30s`, `1.5s`) or seconds',
+  },
+);
+export const IGNORE_MISSING = row(
+  { name: 'ignore-missing', bankVaults: 'vault-ignore-missing-secrets' },
+  {
+    setting: 'ignoreMissing',
+    parse: V.bool,
+    fallback: () => false,
+    env: Env.IGNORE_MISSING_SECRETS,
+    envValue: flagEnv,
+    doc: 'a missing path or key is skipped with a warning instead of failing',
+  },
+);
+export const ENV_PASSTHROUGH = row(
+  { name: 'env-passthrough', bankVaults: 'vault-env-passthrough' },
+  {
+    setting: 'envPassthrough',
+    parse: V.text,
+    env: Env.ENV_PASSTHROUGH,
+    doc: 'comma list of `VAULT_*` names the app keeps',
+  },
+);
+export const DAEMON = row(
+  { name: 'daemon', bankVaults: 'vault-env-daemon' },
+  {
+    setting: 'daemon',
+    parse: V.bool,
+    fallback: () => false,
+    env: Env.ENV_DAEMON,
+    envValue: flagEnv,
+    doc: "keep the init program as the app's parent: renew the token and leases, forward signals",
+  },
+);
+export const FROM_PATH = row(
+  { name: 'from-path', bankVaults: 'vault-env-from-path' },
+  {
+    setting: 'fromPath',
+    parse: V.vaultPaths,
+    env: Env.ENV_FROM_PATH,
+    own: 'check',
+    doc: 'comma list of Vault paths whose keys all become env vars; injects the pod without any reference',
+  },
+);
+export const TRANSIT_KEY = row(
+  { name: 'transit-key', bankVaults: 'transit-key-id' },
+  {
+    setting: 'transitKey',
+    parse: V.vaultPath,
+    own: 'check',
+    env: Env.TRANSIT_KEY_ID,
+    doc: 'transit key for `vault:v1:` ciphertexts (a Vault path)',
+  },
+);
+export const TRANSIT_PATH = row(
+  { name: 'transit-path', bankVaults: 'transit-path' },
+  {
+    setting: 'transitPath',
+    parse: V.vaultPath,
+    env: Env.TRANSIT_PATH,
+    own: 'check',
+    doc: 'transit mount path (a Vault path); default `transit`',
+  },
+);
+export const TOKEN_AUDIENCE = row(
+  { name: 'token-audience' },
+  {
+    setting: 'tokenAudience',
+    parse: V.text,
+    env: Env.SA_TOKEN,
+    envValue: () => `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_NAME}`,
+    doc: 'audience of a projected service-account token mounted for the init program only',
+  },
+);
+export const CONTAINERS = row(
+  { name: 'containers' },
+  {
+    setting: 'containers',
+    parse: V.list,
+    doc: 'comma list of container names to inject; default: every container with a reference',
+  },
+);
+
+function delivery(value: string): Delivery {
+  const v = value.trim().toLowerCase();
+  if (v === 'image' || v === 'emptydir') return v;
+  throw new V.ValueError(`${V.quote(value.trim())} is not image or emptyDir`);
+}
+
+/**
+ * How the bundle reaches this pod. A pod that already has a delivery (its `vault-inject` volume,
+ * or the bundle mounts of containers already injected) keeps it (mutate.ts `podDelivery`).
+ */
+export const DELIVERY = row(
+  { name: 'delivery' },
+  {
+    setting: 'delivery',
+    parse: delivery,
+    fallback: (ctx) => ctx.config.delivery,
+    defaultFlag: '--delivery',
+    doc: '`image` or `emptyDir`: how the bundle reaches this pod (a pod already injected keeps its own)',
+  },
+);
+
 /** Written by the webhook (`injected`); marks a mutated pod. */
-export const STATUS = annotation('status');
+export const STATUS: Annotation = {
+  ...names({ name: 'status' }),
+  doc: 'written by the webhook: `injected` marks a mutated pod',
+};
 export const STATUS_INJECTED = 'injected';
 
-/** The value of `a` in `annotations`: ours first, then the Bank-Vaults alias. */
+/** Every annotation that gives a pod setting, in the order they are read and their env is set. */
+export const SETTINGS = [
+  INJECT,
+  VAULT_ADDR,
+  ROLE,
+  AUTH_PATH,
+  AUTH_METHOD,
+  NAMESPACE,
+  SKIP_VERIFY,
+  TLS_SECRET,
+  CLIENT_TIMEOUT,
+  IGNORE_MISSING,
+  ENV_PASSTHROUGH,
+  DAEMON,
+  FROM_PATH,
+  TRANSIT_KEY,
+  TRANSIT_PATH,
+  TOKEN_AUDIENCE,
+  CONTAINERS,
+  DELIVERY,
+] as const;
+
+type Row = (typeof SETTINGS)[number];
+type ValueOf<R> = R extends SettingRow<string, infer T> ? T : never;
+/**
+ * A pod's settings, one field per row: always set for a row with a default, else optional.
+ * Derived from the table, so a new row is a new setting.
+ */
+export type PodSettings = {
+  readonly [R in Row as R extends Defaulted<string, unknown> ? R['setting'] : never]: ValueOf<R>;
+} & {
+  readonly [R in Row as R extends Defaulted<string, unknown> ? never : R['setting']]?: ValueOf<R>;
+};
+
+/** Every annotation, for the docs. */
+export const ANNOTATIONS: readonly Annotation[] = [...SETTINGS, STATUS];
+
+/** The value of `a` in `annotations`: ours first, then the aliases in order. */
 export function readAnnotation(
   annotations: Readonly<Record<string, string>> | undefined,
   a: Annotation,
 ): { value: string; key: string } | undefined {
   if (!annotations) return undefined;
-  const ours = annotations[a.key];
-  if (ours !== undefined) return { value: ours, key: a.key };
-  if (a.alias === undefined) return undefined;
-  const theirs = annotations[a.alias];
-  return theirs === undefined ? undefined : { value: theirs, key: a.alias };
+  for (const key of [a.key, ...a.aliases]) {
+    const value = annotations[key];
+    if (value !== undefined) return { value, key };
+  }
+  return undefined;
 }

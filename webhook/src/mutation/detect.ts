@@ -1,14 +1,19 @@
 /**
- * Which containers hold references (CONTRACT section 1), and the problems that deny the pod.
- * Pure: the Secret/ConfigMap facts were gathered before (sources.ts).
+ * Which containers hold references (docs/references.md), and the problems that deny the pod.
+ * Pure apart from yielding (bounds.ts): the Secret/ConfigMap facts were gathered before
+ * (sources.ts).
  */
 import {
+  COPY_FLAG,
   Env,
   INIT_PROGRAM,
   MalformedReferenceError,
+  ReferenceBudget,
+  TooManyReferencesError,
   hasReference,
   parseEnvValue,
 } from '../../../init-binary/src/contract/index.ts';
+import { MAX_REFERENCES_PER_POD, Slicer, tooManyInPod, tooManyInValue } from './bounds.ts';
 import {
   describeSource,
   sourceKey,
@@ -22,6 +27,7 @@ import {
   type Container,
   type ContainerList,
   type ContainerPosition,
+  type EnvVar,
   type Pod,
 } from './types.ts';
 
@@ -56,6 +62,11 @@ export function isInjected(c: Container): boolean {
   return c.command?.[0] === INIT_PROGRAM;
 }
 
+/** Runs the init program in front of an app (not as the copy of the bundle). */
+export function runsInitProgram(c: Container): boolean {
+  return isInjected(c) && c.command?.[1] !== COPY_FLAG;
+}
+
 /** The Secrets and ConfigMaps that `valueFrom`/`envFrom` name, each once. */
 export function sourcesOf(pod: Pod): SourceName[] {
   const seen = new Map<string, SourceName>();
@@ -63,7 +74,6 @@ export function sourcesOf(pod: Pod): SourceName[] {
     if (name) seen.set(sourceKey({ kind, name }), { kind, name });
   };
   for (const { container } of eachContainer(pod)) {
-    if (isInjected(container)) continue;
     for (const e of container.env ?? []) {
       add('secret', e.valueFrom?.secretKeyRef?.name);
       add('configmap', e.valueFrom?.configMapKeyRef?.name);
@@ -76,10 +86,14 @@ export function sourcesOf(pod: Pod): SourceName[] {
   return [...seen.values()];
 }
 
+/** What detection has found so far, across the pod. */
 interface Collector {
-  hasReference: boolean;
   readonly problems: string[];
   readonly warnings: Set<string>;
+  /** The references of the whole pod; spent once it holds a problem saying so. */
+  readonly budget: ReferenceBudget;
+  overBudget: boolean;
+  readonly slicer: Slicer;
 }
 
 function sourceLookup(
@@ -103,71 +117,122 @@ function sourceLookup(
   return undefined;
 }
 
+/** The pod passed its budget (and a problem says so): no more references are looked at. */
+const spent = (out: Collector): boolean => out.overBudget;
+
+function overBudget(where: string, out: Collector): void {
+  out.overBudget = true;
+  out.problems.push(tooManyInPod(where));
+}
+
+/** Counts `n` more references in the pod; false (and a problem) once the pod is over its bound. */
+function counted(n: number, where: string, out: Collector): boolean {
+  try {
+    for (let i = 0; i < n; i++) out.budget.take();
+    return true;
+  } catch (err) {
+    if (!(err instanceof TooManyReferencesError)) throw err;
+    overBudget(where, out);
+    return false;
+  }
+}
+
 function factProblem(fact: KeyFact, envName: string): string | undefined {
   if (fact.login && envName !== Env.TOKEN)
     return `"vault:login" is only valid as the value of ${Env.TOKEN}`;
   return fact.problem;
 }
 
-function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collector): void {
-  for (const e of c.env ?? []) {
-    if (e.value !== undefined) {
-      if (!hasReference(e.value)) continue;
-      out.hasReference = true;
-      try {
-        parseEnvValue(e.name, e.value);
-      } catch (err) {
-        if (!(err instanceof MalformedReferenceError)) throw err;
-        out.problems.push(`${label}, env ${e.name}: ${err.message}`);
-      }
-      continue;
-    }
-    const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
-    if (!ref?.name) continue;
-    const source: SourceName = {
-      kind: e.valueFrom?.secretKeyRef ? 'secret' : 'configmap',
-      name: ref.name,
-    };
-    const fact = sourceLookup(sources, source, ref.optional, out)?.get(ref.key);
-    if (!fact?.reference) continue;
-    out.hasReference = true;
-    const problem = factProblem(fact, e.name);
-    if (problem !== undefined) {
-      out.problems.push(
-        `${label}, env ${e.name} (${describeSource(source)} key ${ref.key}): ${problem}`,
-      );
-    }
+/** A literal value, parsed against the pod's budget. */
+function checkLiteral(e: EnvVar & { value: string }, where: string, out: Collector): void {
+  try {
+    parseEnvValue(e.name, e.value, { budget: out.budget });
+  } catch (err) {
+    if (!(err instanceof MalformedReferenceError)) throw err;
+    if (!(err instanceof TooManyReferencesError)) out.problems.push(`${where}: ${err.message}`);
+    else if (err.limit === out.budget.max && out.budget.used >= out.budget.max) {
+      overBudget(where, out);
+    } else out.problems.push(`${where}: ${tooManyInValue()}`);
   }
 }
 
-function checkEnvFrom(c: Container, label: string, sources: SourceIndex, out: Collector): void {
+/** A fact about a source's key used as env `name`: counted, and its problem reported. */
+function checkFact(fact: KeyFact, name: string, where: string, out: Collector): void {
+  if (!counted(fact.references ?? 0, where, out)) return;
+  const problem = factProblem(fact, name);
+  if (problem !== undefined) out.problems.push(`${where}: ${problem}`);
+}
+
+/** True when the value behind `e.valueFrom` holds a reference (checked). */
+function checkValueFrom(e: EnvVar, label: string, sources: SourceIndex, out: Collector): boolean {
+  const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
+  if (!ref?.name) return false;
+  const secret = e.valueFrom?.secretKeyRef !== undefined;
+  const source: SourceName = { kind: secret ? 'secret' : 'configmap', name: ref.name };
+  const fact = sourceLookup(sources, source, ref.optional, out)?.get(ref.key);
+  if (!fact?.reference) return false;
+  const where = `${label}, env ${e.name} (${describeSource(source)} key ${ref.key})`;
+  checkFact(fact, e.name, where, out);
+  return true;
+}
+
+/** True when some value of `c` holds a reference. */
+async function checkEnv(c: Container, label: string, sources: SourceIndex, out: Collector) {
+  let found = false;
+  for (const e of c.env ?? []) {
+    if (spent(out)) break;
+    await out.slicer.tick();
+    if (e.value === undefined) {
+      found = checkValueFrom(e, label, sources, out) || found;
+    } else if (hasReference(e.value)) {
+      found = true;
+      checkLiteral(e as EnvVar & { value: string }, `${label}, env ${e.name}`, out);
+    }
+  }
+  return found;
+}
+
+/** True when some key of an `envFrom` source of `c` holds a reference. */
+async function checkEnvFrom(c: Container, label: string, sources: SourceIndex, out: Collector) {
+  let found = false;
   for (const f of c.envFrom ?? []) {
     const ref = f.secretRef ?? f.configMapRef;
     if (!ref?.name) continue;
     const source: SourceName = { kind: f.secretRef ? 'secret' : 'configmap', name: ref.name };
-    const keys = sourceLookup(sources, source, ref.optional, out);
-    for (const [key, fact] of keys ?? []) {
+    for (const [key, fact] of sourceLookup(sources, source, ref.optional, out) ?? []) {
       if (!fact.reference) continue;
-      out.hasReference = true;
+      if (spent(out)) return found;
+      await out.slicer.tick();
+      found = true;
       const name = `${f.prefix ?? ''}${key}`;
-      const problem = factProblem(fact, name);
-      if (problem !== undefined) {
-        out.problems.push(`${label}, env ${name} (envFrom ${describeSource(source)}): ${problem}`);
-      }
+      checkFact(fact, name, `${label}, env ${name} (envFrom ${describeSource(source)})`, out);
     }
   }
+  return found;
 }
 
-export function detect(pod: Pod, sources: SourceIndex): Detection {
-  const problems: string[] = [];
-  const warnings = new Set<string>();
-  const containers = eachContainer(pod).map(({ container, position }): ContainerFacts => {
-    if (isInjected(container)) return { position, hasReference: false, injected: true };
-    const out: Collector = { hasReference: false, problems, warnings };
+export async function detect(
+  pod: Pod,
+  sources: SourceIndex,
+  signal?: AbortSignal,
+): Promise<Detection> {
+  const out: Collector = {
+    problems: [],
+    warnings: new Set(),
+    budget: new ReferenceBudget(MAX_REFERENCES_PER_POD),
+    overBudget: false,
+    slicer: new Slicer(signal),
+  };
+  const containers: ContainerFacts[] = [];
+  for (const { container, position } of eachContainer(pod)) {
+    if (isInjected(container)) {
+      containers.push({ position, hasReference: false, injected: true });
+      continue;
+    }
     const label = describeContainer(position);
-    checkEnv(container, label, sources, out);
-    checkEnvFrom(container, label, sources, out);
-    return { position, hasReference: out.hasReference, injected: false };
-  });
-  return { containers, problems, warnings: [...warnings] };
+    const inEnv = await checkEnv(container, label, sources, out);
+    const inEnvFrom = await checkEnvFrom(container, label, sources, out);
+    containers.push({ position, hasReference: inEnv || inEnvFrom, injected: false });
+  }
+  return { containers, problems: out.problems, warnings: [...out.warnings] };
 }

@@ -1,5 +1,5 @@
 /**
- * The mutation of CONTRACT section 3, as a pure function: `mutate(pod, plan, config)` returns a
+ * The mutation of a pod (docs/webhook.md), as a pure function: `mutate(pod, plan, config)` returns a
  * new pod and never touches its input. The admission layer diffs the two into a JSONPatch.
  *
  * Idempotent by construction: a container that already runs the init program is not a target
@@ -22,9 +22,9 @@ import {
   TOKEN_VOLUME_NAME,
   VOLUME_NAME,
 } from '../../../init-binary/src/contract/index.ts';
-import { STATUS, STATUS_INJECTED } from './annotations.ts';
+import { CA_FILE, SETTINGS, STATUS, STATUS_INJECTED } from './annotations.ts';
 import { eachContainer, isInjected } from './detect.ts';
-import type { PodSettings } from './pod-settings.ts';
+import type { PodSettings } from './annotations.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import {
   describeContainer,
@@ -41,6 +41,10 @@ export interface Target {
   readonly position: ContainerPosition;
   /** The original command + args (from the image config when the container had no command). */
   readonly argv: readonly string[];
+  /** Settings the webhook writes over the container's own (own-env.ts). */
+  readonly overrides?: readonly EnvVar[];
+  /** Already runs the init program (a copied manifest): only what it lacks is added. */
+  readonly repair?: boolean;
 }
 
 export interface MutationPlan {
@@ -52,30 +56,22 @@ export interface MutationPlan {
 export const NOBODY = 65534;
 /** Lifetime of the projected `token-audience` token; the kubelet rotates it before expiry. */
 export const TOKEN_EXPIRATION_SECONDS = 3600;
-/** The CA file inside the `tls-secret` Secret. */
-export const CA_FILE = 'ca.crt';
 
-/** The `VAULT_*` settings of CONTRACT section 4 for this pod, in a stable order. */
+/**
+ * The init program's settings for this pod, in the table's order (annotations.ts), then the
+ * webhook's own (`--init-log-level`). See docs/init-program.md.
+ */
 export function initEnv(settings: PodSettings, config: InjectionConfig): EnvVar[] {
-  const env: [string, string | undefined][] = [
-    [Env.ADDR, settings.vaultAddr],
-    [Env.ROLE, settings.role],
-    [Env.AUTH_PATH, settings.authPath],
-    [Env.AUTH_METHOD, settings.authMethod],
-    [Env.NAMESPACE, settings.namespace],
-    [Env.SKIP_VERIFY, settings.skipVerify ? 'true' : undefined],
-    [Env.CACERT, settings.tlsSecret ? `${TLS_MOUNT_PATH}/${CA_FILE}` : undefined],
-    [Env.CLIENT_TIMEOUT, settings.clientTimeout],
-    [Env.IGNORE_MISSING_SECRETS, settings.ignoreMissing ? 'true' : undefined],
-    [Env.ENV_PASSTHROUGH, settings.envPassthrough],
-    [Env.ENV_DAEMON, settings.daemon ? 'true' : undefined],
-    [Env.ENV_FROM_PATH, settings.fromPath],
-    [Env.TRANSIT_KEY_ID, settings.transitKey],
-    [Env.TRANSIT_PATH, settings.transitPath],
-    [Env.LOG_LEVEL, config.initLogLevel || undefined],
-    [Env.SA_TOKEN, settings.tokenAudience ? `${TOKEN_MOUNT_PATH}/${TOKEN_FILE_NAME}` : undefined],
-  ];
-  return env.flatMap(([name, value]) => (value === undefined ? [] : [{ name, value }]));
+  const env: EnvVar[] = [];
+  const values = settings as Readonly<Record<string, unknown>>;
+  for (const row of SETTINGS) {
+    const setting = values[row.setting];
+    if (row.env === undefined || setting === undefined) continue;
+    const value = row.envValue ? row.envValue(setting as never) : String(setting);
+    if (value !== undefined) env.push({ name: row.env, value });
+  }
+  if (config.initLogLevel) env.push({ name: Env.LOG_LEVEL, value: config.initLogLevel });
+  return env;
 }
 
 const trimSlash = (p: string): string => p.replace(/(.)\/+$/, '$1');
@@ -83,15 +79,15 @@ const trimSlash = (p: string): string => p.replace(/(.)\/+$/, '$1');
 const IMAGE_SUBPATH = MOUNT_PATH.slice(1);
 
 /**
- * The delivery the pod already has, else the configured one. The bundle's layout differs by
- * delivery (at the root of an emptyDir the copy container fills; under vault-inject/ in an image
- * volume of the whole init image), so the volume, the copy container and every bundle mount must
- * agree: a copy container writing into a read-only image volume, or a mount with the wrong
- * subPath, gives a pod that never starts. A pod carries its delivery in its bundle volume, or,
- * when that was dropped (a copied manifest), in the bundle mounts of the containers that already
- * run the init program. A copy container alone does not decide: it is ours to drop.
+ * The delivery the pod already has, if any. The bundle's layout differs by delivery (at the root
+ * of an emptyDir the copy container fills; under vault-inject/ in an image volume of the whole
+ * init image), so the volume, the copy container and every bundle mount must agree: a copy
+ * container writing into a read-only image volume, or a mount with the wrong subPath, gives a pod
+ * that never starts. A pod carries its delivery in its bundle volume, or, when that was dropped
+ * (a copied manifest), in the bundle mounts of the containers that already run the init program.
+ * A copy container alone does not decide: it is ours to drop.
  */
-export function podDelivery(pod: Pod, config: InjectionConfig): Delivery {
+export function existingDelivery(pod: Pod): Delivery | undefined {
   const volume = pod.spec.volumes?.find((v) => v.name === VOLUME_NAME);
   if (volume?.image !== undefined) return 'image';
   if (volume?.emptyDir !== undefined) return 'emptydir';
@@ -102,7 +98,30 @@ export function podDelivery(pod: Pod, config: InjectionConfig): Delivery {
     );
     if (bundle) return bundle.subPath === IMAGE_SUBPATH ? 'image' : 'emptydir';
   }
-  return config.delivery;
+  return undefined;
+}
+
+/**
+ * The delivery the pod gets: the one it already has (so reinvocation and re-applying keep
+ * volume, copy container and mounts in agreement), else its `delivery` annotation, else
+ * `--delivery` (both in `settings.delivery`).
+ */
+export function podDelivery(pod: Pod, settings: PodSettings): Delivery {
+  return existingDelivery(pod) ?? settings.delivery;
+}
+
+/**
+ * A container that already runs the init program but cannot start: the pod has no bundle volume
+ * (or an emptyDir one nothing fills), or the container does not mount it at /vault-inject. A
+ * manifest copied from a mutated pod, with the webhook's volumes or copy container dropped.
+ */
+export function needsRepair(pod: Pod, c: Container): boolean {
+  const volume = pod.spec.volumes?.find((v) => v.name === VOLUME_NAME);
+  const copy = pod.spec.initContainers?.some((i) => i.name === COPY_CONTAINER_NAME);
+  const mounted = (c.volumeMounts ?? []).some(
+    (m) => m.name === VOLUME_NAME && trimSlash(String(m.mountPath)) === MOUNT_PATH,
+  );
+  return !mounted || volume === undefined || (volume.emptyDir !== undefined && !copy);
 }
 
 function bundleVolume(config: InjectionConfig, delivery: Delivery): Volume {
@@ -187,15 +206,25 @@ export function copyContainer(pod: Pod, config: InjectionConfig): Container {
 }
 
 function injectContainer(c: Container, target: Target, env: EnvVar[], m: VolumeMount[]): void {
-  c.command = [INIT_PROGRAM];
-  c.args = [...target.argv];
+  if (!target.repair) {
+    c.command = [INIT_PROGRAM];
+    c.args = [...target.argv];
+  }
   const mountNames = new Set((c.volumeMounts ?? []).map((v) => v.name));
   const newMounts = m.filter((v) => !mountNames.has(v.name)).map((v) => ({ ...v }));
   if (newMounts.length > 0) c.volumeMounts = [...(c.volumeMounts ?? []), ...newMounts];
-  // A VAULT_* setting the container sets itself (e.g. VAULT_TOKEN=vault:login) is kept as it is.
-  const own = new Set((c.env ?? []).map((e) => e.name));
-  const newEnv = env.filter((e) => !own.has(e.name)).map((e) => ({ ...e }));
-  if (newEnv.length > 0) c.env = [...(c.env ?? []), ...newEnv];
+  // A VAULT_* setting the container sets itself (e.g. VAULT_TOKEN=vault:login) is kept as it is,
+  // unless the webhook overrides it: then each entry of that name gets the webhook's value, or,
+  // when it came through envFrom, an entry is added (env wins over envFrom).
+  const over = new Map((target.overrides ?? []).map((e) => [e.name, e.value]));
+  const kept = (c.env ?? []).map((e) =>
+    over.has(e.name) ? { name: e.name, value: over.get(e.name) } : e,
+  );
+  const own = new Set(kept.map((e) => e.name));
+  const added = [...env, ...(target.overrides ?? [])].filter(
+    (e) => !own.has(e.name) && own.add(e.name),
+  );
+  if (added.length > 0 || over.size > 0) c.env = [...kept, ...added.map((e) => ({ ...e }))];
 }
 
 function isCopyContainer(c: Container): boolean {
@@ -269,8 +298,8 @@ export function nameClashes(
       `the pod already has an init container "${COPY_CONTAINER_NAME}" that the webhook did not write; rename it`,
     );
   }
-  const copied = config.delivery === 'emptydir' || (copy !== undefined && isCopyContainer(copy));
-  const delivery = podDelivery(pod, config);
+  const copied = settings.delivery === 'emptydir' || (copy !== undefined && isCopyContainer(copy));
+  const delivery = podDelivery(pod, settings);
   const ours = volumes(settings, config, delivery);
   for (const v of pod.spec.volumes ?? []) {
     const mine = ours.find((o) => o.name === v.name);
@@ -294,7 +323,7 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
   const out = JSON.parse(JSON.stringify(pod)) as Pod;
   if (plan.targets.length === 0) return out;
   const env = initEnv(plan.settings, config);
-  const delivery = podDelivery(pod, config);
+  const delivery = podDelivery(pod, plan.settings);
   const m = mounts(plan.settings, delivery);
   for (const target of plan.targets) {
     const c = out.spec[target.position.list]?.[target.position.index];

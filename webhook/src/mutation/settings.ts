@@ -1,7 +1,7 @@
 import type { AuthMethod } from '../../../init-binary/src/contract/index.ts';
 import type { ResourceRequirements } from './types.ts';
 
-/** How the init bundle reaches the pod (ARCHITECTURE decision 3). */
+/** How the init bundle reaches the pod (docs/webhook.md, docs/deploy.md). */
 export type Delivery = 'emptydir' | 'image';
 
 /** The webhook-wide settings the mutation needs; parsed once from flags and env (config.ts). */

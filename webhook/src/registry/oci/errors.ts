@@ -16,6 +16,7 @@ export const REGISTRY_ERROR_CODES = [
   'protocol',
   'no_matching_platform',
   'no_entrypoint',
+  'credential_provider',
 ] as const;
 
 export type RegistryErrorCode = (typeof REGISTRY_ERROR_CODES)[number];
@@ -27,6 +28,11 @@ export interface RegistryErrorDetails {
   readonly registry: string;
   /** What went wrong, in a few words (`HTTP 401 from the token endpoint`). */
   readonly reason: string;
+  /**
+   * For the webhook's log only, never the message: what a connection failed with (`ECONNREFUSED`,
+   * a certificate error). The message, which a denial quotes, does not say what answered.
+   */
+  readonly detail?: string;
 }
 
 const SUMMARY: Record<RegistryErrorCode, string> = {
@@ -40,6 +46,7 @@ const SUMMARY: Record<RegistryErrorCode, string> = {
   protocol: 'unexpected registry response',
   no_matching_platform: 'no manifest for the platform',
   no_entrypoint: 'image has neither ENTRYPOINT nor CMD',
+  credential_provider: 'no credentials from the credential provider',
 };
 
 export class RegistryError extends Error {
@@ -47,6 +54,8 @@ export class RegistryError extends Error {
   readonly image: string;
   readonly registry: string;
   readonly reason: string;
+  /** See RegistryErrorDetails.detail: logged, never in the message. */
+  readonly detail: string | undefined;
 
   constructor(code: RegistryErrorCode, details: RegistryErrorDetails, options?: ErrorOptions) {
     const where = details.registry ? ` (registry ${details.registry})` : '';
@@ -56,6 +65,7 @@ export class RegistryError extends Error {
     this.image = details.image;
     this.registry = details.registry;
     this.reason = details.reason;
+    this.detail = details.detail;
   }
 }
 

@@ -2,8 +2,8 @@
  * OCI image config lookup for containers without `command`: the public surface of this folder.
  * See docs/registry.md.
  */
+export { ImageConfigLookup } from './image-config-lookup.ts';
 export {
-  ImageConfigLookup,
   DEFAULT_TAG_TTL_MS,
   DEFAULT_TIMEOUT_MS,
   type CommandRequest,
@@ -11,9 +11,8 @@ export {
   type ImageLookupOptions,
   type ImageLookupRequest,
   type ImageLookupResult,
-  type LookupEvent,
-  type LookupLogger,
-} from './lookup.ts';
+} from './lookup-types.ts';
+export type { LookupEvent, LookupLogger } from './lookup-events.ts';
 export {
   RegistryError,
   REGISTRY_ERROR_CODES,
@@ -40,7 +39,8 @@ export {
   type PodPlacement,
 } from './platform.ts';
 export { parseImageReference, formatImageReference, type ImageReference } from './reference.ts';
-export { effectiveArgsField, effectiveCommand, type ImageConfig } from './image-config.ts';
+export { effectiveArgsField, effectiveCommand } from './effective-command.ts';
+export type { ImageConfig } from './parse-manifest.ts';
 export type { RegistryHostOptions, RegistryHosts, Transport } from './transport.ts';
 export {
   registryCommandLookup,
@@ -48,4 +48,4 @@ export {
   type PullSecretReader,
   type RegistryCommandLookupOptions,
   type RegistryCounters,
-} from './seam.ts';
+} from './pod-command.ts';

@@ -98,29 +98,37 @@ function splitRegistry(name: string): { registry: string; path: string } {
   return { registry: DOCKER_HUB, path: name };
 }
 
-/** Parse and normalise an image reference; throws RegistryError('invalid_reference'). */
-export function parseImageReference(original: string): ImageReference {
-  if (original.trim() !== original || original === '') {
-    throw invalid(original, 'empty or surrounded by spaces');
-  }
-  const { name, tag, digest } = splitNameTagDigest(original);
-  if (name.length > MAX_NAME_LENGTH) throw invalid(original, 'name longer than 255 characters');
-  if (tag !== undefined && !TAG.test(tag)) throw invalid(original, `malformed tag "${tag}"`);
-  if (digest !== undefined) checkDigest(original, digest);
-
-  const { registry, path } = splitRegistry(name);
+function checkPath(original: string, registry: string, path: string): string[] {
   if (registry !== DOCKER_HUB && !HOST.test(registry)) {
     throw invalid(original, `malformed registry host "${registry}"`);
   }
   const components = path.split('/');
-  for (const component of components) {
-    if (!COMPONENT.test(component)) {
-      throw invalid(
-        original,
-        `malformed repository path "${path}" (lowercase letters, digits, separators)`,
-      );
-    }
+  if (!components.every((component) => COMPONENT.test(component))) {
+    throw invalid(
+      original,
+      `malformed repository path "${path}" (lowercase letters, digits, separators)`,
+    );
   }
+  return components;
+}
+
+function checkNameTagDigest(original: string): ReturnType<typeof splitNameTagDigest> {
+  if (original.trim() !== original || original === '') {
+    throw invalid(original, 'empty or surrounded by spaces');
+  }
+  const parts = splitNameTagDigest(original);
+  const { name, tag, digest } = parts;
+  if (name.length > MAX_NAME_LENGTH) throw invalid(original, 'name longer than 255 characters');
+  if (tag !== undefined && !TAG.test(tag)) throw invalid(original, `malformed tag "${tag}"`);
+  if (digest !== undefined) checkDigest(original, digest);
+  return parts;
+}
+
+/** Parse and normalise an image reference; throws RegistryError('invalid_reference'). */
+export function parseImageReference(original: string): ImageReference {
+  const { name, tag, digest } = checkNameTagDigest(original);
+  const { registry, path } = splitRegistry(name);
+  const components = checkPath(original, registry, path);
   const repository = registry === DOCKER_HUB && components.length === 1 ? `library/${path}` : path;
   return {
     registry,

@@ -1,7 +1,7 @@
 /**
- * What a manifest, an index and a config blob mean to us, and Kubernetes' rule for the command a
- * container runs: ENTRYPOINT + (the container's `args` when set, else CMD). Bodies are verified
- * against their digest before they are trusted, so a digest-keyed cache can keep them forever.
+ * What a manifest, an index and a config blob mean to us. Bodies are verified against their digest
+ * before they are trusted, so a digest-keyed cache can keep them forever. What a container runs
+ * from them is effective-command.ts.
  */
 import { createHash } from 'node:crypto';
 import { isIndexMediaType, isManifestMediaType, isSchema1MediaType } from './media-types.ts';
@@ -64,7 +64,8 @@ function parseEntries(manifests: unknown): IndexEntry[] {
   return manifests.filter(isRecord).flatMap((entry): IndexEntry[] => {
     const digest = entry['digest'];
     if (typeof digest !== 'string') return [];
-    const platform = isRecord(entry['platform']) ? entry['platform'] : {};
+    // An entry without `platform` stays without: containerd then reads the image config's.
+    const platform = isRecord(entry['platform']) ? stringFields(entry['platform']) : undefined;
     const annotations = isRecord(entry['annotations']) ? entry['annotations'] : {};
     const stringsOnly = Object.fromEntries(
       Object.entries(annotations).filter((kv): kv is [string, string] => typeof kv[1] === 'string'),
@@ -73,7 +74,7 @@ function parseEntries(manifests: unknown): IndexEntry[] {
       {
         digest,
         ...(typeof entry['mediaType'] === 'string' ? { mediaType: entry['mediaType'] } : {}),
-        platform: stringFields(platform),
+        ...(platform !== undefined ? { platform } : {}),
         annotations: stringsOnly,
       },
     ];
@@ -113,15 +114,28 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   }
   const config = parsed['config'];
   if (isManifestMediaType(mediaType) || (mediaType === undefined && isRecord(config))) {
-    if (!isRecord(config) || typeof config['digest'] !== 'string') {
-      throw new ManifestFormatError('manifest has no config digest');
-    }
-    return { kind: 'manifest', configDigest: config['digest'] };
+    return { kind: 'manifest', configDigest: configDigestOf(config) };
   }
+  return { kind: 'unsupported', mediaType: unsupportedType(parsed, mediaType, served) };
+}
+
+function configDigestOf(config: unknown): string {
+  if (!isRecord(config) || typeof config['digest'] !== 'string') {
+    throw new ManifestFormatError('manifest has no config digest');
+  }
+  return config['digest'];
+}
+
+/** How an unsupported manifest is named in the error: its type, `schema 1`, or what was served. */
+function unsupportedType(
+  parsed: Record<string, unknown>,
+  mediaType: string | undefined,
+  served: string | undefined,
+): string {
   if (isSchema1MediaType(mediaType) || parsed['schemaVersion'] === 1) {
-    return { kind: 'unsupported', mediaType: mediaType ?? 'schema 1' };
+    return mediaType ?? 'schema 1';
   }
-  return { kind: 'unsupported', mediaType: mediaType ?? (served || 'unknown') };
+  return mediaType ?? (served || 'unknown');
 }
 
 function stringList(value: unknown, what: string): string[] {
@@ -141,35 +155,4 @@ export function parseImageConfig(body: Buffer): ImageConfig {
     cmd: stringList(config['Cmd'], 'Cmd'),
     platform: stringFields(parsed),
   };
-}
-
-/**
- * The argv Kubernetes runs for a container without `command`: ENTRYPOINT + (args if the container
- * sets them, else CMD). Empty when the image has neither and the container no args.
- */
-export function effectiveCommand(
-  config: Pick<ImageConfig, 'entrypoint' | 'cmd'>,
-  args: readonly string[] | null | undefined,
-): string[] {
-  const tail = args !== undefined && args !== null && args.length > 0 ? args : config.cmd;
-  return [...config.entrypoint, ...tail];
-}
-
-/** Kubernetes expands `$(VAR)` in `args` and reduces `$$` to `$`; image strings are not expanded. */
-function escapeForKubernetes(value: string): string {
-  return value.replaceAll('$', '$$$$');
-}
-
-/**
- * The same argv written as a container's `args` field: the parts that come from the image are
- * escaped so kubelet's `$(VAR)` expansion leaves them exactly as the image had them; the container's
- * own args are kept as written (kubelet expanded them before, and will again).
- */
-export function effectiveArgsField(
-  config: Pick<ImageConfig, 'entrypoint' | 'cmd'>,
-  args: readonly string[] | null | undefined,
-): string[] {
-  const own = args !== undefined && args !== null && args.length > 0;
-  const entrypoint = config.entrypoint.map(escapeForKubernetes);
-  return own ? [...entrypoint, ...args] : [...entrypoint, ...config.cmd.map(escapeForKubernetes)];
 }

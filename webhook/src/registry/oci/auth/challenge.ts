@@ -89,3 +89,11 @@ export function parseChallenges(header: string): Challenge[] {
   }
   return challenges;
 }
+
+/** The challenge we answer: Bearer before Basic; another scheme is not one we speak. */
+export function pickChallenge(header: string | undefined): Challenge | undefined {
+  const challenges = parseChallenges(header ?? '');
+  return (
+    challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic')
+  );
+}

@@ -1,5 +1,5 @@
 /**
- * The seam adapter (`registryCommandLookup`) with a stand-in lookup and pull secret reader: the
+ * The pod command lookup (`registryCommandLookup`) with a stand-in lookup and pull secret reader: the
  * order of credentials, the platform from placement, escaping for `args`, the error it turns a
  * RegistryError into, and one read of the pull secrets per review. The lookup itself is tested in
  * lookup-cache.test.ts and against a real registry.
@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCode, WebhookError } from '../../../webhook/src/errors.ts';
-import type { ImageLookupRequest as SeamRequest } from '../../../webhook/src/registry/image-config.ts';
+import type { ImageCommandRequest } from '../../../webhook/src/registry/image-command.ts';
 import {
   RegistryError,
   parsePlatform,
@@ -82,7 +82,7 @@ function lookup(
   };
 }
 
-const request = (extra: Partial<SeamRequest> = {}): SeamRequest => ({
+const request = (extra: Partial<ImageCommandRequest> = {}): ImageCommandRequest => ({
   image: 'registry.example/team/app:1',
   namespace: 'team-a',
   imagePullSecrets: [],
@@ -152,11 +152,11 @@ describe('registryCommandLookup: credentials', () => {
 
   it('reads the pull secrets once for all containers of one review, again for the next review', async () => {
     const r = reader({ s: dockerConfigSecret('s', 'registry.example') }, { app: [] });
-    const seam = registryCommandLookup({ lookup: lookup(), secrets: r });
+    const commands = registryCommandLookup({ lookup: lookup(), secrets: r });
     const review = signal();
     await Promise.all(
       ['a', 'b', 'c'].map((name, index) =>
-        seam.lookup(
+        commands.lookup(
           request({
             imagePullSecrets: ['s'],
             serviceAccountName: 'app',
@@ -167,59 +167,63 @@ describe('registryCommandLookup: credentials', () => {
       ),
     );
     assert.equal(r.calls.length, 2, r.calls.join('\n'));
-    await seam.lookup(request({ imagePullSecrets: ['s'], serviceAccountName: 'app' }), signal());
+    await commands.lookup(
+      request({ imagePullSecrets: ['s'], serviceAccountName: 'app' }),
+      signal(),
+    );
     assert.equal(r.calls.length, 4);
   });
 });
 
 describe('registryCommandLookup: platform', () => {
   const arm = { nodeSelector: { 'kubernetes.io/arch': 'arm64' } };
-  const rows: [string, SeamRequest['placement'], string | undefined, string | undefined][] = [
-    ['no placement: the webhook’s platform', undefined, 'linux/amd64', 'linux/amd64'],
-    ['nodeSelector pins arm64', arm, 'linux/amd64', 'linux/arm64'],
+  const rows: [string, ImageCommandRequest['placement'], string | undefined, string | undefined][] =
     [
-      'required node affinity pins arm64',
-      {
-        affinity: {
-          nodeAffinity: {
-            requiredDuringSchedulingIgnoredDuringExecution: {
-              nodeSelectorTerms: [
-                {
-                  matchExpressions: [
-                    { key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] },
-                  ],
-                },
-              ],
+      ['no placement: the webhook’s platform', undefined, 'linux/amd64', 'linux/amd64'],
+      ['nodeSelector pins arm64', arm, 'linux/amd64', 'linux/arm64'],
+      [
+        'required node affinity pins arm64',
+        {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [
+                  {
+                    matchExpressions: [
+                      { key: 'kubernetes.io/arch', operator: 'In', values: ['arm64'] },
+                    ],
+                  },
+                ],
+              },
             },
           },
         },
-      },
-      'linux/amd64',
-      'linux/arm64',
-    ],
-    [
-      'affinity with two architectures: the webhook’s platform',
-      {
-        affinity: {
-          nodeAffinity: {
-            requiredDuringSchedulingIgnoredDuringExecution: {
-              nodeSelectorTerms: [
-                {
-                  matchExpressions: [
-                    { key: 'kubernetes.io/arch', operator: 'In', values: ['arm64', 'amd64'] },
-                  ],
-                },
-              ],
+        'linux/amd64',
+        'linux/arm64',
+      ],
+      [
+        'affinity with two architectures: the webhook’s platform',
+        {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [
+                  {
+                    matchExpressions: [
+                      { key: 'kubernetes.io/arch', operator: 'In', values: ['arm64', 'amd64'] },
+                    ],
+                  },
+                ],
+              },
             },
           },
         },
-      },
-      'linux/amd64',
-      'linux/amd64',
-    ],
-    ['a configured platform of another architecture', {}, 'linux/arm/v7', 'linux/arm/v7'],
-    ['no configured platform: the lookup decides', arm, undefined, undefined],
-  ];
+        'linux/amd64',
+        'linux/amd64',
+      ],
+      ['a configured platform of another architecture', {}, 'linux/arm/v7', 'linux/arm/v7'],
+      ['no configured platform: the lookup decides', arm, undefined, undefined],
+    ];
   for (const [name, placement, configured, expected] of rows) {
     it(name, async () => {
       const l = lookup();
@@ -239,8 +243,8 @@ describe('registryCommandLookup: platform', () => {
 describe('registryCommandLookup: the answer', () => {
   it('escapes $ as $$ exactly once, for args', async () => {
     const l = lookup({ entrypoint: ['/bin/sh', '-c'], cmd: ['echo $HOME $(X) $$'] });
-    const seam = registryCommandLookup({ lookup: l });
-    assert.deepEqual(await seam.lookup(request(), signal()), {
+    const commands = registryCommandLookup({ lookup: l });
+    assert.deepEqual(await commands.lookup(request(), signal()), {
       entrypoint: ['/bin/sh', '-c'],
       cmd: ['echo $$HOME $$(X) $$$$'],
     });
@@ -262,18 +266,21 @@ describe('registryCommandLookup: the answer', () => {
       reason: 'HTTP 401 (credentials from secret team-a/pod2)',
     });
     const r = reader({ pod2: dockerConfigSecret('pod2', 'registry.example') }, {});
-    const seam = registryCommandLookup({ lookup: lookup(cause), secrets: r });
-    await assert.rejects(seam.lookup(request({ imagePullSecrets: ['pod2'] }), signal()), (err) => {
-      assert.ok(err instanceof WebhookError);
-      assert.equal(err.code, ErrorCode.NO_COMMAND);
-      assert.equal(err.cause, cause);
-      assert.equal(
-        err.message,
-        'container "app" has no command and its image could not be looked up: image "registry.example/team/app:1" (registry registry.example): not authorized: HTTP 401 (credentials from secret team-a/pod2)',
-      );
-      assert.ok(!err.message.includes(SECRET_VALUE));
-      return true;
-    });
+    const commands = registryCommandLookup({ lookup: lookup(cause), secrets: r });
+    await assert.rejects(
+      commands.lookup(request({ imagePullSecrets: ['pod2'] }), signal()),
+      (err) => {
+        assert.ok(err instanceof WebhookError);
+        assert.equal(err.code, ErrorCode.NO_COMMAND);
+        assert.equal(err.cause, cause);
+        assert.equal(
+          err.message,
+          'container "app" has no command and its image could not be looked up: image "registry.example/team/app:1" (registry registry.example): not authorized: HTTP 401 (credentials from secret team-a/pod2)',
+        );
+        assert.ok(!err.message.includes(SECRET_VALUE));
+        return true;
+      },
+    );
   });
 
   it('a reader that fails is a lookup failure too, never a crash', async () => {

@@ -1,26 +1,24 @@
 /**
- * The bridge from the webhook's seam (`../image-config.ts`) to this lookup: reads the pull secrets
- * (the pod's, then its service account's), picks the platform from the pod's placement, and turns a
- * RegistryError into the webhook's NO_COMMAND error (denied or admitted with a warning by the
- * pipeline's policy). Also maps lookup events to the metrics of CONTRACT section 6.
+ * The command a pod's container runs, looked up in its image's registry (`ImageCommandLookup` of
+ * `../image-command.ts`): reads the pull secrets (the pod's, then its service account's), picks the
+ * platform from the pod's placement, and turns a RegistryError into the webhook's NO_COMMAND error
+ * (denied or admitted with a warning by the pipeline's policy). Also maps lookup events to the
+ * registry metrics (docs/registry.md, Observability).
  *
  * Credentials go from the reader to the lookup and nowhere else: errors and events name the secret
  * a credential came from, never what it holds.
  */
 import { ErrorCode, WebhookError } from '../../errors.ts';
 import { describeContainer } from '../../mutation/types.ts';
-import type {
-  ImageCommand,
-  ImageConfigLookup as CommandLookup,
-  ImageLookupRequest as SeamRequest,
-} from '../image-config.ts';
+import type { ImageCommand, ImageCommandLookup, ImageCommandRequest } from '../image-command.ts';
 import {
   credentialSourceFromSecret,
   type CredentialSource,
   type CredentialSourceKind,
   type PullSecret,
 } from './docker-config.ts';
-import type { ImageConfigLookup, LookupEvent } from './lookup.ts';
+import type { ImageConfigLookup } from './image-config-lookup.ts';
+import type { LookupEvent } from './lookup-events.ts';
 import { platformForPod, type Platform } from './platform.ts';
 
 /** Kubernetes reads the webhook needs (RBAC: get secrets, get serviceaccounts). */
@@ -57,7 +55,7 @@ export interface RegistryCommandLookupOptions {
 }
 
 async function readCredentialSources(
-  request: SeamRequest,
+  request: ImageCommandRequest,
   reader: PullSecretReader,
   signal: AbortSignal,
 ): Promise<CredentialSource[]> {
@@ -92,14 +90,14 @@ function sourcesOf(secrets: readonly PullSecret[], kind: CredentialSourceKind): 
 
 const escape = (value: string): string => value.replaceAll('$', '$$$$');
 
-/** The seam implementation the webhook passes to its pipeline. */
-export function registryCommandLookup(options: RegistryCommandLookupOptions): CommandLookup {
+/** The ImageCommandLookup the webhook passes to its pipeline. */
+export function registryCommandLookup(options: RegistryCommandLookupOptions): ImageCommandLookup {
   const escapeForArgs = options.escapeForArgs ?? true;
   const reader = options.secrets;
   // The containers of one pod are looked up concurrently under the review's signal: they share
   // one read of the pull secrets. Keyed by that signal, so one review never waits on another's.
   const reads = new WeakMap<AbortSignal, Map<string, Promise<CredentialSource[]>>>();
-  const credentialSources = (request: SeamRequest, signal: AbortSignal) => {
+  const credentialSources = (request: ImageCommandRequest, signal: AbortSignal) => {
     if (reader === undefined) return Promise.resolve([]);
     const key = JSON.stringify([
       request.namespace,
@@ -116,7 +114,7 @@ export function registryCommandLookup(options: RegistryCommandLookupOptions): Co
     return read;
   };
   return {
-    async lookup(request: SeamRequest, signal: AbortSignal): Promise<ImageCommand> {
+    async lookup(request: ImageCommandRequest, signal: AbortSignal): Promise<ImageCommand> {
       try {
         const credentials = await credentialSources(request, signal);
         const platform =
@@ -134,6 +132,9 @@ export function registryCommandLookup(options: RegistryCommandLookupOptions): Co
           ? { entrypoint: entrypoint.map(escape), cmd: cmd.map(escape) }
           : { entrypoint, cmd };
       } catch (error) {
+        // A Kubernetes read that got no answer (E_KUBERNETES_READ) denies the review as it is: it
+        // is not the image's failure, and no registry failure policy admits it.
+        if (error instanceof WebhookError) throw error;
         const why = error instanceof Error ? error.message : String(error);
         throw new WebhookError(
           ErrorCode.NO_COMMAND,

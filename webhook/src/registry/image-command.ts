@@ -1,6 +1,6 @@
 /**
- * The seam for containers without `command`: their image's ENTRYPOINT and CMD come from the
- * registry. The webhook plugs the OCI lookup in here (`oci/seam.ts`, `registryCommandLookup`);
+ * The command of a container without `command`: its image's ENTRYPOINT and CMD come from the
+ * registry. The webhook plugs the OCI lookup in here (`oci/pod-command.ts`, `registryCommandLookup`);
  * `commandRequired` is what runs without one (the offline preview): such a container is denied
  * (or, in the preview, left alone) with a message that says what to do.
  */
@@ -18,7 +18,7 @@ export interface ImageCommand {
   readonly cmd: readonly string[];
 }
 
-export interface ImageLookupRequest {
+export interface ImageCommandRequest {
   readonly image: string;
   readonly namespace: string;
   /** The pod's `imagePullSecrets` names, in order. */
@@ -30,12 +30,12 @@ export interface ImageLookupRequest {
   readonly container: ContainerPosition;
 }
 
-export interface ImageConfigLookup {
+export interface ImageCommandLookup {
   /**
    * Rejects with a WebhookError (code NO_COMMAND) when the command cannot be known; the message
    * names the container, the image, the registry and the reason, never a credential.
    */
-  lookup(request: ImageLookupRequest, signal: AbortSignal): Promise<ImageCommand>;
+  lookup(request: ImageCommandRequest, signal: AbortSignal): Promise<ImageCommand>;
 }
 
 export function noCommandError(container: ContainerPosition, why: string): WebhookError {
@@ -46,7 +46,7 @@ export function noCommandError(container: ContainerPosition, why: string): Webho
 }
 
 /** Without a registry (the offline preview): a container without `command` cannot be injected. */
-export const commandRequired: ImageConfigLookup = {
+export const commandRequired: ImageCommandLookup = {
   lookup(request) {
     return Promise.reject(
       noCommandError(

@@ -6,15 +6,17 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
-  ManifestFormatError,
   effectiveArgsField,
   effectiveCommand,
+} from '../../../webhook/src/registry/oci/effective-command.ts';
+import {
+  ManifestFormatError,
   parseImageConfig,
   parseManifest,
   verifyDigest,
   type ParsedManifest,
-} from '../../../webhook/src/registry/oci/image-config.ts';
-import { ImageConfigLookup } from '../../../webhook/src/registry/oci/lookup.ts';
+} from '../../../webhook/src/registry/oci/parse-manifest.ts';
+import { ImageConfigLookup } from '../../../webhook/src/registry/oci/image-config-lookup.ts';
 import { RegistryError } from '../../../webhook/src/registry/oci/errors.ts';
 import type { HttpResponse, Transport } from '../../../webhook/src/registry/oci/transport.ts';
 
