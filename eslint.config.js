@@ -43,7 +43,12 @@ const LAYERS = [
     io: true,
   },
   {
-    files: ['webhook/src/metrics.ts', 'webhook/src/errors.ts', 'webhook/src/version.ts'],
+    files: [
+      'webhook/src/metrics.ts',
+      'webhook/src/errors.ts',
+      'webhook/src/log.ts',
+      'webhook/src/version.ts',
+    ],
     forbid: ['main', 'cli', 'app', 'admission', 'k8s', 'registry', 'tls', 'config', 'mutation'],
   },
 ];
