@@ -40,6 +40,16 @@ export {
 } from './platform.ts';
 export { parseImageReference, formatImageReference, type ImageReference } from './reference.ts';
 export { effectiveArgsField, effectiveCommand } from './effective-command.ts';
+export {
+  CredentialProviderConfigError,
+  parseCredentialProviderConfig,
+  type CredentialProviderSpec,
+} from './credential-provider/config.ts';
+export {
+  CredentialProviderError,
+  CredentialProviders,
+  type CredentialProvidersOptions,
+} from './credential-provider/providers.ts';
 export type { ImageConfig } from './parse-manifest.ts';
 export type { RegistryHostOptions, RegistryHosts, Transport } from './transport.ts';
 export {
