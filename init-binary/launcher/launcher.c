@@ -3,10 +3,12 @@
  * libc, no shell), as any user, from a read-only mount, wherever the bundle is mounted.
  *
  * It execs the bundled glibc loader on the bundled Node.js with the bundled libraries:
- *   ROOT/runtime/lib/ld-linux-x86-64.so.2 --argv0 vault-inject-env --library-path ROOT/runtime/lib
+ *   ROOT/runtime/lib/LOADER --argv0 vault-inject-env --library-path ROOT/runtime/lib
  *     ROOT/runtime/node ROOT/app/vault-inject-env.mjs ARGS...
  * where ROOT is the directory above the launcher's own (from /proc/self/exe, else argv[0], else
- * /vault-inject). Nothing of the image's own libc, loader or library path is used.
+ * /vault-inject). Nothing of the image's own libc, loader or library path is used. LOADER is the
+ * loader's name on the bundle's architecture: ld-linux-x86-64.so.2 (amd64, the default) or
+ * ld-linux-aarch64.so.1 (arm64: scripts/bundle.sh --arch arm64 passes -DLOADER=...).
  *
  * Variables that would change how the loader, glibc or Node behave (LD_*, NODE_*, UV_*, OPENSSL_*,
  * SSL_CERT_*, GLIBC_TUNABLES, MALLOC_*) belong to the app: they are renamed to
@@ -24,6 +26,9 @@
 
 #define HIDDEN_PREFIX "VAULT_INJECT_HIDDEN_"
 #define DEFAULT_ROOT "/vault-inject"
+#ifndef LOADER
+#define LOADER "ld-linux-x86-64.so.2"
+#endif
 
 extern char **environ;
 
@@ -83,7 +88,7 @@ static char *bundle_root(const char *argv0) {
 
 int main(int argc, char **argv) {
   const char *root = bundle_root(argc > 0 ? argv[0] : 0);
-  char *loader = join(root, "/runtime/lib/ld-linux-x86-64.so.2");
+  char *loader = join(root, "/runtime/lib/" LOADER);
 
   size_t envc = 0;
   while (environ[envc]) envc++;

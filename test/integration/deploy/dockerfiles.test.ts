@@ -59,7 +59,10 @@ function baseImages(instructions: Instruction[]): string[] {
   return instructions
     .filter((i) => i.op === 'FROM')
     .map((i) =>
-      (i.args.split(/\s+/)[0] ?? '').replace(/\$\{(\w+)\}/g, (_, k: string) => args[k] ?? ''),
+      (i.args.split(/\s+/).find((a) => !a.startsWith('--platform=')) ?? '').replace(
+        /\$\{(\w+)\}/g,
+        (_, k: string) => args[k] ?? '',
+      ),
     );
 }
 
@@ -182,7 +185,7 @@ describe('the rules that matter to us', () => {
     const copy = final.filter((i) => i.op === 'COPY');
     assert.equal(copy.length, 1);
     const run = ins.find((i) => i.op === 'RUN' && i.args.includes('scripts/bundle.sh'));
-    const out = /scripts\/bundle\.sh (\S+)/.exec(run?.args ?? '')?.[1];
+    const out = /scripts\/bundle\.sh (?:--arch \S+ )?(\S+)/.exec(run?.args ?? '')?.[1];
     assert.equal(
       copy[0]?.args,
       `--from=bundle ${out} /vault-inject`,

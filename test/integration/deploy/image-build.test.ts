@@ -17,6 +17,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { componentPath } from '../../env/kube.ts';
+import { arm64Bundle } from '../init/arm64.ts';
 import { BUNDLE, ensureBundle, listTree, repoRoot } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -53,7 +54,7 @@ describe('Dockerfile.init, final stage, built by buildah', () => {
     await ensureBundle();
     const stage = finalStage(await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'));
     // The `bundle` stage's output, where its RUN line writes it (/out/vault-inject).
-    const bundleStage = /^RUN scripts\/bundle\.sh (\S+)/m.exec(
+    const bundleStage = /^RUN scripts\/bundle\.sh (?:--arch \S+ )?(\S+)/m.exec(
       await readFile(path.join(repoRoot, 'Dockerfile.init'), 'utf8'),
     )?.[1];
     assert.equal(bundleStage, '/out/vault-inject');
@@ -78,6 +79,71 @@ describe('Dockerfile.init, final stage, built by buildah', () => {
     ]);
     container = (await b(['from', TAG])).stdout.trim();
     rootfs = (await b(['mount', container])).stdout.trim();
+  });
+
+  it('linux/amd64 and linux/arm64 in one OCI index (buildah manifest)', async () => {
+    const multi = 'localhost/vault-inject-init:multi';
+    const dockerfile = path.join(dir, 'Dockerfile');
+    const arm64 = path.join(dir, 'bundle-stage-arm64');
+    arm64Bundle(path.join(arm64, 'out/vault-inject'));
+    await b(['manifest', 'create', multi]);
+    for (const [arch, context] of [
+      ['amd64', path.join(dir, 'bundle-stage')],
+      ['arm64', arm64],
+    ] as const) {
+      await b([
+        'bud',
+        '--isolation',
+        'chroot',
+        '--platform',
+        `linux/${arch}`,
+        '--build-context',
+        `bundle=${context}`,
+        '-f',
+        dockerfile,
+        '--manifest',
+        multi,
+        context,
+      ]);
+    }
+    // Pushed as a registry would receive it, into an OCI layout: its index.json names the index.
+    const layout = path.join(dir, 'oci-layout');
+    await b(['manifest', 'push', '--all', '--format', 'oci', multi, `oci:${layout}`]);
+    interface Index {
+      mediaType: string;
+      manifests: { digest: string; platform: { os: string; architecture: string } }[];
+    }
+    const blob = async (digest: string): Promise<Index> =>
+      JSON.parse(await readFile(path.join(layout, 'blobs', ...digest.split(':')), 'utf8')) as Index;
+    const top = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8')) as Index;
+    assert.equal(top.manifests.length, 1);
+    const index = await blob(top.manifests[0]?.digest ?? '');
+    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual(
+      index.manifests.map((m) => `${m.platform.os}/${m.platform.architecture}`).sort(),
+      ['linux/amd64', 'linux/arm64'],
+    );
+    // Each platform's image in that layout: its config says its architecture, and its one layer
+    // holds the launcher of that architecture (ELF e_machine: 0x3e x86-64, 0xb7 AArch64).
+    const machines = { amd64: 0x3e, arm64: 0xb7 } as Record<string, number>;
+    for (const m of index.manifests) {
+      const manifest = JSON.parse(
+        await readFile(path.join(layout, 'blobs', ...m.digest.split(':')), 'utf8'),
+      ) as { config: { digest: string }; layers: { digest: string }[] };
+      const config = JSON.parse(
+        await readFile(path.join(layout, 'blobs', ...manifest.config.digest.split(':')), 'utf8'),
+      ) as { os: string; architecture: string };
+      assert.deepEqual([config.os, config.architecture], [m.platform.os, m.platform.architecture]);
+      assert.equal(manifest.layers.length, 1);
+      const layer = path.join(layout, 'blobs', ...(manifest.layers[0]?.digest ?? '').split(':'));
+      const launcher = (
+        await run('tar', ['-xzOf', layer, 'vault-inject/bin/vault-inject-env'], {
+          encoding: 'buffer',
+          maxBuffer: 16 * 1024 * 1024,
+        })
+      ).stdout;
+      assert.equal(launcher.readUInt16LE(18), machines[m.platform.architecture]);
+    }
   });
 
   after(async () => {

@@ -6,6 +6,7 @@
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { proxyConfigFromEnv, type ProxyConfig } from '../../../init-binary/src/contract/index.ts';
 import type { RegistryConfig } from '../config.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import type { ImageCommandLookup } from './image-command.ts';
@@ -39,6 +40,20 @@ export interface RegistryLookupDeps {
   readonly metrics?: RegistryCounters;
   /** For tests: the HTTP layer. */
   readonly transport?: Transport;
+  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY (registryProxy). */
+  readonly proxy?: ProxyConfig;
+}
+
+/** The proxy variables of the webhook's environment (docs/registry.md, "Proxies"). */
+export function registryProxy(
+  env: Readonly<Record<string, string | undefined>>,
+): ProxyConfig | undefined {
+  try {
+    return proxyConfigFromEnv(env);
+  } catch (cause) {
+    // The message names the variable, never its value (it may hold the proxy's password).
+    throw configError((cause as Error).message, cause);
+  }
 }
 
 function configError(message: string, cause?: unknown): WebhookError {
@@ -128,6 +143,7 @@ export async function createRegistryLookup(
     ...(deps.logger ? { logger: deps.logger } : {}),
     ...(deps.metrics ? { onLookup: registryMetricsHook(deps.metrics) } : {}),
     ...(deps.transport ? { transport: deps.transport } : {}),
+    ...(deps.proxy ? { proxy: deps.proxy } : {}),
   });
   return {
     images: registryCommandLookup({

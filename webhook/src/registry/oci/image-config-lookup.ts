@@ -73,7 +73,10 @@ export class ImageConfigLookup {
     let transport = options.transport;
     let close = (): void => undefined;
     if (transport === undefined) {
-      const node = createNodeTransport({ hosts });
+      const node = createNodeTransport({
+        hosts,
+        ...(options.proxy ? { proxy: options.proxy } : {}),
+      });
       transport = node;
       close = () => node.close();
     }

@@ -2,6 +2,7 @@
  * The shapes an image config lookup takes and gives (public), and the state one lookup carries
  * between its parts (cache, credential order, manifest walk, events).
  */
+import type { ProxyConfig } from '../../../../init-binary/src/contract/index.ts';
 import type { CredentialProviders } from './credential-provider/providers.ts';
 import type { CredentialSource, FoundCredential } from './docker-config.ts';
 import { RegistryError, type RegistryErrorCode } from './errors.ts';
@@ -33,6 +34,8 @@ export interface ImageLookupOptions {
    * Hub (auth.docker.io), GHCR and ECR issue tokens from another host.
    */
   readonly tokenRealmSameHost?: boolean;
+  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY as read at start; absent: every registry direct. */
+  readonly proxy?: ProxyConfig;
   /** Tried after the request's own sources: the webhook's default docker config. */
   readonly defaultCredentials?: readonly CredentialSource[];
   /** Tried after the default docker config: kubelet credential provider plugins. */
