@@ -185,6 +185,11 @@ describe('the built webhook: registry lookups are no SSRF client or port scanner
       messages.closed ?? '',
       /registry unreachable: no registry answered at 127\.0\.0\.1:PORT over HTTPS/,
     );
+    // A hint for every failed HTTPS connection alike, never which one it was.
+    assert.match(
+      messages.plain ?? '',
+      /over HTTPS; if it serves plain HTTP, list it in --registry-plain-http$/,
+    );
     // The operator still sees what it was, in the webhook's log (its lines arrive through a pipe,
     // so the last one may come after the answer: wait for it, a little).
     const failedDetails = (): string[] =>
