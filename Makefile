@@ -18,7 +18,7 @@ E2E_TESTS := 'test/e2e/**/*.test.ts'
 
 PREFIX ?= $(HOME)/.local
 
-.PHONY: help deps components build bundle install-cli lint typecheck test test-unit test-integration test-e2e demo format clean bench bench-webhook bench-init manifests
+.PHONY: help deps components build bundle install-cli lint typecheck test test-unit test-integration test-e2e demo format clean bench bench-webhook bench-init bench-soak manifests
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -63,14 +63,19 @@ test-e2e: deps components build bundle ## the end-to-end test through kube-apise
 test: deps lint typecheck components build bundle ## everything CI runs: install, lint, typecheck, every test
 	$(NODE_TEST) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(E2E_TESTS)
 
-bench: deps bundle ## every benchmark beside its Bank-Vaults peer (scripts/components.sh --bench first; a peer that cannot be built is said so)
+# The benches (never part of `make test`): ours beside Bank-Vaults' programs, built from the sources
+# VAULT_INJECT_BV_SOURCES names (docs/benchmarks.md); without them, ours alone, saying why.
+bench: deps build bundle ## every benchmark beside its Bank-Vaults peer, interleaved rounds, ratios (docs/benchmarks.md)
 	node scripts/bench/run.ts
 
-bench-webhook: deps ## measure handler time and reviews/s of the webhook (HTTPS keep-alive, 127.0.0.1)
+bench-webhook: deps build ## the webhook beside vault-secrets-webhook: reviews/s, CPU per review, RSS (HTTPS, 127.0.0.1)
 	node scripts/bench/webhook.ts
 
-bench-init: deps bundle ## start-to-exec, RSS before exec and bare node start of vault-inject-env (OpenBao on 127.0.0.1)
+bench-init: deps bundle ## start-to-exec and peak RSS of vault-inject-env beside vault-env, loopback and +5/+20 ms RTT
 	node scripts/bench/init.ts
+
+bench-soak: deps build ## the webhook at full rate for 10 minutes: RSS sampled, fails if it grows
+	node scripts/bench/webhook.ts --no-handler --no-peer --soak 600
 
 manifests: ## render deploy/manifests from the Helm chart (a test fails when they are stale)
 	scripts/render-manifests.sh

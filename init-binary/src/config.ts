@@ -14,6 +14,7 @@ import { pathSettingProblem, trimSlashes } from './contract/paths.ts';
 import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
 import { LOGIN_VALUE } from './contract/references.ts';
+import { proxyConfigFromEnv, type ProxyConfig } from './contract/proxy.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -49,6 +50,11 @@ export interface Config {
   readonly saTokenFile: string;
   /** The app asked for the init program's token (`VAULT_TOKEN=vault:login`). */
   readonly loginPassthrough: boolean;
+  /**
+   * HTTPS_PROXY, HTTP_PROXY, NO_PROXY (lowercase wins); undefined when no proxy is set. They stay
+   * in the app's environment too.
+   */
+  readonly proxy: ProxyConfig | undefined;
 }
 
 /** Parses the settings. Throws ConfigError naming the variable for a value it cannot use. */
@@ -86,6 +92,7 @@ export function parseConfig(env: Environment): Config {
     secretId: get(Env.SECRET_ID),
     saTokenFile: get(Env.SA_TOKEN) ?? DEFAULT_SA_TOKEN_PATH,
     loginPassthrough,
+    proxy: parseProxy(env),
   };
   return Object.freeze(config);
 }
@@ -105,6 +112,15 @@ function parseAddr(raw: string | undefined): string | undefined {
     throw new ConfigError(`${Env.ADDR} must not hold credentials`);
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+function parseProxy(env: Environment): ProxyConfig | undefined {
+  try {
+    return proxyConfigFromEnv(env);
+  } catch (cause) {
+    // The message names the variable, never its value (it may hold the proxy's password).
+    throw new ConfigError((cause as Error).message, { cause });
+  }
 }
 
 function parseAuthMethod(raw: string | undefined): AuthMethod {

@@ -1,16 +1,29 @@
-// Start-to-exec of vault-inject-env (the built bundle) on loopback: 10 references over 3 paths on a
-// real OpenBao dev server, jwt login. Prints median/p90 of spawn → app start (the app prints
-// CLOCK_MONOTONIC as its first act), the init program's RSS just before exec, and the bare
-// `node -e 0` start. With Bank-Vaults' vault-env available (scripts/components.sh --bench), runs it
-// on the same setup and prints the ratios.
-//   node scripts/bench/init.ts [RUNS]        (make bench-init; make bench runs it with the others)
+// The init bench (never asserted in tests): start-to-exec of vault-inject-env (the built bundle)
+// beside Bank-Vaults' vault-env, on the same OpenBao dev server with the same 10 references over 3
+// paths and the same jwt login, in interleaved ABBA rounds. First on loopback, then with an added
+// round-trip time of 5 and 20 ms (a delaying TCP proxy on 127.0.0.1, scripts/bench/delay-proxy.ts).
+// The app both exec is a static stamp (scripts/bench/stamp.c) that prints CLOCK_MONOTONIC at its
+// start and the peak RSS the process reached before exec. Also the bare start of the bundled node.
+//   node scripts/bench/init.ts [--runs N] [--rtt 0,5,20]     (make bench-init)
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { setUpFixtures, startOpenBao } from '../../test/env/openbao.ts';
+import { startDelayProxy } from './delay-proxy.ts';
+import { bankVaults, load, report } from './proc.ts';
+import { compareLine, median, quantile, roundOrder, type Side } from './stats.ts';
 
-const runs = Number(process.argv[2] ?? 30);
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '20' },
+    rtt: { type: 'string', default: '0,5,20' },
+  },
+});
+const runs = Number(args.runs);
+const rtts = args.rtt.split(',').map(Number);
+const WARM_UP = 3;
 const bundle = resolve(process.env['VAULT_INJECT_BUNDLE'] ?? 'dist/bundle/vault-inject');
 if (!existsSync(`${bundle}/bin/vault-inject-env`))
   throw new Error(`no bundle at ${bundle}: run make bundle`);
@@ -22,150 +35,141 @@ const cc = spawnSync('musl-gcc', ['-static', '-O2', '-o', stamp, 'scripts/bench/
 });
 if (cc.status !== 0) throw new Error(`musl-gcc: ${cc.stderr}`);
 
-const load = (): string =>
-  loadavg()
-    .map((n) => n.toFixed(2))
-    .join(' ');
-console.log(`load average at start: ${load()} (2-core machines: above ~1 inflates every number)`);
+console.log(
+  `init bench: load average at start ${load()} (2 cores: above ~1 inflates every number)`,
+);
+const peer = bankVaults('vault-env');
+const programs: Partial<Record<Side, string>> = { ours: `${bundle}/bin/vault-inject-env` };
+if (peer.path) programs.theirs = peer.path;
+else console.log(`Bank-Vaults vault-env: peer not available: ${peer.why}`);
+const NAMES: Record<Side, string> = { ours: 'vault-inject-env', theirs: 'vault-env' };
 
 const bao = await startOpenBao();
 try {
+  const env = await fixtures();
+  for (const rtt of rtts) {
+    const proxy = rtt > 0 ? await startDelayProxy(new URL(bao.addr), rtt) : undefined;
+    try {
+      await compare(rtt, { ...env, VAULT_ADDR: proxy?.addr ?? bao.addr });
+    } finally {
+      await proxy?.close();
+    }
+  }
+  const node = await bareNode();
+  console.log(
+    `bare start of the bundled node (node -e 0): median ${node.toFixed(1)} ms (${runs} runs)`,
+  );
+  report('init', 'bare start of the bundled node (no peer)', { ours: node }, 'ms');
+  const du = spawnSync('du', ['-sb', bundle], { encoding: 'utf8' }).stdout.split('\t')[0];
+  console.log(`bundle: ${du} bytes`);
+  console.log(`load average at the end: ${load()}`);
+} finally {
+  await bao.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+async function fixtures(): Promise<Record<string, string>> {
   const fx = await setUpFixtures(bao);
   const jwt = join(tmp, 'jwt');
   writeFileSync(jwt, fx.signJwt({ exp: Math.floor(Date.now() / 1000) + 3600 }));
-  await bao.api('POST', 'secret/data/bench/one', { data: { a: '1', b: '2', c: '3', d: '4' } });
-  await bao.api('POST', 'secret/data/bench/two', { data: { a: '1', b: '2', c: '3' } });
-  await bao.api('POST', 'secret/data/bench/three', { data: { a: '1', b: '2', c: '3' } });
   const refs: Record<string, string> = {};
   for (const [path, keys] of [
     ['one', 'abcd'],
     ['two', 'abc'],
     ['three', 'abc'],
   ] as const) {
+    const data = Object.fromEntries([...keys].map((k, i) => [k, String(i + 1)]));
+    await bao.api('POST', `secret/data/bench/${path}`, { data });
     for (const k of keys)
       refs[`REF_${path}_${k}`.toUpperCase()] = `vault:secret/data/bench/${path}#${k}`;
   }
-  const env = {
+  return {
     PATH: '/usr/bin:/bin',
-    VAULT_ADDR: bao.addr,
     VAULT_AUTH_METHOD: 'jwt',
     VAULT_PATH: 'jwt',
     VAULT_ROLE: 'app',
     KUBERNETES_SERVICE_ACCOUNT_TOKEN: jwt,
     ...refs,
   };
+}
 
-  const ours = await measure(
-    'vault-inject-env (bundle)',
-    `${bundle}/bin/vault-inject-env`,
-    [stamp],
-    env,
-  );
-  const rss = rssBeforeExec(env);
-  const node = await measure(
-    'node -e 0 (bundled runtime, bare)',
-    `${bundle}/runtime/lib/ld-linux-x86-64.so.2`,
-    ['--library-path', `${bundle}/runtime/lib`, `${bundle}/runtime/node`, '-e', '0'],
-    {},
-    false,
-  );
-  console.log(`RSS of vault-inject-env just before exec: ${rss} KiB`);
-  console.log(
-    `bundle: ${spawnSync('du', ['-sb', bundle], { encoding: 'utf8' }).stdout.split('\t')[0]} bytes, gzip ${spawnSync('sh', ['-c', `tar -C ${bundle} -cf - . | gzip -6 | wc -c`], { encoding: 'utf8' }).stdout.trim()} bytes`,
-  );
+interface Run {
+  readonly ms: number;
+  readonly maxRssKib: number;
+}
 
-  const peer = bankVaultsEnv();
-  let theirs: Result | undefined;
-  if (peer) {
-    theirs = await measure('Bank-Vaults vault-env', peer, [stamp], env);
-    console.log(
-      `ratio start-to-exec median ours/theirs: ${(ours.median / theirs.median).toFixed(2)}`,
-    );
-  } else {
-    console.log(
-      'Bank-Vaults vault-env not available (scripts/components.sh --bench builds it): no ratio',
-    );
+/** Interleaved rounds of both programs against one Vault address; medians side by side. */
+async function compare(rtt: number, env: Record<string, string>): Promise<void> {
+  for (const side of Object.keys(programs) as Side[]) await resolves(side, env);
+  const label = rtt === 0 ? 'loopback' : `+${rtt} ms RTT`;
+  const results: Record<Side, Run[]> = { ours: [], theirs: [] };
+  const withPeer = programs.theirs !== undefined;
+  for (let round = 0; round < runs + WARM_UP; round++) {
+    for (const side of roundOrder(round, withPeer)) {
+      const r = await startToExec(programs[side] as string, env, NAMES[side]);
+      if (round >= WARM_UP) results[side].push(r); // warm-ups: page cache, OpenBao's caches
+    }
   }
-  console.log(
-    `ratio start-to-exec median ours / bare node start: ${(ours.median / node.median).toFixed(2)}`,
-  );
-  console.log(`load average at the end: ${load()}`);
-  report('start-to-exec median, 10 refs over 3 paths', ours.median, theirs?.median, 'ms');
-  report('start-to-exec p90', ours.p90, theirs?.p90, 'ms');
-  report('bare start of the bundled node (no peer)', node.median, undefined, 'ms');
-  report('RSS just before exec', rss / 1024, undefined, 'MiB');
-} finally {
-  await bao.stop();
-  rmSync(tmp, { recursive: true, force: true });
-}
-
-interface Result {
-  readonly median: number;
-  readonly p90: number;
-}
-
-/** For `make bench` (scripts/bench/run.ts): one JSON line per number, ours beside the peer's. */
-function report(metric: string, ours: number, peer: number | undefined, unit: string): void {
-  const file = process.env['VAULT_INJECT_BENCH_RESULTS'];
-  if (!file) return;
-  appendFileSync(file, `${JSON.stringify({ bench: 'init', metric, ours, peer, unit })}\n`);
-}
-
-/** Spawn → app start (from the stamp), or spawn → exit when `stamped` is false; in ms. */
-async function measure(
-  label: string,
-  file: string,
-  args: readonly string[],
-  env: Record<string, string>,
-  stamped = true,
-): Promise<Result> {
-  const times: number[] = [];
-  for (let i = 0; i < runs + 3; i++) {
-    const t0 = process.hrtime.bigint();
-    const { code, stdout, stderr } = await exec(file, args, env);
-    const t1 = process.hrtime.bigint();
-    if (code !== 0) throw new Error(`${label}: exit ${code}: ${stderr}`);
-    const end = stamped ? BigInt(stdout.trim()) : t1;
-    if (i >= 3) times.push(Number(end - t0) / 1e6); // 3 warm-up runs (page cache)
-  }
-  times.sort((a, b) => a - b);
-  const r = {
-    median: times[Math.floor(times.length / 2)] ?? 0,
-    p90: times[Math.floor(times.length * 0.9)] ?? 0,
+  const line = (metric: string, pick: (r: Run) => number, how: { q: number; unit: string }) => {
+    const scale = how.unit === 'MiB' ? 1024 : 1;
+    const at = (side: Side): number => quantile(results[side].map(pick), how.q) / scale;
+    const values = withPeer ? { ours: at('ours'), theirs: at('theirs') } : { ours: at('ours') };
+    console.log(`  ${compareLine(metric, values, how.unit)}`);
+    report('init', metric, { ours: values.ours, peer: values.theirs }, how.unit);
   };
   console.log(
-    `${label}: start-to-${stamped ? 'exec' : 'exit'} median ${r.median.toFixed(1)} ms, p90 ${r.p90.toFixed(1)} ms (${times.length} runs)`,
+    `\n${label}: ${runs} interleaved rounds (+${WARM_UP} warm-up), 10 refs over 3 paths, jwt login; load average ${load()}`,
   );
-  return r;
+  line(`start-to-exec median, ${label}`, (r) => r.ms, { q: 0.5, unit: 'ms' });
+  line(`start-to-exec p90, ${label}`, (r) => r.ms, { q: 0.9, unit: 'ms' });
+  if (rtt === 0) line('peak RSS before exec (median)', (r) => r.maxRssKib, { q: 0.5, unit: 'MiB' });
 }
 
-function rssBeforeExec(env: Record<string, string>): number {
-  const r = spawnSync(`${bundle}/bin/vault-inject-env`, ['/bin/true'], {
-    env: { ...env, VAULT_LOG_LEVEL: 'debug' },
-    encoding: 'utf8',
-  });
-  // A JSON log line (the default) or a text one (VAULT_JSON_LOG=false).
-  const m = /handing over.*\brssKb"?[=:](\d+)/.exec(r.stderr);
-  return m ? Number(m[1]) : NaN;
+/** Spawn → the stamp's first instruction, and the peak RSS before exec. */
+async function startToExec(file: string, env: Record<string, string>, label: string): Promise<Run> {
+  const t0 = process.hrtime.bigint();
+  const { code, stdout, stderr } = await exec(file, [stamp], env);
+  if (code !== 0) throw new Error(`${label}: exit ${code}: ${stderr.slice(0, 2000)}`);
+  // The stamp's line is the last one (vault-env logs to stdout before it execs).
+  const m = /^(\d+) (\d+)$/m.exec(stdout.trim().split('\n').at(-1) ?? '');
+  if (!m) throw new Error(`${label}: no stamp line in its output: ${stdout.slice(-500)}`);
+  const [, ns, rss] = m;
+  return { ms: Number(BigInt(ns ?? '0') - t0) / 1e6, maxRssKib: Number(rss) };
 }
 
-function bankVaultsEnv(): string | undefined {
-  const fromEnv = process.env['VAULT_INJECT_BV_VAULT_ENV'];
-  if (fromEnv && existsSync(fromEnv)) return fromEnv;
-  const r = spawnSync('scripts/components/bank-vaults.sh', ['path', 'vault-env'], {
-    encoding: 'utf8',
-  });
-  const path = r.stdout.trim();
-  return r.status === 0 && path !== '' ? path : undefined;
+/** Both programs really resolve the references: run once with `env` as the app and check them. */
+async function resolves(side: Side, env: Record<string, string>): Promise<void> {
+  const r = await exec(programs[side] as string, ['/usr/bin/env'], env);
+  const got = new Map(
+    r.stdout.split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const wrong = Object.keys(env).filter(
+    (k) => k.startsWith('REF_') && !/^[1-4]$/.test(got.get(k) ?? ''),
+  );
+  if (r.code !== 0 || wrong.length > 0)
+    throw new Error(
+      `${NAMES[side]} did not resolve ${wrong.join(', ') || 'its references'} (exit ${r.code}): ${r.stderr.slice(0, 500)}`,
+    );
+}
+
+async function bareNode(): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs + WARM_UP; i++) {
+    const t0 = performance.now();
+    const args = ['--library-path', `${bundle}/runtime/lib`, `${bundle}/runtime/node`, '-e', '0'];
+    await exec(`${bundle}/runtime/lib/ld-linux-x86-64.so.2`, args, {});
+    if (i >= WARM_UP) times.push(performance.now() - t0);
+  }
+  return median(times);
 }
 
 function exec(
   file: string,
-  args: readonly string[],
+  argv: readonly string[],
   env: Record<string, string>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -1,12 +1,15 @@
 // `make bench`: every benchmark, one after the other, each beside its Bank-Vaults peer where the
 // peer exists. First `scripts/components.sh --bench` (the real servers, and Bank-Vaults' vault-env
-// and vault-secrets-webhook built from their Go modules); a peer that cannot be built is reported
-// as such, never replaced by a guess. Each bench prints its own numbers; a summary follows.
+// and vault-secrets-webhook built from the sources VAULT_INJECT_BV_SOURCES names, see
+// docs/benchmarks.md); a peer that is not available is reported with the reason, never replaced by
+// a guess. Each bench prints its own numbers; a summary of ours, theirs and the ratios follows.
 //   node scripts/bench/run.ts [--only init,webhook,registry,admission-registry]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { load } from './proc.ts';
+import { compareLine } from './stats.ts';
 
 interface Bench {
   readonly name: string;
@@ -27,7 +30,7 @@ const BENCHES: readonly Bench[] = [
     name: 'webhook',
     script: 'scripts/bench/webhook.ts',
     args: [],
-    peer: 'none: this bench measures our handler alone (no vault-secrets-webhook run is scripted)',
+    peer: 'vault-secrets-webhook (the in-process handler time has none)',
   },
   {
     name: 'registry',
@@ -47,7 +50,7 @@ interface Result {
   readonly bench: string;
   readonly metric: string;
   readonly ours: number;
-  readonly peer?: number;
+  readonly peer?: number | null;
   readonly unit: string;
 }
 
@@ -56,25 +59,22 @@ const only = onlyArg === -1 ? undefined : new Set((process.argv[onlyArg + 1] ?? 
 const selected = BENCHES.filter((b) => !only || only.has(b.name));
 if (selected.length === 0) throw new Error(`--only: none of ${BENCHES.map((b) => b.name)}`);
 
-const load = (): string =>
-  loadavg()
-    .map((n) => n.toFixed(2))
-    .join(' ');
 console.log(`bench: ${selected.map((b) => b.name).join(', ')}; load average ${load()}`);
 
-// 1. The components, peers included. A failure to build a peer is reported, not fatal.
-const components = await run('scripts/components.sh', ['--bench'], {}, true);
-const peersBuilt = components.code === 0;
+// 1. The components, peers included. A peer that is not available is reported, not fatal.
+const components = await run('scripts/components.sh', ['--bench'], {}, { keepStderr: true });
 let peerNote = 'built';
-if (!peersBuilt) {
-  // The Go proxy's answer names the module and the reason (e.g. "403 Forbidden").
-  const lines = components.stderr.split('\n').map((l) => l.trim());
-  const proxy = [...new Set(lines.filter((l) => /^go: .*bank-vaults/.test(l)))];
-  const why = proxy.length > 0 ? proxy : lines.filter((l) => l !== '').slice(-3);
+if (components.code !== 0) {
+  const why = await run(
+    'scripts/components/bank-vaults.sh',
+    ['why'],
+    {},
+    { keepStderr: true, quiet: true },
+  );
   peerNote = 'NOT AVAILABLE';
   console.log(
-    `\nBank-Vaults peers could not be built here, so there are no side-by-side numbers:\n  ${why.join('\n  ')}\n` +
-      'Our own numbers follow; see docs/real-stack.md ("Bank-Vaults peers").\n',
+    `\nBank-Vaults peers not available, so there are no side-by-side numbers: ${why.stdout.trim()}\n` +
+      'Our own numbers follow; docs/benchmarks.md says how to supply the peers.\n',
   );
 }
 
@@ -99,12 +99,9 @@ try {
     const status = code === 0 ? 'ok' : `FAILED (exit ${code})`;
     console.log(`${bench.name}: ${status} in ${seconds.toFixed(0)} s; peer: ${bench.peer}`);
     for (const r of results.filter((x) => x.bench === bench.name)) {
-      const ours = `${r.ours.toFixed(1)} ${r.unit}`;
-      const theirs =
-        r.peer === undefined
-          ? 'Bank-Vaults: not available'
-          : `Bank-Vaults ${r.peer.toFixed(1)} ${r.unit}, ours/theirs ${(r.ours / r.peer).toFixed(2)}`;
-      console.log(`  ${r.metric}: ours ${ours}; ${theirs}`);
+      console.log(
+        `  ${compareLine(r.metric, { ours: r.ours, theirs: r.peer ?? undefined }, r.unit, r.ours >= 100 ? 0 : 2)}`,
+      );
     }
   }
   process.exitCode = outcomes.every((o) => o.code === 0) ? 0 : 1;
@@ -120,23 +117,25 @@ function readResults(file: string): Result[] {
     .map((l) => JSON.parse(l) as Result);
 }
 
-/** Runs a command with its output shown as it comes; stderr also kept when asked. */
+/** Runs a command with its output shown as it comes (stdout kept instead when `quiet`). */
 function run(
   file: string,
   args: readonly string[],
   env: Record<string, string>,
-  keepStderr = false,
-): Promise<{ code: number | null; stderr: string }> {
+  { keepStderr = false, quiet = false } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(file, args, {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'inherit', keepStderr ? 'pipe' : 'inherit'],
+      stdio: ['ignore', quiet ? 'pipe' : 'inherit', keepStderr ? 'pipe' : 'inherit'],
     });
+    let stdout = '';
     let stderr = '';
+    child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr?.on('data', (c: Buffer) => {
       stderr += c.toString();
-      process.stderr.write(c);
+      if (!quiet) process.stderr.write(c);
     });
-    child.once('exit', (code) => resolve({ code, stderr }));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }

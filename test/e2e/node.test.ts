@@ -149,10 +149,49 @@ describe('pods on the real node', () => {
       );
       assertResolved(run);
       timings.push(`image create->Ready ${(await createToReady('ready-image')).toFixed(2)} s`);
+      // The per-pod annotation overrides --delivery: this one gets the copy container.
+      const copied = await runOnNode(
+        stack,
+        ns,
+        appPod('annotated-empty-dir', HASH_ENV_SCRIPT, { 'vault-inject.dev/delivery': 'emptyDir' }),
+      );
+      assert.ok(copied.stored.spec?.initContainers?.some((c) => c.name === 'vault-inject-copy'));
+      assert.ok(copied.stored.spec?.volumes?.some((v) => v.name === 'vault-inject' && v.emptyDir));
+      assertResolved(copied);
     } finally {
       await stack.restartWebhook(WEBHOOK_ARGS);
       await stack.waitForWebhook(ns);
     }
+  });
+
+  it('the vault-inject.dev/delivery annotation: image volume under an emptyDir webhook; a bad value denied', async () => {
+    const { stack, ns } = h;
+    const run = await runOnNode(
+      stack,
+      ns,
+      appPod('annotated-image', HASH_ENV_SCRIPT, { 'vault-inject.dev/delivery': 'image' }),
+    );
+    const volume = run.stored.spec?.volumes?.find((v) => v.name === 'vault-inject');
+    assert.equal(volume?.image?.reference, await initImageName(), JSON.stringify(volume));
+    assert.equal(
+      run.stored.spec?.initContainers?.some((c) => c.name === 'vault-inject-copy') ?? false,
+      false,
+    );
+    assertResolved(run);
+    const denied = await stack.kube.core
+      .createNamespacedPod({
+        namespace: ns,
+        body: onNode(
+          stack,
+          appPod('bad-delivery', 'true', { 'vault-inject.dev/delivery': 'floppy' }),
+        ),
+      })
+      .then(
+        () => '',
+        (err: unknown) => apiMessage(err),
+      );
+    assert.match(denied, /vault-inject\.dev\/delivery/);
+    assert.match(denied, /"floppy" is not image or emptyDir/);
   });
 
   it('a container without command runs its image’s ENTRYPOINT + CMD from the local registry; a scratch image', async () => {
@@ -316,7 +355,7 @@ describe('pods on the real node', () => {
           '/bin/sh',
           '-c',
           // The first run waits a little before failing, for the test to change the secret.
-          `${HASH_ENV_SCRIPT}; [ -e /work/ran ] && exec sleep 3; touch /work/ran; sleep 4; exit 1`,
+          `${HASH_ENV_SCRIPT}; [ -e /work/ran ] && exec sleep 8; touch /work/ran; sleep 6; exit 1`,
         ],
         env: [{ name: 'ROTATING', value: 'vault:secret/data/e2e/rotating#value' }],
         volumeMounts: [{ name: 'work', mountPath: '/work' }],
@@ -330,7 +369,7 @@ describe('pods on the real node', () => {
     });
     await waitUntilLog(ns, 'restarted', /^ROTATING [0-9a-f]{64}$/m);
     await kvPut(stack.bao, 'e2e/rotating', { value: ROTATED.second });
-    // The second run prints, then sleeps 3 s: both runs' logs are read meanwhile (the kubelet
+    // The second run prints, then sleeps 8 s: both runs' logs are read meanwhile (the kubelet
     // removes the dead container once the pod has completed).
     await waitForPod(stack, ns, 'restarted', 'restarted once', (p) => {
       const s = containerStatus(p, 'app');

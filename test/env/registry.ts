@@ -77,6 +77,15 @@ export interface TestRegistry {
     specs: readonly ImageSpec[],
     options?: IndexOptions,
   ): Promise<PushedImage>;
+  /** Push a blob as is; its digest. */
+  pushBlob(repository: string, body: Buffer): Promise<string>;
+  /** Push a manifest or index body as is under `reference` (a tag or its digest); its digest. */
+  pushManifest(
+    repository: string,
+    reference: string,
+    mediaType: string,
+    body: Buffer,
+  ): Promise<string>;
   /** Requests the registry logged as completed, filtered by method, a URI substring, status. */
   countRequests(filter: { method?: string; uriIncludes: string; status?: number }): Promise<number>;
   /**
@@ -675,6 +684,8 @@ export async function startRegistry(options: {
     tokenAttempts: () => tokens?.attempts() ?? [],
     pushImage,
     pushIndex,
+    pushBlob,
+    pushManifest,
     countRequests,
     refusedLogins,
     async stop() {

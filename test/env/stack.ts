@@ -256,8 +256,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ? await startNode({
           kube,
           baoAddr: bao.addr,
-          // Test files that each start a node take turns; a person's `dev-env up` is told at once.
-          lockWaitMs: options.persistent ? 0 : 600_000,
+          // Test files that each start a node take turns; a person's `dev-env up` is told at once
+          // (unless VAULT_INJECT_NODE_LOCK_WAIT gives it seconds to wait: its own test).
+          lockWaitMs: options.persistent
+            ? Number(process.env['VAULT_INJECT_NODE_LOCK_WAIT'] ?? '0') * 1000
+            : 600_000,
           ...(options.persistent ? { persistent: true } : {}),
         })
       : undefined;

@@ -10,3 +10,4 @@ export * from './paths.ts';
 export * from './references.ts';
 export * from './templates.ts';
 export * from './values.ts';
+export * from './proxy.ts';

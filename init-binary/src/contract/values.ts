@@ -16,8 +16,12 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 };
 
 const PLAIN_NUMBER = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
-/** One `NUMBER UNIT` term of a Go duration, anchored where the last one ended. */
-const TERM = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+/**
+ * One `NUMBER UNIT` term of a Go duration, anchored where the last one ended. The micro signs are
+ * escaped: a regex literal reaches the bundles as written, and one non-ASCII character makes V8
+ * hold a whole bundle's source two bytes per character (docs/benchmarks.md).
+ */
+const TERM = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/y;
 
 /**
  * A duration in milliseconds (possibly fractional), as Go's time.ParseDuration reads it

@@ -31,6 +31,7 @@ export async function openSession(
     namespace: config.namespace,
     caPem: config.caCertFile === undefined ? undefined : readCa(config.caCertFile),
     skipVerify: config.skipVerify,
+    proxy: config.proxy,
     timeoutMs: config.clientTimeoutMs,
     signal,
     log,

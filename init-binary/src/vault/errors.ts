@@ -12,7 +12,7 @@ import {
 import { DeadlineError } from '../retry.ts';
 import { Env } from '../contract/names.ts';
 import { redact } from './redact.ts';
-import { TransportError, UnexpectedAnswerError, tlsFailure } from './transport.ts';
+import { PROXY_REFUSED, TransportError, UnexpectedAnswerError, tlsFailure } from './transport.ts';
 
 /** The HTTP status of a node-vault ApiResponseError, or undefined. */
 export function statusOf(err: unknown): number | undefined {
@@ -39,7 +39,9 @@ export function vaultMessage(err: unknown, secrets: Iterable<string> = []): stri
 
 /** Worth another try: connection errors and 5xx. Never a 4xx (docs/init-program.md). */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof TransportError) return err.code !== 'E2BIG' && !tlsFailure(err.code);
+  if (err instanceof TransportError) {
+    return err.code !== 'E2BIG' && err.code !== PROXY_REFUSED && !tlsFailure(err.code);
+  }
   const status = statusOf(err);
   return status !== undefined && status >= 500;
 }
@@ -98,7 +100,8 @@ function transportFailure(err: unknown, last: TransportError, ctx: CallContext):
       { cause: err },
     );
   }
-  return unreachable(err, ctx, last.code);
+  // A proxy's failure names the proxy (never its credentials) and what it answered.
+  return unreachable(err, ctx, last.code.startsWith('E_PROXY') ? last.message : last.code);
 }
 
 function unreachable(err: unknown, ctx: CallContext, why: string): Error {

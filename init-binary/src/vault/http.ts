@@ -6,6 +6,7 @@ import type NodeVault from 'node-vault';
 import { withRetry } from '../retry.ts';
 import { uptimeMs, type Logger } from '../log.ts';
 import { isRetryable, statusOf, translate, type CallContext } from './errors.ts';
+import { proxyFor, type ProxyConfig } from '../contract/proxy.ts';
 import { createTransport } from './transport.ts';
 
 /** Vault's JSON envelope; fields are checked where they are used. */
@@ -17,6 +18,8 @@ export interface VaultHttpOptions {
   readonly caPem: string | undefined;
   readonly skipVerify: boolean;
   readonly timeoutMs: number;
+  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY (config.ts); Vault's address decides which applies. */
+  readonly proxy?: ProxyConfig | undefined;
   /** The run's deadline (login, reads and retries). */
   readonly signal: AbortSignal;
   readonly log: Logger;
@@ -50,7 +53,11 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
   const { default: nodeVault } = await import('node-vault');
   options.log.debug('node-vault loaded', { atMs: uptimeMs() });
   const deadline = { signal: options.signal, timeoutMs: options.timeoutMs };
+  const proxy = proxyFor(options.proxy, new URL(options.addr));
+  if (proxy)
+    options.log.debug('Vault through a proxy', { proxy: proxy.display, from: proxy.variable });
   const transport = createTransport({
+    ...(proxy ? { proxy } : {}),
     https: options.addr.startsWith('https:'),
     ca: options.caPem,
     rejectUnauthorized: !options.skipVerify,

@@ -1,11 +1,22 @@
 /**
  * node-vault's HTTP transport, ours: node-vault accepts a `request-promise`-shaped object, and we
  * give it one built on node:http/https. Why: (1) our settings are the only ones that count (no
- * proxy or TLS variables read from the environment behind our back), (2) every request is bound to
- * the run's deadline, and (3) the bundle does not have to load axios, which costs ~40 ms of the
- * start-to-exec budget (docs/init-program.md).
+ * proxy or TLS variables read from the environment behind our back: the proxy comes from config.ts
+ * like every other setting), (2) every request is bound to the run's deadline, and (3) the bundle
+ * does not have to load axios, which costs ~40 ms of the start-to-exec budget
+ * (docs/init-program.md).
  */
-import type { Agent as HttpAgent, IncomingMessage, RequestOptions, request } from 'node:http';
+import type {
+  Agent as HttpAgent,
+  ClientRequestArgs,
+  IncomingMessage,
+  RequestOptions,
+  request,
+} from 'node:http';
+import type { AgentOptions as HttpsAgentOptions } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ProxyServer } from '../contract/proxy.ts';
 
 /** What node-vault hands to the transport (see node-vault/src/index.js, `client.request`). */
 export interface TransportRequest {
@@ -31,6 +42,8 @@ export interface TransportOptions {
   readonly rejectUnauthorized: boolean;
   /** The current deadline: aborts every in-flight request when its budget is spent. */
   readonly signal: () => AbortSignal;
+  /** The proxy for Vault's address (proxyFor: HTTPS_PROXY or HTTP_PROXY, unless NO_PROXY). */
+  readonly proxy?: ProxyServer;
 }
 
 /** A network-level failure (no HTTP status). `code` is the system code (ECONNREFUSED, …). */
@@ -106,26 +119,102 @@ export function createTransport(options: TransportOptions): { defaults: () => Re
   // getBuiltinModule: a dynamic import() of a builtin costs ~30 ms more at start.
   let mod: HttpModule;
   let agent: HttpAgent;
+  const proxy = options.proxy;
   if (options.https) {
     const https = process.getBuiltinModule('node:https');
     mod = https;
-    agent = new https.Agent({
+    const agentOptions: HttpsAgentOptions = {
       keepAlive: true,
       ca: options.ca,
       rejectUnauthorized: options.rejectUnauthorized,
-    });
+    };
+    agent = proxy
+      ? tunnelAgent(agentOptions, proxy, options.signal)
+      : new https.Agent(agentOptions);
   } else {
     const http = process.getBuiltinModule('node:http');
     mod = http;
     agent = new http.Agent({ keepAlive: true });
   }
-  const request: RequestFn = (req) => send(mod, agent, req, options.signal());
+  // Plain HTTP through a proxy: the request goes to the proxy, with the absolute URI.
+  const via = options.https ? undefined : proxy;
+  const request: RequestFn = (req) => send({ mod, agent, via }, req, options.signal());
   return { defaults: () => request };
 }
 
+/** A CONNECT refused by the proxy (4xx): retrying cannot help. */
+export const PROXY_REFUSED = 'E_PROXY_REFUSED';
+
+/** A CONNECT tunnel through `proxy` to host:port: the raw socket once the proxy answered 2xx. */
+function openTunnel(proxy: ProxyServer, target: string, signal: AbortSignal): Promise<Socket> {
+  const http = process.getBuiltinModule('node:http');
+  return new Promise<Socket>((resolve, reject) => {
+    const auth = proxy.authorization;
+    const req = http.request({
+      host: proxy.host,
+      port: proxy.port,
+      method: 'CONNECT',
+      path: target,
+      headers: { host: target, ...(auth !== undefined ? { 'proxy-authorization': auth } : {}) },
+      agent: false,
+      signal,
+    });
+    req.once('connect', (res, socket) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) {
+        resolve(socket);
+        return;
+      }
+      socket.destroy();
+      const code = status >= 400 && status < 500 ? PROXY_REFUSED : 'E_PROXY';
+      const why = `proxy ${proxy.display} answered HTTP ${status} to CONNECT ${target}`;
+      reject(new TransportError(code, why));
+    });
+    req.once('error', (err: NodeJS.ErrnoException) => {
+      const code = signal.aborted ? 'ETIMEDOUT' : (err.code ?? 'ECONNRESET');
+      reject(new TransportError(code, `proxy ${proxy.display}: ${code}`, { cause: err }));
+    });
+    req.end();
+  });
+}
+
+/** An HTTPS agent whose connections are TLS (our CA, our verification) inside a CONNECT tunnel. */
+function tunnelAgent(
+  options: HttpsAgentOptions,
+  proxy: ProxyServer,
+  signal: () => AbortSignal,
+): HttpAgent {
+  // Defined here: node:https is loaded only for an https address.
+  const https = process.getBuiltinModule('node:https');
+  class TunnelAgent extends https.Agent {
+    override createConnection(
+      args: ClientRequestArgs,
+      callback?: (err: Error | null, stream: Duplex) => void,
+    ): undefined {
+      const host = args.host ?? 'localhost';
+      const target = `${host.includes(':') ? `[${host}]` : host}:${Number(args.port ?? 443)}`;
+      openTunnel(proxy, target, signal()).then(
+        (socket) => {
+          const tls = super.createConnection({ ...args, socket } as ClientRequestArgs);
+          if (tls) callback?.(null, tls);
+        },
+        (err: Error) => callback?.(err, undefined as unknown as Duplex),
+      );
+      return undefined;
+    }
+  }
+  return new TunnelAgent(options);
+}
+
+interface Route {
+  readonly mod: HttpModule;
+  readonly agent: HttpAgent;
+  /** Plain HTTP through this proxy (absolute URI). */
+  readonly via: ProxyServer | undefined;
+}
+
 function send(
-  mod: HttpModule,
-  agent: HttpAgent,
+  route: Route,
   req: TransportRequest,
   signal: AbortSignal,
 ): Promise<TransportResponse> {
@@ -136,9 +225,15 @@ function send(
     headers['content-type'] = 'application/json';
     headers['content-length'] = payload.length;
   }
+  const { mod, agent, via } = route;
   const options: RequestOptions = { method: req.method, headers, agent, signal };
+  if (via !== undefined) {
+    Object.assign(options, { host: via.host, port: via.port, path: url.href });
+    headers['host'] = url.host;
+    if (via.authorization !== undefined) headers['proxy-authorization'] = via.authorization;
+  }
   return new Promise((resolve, reject) => {
-    const r = mod.request(url, options, (res) => {
+    const r = (via ? mod.request(options) : mod.request(url, options)).on('response', (res) => {
       const statusCode = res.statusCode ?? 0;
       readBody(res).then((body) => {
         // An error status keeps its meaning (a 502 page from a proxy is still a 502).
@@ -154,6 +249,11 @@ function send(
       }, reject);
     });
     r.on('error', (err: NodeJS.ErrnoException) => {
+      // The tunnel's own failure already names the proxy and its answer.
+      if (err instanceof TransportError && err.code.startsWith('E_PROXY')) {
+        reject(err);
+        return;
+      }
       const code = signal.aborted ? 'ETIMEDOUT' : (err.code ?? 'ECONNRESET');
       reject(new TransportError(code, `${req.method} ${url.pathname}: ${code}`, { cause: err }));
     });

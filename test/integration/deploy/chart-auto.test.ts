@@ -40,10 +40,11 @@ interface Volume {
   name: string;
   secret?: { secretName: string; items?: { key: string; path: string }[] };
   configMap?: { name: string; items?: { key: string; path: string }[] };
+  hostPath?: { path: string; type?: string };
 }
 interface Container {
   env: EnvVar[];
-  volumeMounts: { name: string; mountPath: string }[];
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 
 function podSpec(objects: readonly KubeObject[]): { containers: Container[]; volumes: Volume[] } {
@@ -371,6 +372,11 @@ describe('chart registry values', () => {
       insecureSkipVerify: ['lab.example'],
       plainHttp: ['localhost:5000', 'kind-registry:5000'],
       defaultDockerConfig: { secretName: 'mirror-pull', key: '.dockerconfigjson' },
+      credentialProviders: {
+        configMap: 'node-credential-providers',
+        key: 'config.yaml',
+        binHostPath: '/etc/eks/image-credential-provider',
+      },
       failurePolicy: 'admit',
     },
   };
@@ -396,6 +402,10 @@ describe('chart registry values', () => {
         VAULT_INJECT_REGISTRY_PLAIN_HTTP: 'localhost:5000,kind-registry:5000',
         VAULT_INJECT_REGISTRY_DEFAULT_DOCKER_CONFIG:
           '/etc/vault-inject/registry/docker-config/config.json',
+        VAULT_INJECT_REGISTRY_CREDENTIAL_PROVIDER_CONFIG:
+          '/etc/vault-inject/registry/credential-provider/config.yaml',
+        VAULT_INJECT_REGISTRY_CREDENTIAL_PROVIDER_BIN_DIR:
+          '/etc/vault-inject/registry/credential-provider-bin',
         VAULT_INJECT_REGISTRY_FAILURE_POLICY: 'admit',
       },
     );
@@ -426,6 +436,19 @@ describe('chart registry values', () => {
     assert.deepEqual(mounted(registry.defaultDockerConfigFile)?.secret?.items, [
       { key: '.dockerconfigjson', path: 'config.json' },
     ]);
+    assert.equal(
+      mounted(registry.credentialProviderConfigFile)?.configMap?.name,
+      'node-credential-providers',
+    );
+    const binMount = container.volumeMounts.find(
+      (m) => m.mountPath === registry.credentialProviderBinDir,
+    );
+    assert.equal(binMount?.readOnly, true);
+    const binVolume = spec.volumes.find((v) => v.name === binMount?.name);
+    assert.deepEqual(binVolume?.hostPath, {
+      path: '/etc/eks/image-credential-provider',
+      type: 'Directory',
+    });
   });
 
   it('the defaults render empty registry lists and no registry volume', async () => {

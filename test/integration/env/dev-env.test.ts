@@ -35,6 +35,8 @@ describe('scripts/dev-env.sh', () => {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       HOME: process.env['HOME'] ?? tmpdir(),
       VAULT_INJECT_DEV_ENV_DIR: stateDir,
+      // Test files run in parallel on larger machines: wait for another file's node to stop.
+      VAULT_INJECT_NODE_LOCK_WAIT: '600',
     };
     let pids: number[];
     let nodeDir: string;

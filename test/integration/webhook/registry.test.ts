@@ -439,7 +439,7 @@ describe('webhook + real registry', { skip }, () => {
     assert.match(
       message,
       new RegExp(
-        `\\(registry ${registry.host}\\): registry unreachable: no registry answered at ${registry.host} over HTTPS$`,
+        `\\(registry ${registry.host}\\): registry unreachable: no registry answered at ${registry.host} over HTTPS; if it serves plain HTTP, list it in --registry-plain-http$`,
       ),
     );
     assert.doesNotMatch(message, /certificate|CERT/);

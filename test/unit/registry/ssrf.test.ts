@@ -103,7 +103,7 @@ describe('a failed connection is denied in one wording', () => {
     assert.deepEqual(
       [...messages],
       [
-        'image "r.example/app:v1" (registry r.example): registry unreachable: no registry answered at r.example over HTTPS',
+        'image "r.example/app:v1" (registry r.example): registry unreachable: no registry answered at r.example over HTTPS; if it serves plain HTTP, list it in --registry-plain-http',
       ],
     );
     assert.equal(lines.length, failures.length);

@@ -164,6 +164,8 @@ describe('config', () => {
       plainHttp: ['localhost:5000', '127.0.0.1:5000'],
       tokenRealmSameHost: false,
       defaultDockerConfigFile: '',
+      credentialProviderConfigFile: '',
+      credentialProviderBinDir: '',
       failurePolicy: 'admit',
     });
     const fromEnv = parseConfig(

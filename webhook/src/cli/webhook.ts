@@ -23,7 +23,8 @@ import { createMetrics, timedLookups } from '../metrics.ts';
 import type { SourceReader } from '../mutation/sources.ts';
 import type { ImageCommandLookup } from '../registry/image-command.ts';
 import type { PullSecretReader } from '../registry/oci/pod-command.ts';
-import { createRegistryLookup } from '../registry/setup.ts';
+import { createRegistryLookup, registryProxy } from '../registry/setup.ts';
+import type { ProxyConfig } from '../../../init-binary/src/contract/index.ts';
 import {
   selfSignedKeyPair,
   watchKeyPair,
@@ -55,6 +56,8 @@ export interface WebhookOptions {
   readonly autoTls?: { readonly objects: CertificateObjects; readonly identity: string };
   /** Include Node process metrics (off in tests that build several servers). */
   readonly defaultMetrics?: boolean;
+  /** The registry client's HTTPS_PROXY, HTTP_PROXY and NO_PROXY (registryProxy). */
+  readonly proxy?: ProxyConfig;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -136,6 +139,7 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
         logger,
         metrics,
         ...(options.secrets ? { secrets: options.secrets } : {}),
+        ...(options.proxy ? { proxy: options.proxy } : {}),
       });
   let loaded: KeyPair | undefined;
   let shuttingDown = false;
@@ -286,6 +290,7 @@ export const webhookCommand: Command = {
   notes: 'Runs until SIGTERM or SIGINT, then drains (--shutdown-delay) and exits 0.',
   async run(argv: readonly string[], env: Env): Promise<number> {
     const config = parseConfig(readFlags(argv, env).flags);
+    const proxy = registryProxy(env);
     const logger = createLogger(config.logLevel);
     const kubeConfig = loadKubeConfig(logger);
     const tls = await autoTls(config, kubeConfig);
@@ -295,6 +300,7 @@ export const webhookCommand: Command = {
       ...kubernetesReaders(config, kubeConfig, logger),
       ...(tls ? { autoTls: tls } : {}),
       defaultMetrics: true,
+      ...(proxy ? { proxy } : {}),
     });
     const signal = await nextSignal();
     logger.info({ signal }, 'signal received');

@@ -20,6 +20,10 @@ export interface RegistryConfig {
   readonly tokenRealmSameHost: boolean;
   /** A docker config.json tried after the pod's and its service account's pull secrets. */
   readonly defaultDockerConfigFile: string;
+  /** A kubelet CredentialProviderConfig file; '' for none. */
+  readonly credentialProviderConfigFile: string;
+  /** Where that config's plugin executables are. */
+  readonly credentialProviderBinDir: string;
   readonly failurePolicy: RegistryFailurePolicy;
 }
 
@@ -75,6 +79,18 @@ export const REGISTRY_FLAGS = [
     help: 'a docker config.json tried after the pull secrets of the pod and its service account',
   },
   {
+    flag: 'registry-credential-provider-config',
+    env: E('REGISTRY_CREDENTIAL_PROVIDER_CONFIG'),
+    default: '',
+    help: "the nodes' kubelet CredentialProviderConfig file: plugins tried after the default docker config",
+  },
+  {
+    flag: 'registry-credential-provider-bin-dir',
+    env: E('REGISTRY_CREDENTIAL_PROVIDER_BIN_DIR'),
+    default: '',
+    help: 'the directory holding the plugins of --registry-credential-provider-config',
+  },
+  {
     flag: 'registry-failure-policy',
     env: E('REGISTRY_FAILURE_POLICY'),
     default: 'deny',
@@ -98,6 +114,21 @@ function caFiles(p: Problems<Name>): RegistryConfig['caFiles'] {
   });
 }
 
+function credentialProviderFlags(
+  p: Problems<Name>,
+): Pick<RegistryConfig, 'credentialProviderConfigFile' | 'credentialProviderBinDir'> {
+  const file = p.text('registry-credential-provider-config');
+  const binDir = p.text('registry-credential-provider-bin-dir');
+  if ((file === '') !== (binDir === '')) {
+    const missing = file === '' ? 'config' : 'bin-dir';
+    p.add(
+      `registry-credential-provider-${missing}`,
+      'is needed with the other credential provider flag',
+    );
+  }
+  return { credentialProviderConfigFile: file, credentialProviderBinDir: binDir };
+}
+
 /** The registry settings; every bad value is added to `p`. */
 export function readRegistry(p: Problems<Name>): RegistryConfig {
   const timeoutMs = p.positiveDuration('registry-timeout');
@@ -114,6 +145,7 @@ export function readRegistry(p: Problems<Name>): RegistryConfig {
     plainHttp: Object.freeze(p.list('registry-plain-http')),
     tokenRealmSameHost: p.bool('registry-token-realm-same-host'),
     defaultDockerConfigFile: p.text('registry-default-docker-config'),
+    ...credentialProviderFlags(p),
     failurePolicy: p.oneOf<RegistryFailurePolicy>('registry-failure-policy', ['deny', 'admit']),
   });
 }

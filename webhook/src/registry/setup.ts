@@ -3,11 +3,20 @@
  * reads the CA bundles and the default docker config once, at start, and wires the OCI lookup to
  * the pull secret reader, the log and the metrics. Files are named in errors, never quoted.
  */
+<<<<<<< HEAD
 import { readFile } from 'node:fs/promises';
+import { proxyConfigFromEnv, type ProxyConfig } from '../../../init-binary/src/contract/index.ts';
+=======
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
+>>>>>>> creds
 import type { RegistryConfig } from '../config.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import type { ImageCommandLookup } from './image-command.ts';
 import { parseDockerConfigJson, type CredentialSource } from './oci/docker-config.ts';
+import { parseCredentialProviderConfig } from './oci/credential-provider/config.ts';
+import { CredentialProviders } from './oci/credential-provider/providers.ts';
 import { ImageConfigLookup } from './oci/image-config-lookup.ts';
 import type { LookupLogger } from './oci/lookup-events.ts';
 import { parsePlatform } from './oci/platform.ts';
@@ -35,6 +44,20 @@ export interface RegistryLookupDeps {
   readonly metrics?: RegistryCounters;
   /** For tests: the HTTP layer. */
   readonly transport?: Transport;
+  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY (registryProxy). */
+  readonly proxy?: ProxyConfig;
+}
+
+/** The proxy variables of the webhook's environment (docs/registry.md, "Proxies"). */
+export function registryProxy(
+  env: Readonly<Record<string, string | undefined>>,
+): ProxyConfig | undefined {
+  try {
+    return proxyConfigFromEnv(env);
+  } catch (cause) {
+    // The message names the variable, never its value (it may hold the proxy's password).
+    throw configError((cause as Error).message, cause);
+  }
 }
 
 function configError(message: string, cause?: unknown): WebhookError {
@@ -82,6 +105,32 @@ async function defaultCredentials(config: RegistryConfig): Promise<CredentialSou
   }
 }
 
+/** The plugins of --registry-credential-provider-config, checked at start like kubelet does. */
+async function credentialProviders(
+  config: RegistryConfig,
+): Promise<CredentialProviders | undefined> {
+  const file = config.credentialProviderConfigFile;
+  if (file === '') return undefined;
+  const text = await readFlagFile('registry-credential-provider-config', file);
+  let providers;
+  try {
+    providers = parseCredentialProviderConfig(file, text);
+  } catch (cause) {
+    throw configError(`--registry-credential-provider-config: ${(cause as Error).message}`, cause);
+  }
+  const binDir = config.credentialProviderBinDir;
+  for (const { name } of providers) {
+    try {
+      await access(path.join(binDir, name), constants.X_OK);
+    } catch (cause) {
+      const code = (cause as { code?: string }).code ?? 'unusable';
+      const reason = `plugin "${name}" is not an executable in ${binDir} (${code})`;
+      throw configError(`--registry-credential-provider-bin-dir: ${reason}`, cause);
+    }
+  }
+  return new CredentialProviders({ providers, binDir, timeoutMs: config.timeoutMs });
+}
+
 export async function createRegistryLookup(
   config: RegistryConfig,
   deps: RegistryLookupDeps = {},
@@ -94,9 +143,11 @@ export async function createRegistryLookup(
     hosts: await hostsOf(config),
     tokenRealmSameHost: config.tokenRealmSameHost,
     defaultCredentials: await defaultCredentials(config),
+    credentialProviders: await credentialProviders(config),
     ...(deps.logger ? { logger: deps.logger } : {}),
     ...(deps.metrics ? { onLookup: registryMetricsHook(deps.metrics) } : {}),
     ...(deps.transport ? { transport: deps.transport } : {}),
+    ...(deps.proxy ? { proxy: deps.proxy } : {}),
   });
   return {
     images: registryCommandLookup({

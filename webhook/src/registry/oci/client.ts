@@ -10,6 +10,7 @@ import { authorize } from './auth/authorize.ts';
 import { BearerTokens } from './auth/bearer-token.ts';
 import { pickChallenge, type Challenge } from './auth/challenge.ts';
 import { plainHttpAllowed } from './auth/token-realm.ts';
+import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, formatSize } from './limits.ts';
 import { LruCache, type Clock } from './lru.ts';
 import { registryApiHost } from './reference.ts';
 import {
@@ -19,7 +20,9 @@ import {
   type LookupContext,
   type SendRequest,
 } from './request-context.ts';
+import { RegistryError } from './errors.ts';
 import {
+  BodyTooLargeError,
   hostOptions,
   type HttpRequest,
   type HttpResponse,
@@ -35,8 +38,6 @@ export interface RegistryClientOptions {
   readonly realmSameHost?: boolean;
 }
 
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const MAX_BLOB_BYTES = 8 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -90,8 +91,8 @@ export class RegistryClient {
       method: 'GET',
       suffix: `blobs/${digest}`,
       accept: '*/*',
-      maxBytes: MAX_BLOB_BYTES,
-      what: 'config blob',
+      maxBytes: MAX_CONFIG_BYTES,
+      what: 'image config',
     });
   }
 
@@ -108,7 +109,9 @@ export class RegistryClient {
     let authorization = known
       ? await authorize(ctx, this.#tokens, { challenge: known, scope: undefined, fresh: false })
       : undefined;
-    let response = await this.#send(ctx, { method, url, accept, authorization, maxBytes });
+    const send = (auth: string | undefined): Promise<HttpResponse> =>
+      this.#sendLimited(ctx, api, { method, url, accept, authorization: auth, maxBytes });
+    let response = await send(authorization);
     if (response.status === 401) {
       const challenge = pickChallenge(response.headers['www-authenticate']);
       if (challenge === undefined) {
@@ -128,11 +131,27 @@ export class RegistryClient {
       }
       // The same Basic credentials (or registry token) again would only be refused again.
       if (authorization !== refused) {
-        response = await this.#send(ctx, { method, url, accept, authorization, maxBytes });
+        response = await send(authorization);
       }
     }
     if (response.status < 200 || response.status > 299) statusFailure(ctx, what, response);
     return response;
+  }
+
+  /** #send for the API request itself: a body over the limit is named (`manifest larger than 4 MiB`). */
+  async #sendLimited(
+    ctx: LookupContext,
+    api: ApiRequest,
+    request: SendRequest,
+  ): Promise<HttpResponse> {
+    try {
+      return await this.#send(ctx, request);
+    } catch (error) {
+      if (error instanceof RegistryError && error.cause instanceof BodyTooLargeError) {
+        fail(ctx, 'protocol', `${api.what} larger than ${formatSize(api.maxBytes)}`, error);
+      }
+      throw error;
+    }
   }
 
   async #send(ctx: LookupContext, request: SendRequest): Promise<HttpResponse> {

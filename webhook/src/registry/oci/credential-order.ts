@@ -1,10 +1,13 @@
 /**
- * Credentials tried as kubelet tries them: every matching one in order (the request's sources,
- * then the webhook's defaults), the next after a 401/403 from the registry or its token service,
+ * Credentials tried as kubelet tries them: every matching one in order (the request's sources: the
+ * pod's pull secrets, then its service account's; then the node's: the webhook's default docker
+ * config, then the credential provider plugins that match the image), the next after a 401/403 from the registry or its token service,
  * the first that works wins; anonymous only when none matches (kubelet never falls back to an
  * anonymous pull after its credentials failed).
  */
 import type { LookupContext } from './request-context.ts';
+import type { CredentialProviders } from './credential-provider/providers.ts';
+import { CredentialProviderError } from './credential-provider/providers.ts';
 import { findCredentials, type CredentialSource } from './docker-config.ts';
 import { RegistryError } from './errors.ts';
 import {
@@ -16,16 +19,26 @@ import {
   type Resolved,
 } from './lookup-types.ts';
 import type { Platform } from './platform.ts';
-import { parseImageReference } from './reference.ts';
+import { parseImageReference, type ImageReference } from './reference.ts';
 
-/** The reference parsed, and the candidates in order (`[undefined]`: anonymous). */
-export function prepareLookup(
+/** The node's credentials: the webhook's default docker config, then the credential providers. */
+export interface NodeCredentials {
+  readonly defaults: readonly CredentialSource[];
+  readonly providers: CredentialProviders | undefined;
+}
+
+/**
+ * The reference parsed, and the candidates in order (`[undefined]`: anonymous). Runs the credential
+ * providers that match the image (cached as they say); one that fails fails the lookup.
+ */
+export async function prepareLookup(
   request: ImageLookupRequest,
-  defaults: readonly CredentialSource[],
+  node: NodeCredentials,
   platform: Platform,
-): Prepared {
+): Promise<Prepared> {
   const ref = parseImageReference(request.image);
-  const sources = [...(request.credentials ?? []), ...defaults];
+  const provided = await providerSources(node.providers, ref, request.signal);
+  const sources = [...(request.credentials ?? []), ...node.defaults, ...provided];
   const found = findCredentials(sources, ref.registry, ref.repository);
   return {
     ref,
@@ -33,6 +46,21 @@ export function prepareLookup(
     candidates: found.length > 0 ? found : [undefined],
     attempt: { tried: 0 },
   };
+}
+
+async function providerSources(
+  providers: CredentialProviders | undefined,
+  ref: ImageReference,
+  signal: AbortSignal | undefined,
+): Promise<CredentialSource[]> {
+  if (providers === undefined) return [];
+  try {
+    return await providers.sources(`${ref.registry}/${ref.repository}`, signal);
+  } catch (error) {
+    if (!(error instanceof CredentialProviderError)) throw error;
+    const details = { image: ref.original, registry: ref.registry, reason: error.message };
+    throw new RegistryError('credential_provider', details, { cause: error });
+  }
 }
 
 /** One credential's try: the walk with that credential's request context. */

@@ -32,7 +32,7 @@ interface ConfigEntry {
 }
 
 /** Where a source comes from: the pod's pull secrets, its service account's, the webhook's own. */
-export type CredentialSourceKind = 'pod' | 'service account' | 'default';
+export type CredentialSourceKind = 'pod' | 'service account' | 'default' | 'credential provider';
 
 /** One docker config, named for logs (`secret team-a/regcred`); never holds a name's value. */
 export interface CredentialSource {

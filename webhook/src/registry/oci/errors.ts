@@ -16,6 +16,7 @@ export const REGISTRY_ERROR_CODES = [
   'protocol',
   'no_matching_platform',
   'no_entrypoint',
+  'credential_provider',
 ] as const;
 
 export type RegistryErrorCode = (typeof REGISTRY_ERROR_CODES)[number];
@@ -45,6 +46,7 @@ const SUMMARY: Record<RegistryErrorCode, string> = {
   protocol: 'unexpected registry response',
   no_matching_platform: 'no manifest for the platform',
   no_entrypoint: 'image has neither ENTRYPOINT nor CMD',
+  credential_provider: 'no credentials from the credential provider',
 };
 
 export class RegistryError extends Error {

@@ -10,10 +10,9 @@
  * `timeoutMs` and the caller's AbortSignal.
  */
 import { RegistryClient } from './client.ts';
-import type { CredentialSource } from './docker-config.ts';
 import { effectiveArgsField, effectiveCommand } from './effective-command.ts';
 import { RegistryError } from './errors.ts';
-import { prepareLookup, tryInOrder } from './credential-order.ts';
+import { prepareLookup, tryInOrder, type NodeCredentials } from './credential-order.ts';
 import { LookupCache } from './lookup-cache.ts';
 import { emitLookupEvent, type LookupEventSink } from './lookup-events.ts';
 import {
@@ -41,7 +40,7 @@ import { createNodeTransport } from './transport.ts';
 export class ImageConfigLookup {
   readonly #timeoutMs: number;
   readonly #platform: Platform;
-  readonly #defaults: readonly CredentialSource[];
+  readonly #node: NodeCredentials;
   readonly #events: LookupEventSink;
   readonly #cache: LookupCache;
   readonly #walk: ManifestWalk;
@@ -54,7 +53,10 @@ export class ImageConfigLookup {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     if (!(this.#timeoutMs > 0)) throw new RangeError('timeoutMs must be positive');
     this.#platform = options.platform ?? DEFAULT_PLATFORM;
-    this.#defaults = options.defaultCredentials ?? [];
+    this.#node = {
+      defaults: options.defaultCredentials ?? [],
+      providers: options.credentialProviders,
+    };
     this.#events = {
       logger: options.logger,
       onLookup: options.onLookup,
@@ -71,7 +73,10 @@ export class ImageConfigLookup {
     let transport = options.transport;
     let close = (): void => undefined;
     if (transport === undefined) {
-      const node = createNodeTransport({ hosts });
+      const node = createNodeTransport({
+        hosts,
+        ...(options.proxy ? { proxy: options.proxy } : {}),
+      });
       transport = node;
       close = () => node.close();
     }
@@ -86,7 +91,7 @@ export class ImageConfigLookup {
     const started = performance.now();
     let prepared: Prepared | undefined;
     try {
-      prepared = prepareLookup(request, this.#defaults, this.#platform);
+      prepared = await prepareLookup(request, this.#node, this.#platform);
       const outcome = await this.#resolveShared(prepared, request.signal);
       emitLookupEvent(this.#events, { request, prepared, started, outcome, error: undefined });
       return this.#result(prepared, outcome);
@@ -113,7 +118,7 @@ export class ImageConfigLookup {
     let prepared: Prepared | undefined;
     let outcome: Outcome | undefined;
     try {
-      prepared = prepareLookup(request, this.#defaults, this.#platform);
+      prepared = await prepareLookup(request, this.#node, this.#platform);
       outcome = await this.#resolveShared(prepared, request.signal);
       const argv = effectiveCommand(outcome.resolved.config, request.args);
       if (argv.length === 0) {

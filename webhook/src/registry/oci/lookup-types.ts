@@ -2,6 +2,11 @@
  * The shapes an image config lookup takes and gives (public), and the state one lookup carries
  * between its parts (cache, credential order, manifest walk, events).
  */
+<<<<<<< HEAD
+import type { ProxyConfig } from '../../../../init-binary/src/contract/index.ts';
+=======
+import type { CredentialProviders } from './credential-provider/providers.ts';
+>>>>>>> creds
 import type { CredentialSource, FoundCredential } from './docker-config.ts';
 import { RegistryError, type RegistryErrorCode } from './errors.ts';
 import type { LookupEvent, LookupLogger } from './lookup-events.ts';
@@ -32,8 +37,12 @@ export interface ImageLookupOptions {
    * Hub (auth.docker.io), GHCR and ECR issue tokens from another host.
    */
   readonly tokenRealmSameHost?: boolean;
+  /** HTTPS_PROXY, HTTP_PROXY and NO_PROXY as read at start; absent: every registry direct. */
+  readonly proxy?: ProxyConfig;
   /** Tried after the request's own sources: the webhook's default docker config. */
   readonly defaultCredentials?: readonly CredentialSource[];
+  /** Tried after the default docker config: kubelet credential provider plugins. */
+  readonly credentialProviders?: CredentialProviders;
   readonly logger?: LookupLogger;
   readonly onLookup?: (event: LookupEvent) => void;
   /** For tests: the HTTP layer and the clock. */

@@ -15,7 +15,54 @@ import {
   verifyDigest,
   type ParsedManifest,
 } from './parse-manifest.ts';
-import { formatPlatform, selectIndexEntry, type Platform } from './platform.ts';
+import type { RegistryError } from './errors.ts';
+import { formatPlatform, selectIndexEntry, type IndexEntry, type Platform } from './platform.ts';
+
+/** containerd has no limit; a chain this deep is a loop or an error. */
+const MAX_INDEX_DEPTH = 4;
+
+interface Chosen {
+  readonly manifest: ParsedManifest;
+  readonly manifestDigest: string;
+  readonly unplatformed: boolean;
+  /** The index the manifest was chosen from. */
+  readonly parent?: string;
+}
+
+/**
+ * containerd's choice in an index: the best entry whose platform matches, else the first entry
+ * without a platform (its image config says what it is), else none.
+ */
+function chooseEntry(entries: readonly IndexEntry[], wanted: Platform): IndexEntry | undefined {
+  return selectIndexEntry(entries, wanted) ?? entries.find((e) => e.platform === undefined);
+}
+
+function noPlatform(p: Prepared, index: string, entries: readonly IndexEntry[]): RegistryError {
+  const available = entries
+    .map((e) => (e.platform?.os ? formatPlatform(e.platform as Platform) : 'unknown'))
+    .filter((name) => name !== 'unknown/unknown');
+  return lookupError(
+    p,
+    'no_matching_platform',
+    `no ${formatPlatform(p.platform)} entry in ${index} (has: ${available.join(', ') || 'none'})`,
+  );
+}
+
+/** A manifest from an entry without `platform` is used only if its config's os/architecture match. */
+function checkConfigPlatform(p: Prepared, chosen: Chosen, platform: Partial<Platform>): void {
+  // As containerd: the config's os and architecture only (normalised), not its variant.
+  const { os, architecture } = platform;
+  const entry = { digest: chosen.manifestDigest, platform: { os, architecture } };
+  if (selectIndexEntry([entry], p.platform) !== undefined) return;
+  const is =
+    platform.os && platform.architecture ? formatPlatform(platform as Platform) : 'unknown';
+  throw lookupError(
+    p,
+    'no_matching_platform',
+    `no ${formatPlatform(p.platform)} entry in ${chosen.parent ?? chosen.manifestDigest} ` +
+      `(its entry without platform, ${chosen.manifestDigest}, is ${is} by its image config)`,
+  );
+}
 
 interface TopManifest {
   readonly digest: string;
@@ -66,32 +113,37 @@ export class ManifestWalk {
     return digest !== undefined ? { digest } : this.#digestForTag(step);
   }
 
-  /** An index's entry for the platform, as a manifest; a manifest as it is. */
-  async #platformManifest(
-    step: WalkStep,
-    top: TopManifest & { body: Buffer },
-  ): Promise<{ manifest: ParsedManifest; manifestDigest: string }> {
+  /**
+   * An index's entry for the platform, as a manifest (through nested indexes); a manifest as it
+   * is. `unplatformed`: the manifest came from an entry without `platform`, to be checked against
+   * its image config.
+   */
+  async #platformManifest(step: WalkStep, top: TopManifest & { body: Buffer }): Promise<Chosen> {
     const { ctx, p } = step;
-    const manifest = parseManifest(top.body, top.contentType);
-    if (manifest.kind !== 'index') return { manifest, manifestDigest: top.digest };
-    const entry = selectIndexEntry(manifest.entries, p.platform);
-    if (entry === undefined) {
-      const available = manifest.entries
-        .map((e) => (e.platform?.os ? formatPlatform(e.platform as Platform) : 'unknown'))
-        .filter((name) => name !== 'unknown/unknown');
-      throw lookupError(
-        p,
-        'no_matching_platform',
-        `no ${formatPlatform(p.platform)} entry in ${top.digest} (has: ${available.join(', ') || 'none'})`,
-      );
+    let manifest = parseManifest(top.body, top.contentType);
+    let chosen: Chosen = { manifest, manifestDigest: top.digest, unplatformed: false };
+    for (let depth = 0; manifest.kind === 'index'; depth += 1) {
+      if (depth === MAX_INDEX_DEPTH) {
+        throw lookupError(
+          p,
+          'protocol',
+          `${top.digest} nests indexes more than ${MAX_INDEX_DEPTH} deep`,
+        );
+      }
+      const parent = chosen.manifestDigest;
+      const entry = chooseEntry(manifest.entries, p.platform);
+      if (entry === undefined) throw noPlatform(p, parent, manifest.entries);
+      const child = await this.#client.manifest(ctx, entry.digest, 'GET', MANIFEST_ACCEPT);
+      verifyDigest(child.body, entry.digest, 'platform manifest');
+      manifest = parseManifest(child.body, child.headers['content-type']);
+      chosen = {
+        manifest,
+        manifestDigest: entry.digest,
+        unplatformed: entry.platform === undefined,
+        parent,
+      };
     }
-    const child = await this.#client.manifest(ctx, entry.digest, 'GET', MANIFEST_ACCEPT);
-    verifyDigest(child.body, entry.digest, 'platform manifest');
-    const platformManifest = parseManifest(child.body, child.headers['content-type']);
-    if (platformManifest.kind === 'index') {
-      throw lookupError(p, 'protocol', `index ${top.digest} points to another index`);
-    }
-    return { manifest: platformManifest, manifestDigest: entry.digest };
+    return chosen;
   }
 
   /** The image's config for the lookup's platform, with this step's credential. */
@@ -105,10 +157,11 @@ export class ManifestWalk {
       verifyDigest(response.body, top.digest, 'manifest');
       top = { ...top, body: response.body, contentType: response.headers['content-type'] };
     }
-    const { manifest, manifestDigest } = await this.#platformManifest(step, {
+    const chosen = await this.#platformManifest(step, {
       ...top,
       body: top.body ?? Buffer.alloc(0),
     });
+    const { manifest, manifestDigest } = chosen;
     if (manifest.kind !== 'manifest') {
       const type = manifest.kind === 'unsupported' ? manifest.mediaType : manifest.kind;
       throw lookupError(
@@ -119,7 +172,9 @@ export class ManifestWalk {
     }
     const blob = await this.#client.blob(ctx, manifest.configDigest);
     verifyDigest(blob.body, manifest.configDigest, 'image config');
-    const resolved = { digest: top.digest, manifestDigest, config: parseImageConfig(blob.body) };
+    const config = parseImageConfig(blob.body);
+    if (chosen.unplatformed) checkConfigPlatform(p, chosen, config.platform);
+    const resolved = { digest: top.digest, manifestDigest, config };
     this.#cache.setConfig(p, identity, resolved);
     return resolved;
   }

@@ -64,7 +64,8 @@ function parseEntries(manifests: unknown): IndexEntry[] {
   return manifests.filter(isRecord).flatMap((entry): IndexEntry[] => {
     const digest = entry['digest'];
     if (typeof digest !== 'string') return [];
-    const platform = isRecord(entry['platform']) ? entry['platform'] : {};
+    // An entry without `platform` stays without: containerd then reads the image config's.
+    const platform = isRecord(entry['platform']) ? stringFields(entry['platform']) : undefined;
     const annotations = isRecord(entry['annotations']) ? entry['annotations'] : {};
     const stringsOnly = Object.fromEntries(
       Object.entries(annotations).filter((kv): kv is [string, string] => typeof kv[1] === 'string'),
@@ -73,7 +74,7 @@ function parseEntries(manifests: unknown): IndexEntry[] {
       {
         digest,
         ...(typeof entry['mediaType'] === 'string' ? { mediaType: entry['mediaType'] } : {}),
-        platform: stringFields(platform),
+        ...(platform !== undefined ? { platform } : {}),
         annotations: stringsOnly,
       },
     ];

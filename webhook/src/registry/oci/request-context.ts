@@ -90,10 +90,22 @@ export function networkFailure(ctx: LookupContext, url: URL, error: unknown): ne
     {
       image: ctx.ref.original,
       registry: ctx.ref.registry,
-      reason: `no registry answered at ${url.host} over ${url.protocol === 'http:' ? 'plain HTTP' : 'HTTPS'}`,
+      reason: unreachableReason(url),
       detail: connectionDetail(error),
     },
     { cause: error },
+  );
+}
+
+/**
+ * Over HTTPS, the same hint for every failure (a plain-HTTP registry answers a TLS handshake with
+ * garbage, but saying so would tell a pod what listens on the port).
+ */
+function unreachableReason(url: URL): string {
+  if (url.protocol === 'http:') return `no registry answered at ${url.host} over plain HTTP`;
+  return (
+    `no registry answered at ${url.host} over HTTPS; ` +
+    `if it serves plain HTTP, list it in --registry-plain-http`
   );
 }
 
