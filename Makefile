@@ -44,9 +44,12 @@ install-cli: ## vault-inject and vault-inject-env on PATH: links in $(PREFIX)/bi
 	ln -sfn "$(CURDIR)/scripts/launcher.sh" "$(PREFIX)/bin/vault-inject-env"
 	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to PATH" >&2 ;; esac
 
-lint: deps ## eslint + prettier
+lint: deps ## eslint (with the size and import gates), prettier, unused exports (knip), shellcheck
 	eslint .
 	prettier --check .
+	knip --no-progress --include files,exports,types,nsExports,nsTypes,duplicates
+	scripts/components/shellcheck.sh ensure >/dev/null
+	shellcheck $$(find scripts -name '*.sh') .ci/run
 
 typecheck: deps ## tsc, strict
 	tsc -p tsconfig.json

@@ -2,6 +2,106 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Import boundaries (docs/architecture.md, "Layers"). Each entry: the files, and the webhook folders
+// or files (relative to webhook/src) they must not import. Imports are matched as written, so a
+// folder is caught at any depth (`../admission/`, `../../admission/`).
+const WEBHOOK_IO = [
+  'node:fs',
+  'node:fs/promises',
+  'node:net',
+  'node:tls',
+  'node:http',
+  'node:https',
+  'node:child_process',
+  'fastify',
+  '@kubernetes/client-node',
+  'pino',
+  'prom-client',
+];
+const LAYERS = [
+  { files: ['webhook/src/cli/**'], forbid: ['main'] },
+  { files: ['webhook/src/app.ts'], forbid: ['main', 'cli'] },
+  { files: ['webhook/src/admission/**'], forbid: ['main', 'cli', 'app', 'tls'] },
+  { files: ['webhook/src/k8s/**'], forbid: ['main', 'cli', 'app', 'admission', 'tls'] },
+  {
+    files: ['webhook/src/registry/**'],
+    forbid: ['main', 'cli', 'app', 'admission', 'k8s', 'tls', 'metrics'],
+  },
+  {
+    files: ['webhook/src/tls/**'],
+    forbid: ['main', 'cli', 'app', 'admission', 'k8s', 'registry', 'mutation', 'config', 'metrics'],
+  },
+  {
+    // Flags become the typed settings of the layers below (mutation, tls); nothing above.
+    files: ['webhook/src/config.ts', 'webhook/src/config/**'],
+    forbid: ['main', 'cli', 'app', 'admission', 'k8s', 'registry', 'metrics'],
+  },
+  // The mutation is a pure function of the pod and its settings: no I/O of any kind.
+  {
+    files: ['webhook/src/mutation/**'],
+    forbid: ['main', 'cli', 'app', 'admission', 'k8s', 'registry', 'tls', 'config', 'metrics'],
+    io: true,
+  },
+  {
+    files: [
+      'webhook/src/metrics.ts',
+      'webhook/src/errors.ts',
+      'webhook/src/log.ts',
+      'webhook/src/version.ts',
+    ],
+    forbid: ['main', 'cli', 'app', 'admission', 'k8s', 'registry', 'tls', 'config', 'mutation'],
+  },
+];
+// The webhook sees the init program only through its contract; the init program never sees the webhook.
+const WEBHOOK_TO_INIT = {
+  regex: 'init-binary/src/(?!contract/)',
+  message: 'the webhook imports only init-binary/src/contract/ from the init program',
+};
+const boundaries = [
+  {
+    files: ['webhook/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [WEBHOOK_TO_INIT] }] },
+  },
+  {
+    files: ['init-binary/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '(^|/)webhook/', message: 'the init program never imports the webhook' },
+          ],
+        },
+      ],
+    },
+  },
+  ...LAYERS.map(({ files, forbid, io }) => ({
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          ...(io
+            ? {
+                paths: WEBHOOK_IO.map((name) => ({
+                  name,
+                  message: 'webhook/src/mutation is pure: no I/O',
+                })),
+              }
+            : {}),
+          patterns: [
+            WEBHOOK_TO_INIT,
+            {
+              regex: `^(\\.\\./)+(${forbid.join('|')})(/|\\.ts$)`,
+              message: `${files[0]} sits below ${forbid.join(', ')} (docs/architecture.md)`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'coverage/', 'deploy/', '.tmp/', '**/*.d.ts'] },
   js.configs.recommended,
@@ -75,4 +175,15 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'scripts/**/*.ts'],
     rules: { 'max-lines-per-function': 'off', 'no-console': 'off' },
   },
+  {
+    // The size gates of the sources (docs/architecture.md): a file says one thing, a function
+    // takes few enough branches to read in one go, and more than four inputs travel as an object.
+    files: ['webhook/src/**/*.ts', 'init-binary/src/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      complexity: ['error', 15],
+      'max-params': ['error', 4],
+      'max-lines': ['error', { max: 400 }],
+    },
+  },
+  ...boundaries,
 );

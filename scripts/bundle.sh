@@ -191,7 +191,7 @@ run_bundle true || die "the bundle does not start"
   printf 'arch=%s\n' "$arch"
   printf 'node=%s\n' "$(sed -n 's/^ *"version": *"\([^"]*\)".*/v\1/p' "$runtime_dir/package.json" | head -n 1)"
   printf 'glibc=%s\n' "$glibc_version"
-  printf 'libraries=%s\n' "$(cd "$stage/runtime/lib" && ls | tr '\n' ' ' | sed 's/ $//')"
+  printf 'libraries=%s\n' "$(find "$stage/runtime/lib" -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
   printf 'size_bytes=%s\n' "$(du -sb "$stage" | cut -f1)"
 } >"$stage/BUNDLE-INFO"
 

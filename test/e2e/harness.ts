@@ -4,7 +4,7 @@
  * take in turn), its logs printed after a failed test, the
  * test namespace's Vault secrets and the Kubernetes Secrets/ConfigMaps that carry references.
  */
-import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before } from 'node:test';
@@ -146,8 +146,4 @@ export function previewCli(
     });
     child.stdin.end(input);
   });
-}
-
-export async function storedPod(stack: Stack, namespace: string, name: string): Promise<V1Pod> {
-  return stack.kube.core.readNamespacedPod({ namespace, name });
 }

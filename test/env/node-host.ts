@@ -334,18 +334,3 @@ export function restoreHost(dir: string): string[] {
   releaseNodeLock(dir);
   return problems;
 }
-
-/** What differs from the saved state now (for the cleanup test): sysctls, paths, bridge, cgroups. */
-export function hostDifferences(before: HostState): string[] {
-  const diffs: string[] = [];
-  for (const [name, value] of Object.entries(before.sysctls)) {
-    const now = readFileSync(sysctlPath(name), 'utf8').trim();
-    if (now !== value) diffs.push(`${name} is ${now}, was ${value}`);
-  }
-  for (const p of before.createdPaths) if (existsSync(p)) diffs.push(`${p} remains`);
-  for (const cg of before.createdCgroups) if (existsSync(cg)) diffs.push(`${cg} remains`);
-  if (existsSync(`/sys/class/net/${before.bridge}`)) diffs.push(`bridge ${before.bridge} remains`);
-  const mounts = mountsUnder([before.dir, ...FIXED_PATHS]);
-  if (mounts.length) diffs.push(`mounts remain: ${mounts.join(', ')}`);
-  return diffs;
-}

@@ -20,13 +20,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { existsSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
-import {
-  CHART_RELEASE,
-  chartWebhookConfiguration,
-  startKube,
-  type Kube,
-  type KubeOptions,
-} from './kube.ts';
+import { chartWebhookConfiguration, startKube, type Kube, type KubeOptions } from './kube.ts';
 import { startNode, type Node } from './node.ts';
 import { retryOnAddressInUse } from './ports.ts';
 import { FIXTURES_POLICY, setUpFixtures, type Fixtures } from './openbao.ts';
@@ -49,9 +43,6 @@ import {
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 export const WEBHOOK_BUILT = path.join(repoRoot, 'dist/webhook/vault-inject.js');
-export const BUNDLE_DIR = path.join(repoRoot, 'dist/bundle/vault-inject');
-/** The chart's release name and namespace for the stack's MutatingWebhookConfiguration. */
-export const RELEASE = CHART_RELEASE;
 /** The chart's namespace opt-out: namespaces labelled `vault-inject.dev/inject=false` are skipped. */
 export const OPT_OUT_LABEL = 'vault-inject.dev/inject';
 /** The policy every test role gets: read any KV v2 secret under `secret/`. */

@@ -14,9 +14,11 @@ import { FLAGS } from '../../webhook/src/config.ts';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DOCS = [
   'README.md',
-  ...readdirSync(path.join(ROOT, 'docs'))
-    .filter((f) => f.endsWith('.md'))
-    .map((f) => `docs/${f}`),
+  ...['docs', 'docs/adr'].flatMap((dir) =>
+    readdirSync(path.join(ROOT, dir))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `${dir}/${f}`),
+  ),
 ];
 const read = (file: string): string => readFileSync(path.join(ROOT, file), 'utf8');
 

@@ -25,17 +25,11 @@ import {
   type ServerConfig,
 } from './config/server.ts';
 
-export { FlagValues, readArgs, type FlagSpec } from './config/flags.ts';
+export { FlagValues, type FlagSpec } from './config/flags.ts';
 export { injectionConfig } from './config/injection.ts';
+export { registryConfig, type RegistryConfig } from './config/registry.ts';
 export {
-  registryConfig,
-  type RegistryConfig,
-  type RegistryFailurePolicy,
-} from './config/registry.ts';
-export {
-  MAX_WEBHOOK_TIMEOUT_MS,
   serverConfig,
-  type AutoTlsConfig,
   type ConnectionLimits,
   type ListenAddress,
   type ServerConfig,

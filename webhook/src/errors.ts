@@ -44,17 +44,6 @@ export class WebhookError extends Error {
   }
 }
 
-/** Errors that deny a pod (as opposed to failing the request or the process). */
-export const DENIAL_CODES: ReadonlySet<ErrorCodeValue> = new Set([
-  ErrorCode.REFERENCE,
-  ErrorCode.ANNOTATION,
-  ErrorCode.ADDR_NOT_ALLOWED,
-  ErrorCode.NO_COMMAND,
-  ErrorCode.NAME_CONFLICT,
-  ErrorCode.DEADLINE,
-  ErrorCode.KUBERNETES_READ,
-]);
-
 export function isWebhookError(err: unknown): err is WebhookError {
   return err instanceof WebhookError;
 }

@@ -3,14 +3,10 @@
  * reads the CA bundles and the default docker config once, at start, and wires the OCI lookup to
  * the pull secret reader, the log and the metrics. Files are named in errors, never quoted.
  */
-<<<<<<< HEAD
-import { readFile } from 'node:fs/promises';
-import { proxyConfigFromEnv, type ProxyConfig } from '../../../init-binary/src/contract/index.ts';
-=======
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
->>>>>>> creds
+import { proxyConfigFromEnv, type ProxyConfig } from '../../../init-binary/src/contract/index.ts';
 import type { RegistryConfig } from '../config.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import type { ImageCommandLookup } from './image-command.ts';

@@ -68,7 +68,3 @@ export class RegistryError extends Error {
     this.detail = details.detail;
   }
 }
-
-export function isRegistryError(error: unknown): error is RegistryError {
-  return error instanceof RegistryError;
-}

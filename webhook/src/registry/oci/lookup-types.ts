@@ -2,11 +2,8 @@
  * The shapes an image config lookup takes and gives (public), and the state one lookup carries
  * between its parts (cache, credential order, manifest walk, events).
  */
-<<<<<<< HEAD
 import type { ProxyConfig } from '../../../../init-binary/src/contract/index.ts';
-=======
 import type { CredentialProviders } from './credential-provider/providers.ts';
->>>>>>> creds
 import type { CredentialSource, FoundCredential } from './docker-config.ts';
 import { RegistryError, type RegistryErrorCode } from './errors.ts';
 import type { LookupEvent, LookupLogger } from './lookup-events.ts';
