@@ -74,6 +74,11 @@ export function helpText(): string {
     s.help,
   ]);
   rows.push(['PATH', DEFAULT_PATH, 'where CMD is looked up']);
+  rows.push([
+    'HTTPS_PROXY, HTTP_PROXY, NO_PROXY',
+    'unset',
+    'the proxy to Vault, unless NO_PROXY names it (lowercase wins; kept for CMD)',
+  ]);
   const lines = rows.map(([n, d, h]) => `  ${n}  (default: ${d})\n      ${h}`);
   return [
     'Usage: vault-inject-env [--] CMD [ARGS...]',

@@ -3,7 +3,6 @@
  * build many; label values come from small fixed sets, never from a pod's content.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PipelineDeps } from './admission/pipeline.ts';
 import { VERSION } from './version.ts';
 
 /** `result` label of vault_inject_admission_requests_total. */
@@ -101,28 +100,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: 'HTTPS connections closed on arrival because --max-connections were open.',
       registers,
     }),
-  };
-}
-
-type Images = PipelineDeps['images'];
-
-/** `images` with every lookup timed into vault_inject_registry_lookup_duration_seconds. */
-export function timedLookups(
-  images: Images,
-  metrics: Pick<Metrics, 'registryLookupDuration'>,
-): Images {
-  return {
-    lookup: async (request, signal) => {
-      const end = metrics.registryLookupDuration.startTimer();
-      try {
-        const found = await images.lookup(request, signal);
-        end({ result: 'found' });
-        return found;
-      } catch (err) {
-        end({ result: 'failed' });
-        throw err;
-      }
-    },
   };
 }
 

@@ -2,6 +2,7 @@
 // which variable wins, and the proxy URL's forms. Both the webhook and the init program use it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { helpText } from '../../../init-binary/src/help.ts';
 import {
   ProxySettingError,
   noProxyMatches,
@@ -162,5 +163,12 @@ describe('proxy variables', () => {
           !e.message.includes('canary-pw'),
       );
     }
+  });
+
+  it('are listed by vault-inject-env --help, as kept for the app', () => {
+    assert.match(
+      helpText(),
+      /HTTPS_PROXY, HTTP_PROXY, NO_PROXY {2}\(default: unset\)\n.*kept for CMD/,
+    );
   });
 });

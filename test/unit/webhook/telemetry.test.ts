@@ -7,7 +7,8 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { buildTelemetryApp } from '../../../webhook/src/app.ts';
 import { createLogger } from '../../../webhook/src/log.ts';
-import { createMetrics, timedLookups } from '../../../webhook/src/metrics.ts';
+import { timedLookups } from '../../../webhook/src/admission/timed-lookups.ts';
+import { createMetrics } from '../../../webhook/src/metrics.ts';
 import { VERSION } from '../../../webhook/src/version.ts';
 import { harness, podReview, postReview } from './helpers.ts';
 

@@ -13,9 +13,9 @@ const UNIT_MS: Record<string, number> = {
 /** Milliseconds, or undefined when `text` is not a Go duration. */
 export function parseGoDuration(text: string): number | undefined {
   if (text === '0') return 0;
-  if (!/^(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+$/.test(text)) return undefined;
+  if (!/^(\d+(\.\d*)?(ns|us|\u00b5s|ms|s|m|h))+$/.test(text)) return undefined;
   let total = 0;
-  for (const match of text.matchAll(/(\d+(?:\.\d*)?)(ns|us|µs|ms|s|m|h)/g)) {
+  for (const match of text.matchAll(/(\d+(?:\.\d*)?)(ns|us|\u00b5s|ms|s|m|h)/g)) {
     total += Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? 0);
   }
   return total;
