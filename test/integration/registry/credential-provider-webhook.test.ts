@@ -165,6 +165,12 @@ printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialP
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  /** The webhook's log reaches us through a pipe: a line may arrive after the answer it explains. */
+  async function logLine(test: (line: string) => boolean): Promise<boolean> {
+    for (let i = 0; i < 50 && !lines.some(test); i++) await new Promise((r) => setTimeout(r, 100));
+    return lines.some(test);
+  }
+
   it("mutates a pod with the image's command, pulled with the plugin's credentials", async () => {
     const { text, json } = await post(
       admissionPort,
@@ -176,7 +182,7 @@ printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialP
     assert.match(patch, /"\/bin\/web","--serve"/);
     assert.ok(!text.includes(registry.admin.password));
     assert.ok(
-      lines.some(
+      await logLine(
         (l) => l.includes('"registry lookup"') && l.includes('credential provider registry-login'),
       ),
       lines.join('\n'),
@@ -195,6 +201,8 @@ printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialP
       /no credentials from the credential provider: credential provider "broken" exited with code 7/,
     );
     assert.ok(!text.includes(registry.admin.password));
+    // The failed lookup's own line first, so that the check below reads the whole log.
+    assert.ok(await logLine((l) => l.includes('registry lookup failed')), lines.join('\n'));
     assert.ok(!lines.join('\n').includes(registry.admin.password), 'the password reached the log');
   });
 });
