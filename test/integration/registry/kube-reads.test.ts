@@ -276,9 +276,14 @@ describe('Kubernetes reads: one connection, retried, a timeout named', { skip },
     assert.doesNotMatch(message, /not authorized|credentials/);
     // Denied by the reads' own bound (2 × 1 s), before the review's deadline (8 s) would fire.
     assert.ok(elapsed < 8000, `answered after ${Math.round(elapsed)} ms`);
-    const failed = logs
-      .map((l) => JSON.parse(l) as Json)
-      .filter((l) => l.msg === 'Kubernetes read got no answer');
+    // The log arrives through a pipe, possibly after the answer: wait for its lines a little.
+    const noAnswer = (): Json[] =>
+      logs
+        .map((l) => JSON.parse(l) as Json)
+        .filter((l) => l.msg === 'Kubernetes read got no answer');
+    for (let i = 0; i < 50 && noAnswer().length < 2; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const failed = noAnswer();
     assert.ok(failed.length >= 2, logs.join('\n'));
     for (const line of failed) {
       assert.equal(line.status, 'timeout');
@@ -422,7 +427,10 @@ describe('the built webhook: its Kubernetes reads', { skip: skipBuilt }, () => {
         `(secret|service account) ${ns}/(regcred|app) could not be read from the Kubernetes API: no answer within 1000 ms \\(2 tries\\)`,
       ),
     );
-    const failed = lines.filter((l) => l.msg === 'Kubernetes read got no answer');
+    const noAnswer = (): Json[] => lines.filter((l) => l.msg === 'Kubernetes read got no answer');
+    for (let i = 0; i < 50 && noAnswer().length < 2; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const failed = noAnswer();
     assert.ok(failed.length >= 2, JSON.stringify(lines.slice(-5)));
     for (const line of failed) {
       assert.equal(line.status, 'timeout');
