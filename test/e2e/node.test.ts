@@ -355,14 +355,14 @@ describe('pods on the real node', () => {
           '/bin/sh',
           '-c',
           // The first run waits a little before failing, for the test to change the secret.
-          `${HASH_ENV_SCRIPT}; [ -e /work/ran ] && exec sleep 8; touch /work/ran; sleep 6; exit 1`,
+          `${HASH_ENV_SCRIPT}; [ -e /state/ran ] && exec sleep 8; touch /state/ran; sleep 6; exit 1`,
         ],
         env: [{ name: 'ROTATING', value: 'vault:secret/data/e2e/rotating#value' }],
-        volumeMounts: [{ name: 'work', mountPath: '/work' }],
+        volumeMounts: [{ name: 'state', mountPath: '/state' }],
       },
       { serviceAccountName: 'app', annotations: { 'vault-inject.dev/token-audience': 'vault' } },
     );
-    specOf(pod).volumes = [{ name: 'work', emptyDir: {} }];
+    specOf(pod).volumes = [{ name: 'state', emptyDir: {} }];
     await stack.kube.core.createNamespacedPod({
       namespace: ns,
       body: onNode(stack, pod, 'OnFailure'),

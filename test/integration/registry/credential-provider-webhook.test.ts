@@ -10,13 +10,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { registryAvailable, startRegistry, type TestRegistry } from '../../env/registry.ts';
+import { BUILT_WEBHOOK, imageReview as review, postReview } from './built-webhook.ts';
 
-const BIN = new URL('../../../dist/webhook/vault-inject.js', import.meta.url).pathname;
+const BIN = BUILT_WEBHOOK;
 const skip = !registryAvailable()
   ? 'docker-registry is not installed (scripts/components.sh)'
   : !existsSync(BIN)
@@ -24,52 +24,6 @@ const skip = !registryAvailable()
     : false;
 
 type Json = Record<string, unknown>;
-
-function post(port: number, body: unknown): Promise<{ text: string; json: Json }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/mutate',
-        method: 'POST',
-        rejectUnauthorized: false, // --self-signed: the webhook's certificate is not what we test
-        headers: { 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ text, json: JSON.parse(text) as Json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
-function review(uid: string, image: string) {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      operation: 'CREATE',
-      namespace: 'apps',
-      object: {
-        metadata: { name: `pod-${uid}` },
-        spec: {
-          containers: [
-            { name: 'app', image, env: [{ name: 'A', value: 'vault:secret/data/db#password' }] },
-          ],
-        },
-      },
-    },
-  };
-}
 
 describe('the built webhook with a kubelet credential provider plugin', { skip }, () => {
   let registry: TestRegistry;
@@ -172,7 +126,7 @@ printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialP
   }
 
   it("mutates a pod with the image's command, pulled with the plugin's credentials", async () => {
-    const { text, json } = await post(
+    const { text, json } = await postReview(
       admissionPort,
       review('good', `${registry.host}/apps/web:v1`),
     );
@@ -190,7 +144,7 @@ printf '{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialP
   });
 
   it('denies a pod whose image matches a failing plugin, naming it and the reason', async () => {
-    const { text, json } = await post(
+    const { text, json } = await postReview(
       admissionPort,
       review('broken', `localhost:${registry.host.split(':')[1]}/apps/web:v1`),
     );

@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -28,37 +27,16 @@ import { VERSION } from '../../../webhook/src/version.ts';
 import { startKube, type Kube } from '../../env/kube.ts';
 import { registryAvailable, startRegistry, type TestRegistry } from '../../env/registry.ts';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.ts';
+import { BUILT_WEBHOOK, postJson } from './built-webhook.ts';
 
 const skip = registryAvailable()
   ? false
   : 'docker-registry is not installed (scripts/components.sh)';
-const BIN = new URL('../../../dist/webhook/vault-inject.js', import.meta.url).pathname;
+const BIN = BUILT_WEBHOOK;
 const skipBuilt =
   skip || (existsSync(BIN) ? false : 'dist/webhook/vault-inject.js is not built (make build)');
 
 type Json = Record<string, unknown>;
-
-function post(port: number, body: unknown): Promise<Json> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/mutate',
-        method: 'POST',
-        rejectUnauthorized: false, // --self-signed: the webhook's certificate is not what we test
-        headers: { 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json));
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
 
 describe('Kubernetes reads: one connection, retried, a timeout named', { skip }, () => {
   let kube: Kube;
@@ -248,7 +226,7 @@ describe('Kubernetes reads: one connection, retried, a timeout named', { skip },
   it('a slow apiserver once: the pod is mutated with its pull secret', async () => {
     const running = await webhook([]);
     proxy.stall(1);
-    const answer = (await post(running.admissionPort, review('slow-once'))).response as Json;
+    const answer = (await postJson(running.admissionPort, review('slow-once'))).response as Json;
     assert.equal(answer.allowed, true, JSON.stringify(answer));
     assert.ok(answer.patch, 'mutated');
   });
@@ -258,7 +236,7 @@ describe('Kubernetes reads: one connection, retried, a timeout named', { skip },
     const running = await webhook(logs);
     proxy.stall(Infinity);
     const started = performance.now();
-    const answer = (await post(running.admissionPort, review('silent'))).response as {
+    const answer = (await postJson(running.admissionPort, review('silent'))).response as {
       allowed: boolean;
       status?: { message?: string };
       warnings?: string[];
@@ -404,7 +382,7 @@ describe('the built webhook: its Kubernetes reads', { skip: skipBuilt }, () => {
   it('five reviews, ten reads, one connection to the apiserver', async () => {
     const before = proxy.connections();
     for (const uid of ['a', 'b', 'c', 'd', 'e']) {
-      const answer = (await post(admissionPort, review(uid))).response as Json;
+      const answer = (await postJson(admissionPort, review(uid))).response as Json;
       assert.equal(answer.allowed, true, JSON.stringify(answer));
     }
     assert.equal(proxy.connections() - before, 1);
@@ -414,7 +392,7 @@ describe('the built webhook: its Kubernetes reads', { skip: skipBuilt }, () => {
     // The open connection and the one the retry opens: none delivers an answer.
     proxy.hold(true);
     proxy.stall(Infinity);
-    const answer = (await post(admissionPort, review('silent'))).response as {
+    const answer = (await postJson(admissionPort, review('silent'))).response as {
       allowed: boolean;
       status?: { message?: string };
     };

@@ -7,15 +7,17 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startConnectProxy, type ConnectProxy } from '../../env/connect-proxy.ts';
 import { freePort } from '../../env/ports.ts';
 import { registryAvailable, startRegistry, type TestRegistry } from '../../env/registry.ts';
+import { BUILT_WEBHOOK, imageReview, postJson } from './built-webhook.ts';
 
-const bin = new URL('../../../dist/webhook/vault-inject.js', import.meta.url).pathname;
+const review = (uid: string, image: string) =>
+  imageReview(uid, image, 'web', 'vault:secret/data/a#b');
+const bin = BUILT_WEBHOOK;
 const skip = !registryAvailable()
   ? 'docker-registry is not installed (scripts/components.sh)'
   : !existsSync(bin)
@@ -42,49 +44,6 @@ async function waitReady(telemetry: number, child: ChildProcess, output: () => s
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail(`webhook not ready: ${output()}`);
-}
-
-function post(port: number, body: unknown): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/mutate',
-        method: 'POST',
-        rejectUnauthorized: false, // --self-signed: not what this test is about
-        headers: { 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))));
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
-function review(uid: string, image: string) {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      operation: 'CREATE',
-      namespace: 'apps',
-      object: {
-        metadata: { name: `pod-${uid}` },
-        spec: {
-          containers: [
-            { name: 'web', image, env: [{ name: 'A', value: 'vault:secret/data/a#b' }] },
-          ],
-        },
-      },
-    },
-  };
 }
 
 describe('built webhook: registry lookups through HTTPS_PROXY', { skip }, () => {
@@ -147,7 +106,7 @@ describe('built webhook: registry lookups through HTTPS_PROXY', { skip }, () => 
   it('tunnels HTTPS to the registry through the proxy, with its credentials, never logged', async () => {
     const running = await webhook({ HTTPS_PROXY: proxy.url, NO_PROXY: 'example.com,10.0.0.0/8' });
     const before = proxy.tunnels(registry.host);
-    const json = await post(running.port, review('p1', `${registry.host}/apps/web:v1`));
+    const json = await postJson(running.port, review('p1', `${registry.host}/apps/web:v1`));
     const response = json.response as { allowed: boolean; patch?: string };
     assert.equal(response.allowed, true, JSON.stringify(json));
     assert.match(Buffer.from(response.patch ?? '', 'base64').toString('utf8'), /\/bin\/web/);
@@ -166,7 +125,7 @@ describe('built webhook: registry lookups through HTTPS_PROXY', { skip }, () => 
     for (const env of envs) {
       const running = await webhook(env);
       const before = proxy.tunnels();
-      const json = await post(running.port, review('p2', `${registry.host}/apps/web:v1`));
+      const json = await postJson(running.port, review('p2', `${registry.host}/apps/web:v1`));
       assert.equal((json.response as { allowed: boolean }).allowed, true, JSON.stringify(json));
       assert.equal(proxy.tunnels(), before, `went through the proxy with ${JSON.stringify(env)}`);
       await stop(running);
@@ -177,7 +136,7 @@ describe('built webhook: registry lookups through HTTPS_PROXY', { skip }, () => 
     const wrong = proxy.url.replace(PROXY_PASSWORD, `${PROXY_PASSWORD}-wrong`);
     const running = await webhook({ HTTPS_PROXY: wrong });
     const refusedBefore = proxy.refused();
-    const json = await post(running.port, review('p3', `${registry.host}/apps/web:v2`));
+    const json = await postJson(running.port, review('p3', `${registry.host}/apps/web:v2`));
     const response = json.response as { allowed: boolean; status?: { message?: string } };
     assert.equal(response.allowed, false, JSON.stringify(json));
     assert.ok(proxy.refused() > refusedBefore);

@@ -14,7 +14,6 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,8 +24,9 @@ import {
   startRegistry,
   type TestRegistry,
 } from '../../env/registry.ts';
+import { BUILT_WEBHOOK, imageReview as review, postJson } from './built-webhook.ts';
 
-const BIN = new URL('../../../dist/webhook/vault-inject.js', import.meta.url).pathname;
+const BIN = BUILT_WEBHOOK;
 const skip = !registryAvailable()
   ? 'docker-registry is not installed (scripts/components.sh)'
   : !existsSync(BIN)
@@ -34,50 +34,6 @@ const skip = !registryAvailable()
     : false;
 
 type Json = Record<string, unknown>;
-
-function post(port: number, body: unknown): Promise<Json> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/mutate',
-        method: 'POST',
-        rejectUnauthorized: false, // --self-signed: the webhook's certificate is not what we test
-        headers: { 'content-type': 'application/json' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json));
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
-/** A pod with one container without command, whose image is `image`. */
-function review(uid: string, image: string) {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      operation: 'CREATE',
-      namespace: 'apps',
-      object: {
-        metadata: { name: `pod-${uid}` },
-        spec: {
-          containers: [
-            { name: 'app', image, env: [{ name: 'A', value: 'vault:secret/data/db#password' }] },
-          ],
-        },
-      },
-    },
-  };
-}
 
 function denial(answer: Json): string {
   const response = answer.response as { allowed: boolean; status?: { message?: string } };
@@ -161,7 +117,7 @@ describe('the built webhook: registry lookups are no SSRF client or port scanner
   it('a plain-HTTP token realm on another port is never fetched', async () => {
     const before = plainHits.length;
     const message = denial(
-      await post(admissionPort, review('realm', `${registry.host}/public/app:v1`)),
+      await postJson(admissionPort, review('realm', `${registry.host}/public/app:v1`)),
     );
     assert.deepEqual(plainHits.slice(before), [], 'the webhook fetched the plain-HTTP realm');
     assert.match(
@@ -176,7 +132,9 @@ describe('the built webhook: registry lookups are no SSRF client or port scanner
     const ports = { closed, plain: plainPort, tls: Number(untrusted.host.split(':')[1]) };
     const messages: Record<string, string> = {};
     for (const [what, port] of Object.entries(ports)) {
-      const message = denial(await post(admissionPort, review(what, `127.0.0.1:${port}/x/app:v1`)));
+      const message = denial(
+        await postJson(admissionPort, review(what, `127.0.0.1:${port}/x/app:v1`)),
+      );
       messages[what] = message.replaceAll(String(port), 'PORT');
     }
     assert.equal(messages.plain, messages.closed, JSON.stringify(messages));
