@@ -21,6 +21,8 @@ export const ErrorCode = {
    * that the webhook did not write (denied).
    */
   NAME_CONFLICT: 'E_NAME_CONFLICT',
+  /** A container already runs Bank-Vaults' vault-env: both webhooks select the pod (denied). */
+  BANK_VAULTS: 'E_BANK_VAULTS',
   /** The review did not finish within the webhook's deadline (denied). */
   DEADLINE: 'E_DEADLINE',
   /**

@@ -166,6 +166,41 @@ object.spec.containers.exists(c, {{ include "vault-inject.cel.containerHasLitera
 || (has(object.spec.initContainers) && object.spec.initContainers.exists(c, {{ include "vault-inject.cel.containerHasLiteral" . }}))
 {{- end }}
 
+{{/*
+CEL over the guard's variables.annotations: the pod's annotations read as the webhook reads them
+(webhook/src/mutation/pod-settings.ts, annotations.ts). Booleans are Go's strconv.ParseBool forms
+around spaces; ours wins over a Bank-Vaults alias, even when empty.
+*/}}
+{{- define "vault-inject.cel.annotation" -}}
+variables.annotations[{{ . | quote }}].trim()
+{{- end }}
+
+{{/* CEL: the pod opted out: inject false, or (inject unset or empty) Bank-Vaults' mutate: skip. */}}
+{{- define "vault-inject.cel.optedOut" -}}
+('vault-inject.dev/inject' in variables.annotations
+    && {{ include "vault-inject.cel.annotation" "vault-inject.dev/inject" }} in ['0', 'f', 'F', 'false', 'FALSE', 'False'])
+|| ((!('vault-inject.dev/inject' in variables.annotations) || {{ include "vault-inject.cel.annotation" "vault-inject.dev/inject" }} == '')
+    && 'vault.security.banzaicloud.io/mutate' in variables.annotations
+    && {{ include "vault-inject.cel.annotation" "vault.security.banzaicloud.io/mutate" }}.lowerAscii() == 'skip')
+{{- end }}
+
+{{/*
+CEL: an annotation asks for injection without any reference in sight: inject true, a from-path
+(ours, else Bank-Vaults' vault-env-from-path), or containers naming one of the pod's containers.
+*/}}
+{{- define "vault-inject.cel.asksInjection" -}}
+('vault-inject.dev/inject' in variables.annotations
+    && {{ include "vault-inject.cel.annotation" "vault-inject.dev/inject" }} in ['1', 't', 'T', 'true', 'TRUE', 'True'])
+|| ('vault-inject.dev/from-path' in variables.annotations
+    ? {{ include "vault-inject.cel.annotation" "vault-inject.dev/from-path" }} != ''
+    : ('vault.security.banzaicloud.io/vault-env-from-path' in variables.annotations
+        && {{ include "vault-inject.cel.annotation" "vault.security.banzaicloud.io/vault-env-from-path" }} != ''))
+|| ('vault-inject.dev/containers' in variables.annotations
+    && {{ include "vault-inject.cel.annotation" "vault-inject.dev/containers" }}.split(',').exists(n,
+        object.spec.containers.exists(c, c.name == n.trim())
+        || (has(object.spec.initContainers) && object.spec.initContainers.exists(c, c.name == n.trim()))))
+{{- end }}
+
 {{/* Whole seconds of a duration written as Ns or Nms (rounded up). */}}
 {{- define "vault-inject.seconds" -}}
 {{- $d := . | toString -}}

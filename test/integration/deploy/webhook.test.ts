@@ -302,4 +302,63 @@ describe('webhook down', () => {
     ];
     assert.match(await createPodError(appNs, init), /vault-inject guard/);
   });
+
+  it('failurePolicy Ignore: the guard also rejects a pod whose annotation asks for injection', async () => {
+    // The chart from the test above (Ignore + guard) is in place and the webhook is still down.
+    const ASKS = /vault-inject guard: this pod asks for injection by annotation/;
+    const asking: [string, Record<string, string>][] = [
+      ['asks-from-path', { 'vault-inject.dev/from-path': 'secret/data/app' }],
+      [
+        'asks-bv-from-path',
+        { 'vault.security.banzaicloud.io/vault-env-from-path': 'secret/data/app' },
+      ],
+      ['asks-inject-true', { 'vault-inject.dev/inject': ' True ' }],
+      ['asks-containers', { 'vault-inject.dev/containers': 'sidecar, app' }],
+    ];
+    for (const [name, annotations] of asking) {
+      const message = await createPodError(appNs, pod(name, [], {}, annotations));
+      assert.match(message, ASKS, name);
+      assert.match(message, new RegExp(`kubectl -n ${releaseNs} get pods,endpoints`), name);
+    }
+    // What the webhook itself would leave alone, the guard admits.
+    const admitted: [string, Record<string, string>, string][] = [
+      ['empty-from-path', { 'vault-inject.dev/from-path': ' ' }, 'an empty from-path is unset'],
+      [
+        'ours-empty-wins',
+        {
+          'vault-inject.dev/from-path': '',
+          'vault.security.banzaicloud.io/vault-env-from-path': 'secret/data/app',
+        },
+        'ours wins over the alias, even empty',
+      ],
+      ['containers-none', { 'vault-inject.dev/containers': 'other' }, 'names no container'],
+      ['inject-false-form', { 'vault-inject.dev/inject': ' F ' }, 'a ParseBool false opts out'],
+      [
+        'from-path-opted-out',
+        { 'vault-inject.dev/from-path': 'secret/data/app', 'vault-inject.dev/inject': 'false' },
+        'opted out',
+      ],
+    ];
+    for (const [name, annotations, why] of admitted) {
+      const env = name === 'inject-false-form' ? [REFERENCE] : [];
+      assert.equal(
+        statusOf(await createPod(appNs, pod(name, env, {}, annotations))),
+        undefined,
+        why,
+      );
+    }
+    // What it cannot see: a reference inside a Secret (or ConfigMap) behind valueFrom/envFrom.
+    await kube.core.createNamespacedSecret({
+      namespace: appNs,
+      body: { metadata: { name: 'hidden-ref' }, stringData: { password: REFERENCE.value } },
+    });
+    const hidden = withEnv(pod('hidden-ref', []), [
+      { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'hidden-ref', key: 'password' } } },
+    ]);
+    assert.equal(
+      statusOf(await createPod(appNs, hidden)),
+      undefined,
+      'admitted unmutated: the documented blind spot (docs/deploy.md, "The guard")',
+    );
+  });
 });

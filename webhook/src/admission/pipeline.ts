@@ -6,7 +6,13 @@
 import { ErrorCode, WebhookError, type ErrorCodeValue } from '../errors.ts';
 import { MAX_ITEMS, MAX_MESSAGE_CHARS, capItems, capText } from '../mutation/bounds.ts';
 import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
-import { detect, runsInitProgram, sourcesOf, type Detection } from '../mutation/detect.ts';
+import {
+  bankVaultsWrapped,
+  detect,
+  runsInitProgram,
+  sourcesOf,
+  type Detection,
+} from '../mutation/detect.ts';
 import {
   existingDelivery,
   initEnv,
@@ -265,6 +271,10 @@ async function decide(r: Review): Promise<Outcome> {
   const sources = await gatherSources(r);
   const detection = await detect(pod, sources, r.signal);
   warnings.push(...detection.warnings);
+  const bankVaults = bankVaultsWrapped(pod);
+  if (bankVaults.length > 0 && mayInject(pod, detection)) {
+    throw denial(ErrorCode.BANK_VAULTS, bankVaults);
+  }
   if (detection.problems.length > 0) {
     throw denial(ErrorCode.REFERENCE, detection.problems);
   }

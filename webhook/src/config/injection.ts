@@ -4,6 +4,7 @@
  */
 import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract/index.ts';
 import type { Delivery, InjectionConfig } from '../mutation/settings.ts';
+import { vaultAddrProblem } from '../mutation/vault-addr.ts';
 import { VERSION } from '../version.ts';
 import { collect, type FlagSpec, type FlagValues, type Problems } from './flags.ts';
 
@@ -109,15 +110,15 @@ function resources(p: Problems<Name>): InjectionConfig['copyResources'] {
   };
 }
 
-const HTTP_URL = /^https?:\/\/[^\s/]+/;
-
 function vaultAddresses(p: Problems<Name>): { vaultAddr: string; allowed: readonly string[] } {
   const vaultAddr = p.text('vault-addr');
-  if (!HTTP_URL.test(vaultAddr)) p.add('vault-addr', `"${vaultAddr}" is not an http(s) URL`);
+  const problem = vaultAddrProblem(vaultAddr);
+  if (problem !== undefined) p.add('vault-addr', problem);
   const allowed = p.list('allowed-vault-addrs');
   // An entry that is not a URL could never match an annotation: say so at start, not per pod.
-  for (const a of allowed.filter((x) => !HTTP_URL.test(x))) {
-    p.add('allowed-vault-addrs', `"${a}" is not an http(s) URL`);
+  for (const a of allowed) {
+    const entry = vaultAddrProblem(a);
+    if (entry !== undefined) p.add('allowed-vault-addrs', entry);
   }
   return { vaultAddr, allowed: Object.freeze(allowed) };
 }

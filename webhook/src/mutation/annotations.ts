@@ -15,7 +15,6 @@ import {
   parseBoolean,
   type AuthMethod,
 } from '../../../init-binary/src/contract/index.ts';
-import { ErrorCode } from '../errors.ts';
 import {
   BANK_VAULTS_PREFIX,
   names,
@@ -25,26 +24,12 @@ import {
   type Defaulted,
   type SettingRow,
 } from './annotation-row.ts';
-import type { Delivery, InjectionConfig } from './settings.ts';
+import type { Delivery } from './settings.ts';
 import * as V from './values.ts';
+import { allowedVaultAddr } from './vault-addr.ts';
 
 export { BANK_VAULTS_PREFIX, PREFIX } from './annotation-row.ts';
 export type { Annotation, Context, SettingRow } from './annotation-row.ts';
-
-const normalizeAddr = (addr: string): string => addr.trim().replace(/\/+$/, '');
-
-/** An address the webhook allows: its own `--vault-addr` or one of `--allowed-vault-addrs`. */
-function allowedVaultAddr(value: string, config: InjectionConfig): string {
-  const allowed = [config.vaultAddr, ...config.allowedVaultAddrs];
-  const wanted = normalizeAddr(value);
-  if (!allowed.some((a) => normalizeAddr(a) === wanted)) {
-    throw new V.ValueError(
-      `${V.quote(value)} is not an allowed Vault address (allowed: ${allowed.join(', ')})`,
-      ErrorCode.ADDR_NOT_ALLOWED,
-    );
-  }
-  return wanted;
-}
 
 function skipVerifyIgnored(ctx: Context): false {
   ctx.warnings.push(`${ctx.key} ignored: this webhook does not allow skipping TLS verification`);

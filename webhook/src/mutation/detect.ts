@@ -67,6 +67,31 @@ export function runsInitProgram(c: Container): boolean {
   return isInjected(c) && c.command?.[1] !== COPY_FLAG;
 }
 
+/** What Bank-Vaults' webhook puts in front of a container's command (its pod.go). */
+export const BANK_VAULTS_ENV = '/vault/vault-env';
+
+const runsBankVaults = (c: Container): boolean => c.command?.[0] === BANK_VAULTS_ENV;
+
+/**
+ * The containers Bank-Vaults' webhook has already wrapped in its `vault-env` (both webhooks
+ * select this pod), each with what happened, then what to do; empty when there is none. Wrapping
+ * such a container again would resolve its secrets twice, with two sets of settings, so the pod is
+ * denied rather than taken over (docs/migrating-from-bank-vaults.md says why).
+ */
+export function bankVaultsWrapped(pod: Pod): string[] {
+  const wrapped = eachContainer(pod).filter(({ container }) => runsBankVaults(container));
+  if (wrapped.length === 0) return [];
+  const problems = wrapped.map(({ container, position }) =>
+    container.args?.[0] === INIT_PROGRAM
+      ? `${describeContainer(position)}: Bank-Vaults' webhook put ${BANK_VAULTS_ENV} in front of vault-inject's init program after this webhook injected it`
+      : `${describeContainer(position)} already runs Bank-Vaults' ${BANK_VAULTS_ENV}: vault-inject does not wrap it a second time`,
+  );
+  return [
+    ...problems,
+    'both webhooks select this pod: keep it on Bank-Vaults with the annotation vault-inject.dev/inject: "false", or move it to vault-inject by excluding it from Bank-Vaults\' webhook (its namespaceSelector or objectSelector); see docs/migrating-from-bank-vaults.md',
+  ];
+}
+
 /** The Secrets and ConfigMaps that `valueFrom`/`envFrom` name, each once. */
 export function sourcesOf(pod: Pod): SourceName[] {
   const seen = new Map<string, SourceName>();
