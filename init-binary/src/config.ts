@@ -10,7 +10,13 @@ import {
   type AuthMethod,
   type EnvName,
 } from './contract/names.ts';
-import { pathSettingProblem, trimSlashes } from './contract/paths.ts';
+import {
+  parseFromPath,
+  pathSettingProblem,
+  settingLine,
+  trimSlashes,
+  type FromPath,
+} from './contract/paths.ts';
 import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
 import { LOGIN_VALUE } from './contract/references.ts';
@@ -36,7 +42,8 @@ export interface Config {
   /** `VAULT_*` names the app keeps. */
   readonly passthrough: ReadonlySet<string>;
   readonly daemon: boolean;
-  readonly fromPaths: readonly string[];
+  /** `VAULT_ENV_FROM_PATH`: each path, and the KV v2 version pinned after its `#`. */
+  readonly fromPaths: readonly FromPath[];
   readonly transitKeyId: string | undefined;
   readonly transitPath: string;
   readonly logLevel: LogLevel;
@@ -81,7 +88,7 @@ export function parseConfig(env: Environment): Config {
     ignoreMissing: parseBool(Env.IGNORE_MISSING_SECRETS, get(Env.IGNORE_MISSING_SECRETS), false),
     passthrough: new Set(parseList(get(Env.ENV_PASSTHROUGH))),
     daemon: parseBool(Env.ENV_DAEMON, get(Env.ENV_DAEMON), false),
-    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map((p) => pathSetting(Env.ENV_FROM_PATH, p)),
+    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map(fromPath),
     transitKeyId: optionalPath(Env.TRANSIT_KEY_ID, get(Env.TRANSIT_KEY_ID)),
     transitPath: pathSetting(Env.TRANSIT_PATH, get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
     logLevel: parseLogLevel(get(Env.LOG_LEVEL)),
@@ -174,6 +181,13 @@ function pathSetting(name: EnvName, raw: string): string {
   const problem = pathSettingProblem(name, raw);
   if (problem !== undefined) throw new ConfigError(problem);
   return trimSlashes(raw);
+}
+
+function fromPath(item: string): FromPath {
+  const parsed = parseFromPath(item);
+  if ('problem' in parsed)
+    throw new ConfigError(settingLine(Env.ENV_FROM_PATH, item, parsed.problem));
+  return parsed;
 }
 
 function optionalPath(name: EnvName, raw: string | undefined): string | undefined {

@@ -16,7 +16,7 @@
 import { MalformedReferenceError } from './errors.ts';
 import { countReference, type ReferenceLimits } from './limits.ts';
 import { TEMPLATE_FUNCTIONS, type TemplateFunctionName } from './templates.ts';
-import { pathProblem, trimSlashes } from './paths.ts';
+import { pathProblem, trimSlashes, versionProblem } from './paths.ts';
 
 export const READ_PREFIX = 'vault:';
 export const WRITE_PREFIX = '>>vault:';
@@ -252,8 +252,9 @@ function parseTemplateExpression(expr: string): TemplateField {
 }
 
 function parseVersion(raw: string): number {
-  if (!/^[1-9]\d{0,9}$/.test(raw)) {
-    throw new MalformedReferenceError(`the version "${raw}" is not a positive whole number`);
+  const problem = versionProblem(raw);
+  if (problem !== undefined) {
+    throw new MalformedReferenceError(`the version "${raw}" ${problem}`);
   }
   return Number(raw);
 }

@@ -32,7 +32,7 @@ describe('parseConfig', () => {
       VAULT_IGNORE_MISSING_SECRETS: '1',
       VAULT_ENV_PASSTHROUGH: 'VAULT_ADDR, VAULT_ROLE,,',
       VAULT_ENV_DAEMON: 'T',
-      VAULT_ENV_FROM_PATH: 'secret/a, /secret/b/',
+      VAULT_ENV_FROM_PATH: 'secret/a, /secret/b/, secret/data/c#3',
       VAULT_TRANSIT_KEY_ID: 'k',
       VAULT_TRANSIT_PATH: 'tr',
       VAULT_LOG_LEVEL: 'warning',
@@ -47,7 +47,11 @@ describe('parseConfig', () => {
     assert.equal(c.ignoreMissing, true);
     assert.deepEqual([...c.passthrough], ['VAULT_ADDR', 'VAULT_ROLE']);
     assert.equal(c.daemon, true);
-    assert.deepEqual(c.fromPaths, ['secret/a', 'secret/b']);
+    assert.deepEqual(c.fromPaths, [
+      { path: 'secret/a' },
+      { path: 'secret/b' },
+      { path: 'secret/data/c', version: 3 },
+    ]);
     assert.equal(c.transitPath, 'tr');
     assert.equal(c.logLevel, 'warn');
     assert.equal(c.jsonLog, true);
@@ -119,7 +123,7 @@ describe('settings that name a path: the rules of a reference path (exit 78, one
     [{ VAULT_TRANSIT_PATH: '../sys' }, /^VAULT_TRANSIT_PATH "\.\.\/sys": the path has an empty/],
     [
       { VAULT_TRANSIT_KEY_ID: 'k?x=1' },
-      /^VAULT_TRANSIT_KEY_ID "k\?x=1": the path holds "\?" or "%"/,
+      /^VAULT_TRANSIT_KEY_ID "k\?x=1": the path holds "\?", "#" or "%"/,
     ],
     [{ VAULT_NAMESPACE: 'team\na' }, /^VAULT_NAMESPACE "team\\na": the path holds a space/],
     [
@@ -133,8 +137,23 @@ describe('settings that name a path: the rules of a reference path (exit 78, one
     ],
     [
       { VAULT_ENV_FROM_PATH: 'secret/a%2F' },
-      /^VAULT_ENV_FROM_PATH "secret\/a%2F": the path holds "\?" or "%"/,
+      /^VAULT_ENV_FROM_PATH "secret\/a%2F": the path holds "\?", "#" or "%"/,
     ],
+    // Bank-Vaults' `path#version`: the version is a positive whole number, as in a reference.
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/data/a#0' },
+      /^VAULT_ENV_FROM_PATH "secret\/data\/a#0": the version "0" after "#" is not a positive whole number$/,
+    ],
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/data/a#latest' },
+      /^VAULT_ENV_FROM_PATH "secret\/data\/a#latest": the version "latest" after/,
+    ],
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/data/a#1#2' },
+      /^VAULT_ENV_FROM_PATH "secret\/data\/a#1#2": the version "1#2" after/,
+    ],
+    [{ VAULT_ENV_FROM_PATH: '#1' }, /^VAULT_ENV_FROM_PATH "#1": the path is empty$/],
+    [{ VAULT_PATH: 'jwt#frag' }, /^VAULT_PATH "jwt#frag": the path holds "\?", "#" or "%"/],
   ];
   for (const [env, message] of bad) {
     it(JSON.stringify(env), () => {

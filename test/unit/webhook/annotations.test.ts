@@ -501,6 +501,29 @@ describe('path annotations follow the segment rules of references', () => {
     assert.equal(envOf(r.after, 'VAULT_ENV_FROM_PATH'), 'secret/data/a, kv/b');
   });
 
+  // Bank-Vaults' vault-env-from-path takes `PATH#VERSION` (vault-sdk injector.go,
+  // InjectSecretsFromVaultPath); the version follows a reference's rules.
+  it('from-path: a version after "#" passes; a bad one denies, naming the annotation', async () => {
+    const key = 'vault.security.banzaicloud.io/vault-env-from-path';
+    const ok = await review(podWith({ [key]: 'secret/data/a#1, kv/b' }));
+    assert.equal(ok.allowed, true, ok.message);
+    assert.equal(envOf(ok.after, 'VAULT_ENV_FROM_PATH'), 'secret/data/a#1, kv/b');
+    for (const [v, item] of [
+      ['secret/data/a#0', 'secret/data/a#0'],
+      ['kv/b,secret/data/a#v2', 'secret/data/a#v2'],
+      ['secret/data/a#1#2', 'secret/data/a#1#2'],
+    ] as const) {
+      const r = await review(podWith({ [key]: v }));
+      assert.equal(r.allowed, false, v);
+      assert.match(
+        r.message ?? '',
+        new RegExp(
+          `^annotation ${key}: ${JSON.stringify(item)} has the version "[^"]*" after "#", which is not a positive whole number$`,
+        ),
+      );
+    }
+  });
+
   it('from-path: one bad item denies, naming it', async () => {
     const r = await review(podWith({ [A.FROM_PATH.key]: 'secret/data/a,../x' }));
     assert.equal(
