@@ -57,7 +57,14 @@ describe('parseValue: accepted forms', () => {
             kind: 'template',
             source: '${.user | upper | b64enc}:${ .pass }',
             parts: [
-              { kind: 'field', name: 'user', functions: ['upper', 'b64enc'] },
+              {
+                kind: 'field',
+                name: 'user',
+                functions: [
+                  { name: 'upper', args: [] },
+                  { name: 'b64enc', args: [] },
+                ],
+              },
               { kind: 'text', text: ':' },
               { kind: 'field', name: 'pass', functions: [] },
             ],
@@ -146,7 +153,7 @@ describe('parseValue: rejected forms name the problem', () => {
     ['>>vault:pki/issue/x#certificate#[1]', /must be a JSON object/],
     [
       'vault:secret/app#${.a | sha1}',
-      /unknown template function "sha1" \(known: b64enc, b64dec, upper, lower, trim\)/,
+      /unknown template function "sha1" \(known: b64enc, b64dec, upper, lower, trim, default, quote, replace, title, trimPrefix, trimSuffix, urlquery, sha256sum\)/,
     ],
     ['vault:secret/app#${a}', /must start with "\.KEY"/],
     ['vault:secret/app#${.a', /no closing/],
