@@ -72,9 +72,11 @@ export function parseConfig(env: Environment): Config {
   };
   const rawToken = get(Env.TOKEN);
   const loginPassthrough = rawToken === LOGIN_VALUE;
+  const token = loginPassthrough ? undefined : rawToken;
+  const tokenFile = get(Env.TOKEN_FILE);
   const config: Config = {
     addr: parseAddr(get(Env.ADDR)),
-    authMethod: parseAuthMethod(get(Env.AUTH_METHOD)),
+    authMethod: parseAuthMethod(get(Env.AUTH_METHOD), token ?? tokenFile),
     authPath: pathSetting(Env.AUTH_PATH, get(Env.AUTH_PATH) ?? Defaults.AUTH_PATH),
     role: get(Env.ROLE),
     namespace: optionalPath(Env.NAMESPACE, get(Env.NAMESPACE)),
@@ -93,8 +95,8 @@ export function parseConfig(env: Environment): Config {
     transitPath: pathSetting(Env.TRANSIT_PATH, get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
     logLevel: parseLogLevel(get(Env.LOG_LEVEL)),
     jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), true),
-    token: loginPassthrough ? undefined : rawToken,
-    tokenFile: get(Env.TOKEN_FILE),
+    token,
+    tokenFile,
     roleId: get(Env.ROLE_ID),
     secretId: get(Env.SECRET_ID),
     saTokenFile: get(Env.SA_TOKEN) ?? DEFAULT_SA_TOKEN_PATH,
@@ -130,8 +132,12 @@ function parseProxy(env: Environment): ProxyConfig | undefined {
   }
 }
 
-function parseAuthMethod(raw: string | undefined): AuthMethod {
-  if (raw === undefined) return Defaults.AUTH_METHOD;
+/**
+ * VAULT_AUTH_METHOD; when unset, `token` if the container brings a token (VAULT_TOKEN other than
+ * `vault:login`, or VAULT_TOKEN_FILE), as vault-env uses one before any login, else `kubernetes`.
+ */
+function parseAuthMethod(raw: string | undefined, token: string | undefined): AuthMethod {
+  if (raw === undefined) return token === undefined ? Defaults.AUTH_METHOD : 'token';
   const m = AUTH_METHODS.find((a) => a === raw.toLowerCase());
   if (!m) {
     throw new ConfigError(`${Env.AUTH_METHOD} "${raw}" is not one of ${AUTH_METHODS.join(', ')}`);

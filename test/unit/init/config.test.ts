@@ -65,6 +65,24 @@ describe('parseConfig', () => {
     assert.equal(parseConfig({ VAULT_TOKEN: 's.abc' }).token, 's.abc');
   });
 
+  // vault-env 1.23.0 main.go and vault-sdk v0.12.0 vault/client.go: VAULT_TOKEN_FILE, else a
+  // VAULT_TOKEN in the environment, is used before any login method. Here: when no method is set.
+  it("uses the container's token when no auth method is set", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc' }, 'token'],
+      [{ VAULT_TOKEN_FILE: '/vault/.vault-token' }, 'token'],
+      [{ VAULT_TOKEN: 'vault:login' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 'vault:login', VAULT_TOKEN_FILE: '/t' }, 'token'],
+      [{ VAULT_TOKEN: ' ' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc', VAULT_AUTH_METHOD: 'jwt' }, 'jwt'],
+      [{ VAULT_TOKEN_FILE: '/t', VAULT_AUTH_METHOD: 'kubernetes' }, 'kubernetes'],
+    ];
+    for (const [env, method] of cases) {
+      assert.equal(parseConfig(env).authMethod, method, JSON.stringify(env));
+    }
+  });
+
   const bad: [Record<string, string>, RegExp][] = [
     [{ VAULT_ADDR: 'vault:8200' }, /VAULT_ADDR "vault:8200" must start with http/],
     [{ VAULT_ADDR: 'not a url' }, /VAULT_ADDR "not a url" is not a URL/],
@@ -113,6 +131,24 @@ describe('parseDurationSetting', () => {
 });
 
 describe('settings that name a path: the rules of a reference path (exit 78, one line)', () => {
+  // vault-env 1.23.0 main.go and vault-sdk v0.12.0 vault/client.go: VAULT_TOKEN_FILE, else a
+  // VAULT_TOKEN in the environment, is used before any login method. Here: when no method is set.
+  it("uses the container's token when no auth method is set", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc' }, 'token'],
+      [{ VAULT_TOKEN_FILE: '/vault/.vault-token' }, 'token'],
+      [{ VAULT_TOKEN: 'vault:login' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 'vault:login', VAULT_TOKEN_FILE: '/t' }, 'token'],
+      [{ VAULT_TOKEN: ' ' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc', VAULT_AUTH_METHOD: 'jwt' }, 'jwt'],
+      [{ VAULT_TOKEN_FILE: '/t', VAULT_AUTH_METHOD: 'kubernetes' }, 'kubernetes'],
+    ];
+    for (const [env, method] of cases) {
+      assert.equal(parseConfig(env).authMethod, method, JSON.stringify(env));
+    }
+  });
+
   const bad: [Record<string, string>, RegExp][] = [
     [
       { VAULT_PATH: '../../sys' },
