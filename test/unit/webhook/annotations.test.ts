@@ -388,6 +388,22 @@ describe('containers: the list of containers to inject', () => {
     ]);
   });
 
+  // Bank-Vaults (webhook 1.23.1 pkg/webhook/pod.go, mutateContainers) runs its init containers
+  // through vault-env like the others when vault-env-from-path is set, with or without a reference.
+  it('from-path: every container, init containers too; inject: true: app containers only', async () => {
+    const noRef = (): Partial<Pod['spec']> => ({
+      ...spec(),
+      initContainers: [{ name: 'migrate', image: 'm', command: ['/migrate'] }],
+    });
+    const fromPath = 'vault.security.banzaicloud.io/vault-env-from-path';
+    const r = await review(podWith({ [fromPath]: 'secret/data/app' }, noRef()));
+    assert.deepEqual(state(r.after), ['migrate:yes', 'a:yes', 'b:yes', 'c:yes']);
+    const migrate = container(r.after, 'migrate');
+    assert.ok(migrate.env?.some((e) => e.name === 'VAULT_ENV_FROM_PATH'));
+    const inject = await review(podWith({ [A.INJECT.key]: 'true' }, noRef()));
+    assert.deepEqual(state(inject.after), ['migrate:no', 'a:yes', 'b:yes', 'c:yes']);
+  });
+
   it('no name that matches: the pod is left as it is', async () => {
     const r = await review(podWith({ [A.CONTAINERS.key]: 'ghost' }, spec()));
     assert.deepEqual(state(r.after), ['migrate:no', 'a:no', 'b:no', 'c:no']);
