@@ -176,6 +176,17 @@ const CASES: readonly Case[] = [
   },
   {
     upstream:
+      'vault-sdk injector/vault/injector.go InjectSecretsFromVaultPath: a version after "#" that is not a number',
+    env: () => ({ VAULT_ENV_FROM_PATH: 'secret/data/account1#latest' }),
+    // vault-env sends ?version=latest and fails on Vault's answer; ours refuses the setting
+    // before any request (and the webhook denies the annotation).
+    fails: {
+      ours: /^vault-inject-env: VAULT_ENV_FROM_PATH "secret\/data\/account1#latest": the version "latest" after "#" is not a positive whole number$/,
+      theirs: /failed to inject secrets from vault path/,
+    },
+  },
+  {
+    upstream:
       'vault-env main.go VAULT_TRANSIT_KEY_ID with vault-sdk vault/transit.go: a vault:v1: value, whole and inline',
     env: () => ({
       VAULT_TRANSIT_KEY_ID: 'mykey',
