@@ -10,7 +10,13 @@ import {
   type AuthMethod,
   type EnvName,
 } from './contract/names.ts';
-import { pathSettingProblem, trimSlashes } from './contract/paths.ts';
+import {
+  parseFromPath,
+  pathSettingProblem,
+  settingLine,
+  trimSlashes,
+  type FromPath,
+} from './contract/paths.ts';
 import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
 import { LOGIN_VALUE } from './contract/references.ts';
@@ -36,7 +42,8 @@ export interface Config {
   /** `VAULT_*` names the app keeps. */
   readonly passthrough: ReadonlySet<string>;
   readonly daemon: boolean;
-  readonly fromPaths: readonly string[];
+  /** `VAULT_ENV_FROM_PATH`: each path, and the KV v2 version pinned after its `#`. */
+  readonly fromPaths: readonly FromPath[];
   readonly transitKeyId: string | undefined;
   readonly transitPath: string;
   readonly logLevel: LogLevel;
@@ -65,9 +72,11 @@ export function parseConfig(env: Environment): Config {
   };
   const rawToken = get(Env.TOKEN);
   const loginPassthrough = rawToken === LOGIN_VALUE;
+  const token = loginPassthrough ? undefined : rawToken;
+  const tokenFile = get(Env.TOKEN_FILE);
   const config: Config = {
     addr: parseAddr(get(Env.ADDR)),
-    authMethod: parseAuthMethod(get(Env.AUTH_METHOD)),
+    authMethod: parseAuthMethod(get(Env.AUTH_METHOD), token ?? tokenFile),
     authPath: pathSetting(Env.AUTH_PATH, get(Env.AUTH_PATH) ?? Defaults.AUTH_PATH),
     role: get(Env.ROLE),
     namespace: optionalPath(Env.NAMESPACE, get(Env.NAMESPACE)),
@@ -81,13 +90,13 @@ export function parseConfig(env: Environment): Config {
     ignoreMissing: parseBool(Env.IGNORE_MISSING_SECRETS, get(Env.IGNORE_MISSING_SECRETS), false),
     passthrough: new Set(parseList(get(Env.ENV_PASSTHROUGH))),
     daemon: parseBool(Env.ENV_DAEMON, get(Env.ENV_DAEMON), false),
-    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map((p) => pathSetting(Env.ENV_FROM_PATH, p)),
+    fromPaths: parseList(get(Env.ENV_FROM_PATH)).map(fromPath),
     transitKeyId: optionalPath(Env.TRANSIT_KEY_ID, get(Env.TRANSIT_KEY_ID)),
     transitPath: pathSetting(Env.TRANSIT_PATH, get(Env.TRANSIT_PATH) ?? Defaults.TRANSIT_PATH),
     logLevel: parseLogLevel(get(Env.LOG_LEVEL)),
     jsonLog: parseBool(Env.JSON_LOG, get(Env.JSON_LOG), true),
-    token: loginPassthrough ? undefined : rawToken,
-    tokenFile: get(Env.TOKEN_FILE),
+    token,
+    tokenFile,
     roleId: get(Env.ROLE_ID),
     secretId: get(Env.SECRET_ID),
     saTokenFile: get(Env.SA_TOKEN) ?? DEFAULT_SA_TOKEN_PATH,
@@ -123,8 +132,12 @@ function parseProxy(env: Environment): ProxyConfig | undefined {
   }
 }
 
-function parseAuthMethod(raw: string | undefined): AuthMethod {
-  if (raw === undefined) return Defaults.AUTH_METHOD;
+/**
+ * VAULT_AUTH_METHOD; when unset, `token` if the container brings a token (VAULT_TOKEN other than
+ * `vault:login`, or VAULT_TOKEN_FILE), as vault-env uses one before any login, else `kubernetes`.
+ */
+function parseAuthMethod(raw: string | undefined, token: string | undefined): AuthMethod {
+  if (raw === undefined) return token === undefined ? Defaults.AUTH_METHOD : 'token';
   const m = AUTH_METHODS.find((a) => a === raw.toLowerCase());
   if (!m) {
     throw new ConfigError(`${Env.AUTH_METHOD} "${raw}" is not one of ${AUTH_METHODS.join(', ')}`);
@@ -174,6 +187,13 @@ function pathSetting(name: EnvName, raw: string): string {
   const problem = pathSettingProblem(name, raw);
   if (problem !== undefined) throw new ConfigError(problem);
   return trimSlashes(raw);
+}
+
+function fromPath(item: string): FromPath {
+  const parsed = parseFromPath(item);
+  if ('problem' in parsed)
+    throw new ConfigError(settingLine(Env.ENV_FROM_PATH, item, parsed.problem));
+  return parsed;
 }
 
 function optionalPath(name: EnvName, raw: string | undefined): string | undefined {

@@ -4,7 +4,13 @@
  * except the passthrough names, and the connection settings with our token on `vault:login`).
  */
 import type { Config, Environment } from './config.ts';
-import { Env, INIT_SETTINGS, LOGIN_PASSTHROUGH } from './contract/names.ts';
+import {
+  BANK_VAULTS_LOGIN,
+  BANK_VAULTS_SETTINGS,
+  Env,
+  INIT_SETTINGS,
+  LOGIN_PASSTHROUGH,
+} from './contract/names.ts';
 import { ConfigError } from './errors.ts';
 import { MalformedReferenceError } from './contract/errors.ts';
 import { hasReference, parseEnvValue } from './contract/references.ts';
@@ -49,7 +55,25 @@ export function restoreHidden(env: Environment): MutableEnv {
   return finished(out);
 }
 
-const SETTINGS: ReadonlySet<string> = new Set(INIT_SETTINGS);
+/** Every name removed from the app's environment (but the passthrough names). */
+const SETTINGS: ReadonlySet<string> = new Set([...INIT_SETTINGS, ...BANK_VAULTS_SETTINGS]);
+const OWN: ReadonlySet<string> = new Set(INIT_SETTINGS);
+/** Kept for the app on `VAULT_TOKEN=vault:login`: its own client's connection settings. */
+const LOGIN_KEPT: readonly string[] = [...LOGIN_PASSTHROUGH, ...BANK_VAULTS_LOGIN];
+
+/**
+ * Bank-Vaults' settings in `env` that the init program does not act on and removes from the
+ * app's environment (not passed through, not kept for `vault:login`), for one warning. Names only.
+ */
+export function ignoredSettings(env: Readonly<MutableEnv>, config: Config): string[] {
+  return BANK_VAULTS_SETTINGS.filter(
+    (name) =>
+      !OWN.has(name) &&
+      Object.hasOwn(env, name) &&
+      !config.passthrough.has(name) &&
+      !(config.loginPassthrough && LOGIN_KEPT.includes(name)),
+  );
+}
 
 /** Variables whose values hold references, parsed. Settings (VAULT_*) are never references. */
 export function findReferences(env: Readonly<MutableEnv>): Reference[] {
@@ -90,7 +114,7 @@ export function appEnvironment(input: AppEnvInput): MutableEnv {
   }
   for (const [name, value] of input.values) out[name] = value;
   if (config.loginPassthrough && input.token !== undefined) {
-    for (const name of LOGIN_PASSTHROUGH) {
+    for (const name of LOGIN_KEPT) {
       const original = env[name];
       if (original !== undefined) out[name] = original;
     }

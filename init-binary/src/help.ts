@@ -18,7 +18,7 @@ export const SETTINGS_HELP: Readonly<Record<EnvName, SettingHelp>> = {
   [Env.ADDR]: { default: '', help: "Vault's address (http:// or https://); needed for references" },
   [Env.AUTH_METHOD]: {
     default: Defaults.AUTH_METHOD,
-    help: 'kubernetes, jwt, token or approle',
+    help: 'kubernetes, jwt, token or approle; unset with VAULT_TOKEN or VAULT_TOKEN_FILE: token',
   },
   [Env.AUTH_PATH]: { default: Defaults.AUTH_PATH, help: 'the auth mount to log in at' },
   [Env.ROLE]: { default: '', help: 'the role of kubernetes and jwt logins' },

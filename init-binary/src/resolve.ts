@@ -12,6 +12,7 @@ import {
   type ParsedValue,
   type SecretRef,
 } from './contract/references.ts';
+import type { FromPath } from './contract/paths.ts';
 import type { Logger } from './log.ts';
 
 /** A renewable credential behind a secret (dynamic secrets, database creds, …). */
@@ -42,7 +43,7 @@ export interface Reference {
 
 export interface ResolveInput {
   readonly variables: readonly Reference[];
-  readonly fromPaths: readonly string[];
+  readonly fromPaths: readonly FromPath[];
   /** Names the container sets itself: from-path keys never override them. */
   readonly explicitNames: ReadonlySet<string>;
   readonly ignoreMissing: boolean;
@@ -91,7 +92,9 @@ export async function resolve(
       }
     }
   }
-  for (const path of input.fromPaths) fetch(readKey(path, undefined), () => api.read(path));
+  for (const { path, version } of input.fromPaths) {
+    fetch(readKey(path, version), () => api.read(path, version));
+  }
   const batch = [...ciphertexts];
   const decrypted = batch.length > 0 ? settle(limit(() => api.decrypt(batch))) : undefined;
 
@@ -131,10 +134,11 @@ function fromPathValues(
 ): void {
   const { values, skipped } = out;
   // Like envFrom: the later path wins; names the container sets itself always win.
-  for (const path of input.fromPaths) {
+  for (const { path, version } of input.fromPaths) {
     let secret: Secret;
     try {
-      secret = secretAt(results, readKey(path, undefined), path);
+      const label = version === undefined ? path : `${path}#${version}`;
+      secret = secretAt(results, readKey(path, version), label);
     } catch (err) {
       const named = withVariable(err, 'VAULT_ENV_FROM_PATH');
       if (!(input.ignoreMissing && named instanceof MissingSecretError)) throw named;

@@ -5,7 +5,13 @@
 import { parseConfig, type Config, type Environment } from './config.ts';
 import { lookPath } from './command.ts';
 import { leaseRenewables, supervise, type Renewable } from './daemon.ts';
-import { appEnvironment, checkExecArgs, findReferences, restoreHidden } from './env.ts';
+import {
+  appEnvironment,
+  checkExecArgs,
+  findReferences,
+  ignoredSettings,
+  restoreHidden,
+} from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
 import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
@@ -46,6 +52,12 @@ export async function run(
   // Before any Vault call: a command that cannot run must not cost credentials.
   const file = lookPath(name, env['PATH']);
   const references = findReferences(env);
+  const ignored = ignoredSettings(env, config);
+  if (ignored.length > 0) {
+    log.warn(
+      `Bank-Vaults settings this program does not act on, removed from the app's environment: ${ignored.join(', ')}`,
+    );
+  }
 
   let session: VaultSession | undefined;
   let resolved: ResolveResult = { values: new Map(), skipped: [], leases: [] };

@@ -66,6 +66,67 @@ export const LOGIN_PASSTHROUGH: readonly EnvName[] = [
   Env.TOKEN,
 ];
 
+/**
+ * Bank-Vaults' vault-env settings (vault-env 1.23.0 main.go: the variables it removes from the
+ * app's environment, and VAULT_ENV_LOG_SERVER, which it reads). Those the init program does not
+ * read (not in INIT_SETTINGS) are removed from the app's environment all the same, but the
+ * VAULT_ENV_PASSTHROUGH names, and named in one warning: a Bank-Vaults manifest never hands them
+ * to the app, and a setting that does nothing is said.
+ */
+export const BANK_VAULTS_SETTINGS: readonly string[] = [
+  'VAULT_TOKEN',
+  'VAULT_ADDR',
+  'VAULT_AGENT_ADDR',
+  'VAULT_CACERT',
+  'VAULT_CAPATH',
+  'VAULT_CLIENT_CERT',
+  'VAULT_CLIENT_KEY',
+  'VAULT_CLIENT_TIMEOUT',
+  'VAULT_SRV_LOOKUP',
+  'VAULT_SKIP_VERIFY',
+  'VAULT_NAMESPACE',
+  'VAULT_TLS_SERVER_NAME',
+  'VAULT_WRAP_TTL',
+  'VAULT_MFA',
+  'VAULT_MAX_RETRIES',
+  'VAULT_CLUSTER_ADDR',
+  'VAULT_REDIRECT_ADDR',
+  'VAULT_CLI_NO_COLOR',
+  'VAULT_RATE_LIMIT',
+  'VAULT_ROLE',
+  'VAULT_PATH',
+  'VAULT_AUTH_METHOD',
+  'VAULT_TRANSIT_KEY_ID',
+  'VAULT_TRANSIT_PATH',
+  'VAULT_TRANSIT_BATCH_SIZE',
+  'VAULT_IGNORE_MISSING_SECRETS',
+  'VAULT_ENV_PASSTHROUGH',
+  'VAULT_JSON_LOG',
+  'VAULT_LOG_LEVEL',
+  'VAULT_REVOKE_TOKEN',
+  'VAULT_ENV_DAEMON',
+  'VAULT_ENV_FROM_PATH',
+  'VAULT_ENV_DELAY',
+  'VAULT_ENV_LOG_SERVER',
+];
+
+/**
+ * The Vault client settings vault-env leaves to the app with `VAULT_TOKEN=vault:login` (besides
+ * LOGIN_PASSTHROUGH): they configure the app's own client, so they are the app's then.
+ */
+export const BANK_VAULTS_LOGIN: readonly string[] = [
+  'VAULT_AGENT_ADDR',
+  'VAULT_CAPATH',
+  'VAULT_CLIENT_CERT',
+  'VAULT_CLIENT_KEY',
+  'VAULT_CLIENT_TIMEOUT',
+  'VAULT_SRV_LOOKUP',
+  'VAULT_TLS_SERVER_NAME',
+  'VAULT_WRAP_TTL',
+  'VAULT_MFA',
+  'VAULT_MAX_RETRIES',
+];
+
 export const AUTH_METHODS = ['kubernetes', 'jwt', 'token', 'approle'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
 

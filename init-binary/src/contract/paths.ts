@@ -1,8 +1,8 @@
 /**
  * The rules a Vault path must meet wherever it comes from: a reference's path, the auth mount, the
  * transit mount, a from-path, the namespace. A path that breaks them would change the request
- * rather than name something (`..` climbs to another API, `?` starts a query, `%` an escape, a
- * newline ends a header), so the webhook denies it and the init program exits 78.
+ * rather than name something (`..` climbs to another API, `?` starts a query, `#` a fragment, `%`
+ * an escape, a newline ends a header), so the webhook denies it and the init program exits 78.
  */
 
 /** `path` without its leading and trailing slashes, as Vault reads it. */
@@ -21,7 +21,8 @@ export function pathProblem(path: string): string | undefined {
   if (path === '') return 'is empty';
   if (/[\s{}$"\\]/.test(path)) return 'holds a space, quote, backslash, "$", "{" or "}"';
   if (CONTROL.test(path)) return 'holds a control character';
-  if (/[?%]/.test(path)) return 'holds "?" or "%" (a query or an escape, not a name)';
+  if (/[?#%]/.test(path))
+    return 'holds "?", "#" or "%" (a query, a fragment or an escape, not a name)';
   if (path.split('/').some((seg) => seg === '' || seg === '.' || seg === '..')) {
     return 'has an empty, "." or ".." segment';
   }
@@ -35,7 +36,44 @@ export function pathProblem(path: string): string | undefined {
  */
 export function pathSettingProblem(name: string, value: string): string | undefined {
   const problem = pathProblem(trimSlashes(value));
-  if (problem === undefined) return undefined;
+  return problem === undefined ? undefined : settingLine(name, value, `the path ${problem}`);
+}
+
+/** `NAME "value": problem`, the value quoted as JSON and cut at 100 characters. */
+export function settingLine(name: string, value: string, problem: string): string {
   const shown = value.length > 100 ? `${value.slice(0, 100)}…` : value;
-  return `${name} ${JSON.stringify(shown)}: the path ${problem}`;
+  return `${name} ${JSON.stringify(shown)}: ${problem}`;
+}
+
+/**
+ * What is wrong with a KV v2 version written after a path's `#` (`vault:PATH#KEY#3`,
+ * `secret/data/app#3` in a from-path), as the end of a sentence; undefined for a positive whole
+ * number (at most 10 digits).
+ */
+export function versionProblem(raw: string): string | undefined {
+  return /^[1-9]\d{0,9}$/.test(raw) ? undefined : 'is not a positive whole number';
+}
+
+/** One item of a from-path list: a path, and the KV v2 version after its `#`, if any. */
+export interface FromPath {
+  readonly path: string;
+  readonly version?: number;
+}
+
+/**
+ * One item of `VAULT_ENV_FROM_PATH` (Bank-Vaults' `vault-env-from-path`): `PATH` or `PATH#VERSION`,
+ * the path under the rules above (slashes at either end dropped), the version as in a reference.
+ * When the item is not usable: its problem, as the end of a sentence naming the item.
+ */
+export function parseFromPath(item: string): FromPath | { readonly problem: string } {
+  const hash = item.indexOf('#');
+  const path = trimSlashes(hash < 0 ? item : item.slice(0, hash));
+  const problem = pathProblem(path);
+  if (problem !== undefined) return { problem: `the path ${problem}` };
+  if (hash < 0) return { path };
+  const raw = item.slice(hash + 1);
+  const bad = versionProblem(raw);
+  if (bad === undefined) return { path, version: Number(raw) };
+  const shown = raw.length > 20 ? `${raw.slice(0, 20)}…` : raw;
+  return { problem: `the version ${JSON.stringify(shown)} after "#" ${bad}` };
 }

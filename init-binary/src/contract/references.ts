@@ -11,12 +11,12 @@
  *               | 'vault:v' DIGITS ':' CIPHERTEXT   (transit)
  *               | 'vault:login'                    (only as the whole value of VAULT_TOKEN)
  *   key        := NAME | template
- *   template   := (text | '${' ws '.' NAME (ws '|' ws FUNCTION)* ws '}')+
+ *   template   := (text | '${' expression '}')+   (templates.ts: `.NAME | FUNCTION "arg"...`)
  */
 import { MalformedReferenceError } from './errors.ts';
 import { countReference, type ReferenceLimits } from './limits.ts';
-import { TEMPLATE_FUNCTIONS, type TemplateFunctionName } from './templates.ts';
-import { pathProblem, trimSlashes } from './paths.ts';
+import { parseTemplateExpression, type TemplateField } from './templates.ts';
+import { pathProblem, trimSlashes, versionProblem } from './paths.ts';
 
 export const READ_PREFIX = 'vault:';
 export const WRITE_PREFIX = '>>vault:';
@@ -25,11 +25,6 @@ const INLINE_WRITE = '${>>vault:';
 export const LOGIN_VALUE = 'vault:login';
 const TOKEN_VARIABLE = 'VAULT_TOKEN';
 
-export interface TemplateField {
-  readonly kind: 'field';
-  readonly name: string;
-  readonly functions: readonly TemplateFunctionName[];
-}
 export interface TemplateText {
   readonly kind: 'text';
   readonly text: string;
@@ -64,10 +59,6 @@ export type ParsedValue =
   | { readonly kind: 'plain' }
   | { readonly kind: 'whole'; readonly ref: SecretRef }
   | { readonly kind: 'inline'; readonly parts: readonly InlinePart[] };
-
-function isTemplateFunction(name: string): name is TemplateFunctionName {
-  return Object.hasOwn(TEMPLATE_FUNCTIONS, name);
-}
 
 /** Cheap test: could this value hold a reference? (No parsing, no allocation.) */
 export function hasReference(value: string): boolean {
@@ -233,27 +224,10 @@ function parseTemplate(source: string): TemplatePart[] {
   return parts;
 }
 
-function parseTemplateExpression(expr: string): TemplateField {
-  const [field = '', ...pipeline] = expr.split('|').map((s) => s.trim());
-  const m = /^\.([A-Za-z0-9_][A-Za-z0-9_.-]*)$/.exec(field);
-  if (!m?.[1]) {
-    throw new MalformedReferenceError(
-      `template expression "\${${expr}}" must start with ".KEY" (letters, digits, "_", "-", ".")`,
-    );
-  }
-  const functions = pipeline.map((fn): TemplateFunctionName => {
-    if (!isTemplateFunction(fn)) {
-      const known = Object.keys(TEMPLATE_FUNCTIONS).join(', ');
-      throw new MalformedReferenceError(`unknown template function "${fn}" (known: ${known})`);
-    }
-    return fn;
-  });
-  return { kind: 'field', name: m[1], functions };
-}
-
 function parseVersion(raw: string): number {
-  if (!/^[1-9]\d{0,9}$/.test(raw)) {
-    throw new MalformedReferenceError(`the version "${raw}" is not a positive whole number`);
+  const problem = versionProblem(raw);
+  if (problem !== undefined) {
+    throw new MalformedReferenceError(`the version "${raw}" ${problem}`);
   }
   return Number(raw);
 }

@@ -30,7 +30,7 @@ export async function login(http: VaultHttp, config: Config): Promise<LoginResul
         token: staticToken(config),
         ttlSeconds: 0,
         renewable: false,
-        identity: `the token of ${config.token !== undefined ? Env.TOKEN : Env.TOKEN_FILE} (token auth)`,
+        identity: `the token of ${config.tokenFile !== undefined ? Env.TOKEN_FILE : Env.TOKEN} (token auth)`,
       };
     case 'kubernetes':
     case 'jwt': {
@@ -116,9 +116,10 @@ function policiesOf(auth: Readonly<Record<string, unknown>> | undefined): string
   return ` (policies: ${names.slice(0, 8).join(', ')}${more})`;
 }
 
+/** VAULT_TOKEN_FILE before VAULT_TOKEN, as vault-env reads them. */
 function staticToken(config: Config): string {
-  if (config.token !== undefined) return config.token;
   if (config.tokenFile !== undefined) return readCredential(config.tokenFile, Env.TOKEN_FILE);
+  if (config.token !== undefined) return config.token;
   throw new ConfigError(
     `${Env.AUTH_METHOD}=token needs ${Env.TOKEN} (a token, not vault:login) or ${Env.TOKEN_FILE}`,
   );

@@ -307,7 +307,7 @@ describe('vault-inject-env against OpenBao', () => {
     assert.equal(bad.code, 78);
     assert.equal(
       bad.stderr.trim(),
-      'vault-inject-env: U: unknown template function "sha1" (known: b64enc, b64dec, upper, lower, trim)',
+      'vault-inject-env: U: unknown template function "sha1" (known: b64enc, b64dec, upper, lower, trim, default, quote, replace, title, trimPrefix, trimSuffix, urlquery, sha256sum)',
     );
     const noExec = join(s.tmp, 'not-executable');
     writeFileSync(noExec, '#!/bin/sh\n', { mode: 0o644 });

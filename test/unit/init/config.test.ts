@@ -32,7 +32,7 @@ describe('parseConfig', () => {
       VAULT_IGNORE_MISSING_SECRETS: '1',
       VAULT_ENV_PASSTHROUGH: 'VAULT_ADDR, VAULT_ROLE,,',
       VAULT_ENV_DAEMON: 'T',
-      VAULT_ENV_FROM_PATH: 'secret/a, /secret/b/',
+      VAULT_ENV_FROM_PATH: 'secret/a, /secret/b/, secret/data/c#3',
       VAULT_TRANSIT_KEY_ID: 'k',
       VAULT_TRANSIT_PATH: 'tr',
       VAULT_LOG_LEVEL: 'warning',
@@ -47,7 +47,11 @@ describe('parseConfig', () => {
     assert.equal(c.ignoreMissing, true);
     assert.deepEqual([...c.passthrough], ['VAULT_ADDR', 'VAULT_ROLE']);
     assert.equal(c.daemon, true);
-    assert.deepEqual(c.fromPaths, ['secret/a', 'secret/b']);
+    assert.deepEqual(c.fromPaths, [
+      { path: 'secret/a' },
+      { path: 'secret/b' },
+      { path: 'secret/data/c', version: 3 },
+    ]);
     assert.equal(c.transitPath, 'tr');
     assert.equal(c.logLevel, 'warn');
     assert.equal(c.jsonLog, true);
@@ -59,6 +63,24 @@ describe('parseConfig', () => {
     assert.equal(c.loginPassthrough, true);
     assert.equal(c.token, undefined);
     assert.equal(parseConfig({ VAULT_TOKEN: 's.abc' }).token, 's.abc');
+  });
+
+  // vault-env 1.23.0 main.go and vault-sdk v0.12.0 vault/client.go: VAULT_TOKEN_FILE, else a
+  // VAULT_TOKEN in the environment, is used before any login method. Here: when no method is set.
+  it("uses the container's token when no auth method is set", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc' }, 'token'],
+      [{ VAULT_TOKEN_FILE: '/vault/.vault-token' }, 'token'],
+      [{ VAULT_TOKEN: 'vault:login' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 'vault:login', VAULT_TOKEN_FILE: '/t' }, 'token'],
+      [{ VAULT_TOKEN: ' ' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc', VAULT_AUTH_METHOD: 'jwt' }, 'jwt'],
+      [{ VAULT_TOKEN_FILE: '/t', VAULT_AUTH_METHOD: 'kubernetes' }, 'kubernetes'],
+    ];
+    for (const [env, method] of cases) {
+      assert.equal(parseConfig(env).authMethod, method, JSON.stringify(env));
+    }
   });
 
   const bad: [Record<string, string>, RegExp][] = [
@@ -109,6 +131,24 @@ describe('parseDurationSetting', () => {
 });
 
 describe('settings that name a path: the rules of a reference path (exit 78, one line)', () => {
+  // vault-env 1.23.0 main.go and vault-sdk v0.12.0 vault/client.go: VAULT_TOKEN_FILE, else a
+  // VAULT_TOKEN in the environment, is used before any login method. Here: when no method is set.
+  it("uses the container's token when no auth method is set", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{}, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc' }, 'token'],
+      [{ VAULT_TOKEN_FILE: '/vault/.vault-token' }, 'token'],
+      [{ VAULT_TOKEN: 'vault:login' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 'vault:login', VAULT_TOKEN_FILE: '/t' }, 'token'],
+      [{ VAULT_TOKEN: ' ' }, 'kubernetes'],
+      [{ VAULT_TOKEN: 's.abc', VAULT_AUTH_METHOD: 'jwt' }, 'jwt'],
+      [{ VAULT_TOKEN_FILE: '/t', VAULT_AUTH_METHOD: 'kubernetes' }, 'kubernetes'],
+    ];
+    for (const [env, method] of cases) {
+      assert.equal(parseConfig(env).authMethod, method, JSON.stringify(env));
+    }
+  });
+
   const bad: [Record<string, string>, RegExp][] = [
     [
       { VAULT_PATH: '../../sys' },
@@ -119,7 +159,7 @@ describe('settings that name a path: the rules of a reference path (exit 78, one
     [{ VAULT_TRANSIT_PATH: '../sys' }, /^VAULT_TRANSIT_PATH "\.\.\/sys": the path has an empty/],
     [
       { VAULT_TRANSIT_KEY_ID: 'k?x=1' },
-      /^VAULT_TRANSIT_KEY_ID "k\?x=1": the path holds "\?" or "%"/,
+      /^VAULT_TRANSIT_KEY_ID "k\?x=1": the path holds "\?", "#" or "%"/,
     ],
     [{ VAULT_NAMESPACE: 'team\na' }, /^VAULT_NAMESPACE "team\\na": the path holds a space/],
     [
@@ -133,8 +173,23 @@ describe('settings that name a path: the rules of a reference path (exit 78, one
     ],
     [
       { VAULT_ENV_FROM_PATH: 'secret/a%2F' },
-      /^VAULT_ENV_FROM_PATH "secret\/a%2F": the path holds "\?" or "%"/,
+      /^VAULT_ENV_FROM_PATH "secret\/a%2F": the path holds "\?", "#" or "%"/,
     ],
+    // Bank-Vaults' `path#version`: the version is a positive whole number, as in a reference.
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/data/a#0' },
+      /^VAULT_ENV_FROM_PATH "secret\/data\/a#0": the version "0" after "#" is not a positive whole number$/,
+    ],
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/data/a#latest' },
+      /^VAULT_ENV_FROM_PATH "secret\/data\/a#latest": the version "latest" after/,
+    ],
+    [
+      { VAULT_ENV_FROM_PATH: 'secret/data/a#1#2' },
+      /^VAULT_ENV_FROM_PATH "secret\/data\/a#1#2": the version "1#2" after/,
+    ],
+    [{ VAULT_ENV_FROM_PATH: '#1' }, /^VAULT_ENV_FROM_PATH "#1": the path is empty$/],
+    [{ VAULT_PATH: 'jwt#frag' }, /^VAULT_PATH "jwt#frag": the path holds "\?", "#" or "%"/],
   ];
   for (const [env, message] of bad) {
     it(JSON.stringify(env), () => {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../../init-binary/src/config.ts';
-import { INIT_SETTINGS } from '../../../init-binary/src/contract/names.ts';
+import { BANK_VAULTS_SETTINGS, INIT_SETTINGS } from '../../../init-binary/src/contract/names.ts';
 import {
   HIDDEN_PREFIX,
   appEnvironment,
   findReferences,
+  ignoredSettings,
   restoreHidden,
 } from '../../../init-binary/src/env.ts';
 import { ConfigError } from '../../../init-binary/src/errors.ts';
@@ -139,6 +140,79 @@ describe('appEnvironment (docs/init-program.md: Settings)', () => {
       token: undefined,
     });
     assert.deepEqual(env, { B: 'b' });
+  });
+});
+
+// vault-env 1.23.0 main.go removes these from the app's environment (sanitizeEnvmap) and reads
+// VAULT_ENV_LOG_SERVER: a Bank-Vaults manifest never hands them to the app, here neither.
+describe("Bank-Vaults' settings never reach the app", () => {
+  const bankVaults = Object.fromEntries(BANK_VAULTS_SETTINGS.map((n) => [n, `bv-${n}`]));
+  const notOurs = BANK_VAULTS_SETTINGS.filter((n) => !(INIT_SETTINGS as string[]).includes(n));
+  const input = {
+    ...bankVaults,
+    VAULT_ADDR: 'http://v:8200',
+    VAULT_TOKEN: 'hvs.x',
+    VAULT_CLIENT_TIMEOUT: '1s',
+    VAULT_SKIP_VERIFY: 'false',
+    VAULT_IGNORE_MISSING_SECRETS: 'false',
+    VAULT_ENV_DAEMON: 'false',
+    VAULT_LOG_LEVEL: 'info',
+    VAULT_JSON_LOG: 'false',
+    VAULT_ENV_PASSTHROUGH: '',
+    VAULT_ENV_FROM_PATH: 'secret/a',
+    VAULT_TRANSIT_KEY_ID: 'k',
+    VAULT_TRANSIT_PATH: 'transit',
+    VAULT_PATH: 'jwt',
+    VAULT_NAMESPACE: 'ns',
+    VAULT_AUTH_METHOD: 'token',
+    PATH: '/bin',
+  };
+
+  it('removes every one of them, and warns about those it does not act on', () => {
+    const config = parseConfig(input);
+    const env = appEnvironment({ env: input, config, values: new Map(), skipped: [], token: 't' });
+    assert.deepEqual(env, { PATH: '/bin' });
+    assert.ok(notOurs.includes('VAULT_REVOKE_TOKEN') && notOurs.includes('VAULT_ENV_LOG_SERVER'));
+    assert.deepEqual(ignoredSettings(input, config), notOurs);
+    assert.deepEqual(ignoredSettings({ PATH: '/bin' }, config), []);
+  });
+
+  it('keeps the passthrough names, unwarned', () => {
+    const env = { ...input, VAULT_ENV_PASSTHROUGH: 'VAULT_REVOKE_TOKEN, VAULT_CAPATH' };
+    const config = parseConfig(env);
+    const out = appEnvironment({ env, config, values: new Map(), skipped: [], token: 't' });
+    assert.deepEqual(out, {
+      PATH: '/bin',
+      VAULT_REVOKE_TOKEN: 'bv-VAULT_REVOKE_TOKEN',
+      VAULT_CAPATH: 'bv-VAULT_CAPATH',
+    });
+    const warned = ignoredSettings(env, config);
+    assert.ok(!warned.includes('VAULT_REVOKE_TOKEN') && !warned.includes('VAULT_CAPATH'));
+  });
+
+  it("on vault:login keeps the app's client settings, as vault-env does", () => {
+    const env = {
+      PATH: '/bin',
+      VAULT_ADDR: 'http://v:8200',
+      VAULT_TOKEN: 'vault:login',
+      VAULT_CAPATH: '/ca',
+      VAULT_MAX_RETRIES: '3',
+      VAULT_REVOKE_TOKEN: 'true',
+    };
+    const config = parseConfig(env);
+    const out = appEnvironment({ env, config, values: new Map(), skipped: [], token: 'hvs.i' });
+    assert.deepEqual(out, {
+      PATH: '/bin',
+      VAULT_ADDR: 'http://v:8200',
+      VAULT_TOKEN: 'hvs.i',
+      VAULT_CAPATH: '/ca',
+      VAULT_MAX_RETRIES: '3',
+    });
+    assert.deepEqual(ignoredSettings(env, config), ['VAULT_REVOKE_TOKEN']);
+  });
+
+  it('are never resolved as references', () => {
+    assert.deepEqual(findReferences({ VAULT_ENV_LOG_SERVER: 'vault:secret/a#k' }), []);
   });
 });
 

@@ -167,11 +167,35 @@ describe('resolve', () => {
       'secret/two': { B: '2', N: 3 },
     });
     const result = await resolve(
-      input({ HOME: '/root' }, { fromPaths: ['secret/one', 'secret/two'] }),
+      input({ HOME: '/root' }, { fromPaths: [{ path: 'secret/one' }, { path: 'secret/two' }] }),
       fake.api,
       silentLogger,
     );
     assert.deepEqual(Object.fromEntries(result.values), { A: '1', B: '2', N: '3' });
+  });
+
+  it('reads a from-path pinned to a version at that version, beside the latest', async () => {
+    const fake = fakeApi({ 'secret/one': { A: 'latest' }, 'secret/one#1': { A: 'first', B: 'b' } });
+    const result = await resolve(
+      input({}, { fromPaths: [{ path: 'secret/one' }, { path: 'secret/one', version: 1 }] }),
+      fake.api,
+      silentLogger,
+    );
+    assert.deepEqual(Object.fromEntries(result.values), { A: 'first', B: 'b' });
+    assert.deepEqual([...fake.calls].sort(), ['secret/one', 'secret/one#1']);
+  });
+
+  it('names a missing from-path version with its version', async () => {
+    const fake = fakeApi({ 'secret/one': { A: 'latest' } });
+    await assert.rejects(
+      resolve(
+        input({}, { fromPaths: [{ path: 'secret/one', version: 7 }] }),
+        fake.api,
+        silentLogger,
+      ),
+      (err: Error) =>
+        err instanceof MissingSecretError && /secret\/one#7 not found/.test(err.message),
+    );
   });
 
   describe('ignore-missing', () => {

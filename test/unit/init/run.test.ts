@@ -118,6 +118,29 @@ describe('run', () => {
     assert.deepEqual(d.execs, [[script, ['app.sh', 'a', 'b'], { PATH: env.PATH, X: 'v', Y: 'y' }]]);
   });
 
+  it('warns in one line, names only, about Bank-Vaults settings it does not act on', async () => {
+    const lines: string[] = [];
+    const d = deps({ logWrite: (l) => lines.push(l) });
+    const canary = 'canary-revoke-9d2';
+    await assert.rejects(
+      run(
+        ['app.sh'],
+        {
+          PATH: dir,
+          VAULT_JSON_LOG: 'false',
+          VAULT_REVOKE_TOKEN: canary,
+          VAULT_ENV_LOG_SERVER: canary,
+        },
+        d,
+      ),
+      /exec/,
+    );
+    assert.deepEqual(lines, [
+      "vault-inject-env: warn: Bank-Vaults settings this program does not act on, removed from the app's environment: VAULT_REVOKE_TOKEN, VAULT_ENV_LOG_SERVER\n",
+    ]);
+    assert.deepEqual(d.execs[0]?.[2], { PATH: dir });
+  });
+
   it('does not contact Vault without references', async () => {
     const d = deps();
     await assert.rejects(run(['app.sh'], { PATH: dir, Y: 'y' }, d), /exec/);

@@ -388,6 +388,22 @@ describe('containers: the list of containers to inject', () => {
     ]);
   });
 
+  // Bank-Vaults (webhook 1.23.1 pkg/webhook/pod.go, mutateContainers) runs its init containers
+  // through vault-env like the others when vault-env-from-path is set, with or without a reference.
+  it('from-path: every container, init containers too; inject: true: app containers only', async () => {
+    const noRef = (): Partial<Pod['spec']> => ({
+      ...spec(),
+      initContainers: [{ name: 'migrate', image: 'm', command: ['/migrate'] }],
+    });
+    const fromPath = 'vault.security.banzaicloud.io/vault-env-from-path';
+    const r = await review(podWith({ [fromPath]: 'secret/data/app' }, noRef()));
+    assert.deepEqual(state(r.after), ['migrate:yes', 'a:yes', 'b:yes', 'c:yes']);
+    const migrate = container(r.after, 'migrate');
+    assert.ok(migrate.env?.some((e) => e.name === 'VAULT_ENV_FROM_PATH'));
+    const inject = await review(podWith({ [A.INJECT.key]: 'true' }, noRef()));
+    assert.deepEqual(state(inject.after), ['migrate:no', 'a:yes', 'b:yes', 'c:yes']);
+  });
+
   it('no name that matches: the pod is left as it is', async () => {
     const r = await review(podWith({ [A.CONTAINERS.key]: 'ghost' }, spec()));
     assert.deepEqual(state(r.after), ['migrate:no', 'a:no', 'b:no', 'c:no']);
@@ -499,6 +515,29 @@ describe('path annotations follow the segment rules of references', () => {
     assert.equal(envOf(r.after, 'VAULT_PATH'), '/auth/k8s-prod/');
     assert.equal(envOf(r.after, 'VAULT_NAMESPACE'), 'team-a/child');
     assert.equal(envOf(r.after, 'VAULT_ENV_FROM_PATH'), 'secret/data/a, kv/b');
+  });
+
+  // Bank-Vaults' vault-env-from-path takes `PATH#VERSION` (vault-sdk injector.go,
+  // InjectSecretsFromVaultPath); the version follows a reference's rules.
+  it('from-path: a version after "#" passes; a bad one denies, naming the annotation', async () => {
+    const key = 'vault.security.banzaicloud.io/vault-env-from-path';
+    const ok = await review(podWith({ [key]: 'secret/data/a#1, kv/b' }));
+    assert.equal(ok.allowed, true, ok.message);
+    assert.equal(envOf(ok.after, 'VAULT_ENV_FROM_PATH'), 'secret/data/a#1, kv/b');
+    for (const [v, item] of [
+      ['secret/data/a#0', 'secret/data/a#0'],
+      ['kv/b,secret/data/a#v2', 'secret/data/a#v2'],
+      ['secret/data/a#1#2', 'secret/data/a#1#2'],
+    ] as const) {
+      const r = await review(podWith({ [key]: v }));
+      assert.equal(r.allowed, false, v);
+      assert.match(
+        r.message ?? '',
+        new RegExp(
+          `^annotation ${key}: ${JSON.stringify(item)} has the version "[^"]*" after "#", which is not a positive whole number$`,
+        ),
+      );
+    }
   });
 
   it('from-path: one bad item denies, naming it', async () => {

@@ -85,9 +85,13 @@ function chooseTargets(detection: Detection, settings: PodSettings, warnings: st
     }
     return candidates.filter((c) => names.has(c.position.name));
   }
-  // `from-path` and `inject: true` reach every app container; init containers only by reference.
+  // `from-path` reaches every container, init containers too (Bank-Vaults injects them alike);
+  // `inject: true` every app container; other init containers only by reference.
   const all = settings.inject === true || settings.fromPath !== undefined;
-  return candidates.filter((c) => c.hasReference || (all && c.position.list === 'containers'));
+  const init = settings.fromPath !== undefined;
+  return candidates.filter(
+    (c) => c.hasReference || (all && (init || c.position.list === 'containers')),
+  );
 }
 
 /** A `delivery` annotation the pod's own delivery overrules is said, not dropped silently. */

@@ -24,6 +24,7 @@ import {
 } from '../../../init-binary/src/contract/index.ts';
 import { CA_FILE, SETTINGS, STATUS, STATUS_INJECTED } from './annotations.ts';
 import { eachContainer, isInjected } from './detect.ts';
+import { authMethodAsked, bringsToken } from './own-token.ts';
 import type { PodSettings } from './annotations.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import {
@@ -323,11 +324,14 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
   const out = JSON.parse(JSON.stringify(pod)) as Pod;
   if (plan.targets.length === 0) return out;
   const env = initEnv(plan.settings, config);
+  const tokenEnv = authMethodAsked(pod, config)
+    ? env
+    : env.filter((e) => e.name !== Env.AUTH_METHOD);
   const delivery = podDelivery(pod, plan.settings);
   const m = mounts(plan.settings, delivery);
   for (const target of plan.targets) {
     const c = out.spec[target.position.list]?.[target.position.index];
-    if (c) injectContainer(c, target, env, m);
+    if (c) injectContainer(c, target, bringsToken(c) ? tokenEnv : env, m);
   }
   const present = new Set((out.spec.volumes ?? []).map((v) => v.name));
   const missing = volumes(plan.settings, config, delivery).filter((v) => !present.has(v.name));

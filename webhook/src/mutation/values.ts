@@ -7,6 +7,7 @@
 import {
   parseBoolean,
   parseDurationMs,
+  parseFromPath,
   parseList,
   pathProblem,
   trimSlashes,
@@ -119,10 +120,24 @@ function fail(value: string, problem: string): never {
   throw new ValueError(`${quote(value)} ${problem}`);
 }
 
-/** A comma list of Vault paths, each under `vaultPath`'s rules; kept as written (trimmed). */
+/**
+ * A comma list of Vault paths, each under `vaultPath`'s rules and optionally pinned to a KV v2
+ * version (`secret/data/app#3`, as Bank-Vaults' `vault-env-from-path` takes it, and as the init
+ * program reads it); kept as written (trimmed).
+ */
 export function vaultPaths(value: string): string | undefined {
   const items = list(value);
   if (items === undefined) return undefined;
-  for (const item of items) vaultPath(item);
+  for (const item of items) {
+    const parsed = parseFromPath(item);
+    if (!('problem' in parsed)) continue;
+    const { problem } = parsed;
+    fail(
+      item,
+      problem.startsWith('the path ')
+        ? problem.slice('the path '.length)
+        : `has ${problem.replace(/^the (version .*) is /, 'the $1, which is ')}`,
+    );
+  }
   return value.trim();
 }
