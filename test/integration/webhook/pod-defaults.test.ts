@@ -177,6 +177,25 @@ describe(
       });
     });
 
+    it('logs the defaults it started with, the Bank-Vaults ones among them', async () => {
+      const find = (): Json | undefined =>
+        output
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Json)
+          .find((l) => l.msg === 'pod defaults');
+      // The line is written once listening; its bytes may still be on their way through the pipe.
+      for (let i = 0; i < 100 && find() === undefined; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const line = find();
+      assert.ok(line, `no "pod defaults" line: ${output}`);
+      assert.equal(line.role, 'bv-role');
+      assert.equal(line.namespace, 'our-namespace');
+      assert.equal(line.transitKey, 'flag-key');
+      assert.equal(line.tlsSecret, 'vault-ca');
+      assert.equal(line.skipVerify, true);
+    });
+
     it('the CA Secret of the default is a volume, mounted where VAULT_CACERT points', async () => {
       const pod = await mutated(port, review('d2'));
       const volume = (pod.spec.volumes ?? []).find(
