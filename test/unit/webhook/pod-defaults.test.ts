@@ -138,6 +138,31 @@ describe('pod defaults: where each comes from', () => {
     assert.deepEqual([config().authPath, config().authMethod], ['kubernetes', 'kubernetes']);
   });
 
+  it("the allowlist and the operator's skip-verify permission read Bank-Vaults' names too", () => {
+    // vault-secrets-webhook 1.23.1 pkg/webhook/webhook.go vaultAddrPolicy (vault_addr_allowlist)
+    // and pkg/common/policy.go ResolveObjectSkipVerify (vault_allow_object_skip_verify).
+    const bv = {
+      VAULT_ADDR_ALLOWLIST: 'https://a.example:8200, https://b.example:8200',
+      VAULT_ALLOW_OBJECT_SKIP_VERIFY: 'true',
+    };
+    const c = config([], bv);
+    assert.deepEqual(c.allowedVaultAddrs, ['https://a.example:8200', 'https://b.example:8200']);
+    assert.equal(c.allowSkipVerify, true);
+    const ours = config([], {
+      ...bv,
+      VAULT_INJECT_ALLOWED_VAULT_ADDRS: 'https://c.example:8200',
+      VAULT_INJECT_ALLOW_SKIP_VERIFY: 'false',
+    });
+    assert.deepEqual(ours.allowedVaultAddrs, ['https://c.example:8200']);
+    assert.equal(ours.allowSkipVerify, false);
+    // Bank-Vaults' permission is enough for Bank-Vaults' skip-verify default.
+    assert.equal(config([], { ...bv, VAULT_SKIP_VERIFY: 'true' }).defaults.skipVerify, true);
+    assert.match(
+      refusal([], { VAULT_ADDR_ALLOWLIST: 'vault.example' }),
+      /--allowed-vault-addrs \(from VAULT_ADDR_ALLOWLIST\): "vault.example" is not an http\(s\) URL/,
+    );
+  });
+
   it('booleans: ignore-missing and skip-verify, from Bank-Vaults names too', () => {
     const bv = { VAULT_IGNORE_MISSING_SECRETS: 'true', VAULT_SKIP_VERIFY: '1' };
     const c = config(['--allow-skip-verify'], bv);

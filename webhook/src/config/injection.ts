@@ -25,12 +25,14 @@ const DELIVERY_FLAGS = [
   {
     flag: 'allowed-vault-addrs',
     env: E('ALLOWED_VAULT_ADDRS'),
+    envAlias: 'VAULT_ADDR_ALLOWLIST',
     default: '',
     help: 'comma list of addresses a vault-addr annotation may name, besides --vault-addr',
   },
   {
     flag: 'allow-skip-verify',
     env: E('ALLOW_SKIP_VERIFY'),
+    envAlias: 'VAULT_ALLOW_OBJECT_SKIP_VERIFY',
     default: 'false',
     boolean: true,
     help: 'honour the skip-verify annotation and allow --default-skip-verify',
