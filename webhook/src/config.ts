@@ -14,7 +14,7 @@ import {
   type FlagSpec,
   type FlagValues,
 } from './config/flags.ts';
-import { E, INJECTION_FLAGS, readInjection } from './config/injection.ts';
+import { E, INJECTION_FLAGS, INJECTION_SECTIONS, readInjection } from './config/injection.ts';
 import { REGISTRY_FLAGS, readRegistry, type RegistryConfig } from './config/registry.ts';
 import {
   SERVER_FLAGS,
@@ -64,7 +64,7 @@ export type FlagName = (typeof FLAGS)[number]['flag'];
 
 /** The webhook's flags in the groups `vault-inject webhook --help` shows. */
 export const FLAG_SECTIONS: readonly FlagSection[] = [
-  { title: 'injection (what goes into a pod)', flags: INJECTION_FLAGS },
+  ...INJECTION_SECTIONS,
   ...SERVER_SECTIONS,
   { title: 'registry (the command of a container without one)', flags: REGISTRY_FLAGS },
   { title: 'logging', flags: LOG_FLAGS },

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { FLAGS } from '../../../webhook/src/config.ts';
+import { FLAGS, injectionConfig, readFlags } from '../../../webhook/src/config.ts';
 import { startKube, WEBHOOK_RBAC_RULES, type Kube } from '../../env/kube.ts';
 import {
   CHART,
@@ -70,7 +70,13 @@ const VALUE_SETS: { name: string; values: Values; namespaceLabels?: Record<strin
       certificates: { mode: 'secret', secret: { name: 'my-tls', caBundle: CA_B64 } },
       injection: { delivery: 'image', emptyDirMedium: 'memory' },
       guard: { validationActions: ['Warn', 'Audit'] },
-      vault: { addr: 'https://bao.example:8200', allowedAddrs: ['https://vault.other:8200'] },
+      vault: {
+        addr: 'https://bao.example:8200',
+        allowedAddrs: ['https://vault.other:8200'],
+        role: '{{.namespace}}-{{.serviceaccount}}',
+        tlsSecret: 'vault-ca',
+        ignoreMissing: true,
+      },
     },
   },
   {
@@ -202,6 +208,14 @@ describe('helm lint and the values schema', () => {
     ],
     ['a cpu that is no quantity', { resources: { requests: { cpu: '1 core' } } }, /cpu/],
     ['an unknown DNS policy', { dnsPolicy: 'Host' }, /dnsPolicy/],
+    [
+      'a skip-verify default the operator does not allow',
+      { vault: { skipVerify: true } },
+      /vault.skipVerify needs vault.allowSkipVerify/,
+    ],
+    ['a CA Secret name that is not one', { vault: { tlsSecret: 'Vault_CA' } }, /tlsSecret/],
+    ['a client timeout that is no duration', { vault: { clientTimeout: 'soon' } }, /clientTimeout/],
+    ['a transit path with a space', { vault: { transitPath: 'my transit' } }, /transitPath/],
   ];
   for (const [what, values, message] of refused) {
     it(`refuses ${what}`, async () => {
@@ -442,6 +456,62 @@ describe('what the default install looks like', () => {
         }
       ).template.spec.containers[0]?.env ?? [];
     assert.equal(env.find((e) => e.name === 'VAULT_INJECT_DELIVERY')?.value, 'image');
+  });
+
+  it('pod defaults reach the webhook as its variables, only those set', async () => {
+    const envOf = async (values: Values): Promise<Record<string, string>> => {
+      const set = await render('x', 'x', values);
+      const containers = (
+        only(set, 'Deployment')['spec'] as {
+          template: { spec: { containers: { env: { name: string; value?: string }[] }[] } };
+        }
+      ).template.spec.containers;
+      return Object.fromEntries(
+        (containers[0]?.env ?? []).flatMap((e) =>
+          e.value === undefined ? [] : [[e.name, e.value]],
+        ),
+      );
+    };
+    const vault = {
+      role: '{{.namespace}}-{{.serviceaccount}}',
+      namespace: 'team-a',
+      tlsSecret: 'vault-ca',
+      clientTimeout: '1m30s',
+      transitKey: 'app-key',
+      transitPath: 'transit-apps',
+      ignoreMissing: true,
+      envPassthrough: 'VAULT_ADDR,VAULT_ROLE',
+      allowSkipVerify: true,
+      skipVerify: true,
+      authPath: 'k8s-apps',
+      authMethod: 'jwt',
+    };
+    // The rendered variables, read by the webhook's own configuration parser.
+    const config = injectionConfig(readFlags([], await envOf({ vault })).flags);
+    assert.deepEqual(config.defaults, {
+      role: '{{.namespace}}-{{.serviceaccount}}',
+      namespace: 'team-a',
+      tlsSecret: 'vault-ca',
+      clientTimeout: '1m30s',
+      transitKey: 'app-key',
+      transitPath: 'transit-apps',
+      ignoreMissing: true,
+      envPassthrough: 'VAULT_ADDR,VAULT_ROLE',
+      skipVerify: true,
+    });
+    assert.deepEqual([config.authPath, config.authMethod], ['k8s-apps', 'jwt']);
+    // Unset values are not passed: a Bank-Vaults variable given through extraEnv still counts.
+    const plain = await envOf({ extraEnv: [{ name: 'VAULT_TLS_SECRET', value: 'bv-ca' }] });
+    assert.deepEqual(
+      Object.keys(plain).filter((n) => n.startsWith('VAULT_INJECT_DEFAULT_')),
+      [],
+    );
+    const fromBv = injectionConfig(readFlags([], plain).flags);
+    assert.deepEqual(fromBv.defaults, {
+      tlsSecret: 'bv-ca',
+      ignoreMissing: false,
+      skipVerify: false,
+    });
   });
 
   it('RBAC: read-only gets for detection, certificate management only in auto mode', async () => {

@@ -79,6 +79,9 @@ function assertListed(help: string, specs: readonly FlagSpec[]): void {
     assert.ok(facts?.includes(`(default: ${shown}`), `--${f.flag}: default not shown`);
     if (f.env !== '')
       assert.ok(facts?.includes(`env: ${f.env}`), `--${f.flag}: variable not shown`);
+    // The Bank-Vaults name of the variable, read after ours.
+    if (f.envAlias !== undefined)
+      assert.ok(facts?.includes(` or ${f.envAlias})`), `--${f.flag}: ${f.envAlias} not shown`);
   }
 }
 

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import {
   FLAG_SECTIONS,
   FLAGS,
+  type FlagSpec,
   parseConfig,
   parseDuration,
   parseListen,
@@ -18,6 +19,9 @@ describe('config', () => {
       const row = doc.split('\n').find((l) => l.startsWith(`| \`--${f.flag}\` |`));
       assert.ok(row, `--${f.flag} is not documented`);
       assert.ok(row.includes(`\`${f.env}\``), `--${f.flag}: variable ${f.env} not documented`);
+      const alias = (f as FlagSpec).envAlias;
+      if (alias !== undefined)
+        assert.ok(row.includes(`\`${alias}\``), `--${f.flag}: variable ${alias} not documented`);
       if (f.default !== '')
         assert.ok(row.includes(`\`${f.default}\``), `--${f.flag}: default not documented`);
     }

@@ -15,7 +15,7 @@ import { reviewPod } from '../admission/pipeline.ts';
 import { checkPod } from '../admission/review.ts';
 import { FLAGS } from '../config.ts';
 import { Problems, readArgs, type FlagSpec } from '../config/flags.ts';
-import { INJECTION_FLAGS, readInjection } from '../config/injection.ts';
+import { INJECTION_FLAGS, INJECTION_SECTIONS, readInjection } from '../config/injection.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
 import type { InjectionConfig } from '../mutation/settings.ts';
 import type { SourceReader } from '../mutation/sources.ts';
@@ -271,10 +271,8 @@ export const mutateCommand: Command = {
     'Previews what the webhook does to the pods of FILE (Pods, workloads, Lists), without a cluster.',
   flags: [
     { title: 'preview', flags: PREVIEW_FLAGS },
-    {
-      title: "injection (the webhook's; every flag also reads its variable)",
-      flags: INJECTION_FLAGS,
-    },
+    // The webhook's injection flags; every flag also reads its variable.
+    ...INJECTION_SECTIONS,
   ],
   notes:
     "The webhook's other flags are accepted and ignored: the preview calls no registry and no cluster.\n" +

@@ -187,6 +187,9 @@ export async function startWebhook(options: WebhookOptions): Promise<RunningWebh
   const admissionPort = (admission.server.address() as AddressInfo).port;
   const telemetryPort = (telemetry.server.address() as AddressInfo).port;
   logger.info({ admissionPort, telemetryPort }, 'webhook listening');
+  // What a pod without annotations gets: a Bank-Vaults variable read as a default shows here.
+  const { vaultAddr, authPath, authMethod, defaults } = config.injection;
+  logger.info({ vaultAddr, authPath, authMethod, ...defaults }, 'pod defaults');
 
   return {
     admissionPort,

@@ -1,6 +1,7 @@
 /**
  * The flag machinery every subcommand shares: a flag table (`FlagSpec`), argv and the environment
- * read into `FlagValues` (the flag wins over its variable, which wins over the default), and
+ * read into `FlagValues` (the flag wins over its variable, then over the Bank-Vaults name of that
+ * variable when the flag has one, then over the default), and
  * `Problems`, which collects every bad value so that one error names them all, each with the flag,
  * the variable it came from and why it is refused. Nothing else in the webhook reads `process.env`
  * or `process.argv`: main.ts hands them in.
@@ -12,6 +13,11 @@ export interface FlagSpec {
   readonly flag: string;
   /** '' for a flag without an environment variable. */
   readonly env: string;
+  /**
+   * The variable Bank-Vaults' webhook reads for the same setting (e.g. `VAULT_ROLE`), read when
+   * `env` is not set, so that a Bank-Vaults deployment's environment works unchanged.
+   */
+  readonly envAlias?: string;
   readonly default: string;
   /** A flag given without `=value` means `true`. */
   readonly boolean?: true;
@@ -33,7 +39,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Every flag of one command with its value, and what was wrong with argv itself. */
 export class FlagValues {
-  readonly #values = new Map<string, { value: string; origin: Origin }>();
+  readonly #values = new Map<string, { value: string; origin: Origin; variable?: string }>();
   /** Unknown flags and flags without their value, in argv order. */
   readonly problems: readonly string[];
   readonly specs: ReadonlyMap<string, FlagSpec>;
@@ -48,10 +54,13 @@ export class FlagValues {
     this.problems = Object.freeze([...problems]);
     for (const [name, spec] of specs) {
       const fromFlag = given.get(name);
-      const fromEnv = spec.env === '' ? undefined : env[spec.env];
+      const variable = [spec.env, spec.envAlias ?? ''].find(
+        (v) => v !== '' && env[v] !== undefined,
+      );
       if (fromFlag !== undefined) this.#values.set(name, { value: fromFlag, origin: 'flag' });
-      else if (fromEnv !== undefined) this.#values.set(name, { value: fromEnv, origin: 'env' });
-      else this.#values.set(name, { value: spec.default, origin: 'default' });
+      else if (variable !== undefined) {
+        this.#values.set(name, { value: env[variable] ?? '', origin: 'env', variable });
+      } else this.#values.set(name, { value: spec.default, origin: 'default' });
     }
   }
 
@@ -64,10 +73,15 @@ export class FlagValues {
     return this.#values.get(name)?.origin ?? 'default';
   }
 
+  /** The variable the value came from (`env` or `envAlias`), if it came from one. */
+  variable(name: string): string | undefined {
+    return this.#values.get(name)?.variable;
+  }
+
   /** `--name`, and the variable when the value came from there. */
   describe(name: string): string {
-    const env = this.specs.get(name)?.env ?? '';
-    return this.origin(name) === 'env' && env !== '' ? `--${name} (from ${env})` : `--${name}`;
+    const variable = this.variable(name);
+    return variable === undefined ? `--${name}` : `--${name} (from ${variable})`;
   }
 }
 
@@ -232,7 +246,7 @@ export function flagHelp(specs: readonly FlagSpec[]): string {
       const name = `  --${s.flag}${s.boolean ? '[=true|false]' : ' VALUE'}`;
       const facts = [
         `default: ${s.default === '' ? '(empty)' : s.default}`,
-        ...(s.env !== '' ? [`env: ${s.env}`] : []),
+        ...(s.env !== '' ? [`env: ${s.env}${s.envAlias ? ` or ${s.envAlias}` : ''}`] : []),
         ...(s.repeatable ? ['repeatable'] : []),
       ].join('; ');
       const pad =

@@ -2,15 +2,21 @@
  * What the webhook writes into a pod: the Vault defaults, the init image and how it is delivered.
  * `vault-inject webhook` and `vault-inject mutate` share these flags (docs/configuration.md).
  */
-import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract/index.ts';
 import type { Delivery, InjectionConfig } from '../mutation/settings.ts';
 import { vaultAddrProblem } from '../mutation/vault-addr.ts';
 import { VERSION } from '../version.ts';
-import { collect, type FlagSpec, type FlagValues, type Problems } from './flags.ts';
+import { POD_DEFAULT_FLAGS, readDefaults } from './defaults.ts';
+import {
+  collect,
+  type FlagSection,
+  type FlagSpec,
+  type FlagValues,
+  type Problems,
+} from './flags.ts';
 
 export const E = (name: string): string => `VAULT_INJECT_${name}`;
 
-export const INJECTION_FLAGS = [
+const DELIVERY_FLAGS = [
   {
     flag: 'vault-addr',
     env: 'VAULT_ADDR',
@@ -20,27 +26,17 @@ export const INJECTION_FLAGS = [
   {
     flag: 'allowed-vault-addrs',
     env: E('ALLOWED_VAULT_ADDRS'),
+    envAlias: 'VAULT_ADDR_ALLOWLIST',
     default: '',
     help: 'comma list of addresses a vault-addr annotation may name, besides --vault-addr',
   },
   {
-    flag: 'auth-path',
-    env: E('AUTH_PATH'),
-    default: 'kubernetes',
-    help: 'default Vault auth mount path',
-  },
-  {
-    flag: 'auth-method',
-    env: E('AUTH_METHOD'),
-    default: 'kubernetes',
-    help: `default auth method (${AUTH_METHODS.join(', ')})`,
-  },
-  {
     flag: 'allow-skip-verify',
     env: E('ALLOW_SKIP_VERIFY'),
+    envAlias: 'VAULT_ALLOW_OBJECT_SKIP_VERIFY',
     default: 'false',
     boolean: true,
-    help: 'honour the skip-verify annotation',
+    help: 'honour the skip-verify annotation and allow --default-skip-verify',
   },
   {
     flag: 'init-image',
@@ -93,6 +89,18 @@ export const INJECTION_FLAGS = [
   },
 ] as const satisfies readonly FlagSpec[];
 
+/** What goes into a pod: where and how (`DELIVERY_FLAGS`), and the pods' defaults. */
+export const INJECTION_FLAGS = [
+  ...DELIVERY_FLAGS,
+  ...POD_DEFAULT_FLAGS,
+] as const satisfies readonly FlagSpec[];
+
+/** The injection flags in the groups `--help` shows. */
+export const INJECTION_SECTIONS: readonly FlagSection[] = [
+  { title: 'injection (what goes into a pod)', flags: DELIVERY_FLAGS },
+  { title: "pod defaults (a pod's annotation wins)", flags: POD_DEFAULT_FLAGS },
+];
+
 type Name = (typeof INJECTION_FLAGS)[number]['flag'];
 
 function resources(p: Problems<Name>): InjectionConfig['copyResources'] {
@@ -127,12 +135,19 @@ function vaultAddresses(p: Problems<Name>): { vaultAddr: string; allowed: readon
 export function readInjection(p: Problems<Name>): InjectionConfig {
   const { vaultAddr, allowed } = vaultAddresses(p);
   const medium = p.oneOf('emptydir-medium', ['disk', 'memory']);
+  const before = p.count;
+  const allowSkipVerify = p.bool('allow-skip-verify');
+  const { authPath, authMethod, defaults } = readDefaults(
+    p,
+    p.count === before ? allowSkipVerify : undefined,
+  );
   return Object.freeze({
     vaultAddr,
     allowedVaultAddrs: allowed,
-    authPath: p.text('auth-path') || 'kubernetes',
-    authMethod: p.oneOf<AuthMethod>('auth-method', AUTH_METHODS),
-    allowSkipVerify: p.bool('allow-skip-verify'),
+    authPath,
+    authMethod,
+    allowSkipVerify,
+    defaults,
     initImage: p.text('init-image'),
     initImagePullPolicy: p.oneOf('init-image-pull-policy', ['Always', 'IfNotPresent', 'Never']),
     delivery: p.oneOf<Delivery>('delivery', ['emptydir', 'image']),

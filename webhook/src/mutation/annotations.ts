@@ -88,9 +88,11 @@ export const ROLE = row(
   {
     setting: 'role',
     parse: V.text,
-    fallback: (ctx) => ctx.pod.spec.serviceAccountName || 'default',
+    // `--default-role` as configured: a template stays raw here, rendered with the annotation's.
+    fallback: (ctx) => ctx.config.defaults.role ?? (ctx.pod.spec.serviceAccountName || 'default'),
+    defaultFlag: '--default-role',
     env: Env.ROLE,
-    doc: "Vault role to log in with; default: the pod's service account name",
+    doc: "Vault role to log in with; default: `--default-role`, else the pod's service account name",
   },
 );
 export const AUTH_PATH = row(
@@ -121,6 +123,8 @@ export const NAMESPACE = row(
   {
     setting: 'namespace',
     parse: V.vaultPath,
+    fallback: (ctx) => ctx.config.defaults.namespace,
+    defaultFlag: '--default-namespace',
     env: Env.NAMESPACE,
     own: 'check',
     doc: 'Vault Enterprise / OpenBao namespace (a Vault path)',
@@ -131,8 +135,8 @@ export const SKIP_VERIFY = row(
   {
     setting: 'skipVerify',
     parse: skipVerify,
-    fallback: () => false,
-    defaultFlag: '--allow-skip-verify',
+    fallback: (ctx) => ctx.config.defaults.skipVerify,
+    defaultFlag: '--default-skip-verify',
     env: Env.SKIP_VERIFY,
     envValue: flagEnv,
     override: skipVerifyOwn,
@@ -146,6 +150,8 @@ export const TLS_SECRET = row(
   {
     setting: 'tlsSecret',
     parse: V.objectName,
+    fallback: (ctx) => ctx.config.defaults.tlsSecret,
+    defaultFlag: '--default-tls-secret',
     env: Env.CACERT,
     envValue: () => `${TLS_MOUNT_PATH}/${CA_FILE}`,
     doc: "Secret in the pod's namespace whose `ca.crt` verifies Vault, mounted for the init program",
@@ -156,6 +162,8 @@ export const CLIENT_TIMEOUT = row(
   {
     setting: 'clientTimeout',
     parse: V.duration,
+    fallback: (ctx) => ctx.config.defaults.clientTimeout,
+    defaultFlag: '--default-client-timeout',
     env: Env.CLIENT_TIMEOUT,
     own: 'check',
     doc: 'budget for login and reads, retries included: a Go duration (`10s`, `1m30s`, `1.5s`) or seconds',
@@ -166,7 +174,8 @@ export const IGNORE_MISSING = row(
   {
     setting: 'ignoreMissing',
     parse: V.bool,
-    fallback: () => false,
+    fallback: (ctx) => ctx.config.defaults.ignoreMissing,
+    defaultFlag: '--default-ignore-missing',
     env: Env.IGNORE_MISSING_SECRETS,
     envValue: flagEnv,
     doc: 'a missing path or key is skipped with a warning instead of failing',
@@ -177,6 +186,8 @@ export const ENV_PASSTHROUGH = row(
   {
     setting: 'envPassthrough',
     parse: V.text,
+    fallback: (ctx) => ctx.config.defaults.envPassthrough,
+    defaultFlag: '--default-env-passthrough',
     env: Env.ENV_PASSTHROUGH,
     doc: 'comma list of `VAULT_*` names the app keeps',
   },
@@ -207,6 +218,8 @@ export const TRANSIT_KEY = row(
   {
     setting: 'transitKey',
     parse: V.vaultPath,
+    fallback: (ctx) => ctx.config.defaults.transitKey,
+    defaultFlag: '--default-transit-key',
     own: 'check',
     env: Env.TRANSIT_KEY_ID,
     doc: 'transit key for `vault:v1:` ciphertexts (a Vault path)',
@@ -217,6 +230,8 @@ export const TRANSIT_PATH = row(
   {
     setting: 'transitPath',
     parse: V.vaultPath,
+    fallback: (ctx) => ctx.config.defaults.transitPath,
+    defaultFlag: '--default-transit-path',
     env: Env.TRANSIT_PATH,
     own: 'check',
     doc: 'transit mount path (a Vault path); default `transit`',

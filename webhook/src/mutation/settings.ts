@@ -4,6 +4,26 @@ import type { ResourceRequirements } from './types.ts';
 /** How the init bundle reaches the pod (docs/webhook.md, docs/deploy.md). */
 export type Delivery = 'emptydir' | 'image';
 
+/**
+ * Webhook-wide defaults of pod settings (config/defaults.ts): a pod's annotation wins over each.
+ * Unset fields have no default; the pod's annotation or the init program's own default applies.
+ */
+export interface PodDefaults {
+  /** The role as configured: a template is kept raw and rendered per pod like the annotation. */
+  readonly role?: string;
+  readonly namespace?: string;
+  /** Secret in the pod's namespace whose `ca.crt` is mounted for the init program. */
+  readonly tlsSecret?: string;
+  /** A duration as written (`10s`). */
+  readonly clientTimeout?: string;
+  readonly transitKey?: string;
+  readonly transitPath?: string;
+  readonly ignoreMissing: boolean;
+  readonly envPassthrough?: string;
+  /** Only ever true together with `allowSkipVerify` (refused at start otherwise). */
+  readonly skipVerify: boolean;
+}
+
 /** The webhook-wide settings the mutation needs; parsed once from flags and env (config.ts). */
 export interface InjectionConfig {
   /** Default `VAULT_ADDR` for pods without a `vault-addr` annotation. */
@@ -14,6 +34,8 @@ export interface InjectionConfig {
   readonly authMethod: AuthMethod;
   /** Whether a pod may ask for `skip-verify`. */
   readonly allowSkipVerify: boolean;
+  /** The defaults of the other pod settings. */
+  readonly defaults: PodDefaults;
   readonly initImage: string;
   readonly initImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   readonly delivery: Delivery;
