@@ -66,6 +66,8 @@ describe('appEnvironment (docs/init-program.md: Settings)', () => {
         VAULT_LOG_LEVEL: 'info',
         VAULT_JSON_LOG: 'false',
         VAULT_ENV_PASSTHROUGH: '',
+        VAULT_ENV_DELAY: '0s',
+        VAULT_TRANSIT_BATCH_SIZE: '0',
       }),
       values: new Map([['A', 'resolved']]),
       skipped: [],
