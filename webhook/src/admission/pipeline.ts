@@ -6,6 +6,7 @@
 import { ErrorCode, WebhookError, type ErrorCodeValue } from '../errors.ts';
 import { MAX_ITEMS, MAX_MESSAGE_CHARS, capItems, capText } from '../mutation/bounds.ts';
 import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
+import { annotationWarnings } from '../mutation/bank-vaults.ts';
 import { detect, runsInitProgram, sourcesOf, type Detection } from '../mutation/detect.ts';
 import {
   existingDelivery,
@@ -262,6 +263,8 @@ function repaired(position: ContainerPosition, warnings: string[]): Target {
 async function decide(r: Review): Promise<Outcome> {
   const { pod, deps, warnings } = r;
   if (!injectionWanted(pod)) return { result: 'skipped', warnings };
+  // Every annotation the webhook does not act on is told, whether or not the pod is injected.
+  warnings.push(...annotationWarnings(pod.metadata?.annotations));
   const sources = await gatherSources(r);
   const detection = await detect(pod, sources, r.signal);
   warnings.push(...detection.warnings);
@@ -275,7 +278,7 @@ async function decide(r: Review): Promise<Outcome> {
   if (!mayInject(pod, detection) && injected.length === 0) {
     return { result: 'unchanged', warnings };
   }
-  const settings = podSettings(pod, deps.config, warnings);
+  const settings = podSettings(pod, deps.config, warnings, r.namespace);
   const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
   const repairs = injected.filter((p) => needsRepair(pod, containerAt(pod, p)));
   if (chosen.length === 0 && injected.length === 0) return { result: 'unchanged', warnings };

@@ -25,11 +25,33 @@ import {
   type Defaulted,
   type SettingRow,
 } from './annotation-row.ts';
+import {
+  DELAY,
+  JSON_LOG,
+  LOG_LEVEL,
+  MUTATE_PROBES,
+  RUN_AS_GROUP,
+  RUN_AS_USER,
+  SERVICE_ACCOUNT,
+  TOKEN_AUTH_MOUNT,
+  TRANSIT_BATCH_SIZE,
+} from './annotation-rows.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import * as V from './values.ts';
 
 export { BANK_VAULTS_PREFIX, PREFIX } from './annotation-row.ts';
 export type { Annotation, Context, SettingRow } from './annotation-row.ts';
+export {
+  DELAY,
+  JSON_LOG,
+  LOG_LEVEL,
+  MUTATE_PROBES,
+  RUN_AS_GROUP,
+  RUN_AS_USER,
+  SERVICE_ACCOUNT,
+  TOKEN_AUTH_MOUNT,
+  TRANSIT_BATCH_SIZE,
+};
 
 const normalizeAddr = (addr: string): string => addr.trim().replace(/\/+$/, '');
 
@@ -105,7 +127,7 @@ export const ROLE = row(
     parse: V.text,
     fallback: (ctx) => ctx.pod.spec.serviceAccountName || 'default',
     env: Env.ROLE,
-    doc: "Vault role to log in with; default: the pod's service account name",
+    doc: "Vault role to log in with, a Go template as in Bank-Vaults (`{{.namespace}}-{{.name}}`, fields below); default: the pod's service account name",
   },
 );
 export const AUTH_PATH = row(
@@ -304,6 +326,16 @@ export const SETTINGS = [
   TOKEN_AUDIENCE,
   CONTAINERS,
   DELIVERY,
+  // Bank-Vaults' further pod annotations (annotation-rows.ts).
+  DELAY,
+  LOG_LEVEL,
+  JSON_LOG,
+  TRANSIT_BATCH_SIZE,
+  TOKEN_AUTH_MOUNT,
+  MUTATE_PROBES,
+  RUN_AS_USER,
+  RUN_AS_GROUP,
+  SERVICE_ACCOUNT,
 ] as const;
 
 type Row = (typeof SETTINGS)[number];
