@@ -8,7 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import fjp from 'fast-json-patch';
 import { INIT_PROGRAM } from '../../../init-binary/src/contract/names.ts';
-import { BUILT_WEBHOOK, postJson } from '../registry/built-webhook.ts';
+import { registryAvailable, startRegistry, type TestRegistry } from '../../env/registry.ts';
+import { BUILT_WEBHOOK, imageReview, postJson } from '../registry/built-webhook.ts';
 
 type Json = Record<string, unknown>;
 const BV = 'vault.security.banzaicloud.io/';
@@ -58,8 +59,14 @@ describe('Bank-Vaults annotations through the built webhook', () => {
   let webhook: ChildProcess;
   let port = 0;
   const lines: string[] = [];
+  let registry: TestRegistry | undefined;
 
   before(async () => {
+    // A registry whose certificate the webhook cannot verify (its CA is not given).
+    if (registryAvailable()) {
+      registry = await startRegistry({ auth: 'none' });
+      await registry.pushImage('apps/web', 'v1', { entrypoint: ['/bin/web'], cmd: ['--serve'] });
+    }
     webhook = spawn(
       process.execPath,
       [
@@ -70,8 +77,10 @@ describe('Bank-Vaults annotations through the built webhook', () => {
         '--telemetry-listen=127.0.0.1:0',
         '--shutdown-delay=0s',
         '--read-sources=false',
+        '--allow-registry-skip-verify',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      // No Kubernetes API: no pull secrets.
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '/nonexistent' } },
     );
     const collect = (chunk: Buffer): void => {
       lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
@@ -94,6 +103,31 @@ describe('Bank-Vaults annotations through the built webhook', () => {
       webhook.kill('SIGTERM');
       await exited;
     }
+    await registry?.stop();
+  });
+
+  it('registry-skip-verify (allowed): that pod looks its image up unverified; others stay verified', async (t) => {
+    if (!registry) return t.skip('docker-registry is not installed (scripts/components.sh)');
+    const image = `${registry.host}/apps/web:v1`;
+    const review = (uid: string, skip: boolean) => {
+      const r = imageReview(uid, image);
+      if (skip) {
+        const object = r.request.object as { metadata: Record<string, unknown> };
+        object.metadata.annotations = { [`${BV}registry-skip-verify`]: 'true' };
+      }
+      return r;
+    };
+    // Verified first: refused (unknown CA). Then the pod that asks: looked up. Then verified again:
+    // still refused, the other lookup's answer was not shared.
+    const before = (await postJson(port, review('rsv-1', false)))['response'] as Json;
+    assert.equal(before['allowed'], false, JSON.stringify(before));
+    assert.match(JSON.stringify(before['status']), /could not be looked up/);
+    const asked = (await postJson(port, review('rsv-2', true)))['response'] as Json;
+    assert.equal(asked['allowed'], true, JSON.stringify(asked));
+    const patch = Buffer.from(String(asked['patch']), 'base64').toString('utf8');
+    assert.ok(patch.includes('/bin/web') && patch.includes('--serve'), patch);
+    const after = (await postJson(port, review('rsv-3', false)))['response'] as Json;
+    assert.equal(after['allowed'], false, JSON.stringify(after));
   });
 
   it('honours what it can and names the rest in warnings, in the AdmissionReview response', async () => {

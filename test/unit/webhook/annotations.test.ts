@@ -291,6 +291,8 @@ describe('annotations: ours, the Bank-Vaults alias, and both (ours wins)', () =>
   it('the table covers every annotation that has a Bank-Vaults alias', () => {
     const withAlias = Object.values(A)
       .filter((v): v is A.Annotation => typeof v === 'object' && v !== null && 'alias' in v)
+      // Its image lookups show it, not the pod: bank-vaults-annotations.test.ts.
+      .filter((a) => a !== A.REGISTRY_SKIP_VERIFY)
       .map((a) => a.key)
       .sort();
     assert.deepEqual(ROWS.map((r) => r.annotation.key).sort(), withAlias);

@@ -10,6 +10,7 @@ import { INIT_PROGRAM } from '../../../init-binary/src/contract/names.ts';
 import { HONOURED, MET, WARNED } from '../../../webhook/src/mutation/bank-vaults.ts';
 import { MAX_ITEMS } from '../../../webhook/src/mutation/bounds.ts';
 import type { Container, Pod } from '../../../webhook/src/mutation/types.ts';
+import type { ImageCommandLookup } from '../../../webhook/src/registry/image-command.ts';
 import { decodePatch, harness, podReview, postReview } from './helpers.ts';
 
 const BV = 'vault.security.banzaicloud.io/';
@@ -136,7 +137,8 @@ describe("Bank-Vaults' 54 pod annotations: each honoured or warned, never silent
       const base = await review(podWith(extra));
       const r = await review(podWith({ ...extra, [key]: VALUE[name] ?? 'x' }));
       const named = r.warnings.filter((w) => w.includes(key));
-      if (HONOURED.has(name)) {
+      // registry-skip-verify is honoured only with --allow-registry-skip-verify (tested below).
+      if (HONOURED.has(name) && name !== 'registry-skip-verify') {
         assert.equal(r.allowed, true, r.message);
         assert.notDeepEqual(r.patch, base.patch, `${key} changes nothing`);
         assert.deepEqual(named, [], `${key} is honoured, so not warned about`);
@@ -180,6 +182,44 @@ describe("Bank-Vaults' 54 pod annotations: each honoured or warned, never silent
     assert.equal(copy?.runAsNonRoot, true);
     assert.equal(copy?.readOnlyRootFilesystem, true);
     assert.equal(copy?.allowPrivilegeEscalation, false);
+  });
+
+  it('registry-skip-verify: the image lookups of that pod skip verification, only when allowed', async () => {
+    const asked: (boolean | undefined)[] = [];
+    const lookups = async (
+      flags: Record<string, string>,
+      value?: string,
+      ours?: string,
+    ): Promise<Reviewed> => {
+      const h = harness(flags);
+      const images: ImageCommandLookup = {
+        lookup: (request) => {
+          asked.push(request.insecureSkipVerify);
+          return Promise.resolve({ entrypoint: ['/entry'], cmd: [] });
+        },
+      };
+      const an: Record<string, string> =
+        value === undefined ? {} : { [`${BV}registry-skip-verify`]: value };
+      if (ours !== undefined) an['vault-inject.dev/registry-skip-verify'] = ours;
+      const pod = podWith(an, { containers: [{ ...structuredClone(APP), command: undefined }] });
+      const res = await postReview(
+        { ...h, deps: { ...h.deps, images } },
+        podReview(pod, { namespace: 'apps' }),
+      );
+      const { response } = res.json();
+      return { ...response, warnings: response.warnings ?? [] } as Reviewed;
+    };
+    const allowed = { ...FLAGS, 'allow-registry-skip-verify': 'true' };
+    assert.deepEqual((await lookups(allowed, 'true')).warnings, []);
+    assert.deepEqual((await lookups(allowed, 'false')).warnings, []);
+    assert.deepEqual((await lookups(allowed)).warnings, []);
+    assert.deepEqual((await lookups(allowed, 'false', 'true')).warnings, []);
+    assert.deepEqual((await lookups(allowed, 'true', 'false')).warnings, []);
+    const refused = await lookups(FLAGS, 'true');
+    assert.deepEqual(refused.warnings, [
+      `${BV}registry-skip-verify ignored: this webhook does not allow skipping registry TLS verification (--allow-registry-skip-verify); its operator can list the host in --registry-insecure-skip-verify`,
+    ]);
+    assert.deepEqual(asked, [true, undefined, undefined, true, undefined, undefined]);
   });
 
   it('an unknown vault.security.banzaicloud.io/ or vault-inject.dev/ annotation is told', async () => {

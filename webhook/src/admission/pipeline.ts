@@ -121,10 +121,13 @@ interface Review {
   readonly deps: PipelineDeps;
   readonly signal: AbortSignal;
   readonly warnings: string[];
+  /** The pod's `registry-skip-verify`, once its settings are read (allowed by the webhook). */
+  registrySkipVerify?: boolean;
 }
 
 function lookupRequest(r: Review, position: ContainerPosition, c: Container): ImageCommandRequest {
   const { spec } = r.pod;
+  const insecure = r.registrySkipVerify === true;
   const legacyAccount = typeof spec.serviceAccount === 'string' ? spec.serviceAccount : '';
   return {
     image: c.image ?? '',
@@ -133,6 +136,7 @@ function lookupRequest(r: Review, position: ContainerPosition, c: Container): Im
     serviceAccountName: spec.serviceAccountName || legacyAccount || 'default',
     placement: { nodeSelector: spec.nodeSelector, affinity: spec.affinity } as PodPlacement,
     container: position,
+    ...(insecure ? { insecureSkipVerify: true } : {}),
   };
 }
 
@@ -287,6 +291,7 @@ async function decide(r: Review): Promise<Outcome> {
   if (clashes.length > 0) throw denial(ErrorCode.NAME_CONFLICT, clashes);
   const overrides = policed(r, settings, [...chosen, ...repairs], sources);
   if (chosen.length === 0 && repairs.length === 0) return { result: 'unchanged', warnings };
+  r.registrySkipVerify = settings.registrySkipVerify;
   const found = await targetsWithArgv(r, chosen);
   if (found === 'failed_open') return { result: 'failed_open', warnings };
   const targets = [...found, ...repairs.map((position) => repaired(position, warnings))].map(

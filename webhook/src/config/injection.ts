@@ -42,6 +42,13 @@ export const INJECTION_FLAGS = [
     help: 'honour the skip-verify annotation',
   },
   {
+    flag: 'allow-registry-skip-verify',
+    env: E('ALLOW_REGISTRY_SKIP_VERIFY'),
+    default: 'false',
+    boolean: true,
+    help: 'honour the registry-skip-verify annotation (image lookups of that pod)',
+  },
+  {
     flag: 'init-image',
     env: E('INIT_IMAGE'),
     default: `ghcr.io/vault-inject/vault-inject-init:${VERSION}`,
@@ -132,6 +139,7 @@ export function readInjection(p: Problems<Name>): InjectionConfig {
     authPath: p.text('auth-path') || 'kubernetes',
     authMethod: p.oneOf<AuthMethod>('auth-method', AUTH_METHODS),
     allowSkipVerify: p.bool('allow-skip-verify'),
+    allowRegistrySkipVerify: p.bool('allow-registry-skip-verify'),
     initImage: p.text('init-image'),
     initImagePullPolicy: p.oneOf('init-image-pull-policy', ['Always', 'IfNotPresent', 'Never']),
     delivery: p.oneOf<Delivery>('delivery', ['emptydir', 'image']),

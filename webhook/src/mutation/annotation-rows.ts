@@ -9,7 +9,7 @@ import {
   TOKEN_AUTH_MOUNT_PATH,
   parseDurationMs,
 } from '../../../init-binary/src/contract/index.ts';
-import { row } from './annotation-row.ts';
+import { row, type Context } from './annotation-row.ts';
 import * as V from './values.ts';
 
 /** A duration as Go's time.ParseDuration reads it (or seconds); zero is no delay (unset). */
@@ -70,6 +70,26 @@ function tokenAuthMount(value: string): TokenAuthMount | undefined {
 /** The largest user or group ID Kubernetes accepts. */
 const MAX_ID = 2147483647;
 
+/** Like `skip-verify`: only when the webhook allows it, else ignored with a warning. */
+function registrySkipVerify(value: string, ctx: Context): boolean | undefined {
+  const wanted = V.bool(value);
+  if (wanted !== true || ctx.config.allowRegistrySkipVerify) return wanted;
+  ctx.warnings.push(
+    `${ctx.key} ignored: this webhook does not allow skipping registry TLS verification (--allow-registry-skip-verify); its operator can list the host in --registry-insecure-skip-verify`,
+  );
+  return false;
+}
+
+export const REGISTRY_SKIP_VERIFY = row(
+  { name: 'registry-skip-verify', bankVaults: 'registry-skip-verify' },
+  {
+    setting: 'registrySkipVerify',
+    parse: registrySkipVerify,
+    fallback: () => false,
+    defaultFlag: '--allow-registry-skip-verify',
+    doc: "don't verify the registry's certificate when looking up this pod's images; only with `--allow-registry-skip-verify`, else ignored with a warning",
+  },
+);
 export const DELAY = row(
   { name: 'delay', bankVaults: 'vault-env-delay' },
   {

@@ -65,10 +65,6 @@ export const MET: Readonly<Record<string, { readonly value: boolean; readonly fa
     value: true,
     fact: 'the copy init container always has a read-only root filesystem',
   },
-  'registry-skip-verify': {
-    value: false,
-    fact: 'registry TLS is verified, but for hosts the operator lists in --registry-insecure-skip-verify',
-  },
 };
 
 /** The Bank-Vaults names the annotation table reads (its aliases, and the opt-out `mutate`). */

@@ -14,6 +14,8 @@ export interface InjectionConfig {
   readonly authMethod: AuthMethod;
   /** Whether a pod may ask for `skip-verify`. */
   readonly allowSkipVerify: boolean;
+  /** Whether a pod may ask for `registry-skip-verify` (its image lookups). */
+  readonly allowRegistrySkipVerify: boolean;
   readonly initImage: string;
   readonly initImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   readonly delivery: Delivery;
