@@ -376,3 +376,187 @@ describe('Bank-Vaults pod_test.go cases concerning annotations', () => {
     });
   }
 });
+
+/**
+ * The pod templates of Bank-Vaults' own e2e manifests (vault-secrets-webhook 1.23.1 e2e/test/, by
+ * file), as data: their annotations and containers as written there (resources left out). Each
+ * is admitted; each annotation is acted on or named in a warning.
+ */
+const ALPINE: Container = {
+  name: 'alpine',
+  image: 'alpine',
+  command: ['sh', '-c', 'echo $AWS_SECRET_ACCESS_KEY && echo going to sleep... && sleep 10000'],
+  env: [
+    {
+      name: 'AWS_SECRET_ACCESS_KEY',
+      value: 'vault:secret/data/accounts/aws#AWS_SECRET_ACCESS_KEY',
+    },
+  ],
+};
+const INIT_UBUNTU: Container = {
+  name: 'init-ubuntu',
+  image: 'ubuntu',
+  command: ['sh', '-c', 'echo $AWS_SECRET_ACCESS_KEY && echo initContainers ready'],
+  env: [
+    {
+      name: 'AWS_SECRET_ACCESS_KEY',
+      value: 'vault:secret/data/accounts/aws#AWS_SECRET_ACCESS_KEY',
+    },
+  ],
+};
+const E2E_ADDR = 'https://vault.default.svc.cluster.local:8200';
+const COMMON = {
+  'vault-addr': E2E_ADDR,
+  'vault-role': 'default',
+  'vault-tls-secret': 'vault-tls',
+  'vault-path': 'kubernetes',
+};
+const SECCONTEXT = { 'run-as-non-root': 'true', 'run-as-user': '1000', 'run-as-group': '1000' };
+
+interface E2eCase {
+  upstream: string;
+  annotations: Record<string, string>;
+  spec: Partial<Pod['spec']>;
+  /** The annotations (Bank-Vaults names) the webhook warns about. */
+  warned: string[];
+  /** Containers injected, by name. */
+  injected: string[];
+  copyUser?: number;
+}
+
+const E2E_CASES: E2eCase[] = [
+  {
+    upstream: 'e2e/test/deployment.yaml',
+    annotations: COMMON,
+    spec: {
+      initContainers: [
+        {
+          ...INIT_UBUNTU,
+          env: [
+            {
+              name: 'AWS_SECRET_ACCESS_KEY',
+              value: 'vault:secret/data/accounts/aws#${.AWS_SECRET_ACCESS_KEY}',
+            },
+          ],
+        },
+      ],
+      containers: [ALPINE, { name: 'redis', image: 'redis', env: ALPINE.env ?? [] }],
+    },
+    warned: [],
+    injected: ['init-ubuntu', 'alpine', 'redis'],
+  },
+  {
+    upstream: 'e2e/test/deployment-seccontext.yaml',
+    annotations: COMMON,
+    spec: {
+      securityContext: { runAsUser: 1000 },
+      initContainers: [INIT_UBUNTU],
+      containers: [ALPINE],
+    },
+    warned: [],
+    injected: ['init-ubuntu', 'alpine'],
+    copyUser: 1000,
+  },
+  {
+    upstream: 'e2e/test/deployment-init-seccontext.yaml',
+    annotations: { ...COMMON, ...SECCONTEXT },
+    spec: { containers: [ALPINE] },
+    warned: [],
+    injected: ['alpine'],
+    copyUser: 1000,
+  },
+  {
+    upstream: 'e2e/test/deployment-init-useagent-seccontext.yaml',
+    annotations: {
+      'vault-addr': E2E_ADDR,
+      'vault-tls-secret': 'vault-tls',
+      'vault-agent': 'true',
+      'vault-agent-configmap': 'test-deployment-init-useagent-seccontext-config',
+      ...SECCONTEXT,
+    },
+    spec: { containers: [ALPINE] },
+    warned: ['vault-agent', 'vault-agent-configmap'],
+    injected: ['alpine'],
+    copyUser: 1000,
+  },
+  {
+    upstream: 'e2e/test/deployment-template.yaml',
+    annotations: {
+      'vault-addr': 'https://vault:8200',
+      'vault-role': 'default',
+      'vault-skip-verify': 'false',
+      'vault-tls-secret': 'vault-tls',
+      'vault-agent': 'false',
+      'vault-path': 'kubernetes',
+      'vault-agent-configmap': 'my-app-vault-agent',
+    },
+    spec: {
+      serviceAccountName: 'default',
+      containers: [
+        {
+          name: 'alpine',
+          image: 'alpine',
+          command: [
+            'sh',
+            '-c',
+            'cat /vault/secrets/config.yaml && echo going to sleep... && sleep 10000',
+          ],
+        },
+      ],
+    },
+    warned: ['vault-agent', 'vault-agent-configmap'],
+    injected: [],
+  },
+];
+
+describe("Bank-Vaults' e2e manifests (pod templates)", () => {
+  const flags = { 'vault-addr': E2E_ADDR, 'allowed-vault-addrs': 'https://vault:8200' };
+  // What the redis image runs (its ENTRYPOINT and CMD).
+  const images: ImageCommandLookup = {
+    lookup: (request) =>
+      request.image === 'redis'
+        ? Promise.resolve({ entrypoint: ['docker-entrypoint.sh'], cmd: ['redis-server'] })
+        : Promise.reject(new Error(`no image ${request.image}`)),
+  };
+  for (const c of E2E_CASES) {
+    it(c.upstream, async () => {
+      const an = Object.fromEntries(Object.entries(c.annotations).map(([k, v]) => [BV + k, v]));
+      const pod = podWith(an, { volumes: [], ...c.spec });
+      const h = harness(flags);
+      const res = await postReview(
+        { ...h, deps: { ...h.deps, images } },
+        podReview(pod, { namespace: 'default' }),
+      );
+      const { response } = res.json();
+      assert.equal(response.allowed, true, response.status?.message);
+      const warnings: string[] = response.warnings ?? [];
+      assert.deepEqual(
+        warnings.map((w) => /^annotation (\S+)/.exec(w)?.[1]),
+        c.warned.map((n) => BV + n),
+        warnings.join('\n'),
+      );
+      const after = fjp.applyPatch(
+        structuredClone(pod),
+        decodePatch(response.patch) as fjp.Operation[],
+        true,
+        false,
+      ).newDocument;
+      const all = [...(after.spec.initContainers ?? []), ...after.spec.containers];
+      const injected = all
+        .filter((x) => x.name !== 'vault-inject-copy' && x.command?.[0] === INIT_PROGRAM)
+        .map((x) => x.name);
+      assert.deepEqual(injected, c.injected);
+      for (const x of all.filter((y) => c.injected.includes(y.name))) {
+        const env = Object.fromEntries((x.env ?? []).map((e) => [e.name, e.value]));
+        assert.equal(env['VAULT_ADDR'], c.annotations['vault-addr']);
+        assert.equal(env['VAULT_ROLE'], c.annotations['vault-role'] ?? 'app');
+        assert.equal(env['VAULT_CACERT'], '/vault-inject-tls/ca.crt');
+      }
+      if (c.copyUser !== undefined) {
+        const copy = after.spec.initContainers?.find((x) => x.name === 'vault-inject-copy');
+        assert.equal(copy?.securityContext?.runAsUser, c.copyUser);
+        assert.equal(copy?.securityContext?.runAsNonRoot, true);
+      }
+    });
+  }
+});
