@@ -4,7 +4,10 @@
 // main.go: the wait comes after the secrets are resolved, before the app starts), log-level and
 // enable-json-log (VAULT_LOG_LEVEL, VAULT_JSON_LOG).
 import assert from 'node:assert/strict';
-import { afterEach, describe } from 'node:test';
+import { execFile } from 'node:child_process';
+import { afterEach, describe, it as nodeIt } from 'node:test';
+import { promisify } from 'node:util';
+import { bankVaults } from '../../../scripts/bench/proc.ts';
 import { openBaoSuite } from './harness.ts';
 import { startGateway, type Gateway } from './gateway.ts';
 
@@ -55,6 +58,52 @@ describe('Bank-Vaults settings of the init program against OpenBao', () => {
       assert.equal(gw.count('POST', 'transit/decrypt/app'), calls);
     });
   }
+
+  // Bank-Vaults' own vault-env (scripts/components/bank-vaults.sh), where it is built: the same
+  // environment, the same decrypt calls and values.
+  const peer = bankVaults('vault-env');
+  const besides = peer.path === undefined ? nodeIt.skip : it;
+  besides(
+    "VAULT_TRANSIT_BATCH_SIZE=2 beside Bank-Vaults' vault-env: the same three calls",
+    async () => {
+      const program = peer.path ?? '';
+      const plain = ['one', 'two', 'three', 'four', 'five'];
+      const refs: Record<string, string> = {};
+      for (const [i, p] of plain.entries()) refs[`T${i}`] = await encrypt(p);
+      const calls: number[] = [];
+      for (const side of ['ours', 'theirs'] as const) {
+        gw = await startGateway(s.bao.addr);
+        const env = s.jwtEnv(
+          {
+            ...refs,
+            VAULT_TRANSIT_KEY_ID: 'app',
+            VAULT_TRANSIT_PATH: 'transit',
+            VAULT_TRANSIT_BATCH_SIZE: '2',
+            PATH: '/usr/bin:/bin',
+          },
+          gw.addr,
+        );
+        let printed: string;
+        if (side === 'ours') {
+          const r = await go(env);
+          assert.equal(r.code, 0, r.stderr);
+          printed = plain.map((_, i) => `T${i}=${r.env[`T${i}`]}`).join('\n');
+        } else {
+          const r = await promisify(execFile)(program, ['/bin/sh', '-c', 'env'], { env });
+          printed = r.stdout;
+        }
+        for (const [i, p] of plain.entries())
+          assert.match(printed, new RegExp(`^T${i}=${p}$`, 'm'));
+        // node-vault writes with POST, Vault's Go client with PUT: the same call.
+        calls.push(
+          gw.count('POST', 'transit/decrypt/app') + gw.count('PUT', 'transit/decrypt/app'),
+        );
+        await gw.close();
+        gw = undefined;
+      }
+      assert.deepEqual(calls, [3, 3]);
+    },
+  );
 
   it('VAULT_ENV_DELAY=1500ms: the secrets are read, then the app starts that much later', async () => {
     gw = await startGateway(s.bao.addr);
