@@ -62,6 +62,10 @@ export interface Config {
    * in the app's environment too.
    */
   readonly proxy: ProxyConfig | undefined;
+  /** How long to wait after resolving, before handing over to the app (VAULT_ENV_DELAY); 0: none. */
+  readonly envDelayMs: number;
+  /** At most this many ciphertexts per transit decrypt call (VAULT_TRANSIT_BATCH_SIZE); 0: all in one. */
+  readonly transitBatchSize: number;
 }
 
 /** Parses the settings. Throws ConfigError naming the variable for a value it cannot use. */
@@ -102,6 +106,8 @@ export function parseConfig(env: Environment): Config {
     saTokenFile: get(Env.SA_TOKEN) ?? DEFAULT_SA_TOKEN_PATH,
     loginPassthrough,
     proxy: parseProxy(env),
+    envDelayMs: parseDelay(get(Env.ENV_DELAY)),
+    transitBatchSize: parseBatchSize(get(Env.TRANSIT_BATCH_SIZE)),
   };
   return Object.freeze(config);
 }
@@ -164,6 +170,25 @@ export function parseBool(name: string, raw: string | undefined, fallback: boole
   if (value === undefined)
     throw new ConfigError(`${name} "${raw}" is not a boolean (true or false)`);
   return value;
+}
+
+/** VAULT_ENV_DELAY: a Go duration or seconds, zero allowed (no delay); capped like every timer. */
+function parseDelay(raw: string | undefined): number {
+  if (raw === undefined) return 0;
+  const ms = parseDurationMs(raw);
+  if (ms === undefined || ms < 0) {
+    throw new ConfigError(`${Env.ENV_DELAY} "${raw}" is not a duration such as 5s, 500ms or 1m`);
+  }
+  return Math.min(Math.round(ms), MAX_TIMER_MS);
+}
+
+/** VAULT_TRANSIT_BATCH_SIZE: a whole number of ciphertexts per call; 0 or unset: one call. */
+function parseBatchSize(raw: string | undefined): number {
+  if (raw === undefined) return 0;
+  if (!/^\d{1,9}$/.test(raw)) {
+    throw new ConfigError(`${Env.TRANSIT_BATCH_SIZE} "${raw}" is not a whole number`);
+  }
+  return Number(raw);
 }
 
 /** The longest delay a Node timer keeps (about 24.8 days); a longer one fires after 1 ms. */

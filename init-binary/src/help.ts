@@ -57,6 +57,14 @@ export const SETTINGS_HELP: Readonly<Record<EnvName, SettingHelp>> = {
     default: DEFAULT_SA_TOKEN_PATH,
     help: 'the token file of kubernetes and jwt logins',
   },
+  [Env.ENV_DELAY]: {
+    default: '0s',
+    help: 'wait this long after resolving, before starting the app',
+  },
+  [Env.TRANSIT_BATCH_SIZE]: {
+    default: '0',
+    help: 'at most this many ciphertexts per transit call (0: all in one)',
+  },
 };
 
 /** Whether `args` ask for help: `--help` alone, unless a command of that name exists. */

@@ -17,6 +17,9 @@ import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
 import { resolve, type ResolveResult } from './resolve.ts';
 import type { VaultSession } from './vault/client.ts';
+import { Env } from './contract/names.ts';
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
 
 export interface RunDependencies {
   readonly openSession: (config: Config, signal: AbortSignal, log: Logger) => Promise<VaultSession>;
@@ -31,6 +34,8 @@ export interface RunDependencies {
   readonly now?: () => number;
   /** RLIMIT_STACK in bytes, which bounds what execve copies (exec.ts reads it from /proc). */
   readonly stackLimitBytes?: () => number | undefined;
+  /** Waits `ms` (VAULT_ENV_DELAY); a timer by default. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** Runs the program for `command` (argv after our own name); resolves to the exit code. */
@@ -94,6 +99,7 @@ export async function run(
     rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
   checkExecArgs(file, argv, appEnv, deps.stackLimitBytes ?? stackLimitBytes);
+  await delay(config, log, deps.sleep);
   if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
   const app = spawnApp(file, argv, appEnv, log);
@@ -128,6 +134,13 @@ function renewables(
     out.push({ label: 'token', ttlSeconds });
   }
   return out;
+}
+
+/** Bank-Vaults' VAULT_ENV_DELAY: the secrets are resolved, the app starts this much later. */
+async function delay(config: Config, log: Logger, wait = sleep): Promise<void> {
+  if (config.envDelayMs <= 0) return;
+  log.info('waiting before starting the app', { ms: config.envDelayMs, setting: Env.ENV_DELAY });
+  await wait(config.envDelayMs);
 }
 
 /** The whole Vault phase is bounded by VAULT_CLIENT_TIMEOUT, whatever it is waiting on. */

@@ -119,6 +119,11 @@ matchExpressions:
   - key: vault-inject.dev/component
     operator: NotIn
     values: ["webhook"]
+  {{- if .Values.webhook.bankVaultsSkipLabel }}
+  - key: security.banzaicloud.io/mutate
+    operator: NotIn
+    values: ["skip"]
+  {{- end }}
   {{- with $extra.matchExpressions }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

@@ -22,6 +22,8 @@ export const TLS_VOLUME_NAME = 'vault-inject-tls';
 export const TOKEN_MOUNT_PATH = '/vault-inject-token';
 export const TOKEN_VOLUME_NAME = 'vault-inject-token';
 export const TOKEN_FILE_NAME = 'token';
+/** Where the volume named by `token-auth-mount` is mounted for the init program's token auth. */
+export const TOKEN_AUTH_MOUNT_PATH = '/vault-inject-token-auth';
 /** The Kubernetes-automounted service account token. */
 export const DEFAULT_SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
@@ -48,6 +50,8 @@ export const Env = {
   ROLE_ID: 'VAULT_ROLE_ID',
   SECRET_ID: 'VAULT_SECRET_ID',
   SA_TOKEN: 'KUBERNETES_SERVICE_ACCOUNT_TOKEN',
+  ENV_DELAY: 'VAULT_ENV_DELAY',
+  TRANSIT_BATCH_SIZE: 'VAULT_TRANSIT_BATCH_SIZE',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

@@ -61,23 +61,37 @@ function secretApi(http: VaultHttp, config: Config): SecretApi {
         path,
       ),
     decrypt: async (ciphertexts) => {
-      const key = config.transitKeyId ?? '';
-      const path = `${config.transitPath}/decrypt/${key}`;
-      const res = await http.write(
-        path,
-        { batch_input: ciphertexts.map((ciphertext) => ({ ciphertext })) },
-        { action: `decrypting ${ciphertexts.length} ciphertext(s) with ${path}` },
-      );
-      const results = record(res['data'])?.['batch_results'];
-      return ciphertexts.map((_, i) => {
-        const item = Array.isArray(results) ? record(results[i]) : undefined;
-        const b64 = item?.['plaintext'];
-        return typeof b64 === 'string' && !item?.['error']
-          ? Buffer.from(b64, 'base64').toString('utf8')
-          : undefined;
-      });
+      // VAULT_TRANSIT_BATCH_SIZE: groups of at most that many, one call each, in order.
+      const size = config.transitBatchSize > 0 ? config.transitBatchSize : ciphertexts.length;
+      const out: (string | undefined)[] = [];
+      for (let at = 0; at < ciphertexts.length; at += size) {
+        out.push(...(await decryptBatch(http, config, ciphertexts.slice(at, at + size))));
+      }
+      return out;
     },
   };
+}
+
+async function decryptBatch(
+  http: VaultHttp,
+  config: Config,
+  ciphertexts: readonly string[],
+): Promise<(string | undefined)[]> {
+  const key = config.transitKeyId ?? '';
+  const path = `${config.transitPath}/decrypt/${key}`;
+  const res = await http.write(
+    path,
+    { batch_input: ciphertexts.map((ciphertext) => ({ ciphertext })) },
+    { action: `decrypting ${ciphertexts.length} ciphertext(s) with ${path}` },
+  );
+  const results = record(res['data'])?.['batch_results'];
+  return ciphertexts.map((_, i) => {
+    const item = Array.isArray(results) ? record(results[i]) : undefined;
+    const b64 = item?.['plaintext'];
+    return typeof b64 === 'string' && !item?.['error']
+      ? Buffer.from(b64, 'base64').toString('utf8')
+      : undefined;
+  });
 }
 
 /**

@@ -50,7 +50,7 @@ const VALUE_SETS: { name: string; values: Values; namespaceLabels?: Record<strin
     name: 'cert-manager, Ignore, guard off',
     values: {
       certificates: { mode: 'cert-manager' },
-      webhook: { failurePolicy: 'Ignore' },
+      webhook: { failurePolicy: 'Ignore', bankVaultsSkipLabel: false },
       guard: { enabled: false },
     },
   },
@@ -309,6 +309,12 @@ describe('what the default install looks like', () => {
     assert.ok(
       own && own.values.includes(podLabels[own.key] ?? ''),
       'the objectSelector excludes our own pods',
+    );
+    assert.ok(
+      objectSelector.matchExpressions.some(
+        (e) => e.key === 'security.banzaicloud.io/mutate' && e.values.includes('skip'),
+      ),
+      "the objectSelector leaves out Bank-Vaults' opt-out label security.banzaicloud.io/mutate=skip",
     );
   });
 

@@ -67,6 +67,8 @@ describe('appEnvironment (docs/init-program.md: Settings)', () => {
         VAULT_LOG_LEVEL: 'info',
         VAULT_JSON_LOG: 'false',
         VAULT_ENV_PASSTHROUGH: '',
+        VAULT_ENV_DELAY: '0s',
+        VAULT_TRANSIT_BATCH_SIZE: '0',
       }),
       values: new Map([['A', 'resolved']]),
       skipped: [],
@@ -165,6 +167,8 @@ describe("Bank-Vaults' settings never reach the app", () => {
     VAULT_PATH: 'jwt',
     VAULT_NAMESPACE: 'ns',
     VAULT_AUTH_METHOD: 'token',
+    VAULT_ENV_DELAY: '0s',
+    VAULT_TRANSIT_BATCH_SIZE: '25',
     PATH: '/bin',
   };
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as A from '../../../webhook/src/mutation/annotations.ts';
+import { MET, WARNED } from '../../../webhook/src/mutation/bank-vaults.ts';
 
 const DOC = new URL('../../../docs/configuration.md', import.meta.url);
 const BEGIN = '<!-- annotation table: generated from webhook/src/mutation/annotations.ts -->';
@@ -26,6 +27,48 @@ function render(): string {
   const head = ['annotation', 'aliases', 'init variable', 'default from', 'meaning'];
   return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
+
+const WARNED_BEGIN =
+  '<!-- bank-vaults warned: generated from webhook/src/mutation/bank-vaults.ts -->';
+const WARNED_END = '<!-- end of bank-vaults warned -->';
+
+/** The Bank-Vaults annotations the webhook does not act on: one row each, with the warning's why. */
+function renderWarned(): string {
+  const rows = [
+    ...Object.entries(WARNED).map(([name, why]) => [
+      code(A.BANK_VAULTS_PREFIX + name),
+      'always',
+      why,
+    ]),
+    ...Object.entries(MET).map(([name, m]) => [
+      code(A.BANK_VAULTS_PREFIX + name),
+      `unless ${code(String(m.value))}`,
+      m.fact,
+    ]),
+  ];
+  const head = ['annotation', 'warned', 'why, and what to do instead'];
+  return [head, head.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+/** The text between `begin` and `end` in the docs is `rendered` (or becomes it, UPDATE_DOCS=1). */
+function generated(begin: string, end: string, rendered: string): void {
+  const text = readFileSync(DOC, 'utf8');
+  const start = text.indexOf(begin);
+  const stop = text.indexOf(end);
+  assert.ok(start >= 0 && stop > start, `docs/configuration.md lacks ${begin} ... ${end}`);
+  if (process.env.UPDATE_DOCS === '1') {
+    writeFileSync(DOC, `${text.slice(0, start + begin.length)}\n${rendered}\n${text.slice(stop)}`);
+    return;
+  }
+  const documented = text.slice(start + begin.length, stop).trim();
+  assert.equal(documented, rendered, 'run with UPDATE_DOCS=1 to regenerate the docs table');
+}
+
+describe('the Bank-Vaults annotations not acted on', () => {
+  it('docs/configuration.md lists each, with the why of its warning', () => {
+    generated(WARNED_BEGIN, WARNED_END, renderWarned());
+  });
+});
 
 describe('the annotation table', () => {
   it('docs/configuration.md shows exactly the table of annotations.ts', () => {

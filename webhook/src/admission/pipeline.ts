@@ -6,6 +6,7 @@
 import { ErrorCode, WebhookError, type ErrorCodeValue } from '../errors.ts';
 import { MAX_ITEMS, MAX_MESSAGE_CHARS, capItems, capText } from '../mutation/bounds.ts';
 import { CONTAINERS, DELIVERY, FROM_PATH, readAnnotation } from '../mutation/annotations.ts';
+import { annotationWarnings } from '../mutation/bank-vaults.ts';
 import {
   bankVaultsWrapped,
   detect,
@@ -130,10 +131,13 @@ interface Review {
   readonly deps: PipelineDeps;
   readonly signal: AbortSignal;
   readonly warnings: string[];
+  /** The pod's `registry-skip-verify`, once its settings are read (allowed by the webhook). */
+  registrySkipVerify?: boolean;
 }
 
 function lookupRequest(r: Review, position: ContainerPosition, c: Container): ImageCommandRequest {
   const { spec } = r.pod;
+  const insecure = r.registrySkipVerify === true;
   const legacyAccount = typeof spec.serviceAccount === 'string' ? spec.serviceAccount : '';
   return {
     image: c.image ?? '',
@@ -142,6 +146,7 @@ function lookupRequest(r: Review, position: ContainerPosition, c: Container): Im
     serviceAccountName: spec.serviceAccountName || legacyAccount || 'default',
     placement: { nodeSelector: spec.nodeSelector, affinity: spec.affinity } as PodPlacement,
     container: position,
+    ...(insecure ? { insecureSkipVerify: true } : {}),
   };
 }
 
@@ -272,6 +277,8 @@ function repaired(position: ContainerPosition, warnings: string[]): Target {
 async function decide(r: Review): Promise<Outcome> {
   const { pod, deps, warnings } = r;
   if (!injectionWanted(pod)) return { result: 'skipped', warnings };
+  // Every annotation the webhook does not act on is told, whether or not the pod is injected.
+  warnings.push(...annotationWarnings(pod.metadata?.annotations));
   const sources = await gatherSources(r);
   const detection = await detect(pod, sources, r.signal);
   warnings.push(...detection.warnings);
@@ -289,7 +296,7 @@ async function decide(r: Review): Promise<Outcome> {
   if (!mayInject(pod, detection) && injected.length === 0) {
     return { result: 'unchanged', warnings };
   }
-  const settings = podSettings(pod, deps.config, warnings);
+  const settings = podSettings(pod, deps.config, warnings, r.namespace);
   const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
   const repairs = injected.filter((p) => needsRepair(pod, containerAt(pod, p)));
   if (chosen.length === 0 && injected.length === 0) return { result: 'unchanged', warnings };
@@ -298,6 +305,7 @@ async function decide(r: Review): Promise<Outcome> {
   if (clashes.length > 0) throw denial(ErrorCode.NAME_CONFLICT, clashes);
   const overrides = policed(r, settings, [...chosen, ...repairs], sources);
   if (chosen.length === 0 && repairs.length === 0) return { result: 'unchanged', warnings };
+  r.registrySkipVerify = settings.registrySkipVerify;
   const found = await targetsWithArgv(r, chosen);
   if (found === 'failed_open') return { result: 'failed_open', warnings };
   const targets = [...found, ...repairs.map((position) => repaired(position, warnings))].map(

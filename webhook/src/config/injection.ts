@@ -39,6 +39,13 @@ const DELIVERY_FLAGS = [
     help: 'honour the skip-verify annotation and allow --default-skip-verify',
   },
   {
+    flag: 'allow-registry-skip-verify',
+    env: E('ALLOW_REGISTRY_SKIP_VERIFY'),
+    default: 'false',
+    boolean: true,
+    help: 'honour the registry-skip-verify annotation (image lookups of that pod)',
+  },
+  {
     flag: 'init-image',
     env: E('INIT_IMAGE'),
     default: `ghcr.io/vault-inject/vault-inject-init:${VERSION}`,
@@ -148,6 +155,7 @@ export function readInjection(p: Problems<Name>): InjectionConfig {
     authMethod,
     allowSkipVerify,
     defaults,
+    allowRegistrySkipVerify: p.bool('allow-registry-skip-verify'),
     initImage: p.text('init-image'),
     initImagePullPolicy: p.oneOf('init-image-pull-policy', ['Always', 'IfNotPresent', 'Never']),
     delivery: p.oneOf<Delivery>('delivery', ['emptydir', 'image']),

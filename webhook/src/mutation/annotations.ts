@@ -24,12 +24,36 @@ import {
   type Defaulted,
   type SettingRow,
 } from './annotation-row.ts';
+import {
+  DELAY,
+  JSON_LOG,
+  LOG_LEVEL,
+  MUTATE_PROBES,
+  REGISTRY_SKIP_VERIFY,
+  RUN_AS_GROUP,
+  RUN_AS_USER,
+  SERVICE_ACCOUNT,
+  TOKEN_AUTH_MOUNT,
+  TRANSIT_BATCH_SIZE,
+} from './annotation-rows.ts';
 import type { Delivery } from './settings.ts';
 import * as V from './values.ts';
 import { allowedVaultAddr } from './vault-addr.ts';
 
 export { BANK_VAULTS_PREFIX, PREFIX } from './annotation-row.ts';
 export type { Annotation, Context, SettingRow } from './annotation-row.ts';
+export {
+  DELAY,
+  JSON_LOG,
+  LOG_LEVEL,
+  MUTATE_PROBES,
+  REGISTRY_SKIP_VERIFY,
+  RUN_AS_GROUP,
+  RUN_AS_USER,
+  SERVICE_ACCOUNT,
+  TOKEN_AUTH_MOUNT,
+  TRANSIT_BATCH_SIZE,
+};
 
 function skipVerifyIgnored(ctx: Context): false {
   ctx.warnings.push(`${ctx.key} ignored: this webhook does not allow skipping TLS verification`);
@@ -92,7 +116,7 @@ export const ROLE = row(
     fallback: (ctx) => ctx.config.defaults.role ?? (ctx.pod.spec.serviceAccountName || 'default'),
     defaultFlag: '--default-role',
     env: Env.ROLE,
-    doc: "Vault role to log in with; default: `--default-role`, else the pod's service account name",
+    doc: "Vault role to log in with, a Go template as in Bank-Vaults (`{{.namespace}}-{{.name}}`, fields below); default: `--default-role`, else the pod's service account name",
   },
 );
 export const AUTH_PATH = row(
@@ -304,6 +328,17 @@ export const SETTINGS = [
   TOKEN_AUDIENCE,
   CONTAINERS,
   DELIVERY,
+  // Bank-Vaults' further pod annotations (annotation-rows.ts).
+  DELAY,
+  LOG_LEVEL,
+  JSON_LOG,
+  TRANSIT_BATCH_SIZE,
+  TOKEN_AUTH_MOUNT,
+  MUTATE_PROBES,
+  RUN_AS_USER,
+  RUN_AS_GROUP,
+  SERVICE_ACCOUNT,
+  REGISTRY_SKIP_VERIFY,
 ] as const;
 
 type Row = (typeof SETTINGS)[number];

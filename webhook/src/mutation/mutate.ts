@@ -17,6 +17,7 @@ import {
   MOUNT_PATH,
   TLS_MOUNT_PATH,
   TLS_VOLUME_NAME,
+  TOKEN_AUTH_MOUNT_PATH,
   TOKEN_FILE_NAME,
   TOKEN_MOUNT_PATH,
   TOKEN_VOLUME_NAME,
@@ -25,6 +26,7 @@ import {
 import { CA_FILE, SETTINGS, STATUS, STATUS_INJECTED } from './annotations.ts';
 import { eachContainer, isInjected } from './detect.ts';
 import { authMethodAsked, bringsToken } from './own-token.ts';
+import { wrapProbes } from './probes.ts';
 import type { PodSettings } from './annotations.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import {
@@ -71,7 +73,9 @@ export function initEnv(settings: PodSettings, config: InjectionConfig): EnvVar[
     const value = row.envValue ? row.envValue(setting as never) : String(setting);
     if (value !== undefined) env.push({ name: row.env, value });
   }
-  if (config.initLogLevel) env.push({ name: Env.LOG_LEVEL, value: config.initLogLevel });
+  if (config.initLogLevel && settings.logLevel === undefined) {
+    env.push({ name: Env.LOG_LEVEL, value: config.initLogLevel });
+  }
   return env;
 }
 
@@ -177,13 +181,28 @@ function mounts(settings: PodSettings, delivery: Delivery): VolumeMount[] {
   if (settings.tokenAudience) {
     m.push({ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true });
   }
+  if (settings.tokenAuthMount) {
+    // The pod's own volume, mounted once more where the init program reads its token file.
+    m.push({
+      name: settings.tokenAuthMount.volume,
+      mountPath: TOKEN_AUTH_MOUNT_PATH,
+      readOnly: true,
+    });
+  }
   return m;
 }
 
-/** The copy init container; passes Pod Security `restricted`. */
-export function copyContainer(pod: Pod, config: InjectionConfig): Container {
-  const podUser = pod.spec.securityContext?.runAsUser;
-  const podGroup = pod.spec.securityContext?.runAsGroup;
+/**
+ * The copy init container; passes Pod Security `restricted`. Its user and group: the `run-as-user`
+ * and `run-as-group` annotations (never 0), else the pod's.
+ */
+export function copyContainer(
+  pod: Pod,
+  config: InjectionConfig,
+  settings?: PodSettings,
+): Container {
+  const podUser = settings?.runAsUser ?? pod.spec.securityContext?.runAsUser;
+  const podGroup = settings?.runAsGroup ?? pod.spec.securityContext?.runAsGroup;
   // Run as the app's user so the copied files are its own; root is not allowed by `restricted`.
   const runAsUser = podUser !== undefined && podUser > 0 ? podUser : NOBODY;
   const runAsGroup = podGroup !== undefined && podGroup > 0 ? podGroup : undefined;
@@ -211,8 +230,9 @@ function injectContainer(c: Container, target: Target, env: EnvVar[], m: VolumeM
     c.command = [INIT_PROGRAM];
     c.args = [...target.argv];
   }
-  const mountNames = new Set((c.volumeMounts ?? []).map((v) => v.name));
-  const newMounts = m.filter((v) => !mountNames.has(v.name)).map((v) => ({ ...v }));
+  // A mount is there when its volume is mounted at its path (a clash was denied before).
+  const there = new Set((c.volumeMounts ?? []).map((v) => `${v.name}\0${trimSlash(v.mountPath)}`));
+  const newMounts = m.filter((v) => !there.has(`${v.name}\0${v.mountPath}`)).map((v) => ({ ...v }));
   if (newMounts.length > 0) c.volumeMounts = [...(c.volumeMounts ?? []), ...newMounts];
   // A VAULT_* setting the container sets itself (e.g. VAULT_TOKEN=vault:login) is kept as it is,
   // unless the webhook overrides it: then each entry of that name gets the webhook's value, or,
@@ -265,7 +285,8 @@ function mountClashes(
   for (const m of c.volumeMounts ?? []) {
     for (const o of ours) {
       const samePath = trimSlash(String(m.mountPath)) === o.mountPath;
-      if (m.name === o.name && !samePath) {
+      // The pod's own volume (token-auth-mount) may be mounted elsewhere too.
+      if (m.name === o.name && !samePath && o.mountPath !== TOKEN_AUTH_MOUNT_PATH) {
         out.push(
           `${label} already mounts volume "${m.name}" at ${m.mountPath}, where the webhook mounts it at ${o.mountPath}; rename or move it`,
         );
@@ -331,7 +352,9 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
   const m = mounts(plan.settings, delivery);
   for (const target of plan.targets) {
     const c = out.spec[target.position.list]?.[target.position.index];
-    if (c) injectContainer(c, target, bringsToken(c) ? tokenEnv : env, m);
+    if (!c) continue;
+    injectContainer(c, target, bringsToken(c) ? tokenEnv : env, m);
+    if (plan.settings.mutateProbes && !target.repair) wrapProbes(c);
   }
   const present = new Set((out.spec.volumes ?? []).map((v) => v.name));
   const missing = volumes(plan.settings, config, delivery).filter((v) => !present.has(v.name));
@@ -339,7 +362,7 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
   if (delivery === 'image') {
     dropCopyContainer(out);
   } else {
-    copyFirst(out, pod, config);
+    copyFirst(out, pod, config, plan.settings);
   }
   out.metadata ??= {};
   out.metadata.annotations = { ...out.metadata.annotations, [STATUS.key]: STATUS_INJECTED };
@@ -360,11 +383,11 @@ function dropCopyContainer(out: Pod): void {
 }
 
 /** The copy container first in `initContainers`: added when missing, moved when needed. */
-function copyFirst(out: Pod, pod: Pod, config: InjectionConfig): void {
+function copyFirst(out: Pod, pod: Pod, config: InjectionConfig, settings: PodSettings): void {
   const init = out.spec.initContainers ?? [];
   const at = init.findIndex((c) => c.name === COPY_CONTAINER_NAME);
   if (at === -1) {
-    out.spec.initContainers = [copyContainer(pod, config), ...init];
+    out.spec.initContainers = [copyContainer(pod, config, settings), ...init];
   } else if (at > 0 && init.slice(0, at).some(isInjected)) {
     // Init containers run in order: one that runs the init program must find the bundle copied.
     // (Another webhook may have put an init container in front of ours before a reinvocation.)

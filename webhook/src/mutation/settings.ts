@@ -36,6 +36,8 @@ export interface InjectionConfig {
   readonly allowSkipVerify: boolean;
   /** The defaults of the other pod settings. */
   readonly defaults: PodDefaults;
+  /** Whether a pod may ask for `registry-skip-verify` (its image lookups). */
+  readonly allowRegistrySkipVerify: boolean;
   readonly initImage: string;
   readonly initImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   readonly delivery: Delivery;

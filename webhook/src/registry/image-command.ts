@@ -28,6 +28,8 @@ export interface ImageCommandRequest {
   /** `spec.nodeSelector` and `spec.affinity`: a pinned `kubernetes.io/arch` selects the platform. */
   readonly placement?: PodPlacement;
   readonly container: ContainerPosition;
+  /** The pod asked not to verify its registries' certificates, and the webhook allows it. */
+  readonly insecureSkipVerify?: boolean;
 }
 
 export interface ImageCommandLookup {

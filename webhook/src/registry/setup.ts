@@ -132,7 +132,7 @@ export async function createRegistryLookup(
   deps: RegistryLookupDeps = {},
 ): Promise<RegistryLookup> {
   const platform = parsePlatform(config.platform);
-  const lookup = new ImageConfigLookup({
+  const options: ConstructorParameters<typeof ImageConfigLookup>[0] = {
     timeoutMs: config.timeoutMs,
     platform,
     tagTtlMs: config.tagTtlMs,
@@ -144,14 +144,24 @@ export async function createRegistryLookup(
     ...(deps.metrics ? { onLookup: registryMetricsHook(deps.metrics) } : {}),
     ...(deps.transport ? { transport: deps.transport } : {}),
     ...(deps.proxy ? { proxy: deps.proxy } : {}),
-  });
+  };
+  const lookup = new ImageConfigLookup(options);
+  // Made on the first pod that may skip verification (registry-skip-verify): its own transport
+  // and caches, never shared with the verified lookups.
+  let insecure: ImageConfigLookup | undefined;
+  const insecureLookup = (): ImageConfigLookup =>
+    (insecure ??= new ImageConfigLookup({ ...options, skipVerify: true }));
   return {
     images: registryCommandLookup({
       lookup,
       platform,
+      insecureLookup,
       ...(deps.secrets ? { secrets: deps.secrets } : {}),
     }),
     lookup,
-    close: () => lookup.close(),
+    close: () => {
+      lookup.close();
+      insecure?.close();
+    },
   };
 }

@@ -76,6 +76,7 @@ export class ImageConfigLookup {
       const node = createNodeTransport({
         hosts,
         ...(options.proxy ? { proxy: options.proxy } : {}),
+        ...(options.skipVerify ? { skipVerify: true } : {}),
       });
       transport = node;
       close = () => node.close();

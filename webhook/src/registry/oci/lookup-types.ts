@@ -29,6 +29,8 @@ export interface ImageLookupOptions {
   readonly tagCacheSize?: number;
   /** Per-registry CA bundle, skip-verify, plain HTTP. Keys: normalised hosts (`docker.io`, `r.example:5000`). */
   readonly hosts?: RegistryHosts;
+  /** Verify no registry's certificate (transport.ts `skipVerify`). */
+  readonly skipVerify?: boolean;
   /**
    * Only Bearer token realms on the registry's own host name (any port). Default false: Docker
    * Hub (auth.docker.io), GHCR and ECR issue tokens from another host.

@@ -52,6 +52,11 @@ export interface RegistryCommandLookupOptions {
    * container's `args`, where kubelet expands `$(VAR)`; in the image they were never expanded.
    */
   readonly escapeForArgs?: boolean;
+  /**
+   * The lookup for a pod whose registries' certificates are not verified (`registry-skip-verify`):
+   * a separate one, with caches of its own, so an answer it got never serves another pod.
+   */
+  readonly insecureLookup?: () => Pick<ImageConfigLookup, 'lookup'>;
 }
 
 async function readCredentialSources(
@@ -121,7 +126,9 @@ export function registryCommandLookup(options: RegistryCommandLookupOptions): Im
           request.placement !== undefined && options.platform !== undefined
             ? platformForPod(request.placement, options.platform)
             : options.platform;
-        const result = await options.lookup.lookup({
+        const insecure = request.insecureSkipVerify === true && options.insecureLookup;
+        const lookup = insecure ? insecure() : options.lookup;
+        const result = await lookup.lookup({
           image: request.image,
           credentials,
           signal,

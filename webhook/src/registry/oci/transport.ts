@@ -172,6 +172,11 @@ export interface NodeTransportOptions {
   readonly hosts?: RegistryHosts;
   /** From HTTPS_PROXY, HTTP_PROXY and NO_PROXY (proxyConfigFromEnv); none: every host direct. */
   readonly proxy?: ProxyConfig;
+  /**
+   * Accept any certificate from every host: only for the separate lookup of pods that ask for it
+   * (`registry-skip-verify`, when `--allow-registry-skip-verify` allows it), with its own caches.
+   */
+  readonly skipVerify?: boolean;
 }
 
 export function createNodeTransport(options: NodeTransportOptions = {}): NodeTransport {
@@ -204,7 +209,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): NodeTra
         keepAlive: true,
         maxSockets: 32,
         ...(settings.ca !== undefined ? { ca: [...rootCertificates, settings.ca] } : {}),
-        rejectUnauthorized: settings.insecureSkipVerify !== true,
+        rejectUnauthorized: settings.insecureSkipVerify !== true && options.skipVerify !== true,
       };
       agent = proxy ? new TunnelAgent(agentOptions, proxy) : new https.Agent(agentOptions);
       httpsAgents.set(key, agent);
