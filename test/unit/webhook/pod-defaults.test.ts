@@ -205,6 +205,18 @@ describe('pod defaults: refused at start', () => {
     for (const re of expected) assert.match(message, re);
   });
 
+  it('a default role template that cannot render stops the start, naming the flag', () => {
+    assert.match(
+      refusal(['--default-role={{.nope}}']),
+      /^--default-role: template names the field "nope"/,
+    );
+    assert.match(
+      refusal([], { VAULT_ROLE: '{{.namespace' }),
+      /^--default-role \(from VAULT_ROLE\): template has an unclosed action/,
+    );
+    assert.equal(config(['--default-role={{.namespace}}-r']).defaults.role, '{{.namespace}}-r');
+  });
+
   it('skip-verify by default only where the operator allows skipping', () => {
     assert.match(refusal(['--default-skip-verify']), /^--default-skip-verify: true needs/);
     assert.match(
@@ -294,6 +306,15 @@ describe('pod defaults: what a pod gets', () => {
     assert.equal(envOf(pod(), config()).VAULT_ROLE, 'app');
     // The default role is read as the annotation is: a role without template braces as written.
     assert.equal(envOf(pod(), config(['--default-role=plain-role'])).VAULT_ROLE, 'plain-role');
+  });
+
+  it("a default role template is rendered for each pod, as the annotation's is", () => {
+    const c = config(['--default-role={{.namespace}}-{{.authmethod}}']);
+    assert.equal(envOf(pod(), c).VAULT_ROLE, 'apps-kubernetes');
+    // A field that renders empty for this pod is named by the flag it came from.
+    const warnings: string[] = [];
+    podSettings(pod(), config(['--default-role=r{{.serviceaccount}}']), warnings);
+    assert.match(warnings.join('\n'), /^--default-role: \{\{\.serviceaccount\}\} renders empty/);
   });
 
   it('without defaults, a pod gets only what it asks for', () => {

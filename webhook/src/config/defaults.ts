@@ -8,6 +8,7 @@
  */
 import { AUTH_METHODS, type AuthMethod } from '../../../init-binary/src/contract/index.ts';
 import type { PodDefaults } from '../mutation/settings.ts';
+import { ROLE_FIELDS, renderRole } from '../mutation/role-template.ts';
 import * as V from '../mutation/values.ts';
 import type { FlagSpec, Problems } from './flags.ts';
 
@@ -109,6 +110,13 @@ function checked<T>(p: Problems<Name>, name: Name, parse: (value: string) => T):
   }
 }
 
+/** A default role: a template must render (every field filled), so a bad one stops the start. */
+function role(value: string): string | undefined {
+  const text = V.text(value);
+  if (text) renderRole(text, Object.fromEntries(ROLE_FIELDS.map((f) => [f, f])) as never);
+  return text;
+}
+
 /** Leaves out the settings without a default, so that the object compares and prints cleanly. */
 function present<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -130,7 +138,7 @@ export function readDefaults(
     );
   }
   const defaults: PodDefaults = present({
-    role: checked(p, 'default-role', V.text),
+    role: checked(p, 'default-role', role),
     namespace: checked(p, 'default-namespace', V.vaultPath),
     tlsSecret: checked(p, 'default-tls-secret', V.objectName),
     clientTimeout: checked(p, 'default-client-timeout', (v) => V.text(v) && V.duration(v)),

@@ -81,7 +81,7 @@ function withRole(
   at: { namespace: string; warnings: string[] },
 ): A.PodSettings {
   const an = pod.metadata?.annotations;
-  const key = A.readAnnotation(an, A.ROLE)?.key ?? 'the default role';
+  const key = A.readAnnotation(an, A.ROLE)?.key ?? '--default-role';
   const serviceAccount = A.readAnnotation(an, A.SERVICE_ACCOUNT)?.key;
   if (!isTemplate(s.role)) {
     if (serviceAccount !== undefined) {
