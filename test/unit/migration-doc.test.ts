@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { HONOURED, MET, WARNED } from '../../webhook/src/mutation/bank-vaults.ts';
 
 const BANK_VAULTS_ANNOTATIONS = [
   'mutate',
@@ -91,6 +92,22 @@ describe('docs/migrating-from-bank-vaults.md', () => {
     const missing = BANK_VAULTS_ANNOTATIONS.filter((a) => !rows.has(a));
     assert.deepEqual(missing, [], 'annotations without a row');
     for (const [name, fate] of rows) assert.ok(FATES.has(fate), `${name}: "${fate}" is no fate`);
+  });
+  it('says of each annotation what the webhook does with it', () => {
+    // The code's classification (webhook/src/mutation/bank-vaults.ts) is the truth the page tells.
+    const code = (name: string): string => {
+      if (HONOURED.has(name)) return 'honoured';
+      if (name in WARNED) return 'warned';
+      if (name in MET) return 'met / warned';
+      return 'unknown to the code';
+    };
+    for (const m of doc.matchAll(/^\| `([a-z-]+)` \| ([^|]+) \|/gm)) {
+      const [, name = '', fate = ''] = m;
+      if (!BANK_VAULTS_ANNOTATIONS.includes(name)) continue;
+      // "honoured / refused": honoured, some values denied (auth methods we do not have).
+      const said = fate.trim() === 'honoured / refused' ? 'honoured' : fate.trim();
+      assert.equal(said, code(name), `${name}: the page says "${fate.trim()}"`);
+    }
   });
   it('is linked from the README and docs/configuration.md', () => {
     for (const file of ['../../README.md', '../../docs/configuration.md']) {
