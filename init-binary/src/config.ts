@@ -15,6 +15,7 @@ import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
 import { LOGIN_VALUE } from './contract/references.ts';
 import { proxyConfigFromEnv, type ProxyConfig } from './contract/proxy.ts';
+import { decodeSecretFiles, type SecretFilesSpec } from './contract/secret-files.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -55,6 +56,8 @@ export interface Config {
    * in the app's environment too.
    */
   readonly proxy: ProxyConfig | undefined;
+  /** The secret files to render before exec (files.ts); undefined when there are none. */
+  readonly secretFiles: SecretFilesSpec | undefined;
 }
 
 /** Parses the settings. Throws ConfigError naming the variable for a value it cannot use. */
@@ -93,6 +96,7 @@ export function parseConfig(env: Environment): Config {
     saTokenFile: get(Env.SA_TOKEN) ?? DEFAULT_SA_TOKEN_PATH,
     loginPassthrough,
     proxy: parseProxy(env),
+    secretFiles: parseSecretFiles(get(Env.SECRET_FILES)),
   };
   return Object.freeze(config);
 }
@@ -120,6 +124,15 @@ function parseProxy(env: Environment): ProxyConfig | undefined {
   } catch (cause) {
     // The message names the variable, never its value (it may hold the proxy's password).
     throw new ConfigError((cause as Error).message, { cause });
+  }
+}
+
+function parseSecretFiles(raw: string | undefined): SecretFilesSpec | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return decodeSecretFiles(raw);
+  } catch (cause) {
+    throw new ConfigError(`${Env.SECRET_FILES} ${(cause as Error).message}`, { cause });
   }
 }
 

@@ -57,6 +57,10 @@ export const SETTINGS_HELP: Readonly<Record<EnvName, SettingHelp>> = {
     default: DEFAULT_SA_TOKEN_PATH,
     help: 'the token file of kubernetes and jwt logins',
   },
+  [Env.SECRET_FILES]: {
+    default: '',
+    help: 'the secret files to render before CMD (written by the webhook from its annotations)',
+  },
 };
 
 /** Whether `args` ask for help: `--help` alone, unless a command of that name exists. */
@@ -82,6 +86,7 @@ export function helpText(): string {
   const lines = rows.map(([n, d, h]) => `  ${n}  (default: ${d})\n      ${h}`);
   return [
     'Usage: vault-inject-env [--] CMD [ARGS...]',
+    '       vault-inject-env exec -- CMD [ARGS...]   (in a running container: see exec --help)',
     '       vault-inject-env --copy-bundle DIR',
     '',
     'Logs in to Vault, replaces every vault:PATH#KEY reference in the environment with its',

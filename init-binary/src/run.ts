@@ -7,6 +7,7 @@ import { lookPath } from './command.ts';
 import { leaseRenewables, supervise, type Renewable } from './daemon.ts';
 import { appEnvironment, checkExecArgs, findReferences, restoreHidden } from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
+import { fileReferences, splitFiles, writeSecretFiles } from './files.ts';
 import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
 import { resolve, type ResolveResult } from './resolve.ts';
@@ -25,13 +26,22 @@ export interface RunDependencies {
   readonly now?: () => number;
   /** RLIMIT_STACK in bytes, which bounds what execve copies (exec.ts reads it from /proc). */
   readonly stackLimitBytes?: () => number | undefined;
+  /** Whether the secrets directory is on a memory filesystem (files.ts asks statfs by default). */
+  readonly isMemory?: (dir: string) => boolean;
 }
+
+/**
+ * `init`: the container's first process (renders the secret files, daemon mode if asked);
+ * `exec`: `vault-inject-env exec -- CMD` in a running container (the environment only, then exec).
+ */
+export type RunMode = 'init' | 'exec';
 
 /** Runs the program for `command` (argv after our own name); resolves to the exit code. */
 export async function run(
   command: readonly string[],
   processEnv: Environment,
   deps: RunDependencies,
+  mode: RunMode = 'init',
 ): Promise<number> {
   const now = deps.now ?? ((): number => process.uptime() * 1000);
   const started = now();
@@ -46,16 +56,19 @@ export async function run(
   // Before any Vault call: a command that cannot run must not cost credentials.
   const file = lookPath(name, env['PATH']);
   const references = findReferences(env);
+  const { secretFiles, daemon } = modeOf(config, mode);
+  const files = fileReferences(secretFiles, references);
 
   let session: VaultSession | undefined;
   let resolved: ResolveResult = { values: new Map(), skipped: [], leases: [] };
-  if (references.length > 0 || config.fromPaths.length > 0 || config.loginPassthrough) {
+  const needed = references.length + files.length + config.fromPaths.length > 0;
+  if (needed || config.loginPassthrough) {
     const deadline = AbortSignal.timeout(config.clientTimeoutMs);
     const work = (async () => {
       session = await deps.openSession(config, deadline, log);
       return resolve(
         {
-          variables: references,
+          variables: [...references, ...files],
           fromPaths: config.fromPaths,
           explicitNames: new Set(Object.keys(env)),
           ignoreMissing: config.ignoreMissing,
@@ -67,6 +80,10 @@ export async function run(
     })();
     resolved = await withinDeadline(work, deadline, config);
   }
+  const rendered = splitFiles(resolved, files);
+  resolved = rendered.env;
+  if (config.secretFiles)
+    writeSecretFiles(config.secretFiles, rendered.contents, { log, isMemory: deps.isMemory });
   const appEnv = appEnvironment({
     env,
     config,
@@ -82,11 +99,17 @@ export async function run(
     rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
   checkExecArgs(file, argv, appEnv, deps.stackLimitBytes ?? stackLimitBytes);
-  if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
+  if (!daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
   const app = spawnApp(file, argv, appEnv, log);
-  if (!config.daemon || session === undefined) return app.exited;
+  if (!daemon || session === undefined) return app.exited;
   return supervise({ app, log, renewables: renewables(session, resolved, config, deps) });
+}
+
+/** The exec helper renders no file and never stays as a daemon. */
+function modeOf(config: Config, mode: RunMode): Pick<Config, 'secretFiles' | 'daemon'> {
+  if (mode === 'exec') return { secretFiles: undefined, daemon: false };
+  return config;
 }
 
 function renewables(

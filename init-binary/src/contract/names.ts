@@ -48,6 +48,8 @@ export const Env = {
   ROLE_ID: 'VAULT_ROLE_ID',
   SECRET_ID: 'VAULT_SECRET_ID',
   SA_TOKEN: 'KUBERNETES_SERVICE_ACCOUNT_TOKEN',
+  /** The secret files to render (contract/secret-files.ts); written by the webhook only. */
+  SECRET_FILES: 'VAULT_INJECT_SECRET_FILES',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

@@ -66,6 +66,7 @@ describe('appEnvironment (docs/init-program.md: Settings)', () => {
         VAULT_LOG_LEVEL: 'info',
         VAULT_JSON_LOG: 'false',
         VAULT_ENV_PASSTHROUGH: '',
+        VAULT_INJECT_SECRET_FILES: '{"dir":"/vault/secrets","mode":"400","files":{}}',
       }),
       values: new Map([['A', 'resolved']]),
       skipped: [],

@@ -24,6 +24,7 @@ import {
 } from '../../../init-binary/src/contract/index.ts';
 import { CA_FILE, SETTINGS, STATUS, STATUS_INJECTED } from './annotations.ts';
 import { eachContainer, isInjected } from './detect.ts';
+import { addSecretFiles, type SecretFilesPlan } from './secret-files.ts';
 import type { PodSettings } from './annotations.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import {
@@ -50,6 +51,8 @@ export interface Target {
 export interface MutationPlan {
   readonly settings: PodSettings;
   readonly targets: readonly Target[];
+  /** The secret files and the targets that receive them (secret-files.ts). */
+  readonly secretFiles?: SecretFilesPlan | undefined;
 }
 
 /** The user the copy init container runs as when the pod names none (or names root). */
@@ -329,6 +332,7 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
     const c = out.spec[target.position.list]?.[target.position.index];
     if (c) injectContainer(c, target, env, m);
   }
+  if (plan.secretFiles) addSecretFiles(out, plan.secretFiles);
   const present = new Set((out.spec.volumes ?? []).map((v) => v.name));
   const missing = volumes(plan.settings, config, delivery).filter((v) => !present.has(v.name));
   if (missing.length > 0) out.spec.volumes = [...(out.spec.volumes ?? []), ...missing];
