@@ -155,6 +155,23 @@ describe('secret files: run', () => {
     assert.equal(execs.length, 0);
   });
 
+  it('leaves out a file whose secret is missing under ignore-missing, with a warning', async () => {
+    const lines: string[] = [];
+    const { d } = deps([], lines);
+    const { out, env } = filesEnv({ ok: 'vault:secret/db#host', gone: 'vault:secret/gone#k' });
+    await assert.rejects(
+      run(['app.sh'], { ...env, VAULT_IGNORE_MISSING_SECRETS: 'true' }, d),
+      /exec/,
+    );
+    assert.deepEqual(readdirSync(out), ['ok']);
+    assert.ok(
+      lines.some(
+        (l) => l.includes('vault-inject.dev/secret-file-gone') && l.includes('ignore-missing'),
+      ),
+      lines.join('\n'),
+    );
+  });
+
   it('refuses to write secrets onto a disk', () => {
     const spec = { dir, mode: 0o400, files: { a: 'x' } };
     assert.throws(

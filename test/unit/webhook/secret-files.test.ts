@@ -169,6 +169,12 @@ describe('secret files at admission', () => {
       /has a "\." or "\.\." segment/,
     ],
     [
+      'a secrets-dir inside the bundle mount',
+      { [`${F}x`]: 'vault:s/a#k', 'vault-inject.dev/secrets-dir': '/vault-inject/secrets' },
+      {},
+      /secrets-dir: "\/vault-inject\/secrets" is the webhook's own mount \/vault-inject$/,
+    ],
+    [
       'a volume under the webhook name',
       { [`${F}x`]: 'vault:s/a#k' },
       { volumes: [{ name: 'vault-inject-files-0', configMap: { name: 'c' } }] },

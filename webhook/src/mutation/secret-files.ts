@@ -10,10 +10,13 @@ import {
   Env,
   FILE_MODE,
   FILE_MODE_FS_GROUP,
+  MOUNT_PATH,
   MalformedReferenceError,
   ReferenceBudget,
   SECRET_FILE_ANNOTATION_PREFIX,
   SECRET_FILES_SIZE_LIMIT,
+  TLS_MOUNT_PATH,
+  TOKEN_MOUNT_PATH,
   TooManyReferencesError,
   encodeSecretFiles,
   fileNameProblem,
@@ -33,13 +36,19 @@ import { ValueError, quote } from './values.ts';
 /** The annotations' common start: `vault-inject.dev/secret-file-`. */
 export const SECRET_FILE_KEY_PREFIX = PREFIX + SECRET_FILE_ANNOTATION_PREFIX;
 
+/** The webhook's own mounts: the secrets directory is neither one of them nor inside one. */
+const OWN_MOUNTS = [MOUNT_PATH, TLS_MOUNT_PATH, TOKEN_MOUNT_PATH];
+
 /** The `secrets-dir` annotation's parser: an absolute directory, normalised; empty is unset. */
 export function secretsDir(value: string): string | undefined {
   const v = value.trim();
   if (v === '') return undefined;
   const problem = secretsDirProblem(v);
   if (problem !== undefined) throw new ValueError(`${quote(v)} ${problem}`);
-  return normalDir(v);
+  const dir = normalDir(v);
+  const own = OWN_MOUNTS.find((m) => dir === m || dir.startsWith(`${m}/`));
+  if (own !== undefined) throw new ValueError(`${quote(v)} is the webhook's own mount ${own}`);
+  return dir;
 }
 
 /** Whether the pod asks for any secret file (cheap: names only). */
