@@ -82,8 +82,7 @@ export async function run(
   }
   const rendered = splitFiles(resolved, files);
   resolved = rendered.env;
-  if (config.secretFiles)
-    writeSecretFiles(config.secretFiles, rendered.contents, { log, isMemory: deps.isMemory });
+  writeSecretFiles(secretFiles, rendered.contents, { log, isMemory: deps.isMemory });
   const appEnv = appEnvironment({
     env,
     config,
