@@ -148,7 +148,7 @@ describe('secret files at admission', () => {
       'an unsafe file name',
       { [`${F}a b`]: 'vault:s/a#k' },
       {},
-      /annotation vault-inject\.dev\/secret-file-a b: the file name "a b" may hold only/,
+      /annotation "vault-inject\.dev\/secret-file-a b": the file name "a b" may hold only/,
     ],
     [
       '".." as a file name',

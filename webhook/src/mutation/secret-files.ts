@@ -71,7 +71,7 @@ function secretFilesOf(pod: Pod, dir = DEFAULT_SECRETS_DIR): SecretFilesSpec | u
     const name = key.slice(SECRET_FILE_KEY_PREFIX.length);
     const nameProblem = fileNameProblem(name);
     if (nameProblem !== undefined) {
-      problems.push(`annotation ${key}: the file name ${quote(name)} ${nameProblem}`);
+      problems.push(`annotation ${quote(key)}: the file name ${quote(name)} ${nameProblem}`);
       continue;
     }
     try {
