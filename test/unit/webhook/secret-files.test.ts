@@ -199,6 +199,24 @@ describe('secret files at admission', () => {
     assert.match(r.message, /container "app" already mounts volume "mine" at \/vault\/secrets/);
   });
 
+  it('warns about secrets-dir without any secret file', async () => {
+    const p = pod({ 'vault-inject.dev/secrets-dir': '/etc/s' }, [
+      { name: 'app', env: [{ name: 'A', value: 'vault:s/a#k' }] },
+    ]);
+    const r = await review(p);
+    assert.ok(r.allowed, r.message);
+    assert.ok(
+      r.warnings.includes(
+        'annotation vault-inject.dev/secrets-dir ignored: the pod has no vault-inject.dev/secret-file-NAME',
+      ),
+      r.warnings.join(),
+    );
+    assert.equal(
+      r.after.spec.volumes?.some((v) => v.name.startsWith('vault-inject-files')),
+      false,
+    );
+  });
+
   it('warns when no container receives the files', async () => {
     const r = await review(
       pod({ [`${F}x`]: 'vault:s/a#k', 'vault-inject.dev/containers': 'nope' }),

@@ -118,6 +118,9 @@ function fileReceivers<T extends { readonly position: ContainerPosition }>(
   );
 }
 
+/** The annotations that shape the files, acting on nothing without one. */
+const FILE_SETTINGS = [`${PREFIX}secrets-dir`, `${PREFIX}secret-files-init-containers`];
+
 /**
  * The pod's secret files and their receivers among its containers not yet injected, or undefined
  * when it asks for none; a warning when no container receives them.
@@ -129,7 +132,14 @@ export function filesPlan(
   warnings: string[],
 ): SecretFilesPlan | undefined {
   const spec = secretFilesOf(pod, settings.secretsDir);
-  if (spec === undefined) return undefined;
+  if (spec === undefined) {
+    for (const name of FILE_SETTINGS) {
+      if (Object.hasOwn(pod.metadata?.annotations ?? {}, name)) {
+        warnings.push(`annotation ${name} ignored: the pod has no ${SECRET_FILE_KEY_PREFIX}NAME`);
+      }
+    }
+    return undefined;
+  }
   const candidates = containers.filter((c) => !c.injected);
   const receivers = fileReceivers(
     candidates,
