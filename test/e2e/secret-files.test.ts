@@ -7,13 +7,15 @@
 import { Exec, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { restrictedPod } from '../env/stack.ts';
 import { APP_SECRET, CANARY, REF, useStack } from './harness.ts';
-import { onNode, parseHashes, waitForPod } from './on-node.ts';
+import { nodeFiles, onNode, parseHashes, readIfThere, waitForPod } from './on-node.ts';
 
-const h = useStack({ node: true });
+const h = useStack({ node: true, auditLog: true });
 const sha = (v: string): string => createHash('sha256').update(v).digest('hex');
 
 /** `kubectl exec` through the apiserver: stdout, stderr and the exit code. */
@@ -93,6 +95,39 @@ async function listed(pod: string, container: string): Promise<string[]> {
   return r.stdout.trim().split('\n');
 }
 
+/**
+ * While the pod runs: the secret is in no etcd value, no log, and no file of the node but the
+ * files of its memory volumes (tmpfs mounts named vault-inject-files-N), where the scan finds it.
+ */
+async function canaryOnlyInMemoryVolumes(): Promise<void> {
+  const { stack } = h;
+  const forms = [CANARY, Buffer.from(CANARY).toString('base64')];
+  const dump = await stack.kube.etcdDump();
+  const etcd = Buffer.concat(dump.map((kv) => Buffer.concat([Buffer.from(kv.key), kv.value])));
+  const logs = [stack.webhook.logPath, stack.kube.auditLogPath ?? ''];
+  const texts = await Promise.all(logs.map((p) => readFile(p)));
+  for (const form of forms) {
+    assert.ok(!etcd.includes(form), 'not in etcd');
+    for (const [i, t] of texts.entries()) assert.ok(!t.includes(form), `not in ${logs[i]}`);
+  }
+  const tmpfs = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[2] === 'tmpfs' && (f[1] ?? '').includes('vault-inject-files-'))
+    .map((f) => f[1] ?? '');
+  const found: string[] = [];
+  for (const file of nodeFiles(stack)) {
+    const content = readIfThere(file);
+    if (!forms.some((form) => content.includes(form))) continue;
+    assert.ok(
+      tmpfs.some((m) => file.startsWith(`${m}/`)),
+      `the secret is in ${file}, outside the memory volumes`,
+    );
+    found.push(file);
+  }
+  assert.ok(found.length >= 2, `the scan reaches the memory volumes: ${found.join(', ')}`);
+}
+
 describe('secret files on the real node', () => {
   it('two containers, each its own tmpfs with its own files (mode 0400, its user); the exec helper', async () => {
     const { stack, ns } = h;
@@ -154,6 +189,7 @@ describe('secret files on the real node', () => {
         'and none of the settings',
       );
       assert.doesNotMatch(helper.stderr, new RegExp(CANARY));
+      await canaryOnlyInMemoryVolumes();
     } finally {
       await stack.kube.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
     }
