@@ -21,6 +21,7 @@ import { parseBoolean, parseDurationMs, parseList } from './contract/values.ts';
 import { ConfigError } from './errors.ts';
 import { LOGIN_VALUE } from './contract/references.ts';
 import { proxyConfigFromEnv, type ProxyConfig } from './contract/proxy.ts';
+import { decodeSecretFiles, type SecretFilesSpec } from './contract/secret-files.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -66,6 +67,8 @@ export interface Config {
   readonly envDelayMs: number;
   /** At most this many ciphertexts per transit decrypt call (VAULT_TRANSIT_BATCH_SIZE); 0: all in one. */
   readonly transitBatchSize: number;
+  /** The secret files to render before exec (files.ts); undefined when there are none. */
+  readonly secretFiles: SecretFilesSpec | undefined;
 }
 
 /** Parses the settings. Throws ConfigError naming the variable for a value it cannot use. */
@@ -108,6 +111,7 @@ export function parseConfig(env: Environment): Config {
     proxy: parseProxy(env),
     envDelayMs: parseDelay(get(Env.ENV_DELAY)),
     transitBatchSize: parseBatchSize(get(Env.TRANSIT_BATCH_SIZE)),
+    secretFiles: parseSecretFiles(get(Env.SECRET_FILES)),
   };
   return Object.freeze(config);
 }
@@ -135,6 +139,15 @@ function parseProxy(env: Environment): ProxyConfig | undefined {
   } catch (cause) {
     // The message names the variable, never its value (it may hold the proxy's password).
     throw new ConfigError((cause as Error).message, { cause });
+  }
+}
+
+function parseSecretFiles(raw: string | undefined): SecretFilesSpec | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    return decodeSecretFiles(raw);
+  } catch (cause) {
+    throw new ConfigError(`${Env.SECRET_FILES} ${(cause as Error).message}`, { cause });
   }
 }
 

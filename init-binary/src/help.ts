@@ -65,6 +65,10 @@ export const SETTINGS_HELP: Readonly<Record<EnvName, SettingHelp>> = {
     default: '0',
     help: 'at most this many ciphertexts per transit call (0: all in one)',
   },
+  [Env.SECRET_FILES]: {
+    default: '',
+    help: 'the secret files to render before CMD (written by the webhook from its annotations)',
+  },
 };
 
 /** Whether `args` ask for help: `--help` alone, unless a command of that name exists. */
@@ -90,6 +94,7 @@ export function helpText(): string {
   const lines = rows.map(([n, d, h]) => `  ${n}  (default: ${d})\n      ${h}`);
   return [
     'Usage: vault-inject-env [--] CMD [ARGS...]',
+    '       vault-inject-env exec -- CMD [ARGS...]   (in a running container: see exec --help)',
     '       vault-inject-env --copy-bundle DIR',
     '',
     'Logs in to Vault, replaces every vault:PATH#KEY reference in the environment with its',

@@ -11,6 +11,7 @@ import { lookPath } from './command.ts';
 import { copyTree } from './copy.ts';
 import { CopyError, exitCodeOf, failureLine } from './errors.ts';
 import { canExecve, execApp } from './exec.ts';
+import { execHelper, execHelpText } from './exec-helper.ts';
 import { helpText, wantsHelp } from './help.ts';
 import { createLogger, type Logger } from './log.ts';
 import { parseBoolean } from './contract/values.ts';
@@ -44,13 +45,23 @@ async function main(args: readonly string[]): Promise<number> {
     await warmUp();
     return 0;
   }
-  return run(args, process.env, {
-    openSession,
-    renewToken: (s) => renewToken(s.http),
-    renewLease: (s, lease) => renewLease(s.http, lease),
-    execve: execApp,
-    canExecve,
-  });
+  const helper = execHelper(args, commandExists);
+  if (helper && 'help' in helper) {
+    process.getBuiltinModule('node:fs').writeSync(1, execHelpText());
+    return 0;
+  }
+  return run(
+    helper?.argv ?? args,
+    process.env,
+    {
+      openSession,
+      renewToken: (s) => renewToken(s.http),
+      renewLease: (s, lease) => renewLease(s.http, lease),
+      execve: execApp,
+      canExecve,
+    },
+    helper ? 'exec' : 'init',
+  );
 }
 
 /**

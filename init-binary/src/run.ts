@@ -11,8 +11,10 @@ import {
   findReferences,
   ignoredSettings,
   restoreHidden,
+  type MutableEnv,
 } from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
+import { fileReferences, splitFiles, writeSecretFiles } from './files.ts';
 import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
 import { resolve, type ResolveResult } from './resolve.ts';
@@ -36,13 +38,22 @@ export interface RunDependencies {
   readonly stackLimitBytes?: () => number | undefined;
   /** Waits `ms` (VAULT_ENV_DELAY); a timer by default. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Whether the secrets directory is on a memory filesystem (files.ts asks statfs by default). */
+  readonly isMemory?: (dir: string) => boolean;
 }
+
+/**
+ * `init`: the container's first process (renders the secret files, daemon mode if asked);
+ * `exec`: `vault-inject-env exec -- CMD` in a running container (the environment only, then exec).
+ */
+export type RunMode = 'init' | 'exec';
 
 /** Runs the program for `command` (argv after our own name); resolves to the exit code. */
 export async function run(
   command: readonly string[],
   processEnv: Environment,
   deps: RunDependencies,
+  mode: RunMode = 'init',
 ): Promise<number> {
   const now = deps.now ?? ((): number => process.uptime() * 1000);
   const started = now();
@@ -57,22 +68,20 @@ export async function run(
   // Before any Vault call: a command that cannot run must not cost credentials.
   const file = lookPath(name, env['PATH']);
   const references = findReferences(env);
-  const ignored = ignoredSettings(env, config);
-  if (ignored.length > 0) {
-    log.warn(
-      `Bank-Vaults settings this program does not act on, removed from the app's environment: ${ignored.join(', ')}`,
-    );
-  }
+  warnIgnored(env, config, log);
+  const { secretFiles, daemon } = modeOf(config, mode);
+  const files = fileReferences(secretFiles, references);
 
   let session: VaultSession | undefined;
   let resolved: ResolveResult = { values: new Map(), skipped: [], leases: [] };
-  if (references.length > 0 || config.fromPaths.length > 0 || config.loginPassthrough) {
+  const needed = references.length + files.length + config.fromPaths.length > 0;
+  if (needed || config.loginPassthrough) {
     const deadline = AbortSignal.timeout(config.clientTimeoutMs);
     const work = (async () => {
       session = await deps.openSession(config, deadline, log);
       return resolve(
         {
-          variables: references,
+          variables: [...references, ...files],
           fromPaths: config.fromPaths,
           explicitNames: new Set(Object.keys(env)),
           ignoreMissing: config.ignoreMissing,
@@ -84,6 +93,9 @@ export async function run(
     })();
     resolved = await withinDeadline(work, deadline, config);
   }
+  const rendered = splitFiles(resolved, files);
+  resolved = rendered.env;
+  writeSecretFiles(secretFiles, rendered.contents, { log, isMemory: deps.isMemory });
   const appEnv = appEnvironment({
     env,
     config,
@@ -99,12 +111,27 @@ export async function run(
     rssKb: config.logLevel === 'debug' ? rssKb() : undefined,
   });
   checkExecArgs(file, argv, appEnv, deps.stackLimitBytes ?? stackLimitBytes);
-  await delay(config, log, deps.sleep);
-  if (!config.daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
+  if (mode !== 'exec') await delay(config, log, deps.sleep);
+  if (!daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
   const app = spawnApp(file, argv, appEnv, log);
-  if (!config.daemon || session === undefined) return app.exited;
+  if (!daemon || session === undefined) return app.exited;
   return supervise({ app, log, renewables: renewables(session, resolved, config, deps) });
+}
+
+/** Names (never values) the Bank-Vaults settings present that this program does not act on. */
+function warnIgnored(env: Readonly<MutableEnv>, config: Config, log: Logger): void {
+  const ignored = ignoredSettings(env, config);
+  if (ignored.length === 0) return;
+  log.warn(
+    `Bank-Vaults settings this program does not act on, removed from the app's environment: ${ignored.join(', ')}`,
+  );
+}
+
+/** The exec helper renders no file and never stays as a daemon. */
+function modeOf(config: Config, mode: RunMode): Pick<Config, 'secretFiles' | 'daemon'> {
+  if (mode === 'exec') return { secretFiles: undefined, daemon: false };
+  return config;
 }
 
 function renewables(

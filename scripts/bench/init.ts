@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setUpFixtures, startOpenBao } from '../../test/env/openbao.ts';
 import { startDelayProxy } from './delay-proxy.ts';
+import { filesOverhead } from './init-files.ts';
 import { bankVaults, load, report } from './proc.ts';
 import { compareLine, median, quantile, roundOrder, type Side } from './stats.ts';
 
@@ -51,6 +52,11 @@ try {
     const proxy = rtt > 0 ? await startDelayProxy(new URL(bao.addr), rtt) : undefined;
     try {
       await compare(rtt, { ...env, VAULT_ADDR: proxy?.addr ?? bao.addr });
+      if (rtt === 0) {
+        const measure = async (e: Record<string, string>) =>
+          (await startToExec(programs.ours as string, e, NAMES.ours)).ms;
+        await filesOverhead({ ...env, VAULT_ADDR: bao.addr }, runs, measure);
+      }
     } finally {
       await proxy?.close();
     }

@@ -204,6 +204,7 @@ CEL: an annotation asks for injection without any reference in sight: inject tru
     && {{ include "vault-inject.cel.annotation" "vault-inject.dev/containers" }}.split(',').exists(n,
         object.spec.containers.exists(c, c.name == n.trim())
         || (has(object.spec.initContainers) && object.spec.initContainers.exists(c, c.name == n.trim()))))
+|| variables.annotations.exists(k, k.startsWith('vault-inject.dev/secret-file-'))
 {{- end }}
 
 {{/* Whole seconds of a duration written as Ns or Nms (rounded up). */}}

@@ -11,3 +11,4 @@ export * from './references.ts';
 export * from './templates.ts';
 export * from './values.ts';
 export * from './proxy.ts';
+export * from './secret-files.ts';

@@ -52,6 +52,8 @@ export const Env = {
   SA_TOKEN: 'KUBERNETES_SERVICE_ACCOUNT_TOKEN',
   ENV_DELAY: 'VAULT_ENV_DELAY',
   TRANSIT_BATCH_SIZE: 'VAULT_TRANSIT_BATCH_SIZE',
+  /** The secret files to render (contract/secret-files.ts); written by the webhook only. */
+  SECRET_FILES: 'VAULT_INJECT_SECRET_FILES',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

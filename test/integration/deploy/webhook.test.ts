@@ -314,6 +314,7 @@ describe('webhook down', () => {
       ],
       ['asks-inject-true', { 'vault-inject.dev/inject': ' True ' }],
       ['asks-containers', { 'vault-inject.dev/containers': 'sidecar, app' }],
+      ['asks-secret-file', { 'vault-inject.dev/secret-file-app.env': 'vault:secret/app#k' }],
     ];
     for (const [name, annotations] of asking) {
       const message = await createPodError(appNs, pod(name, [], {}, annotations));

@@ -69,6 +69,7 @@ describe('appEnvironment (docs/init-program.md: Settings)', () => {
         VAULT_ENV_PASSTHROUGH: '',
         VAULT_ENV_DELAY: '0s',
         VAULT_TRANSIT_BATCH_SIZE: '0',
+        VAULT_INJECT_SECRET_FILES: '{"dir":"/vault/secrets","mode":"400","files":{}}',
       }),
       values: new Map([['A', 'resolved']]),
       skipped: [],

@@ -23,6 +23,13 @@ import {
   type Target,
 } from '../mutation/mutate.ts';
 import { policedKeys, policeOwnEnv, positionId } from '../mutation/own-env.ts';
+import {
+  filesPlan,
+  hasSecretFiles,
+  receiversAmong,
+  secretFileClashes,
+  withReceivers,
+} from '../mutation/secret-files.ts';
 import { quote } from '../mutation/values.ts';
 import {
   injectAnnotation,
@@ -112,7 +119,8 @@ function mayInject(pod: Pod, detection: Detection): boolean {
   return (
     readAnnotation(an, FROM_PATH) !== undefined ||
     readAnnotation(an, CONTAINERS) !== undefined ||
-    injectAnnotation(pod) === true
+    injectAnnotation(pod) === true ||
+    hasSecretFiles(pod)
   );
 }
 
@@ -297,11 +305,14 @@ async function decide(r: Review): Promise<Outcome> {
     return { result: 'unchanged', warnings };
   }
   const settings = podSettings(pod, deps.config, warnings, r.namespace);
-  const chosen = chooseTargets(detection, settings, warnings).map((c) => c.position);
+  const files = filesPlan(pod, settings, detection.containers, warnings);
+  const byReference = chooseTargets(detection, settings, warnings);
+  const chosen = withReceivers(detection.containers, byReference, files);
   const repairs = injected.filter((p) => needsRepair(pod, containerAt(pod, p)));
   if (chosen.length === 0 && injected.length === 0) return { result: 'unchanged', warnings };
   deliveryNotFollowed(pod, settings, warnings);
   const clashes = nameClashes(pod, settings, [...chosen, ...repairs], deps.config);
+  clashes.push(...secretFileClashes(pod, files));
   if (clashes.length > 0) throw denial(ErrorCode.NAME_CONFLICT, clashes);
   const overrides = policed(r, settings, [...chosen, ...repairs], sources);
   if (chosen.length === 0 && repairs.length === 0) return { result: 'unchanged', warnings };
@@ -312,7 +323,8 @@ async function decide(r: Review): Promise<Outcome> {
     (t) => ({ ...t, overrides: overrides.get(positionId(t.position)) ?? [] }),
   );
   if (targets.length === 0) return { result: 'unchanged', warnings };
-  const mutated = mutate(pod, { settings, targets }, deps.config);
+  const secretFiles = receiversAmong(files, targets);
+  const mutated = mutate(pod, { settings, targets, secretFiles }, deps.config);
   return {
     result: 'mutated',
     pod: mutated,

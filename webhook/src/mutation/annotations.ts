@@ -1,13 +1,12 @@
 /**
- * Every pod annotation the webhook reads or writes, in one table: its name, its aliases (the
- * Bank-Vaults name, so Bank-Vaults manifests work unchanged, and room for others), the setting it
- * gives, its parser and default, the init program variable it sets, and its doc line. Pod settings
- * (pod-settings.ts), the init env (mutate.ts) and the table in docs/configuration.md all come
- * from here; adding an annotation is one row plus its behaviour. When a pod sets an annotation
- * under several names, ours wins, then the aliases in their order.
+ * Every pod annotation the webhook reads or writes, in one table: names and aliases (Bank-Vaults'
+ * first), the setting it gives, its parser and default, the init variable it sets and its doc line.
+ * Pod settings (pod-settings.ts), the init env (mutate.ts) and docs/configuration.md's table come
+ * from here. When a pod sets an annotation under several names, ours wins, then the aliases in order.
  */
 import {
   AUTH_METHODS,
+  DEFAULT_SECRETS_DIR,
   Env,
   TLS_MOUNT_PATH,
   TOKEN_FILE_NAME,
@@ -39,6 +38,7 @@ import {
 import type { Delivery } from './settings.ts';
 import * as V from './values.ts';
 import { allowedVaultAddr } from './vault-addr.ts';
+import { SECRET_FILE_KEY_PREFIX, secretsDir } from './secret-files.ts';
 
 export { BANK_VAULTS_PREFIX, PREFIX } from './annotation-row.ts';
 export type { Annotation, Context, SettingRow } from './annotation-row.ts';
@@ -301,6 +301,34 @@ export const DELIVERY = row(
   },
 );
 
+/**
+ * Secret files (secret-files.ts): `secret-file-NAME` is a family of annotations, one per file,
+ * read by its prefix; these two rows say where the files go and whether init containers get them.
+ */
+export const SECRET_FILE: Annotation = {
+  key: `${SECRET_FILE_KEY_PREFIX}NAME`,
+  aliases: [],
+  doc: 'a template (text with `${vault:PATH#KEY}` references, or one `vault:PATH#KEY`) rendered into the file NAME of the secrets directory, on a memory volume, mode 0400 (0440 with an `fsGroup`); any number of them',
+};
+export const SECRETS_DIR = row(
+  { name: 'secrets-dir' },
+  {
+    setting: 'secretsDir',
+    parse: secretsDir,
+    fallback: () => DEFAULT_SECRETS_DIR,
+    doc: `where the secret files are mounted in each receiving container; default \`${DEFAULT_SECRETS_DIR}\``,
+  },
+);
+export const SECRET_FILES_INIT = row(
+  { name: 'secret-files-init-containers' },
+  {
+    setting: 'secretFilesInitContainers',
+    parse: V.bool,
+    fallback: () => false,
+    doc: '`true`: init containers (all, or those `containers` names) get the secret files too',
+  },
+);
+
 /** Written by the webhook (`injected`); marks a mutated pod. */
 export const STATUS: Annotation = {
   ...names({ name: 'status' }),
@@ -339,6 +367,8 @@ export const SETTINGS = [
   RUN_AS_GROUP,
   SERVICE_ACCOUNT,
   REGISTRY_SKIP_VERIFY,
+  SECRETS_DIR,
+  SECRET_FILES_INIT,
 ] as const;
 
 type Row = (typeof SETTINGS)[number];
@@ -354,7 +384,7 @@ export type PodSettings = {
 };
 
 /** Every annotation, for the docs. */
-export const ANNOTATIONS: readonly Annotation[] = [...SETTINGS, STATUS];
+export const ANNOTATIONS: readonly Annotation[] = [...SETTINGS, SECRET_FILE, STATUS];
 
 /** The value of `a` in `annotations`: ours first, then the aliases in order. */
 export function readAnnotation(

@@ -11,12 +11,13 @@
  */
 import { parseBoolean } from '../../../init-binary/src/contract/index.ts';
 import { ANNOTATIONS, BANK_VAULTS_MUTATE, BANK_VAULTS_PREFIX, PREFIX } from './annotations.ts';
+import { SECRET_FILE_KEY_PREFIX } from './secret-files.ts';
 import { quote } from './values.ts';
 
 const AGENT =
-  'Vault Agent is not supported: the init program logs in and reads the secrets itself; use env references (vault:PATH#KEY) or vault-env-from-path (secret files are planned, not available yet)';
+  'Vault Agent is not supported: the init program logs in and reads the secrets itself; use env references (vault:PATH#KEY), vault-env-from-path, or for files vault-inject.dev/secret-file-NAME (docs/configuration.md#secret-files)';
 const CONSUL_TEMPLATE =
-  'consul-template is not supported: use env references (vault:PATH#KEY, templates inside ${...}) or vault-env-from-path (secret files are planned, not available yet)';
+  'consul-template is not supported: use vault-inject.dev/secret-file-NAME for files (templates with ${vault:PATH#KEY}, docs/configuration.md#secret-files), or env references';
 const ENV_IMAGE =
   "a pod cannot choose the init program's image: it runs with the pod's Vault identity before the app, so the webhook's operator sets it (--init-image, --init-image-pull-policy)";
 
@@ -100,7 +101,11 @@ export function annotationWarnings(
     if (key.startsWith(BANK_VAULTS_PREFIX)) {
       const w = bankVaultsWarning(key, value);
       if (w !== undefined) out.push(w);
-    } else if (key.startsWith(PREFIX) && !OURS.has(key)) {
+    } else if (
+      key.startsWith(PREFIX) &&
+      !OURS.has(key) &&
+      !key.startsWith(SECRET_FILE_KEY_PREFIX)
+    ) {
       out.push(
         `annotation ${quote(key)} is not one this webhook knows: ignored (see docs/configuration.md#annotations)`,
       );

@@ -27,6 +27,7 @@ import { CA_FILE, SETTINGS, STATUS, STATUS_INJECTED } from './annotations.ts';
 import { eachContainer, isInjected } from './detect.ts';
 import { authMethodAsked, bringsToken } from './own-token.ts';
 import { wrapProbes } from './probes.ts';
+import { addSecretFiles, type SecretFilesPlan } from './secret-files.ts';
 import type { PodSettings } from './annotations.ts';
 import type { Delivery, InjectionConfig } from './settings.ts';
 import {
@@ -53,6 +54,8 @@ export interface Target {
 export interface MutationPlan {
   readonly settings: PodSettings;
   readonly targets: readonly Target[];
+  /** The secret files and the targets that receive them (secret-files.ts). */
+  readonly secretFiles?: SecretFilesPlan | undefined;
 }
 
 /** The user the copy init container runs as when the pod names none (or names root). */
@@ -356,6 +359,7 @@ export function mutate(pod: Pod, plan: MutationPlan, config: InjectionConfig): P
     injectContainer(c, target, bringsToken(c) ? tokenEnv : env, m);
     if (plan.settings.mutateProbes && !target.repair) wrapProbes(c);
   }
+  if (plan.secretFiles) addSecretFiles(out, plan.secretFiles);
   const present = new Set((out.spec.volumes ?? []).map((v) => v.name));
   const missing = volumes(plan.settings, config, delivery).filter((v) => !present.has(v.name));
   if (missing.length > 0) out.spec.volumes = [...(out.spec.volumes ?? []), ...missing];
