@@ -9,6 +9,7 @@ import {
   median,
   parseProcStat,
   parseProcStatus,
+  parseStamp,
   quantile,
   ratio,
   roundOrder,
@@ -106,6 +107,19 @@ describe('bench statistics', () => {
     // A jump at the end with a flat slope elsewhere still counts as growth.
     const jump = [...flat.slice(0, 19), { t: 570, value: 150 }];
     assert.equal(grows(jump, 1000).grows, true);
+  });
+
+  it("the init bench's stamp line: clock, peak RSS, CPU time; anything else is no stamp", () => {
+    assert.deepEqual(parseStamp('10302754696998 42080 23700\n'), {
+      monotonicNs: 10302754696998n,
+      maxRssKib: 42080,
+      cpuUs: 23700,
+    });
+    // The clock's nanoseconds stay exact beyond 2^53.
+    assert.equal(parseStamp('9007199254740993 1 2')?.monotonicNs, 9007199254740993n);
+    assert.equal(parseStamp('10302754696998 42080'), undefined); // the old two-field stamp
+    assert.equal(parseStamp('time=... level=INFO msg="spawning process"'), undefined);
+    assert.equal(parseStamp(''), undefined);
   });
 });
 
