@@ -140,10 +140,12 @@ describe('the settings the webhook bench runs ours with', () => {
 });
 
 describe('the webhook image keeps the memory settings measured in docs/benchmarks.md', () => {
-  it('runs node with a small young generation, sized for memory, one malloc arena', () => {
+  it('runs node with a small young generation, sized for memory, no Maglev, one malloc arena', () => {
     const flags = shippedNodeFlags();
     assert.ok(flags.includes('--max-semi-space-size=2'), flags.join(' '));
     assert.ok(flags.includes('--optimize-for-size'), flags.join(' '));
+    assert.ok(flags.includes('--no-maglev'), flags.join(' '));
     assert.equal(shippedEnv()['MALLOC_ARENA_MAX'], '1');
+    assert.equal(shippedEnv()['MALLOC_MMAP_THRESHOLD_'], '32768');
   });
 });
