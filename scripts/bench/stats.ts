@@ -157,3 +157,12 @@ export function grows(
   const up = perMinute > limitPerMinute || last > firstHalfPeak * (1 + tolerance);
   return { grows: up, perMinute, firstHalfPeak, last };
 }
+
+/** The stamp's line (scripts/bench/stamp.c): `MONOTONIC_NS MAXRSS_KIB CPU_US`; undefined if not one. */
+export function parseStamp(
+  line: string,
+): { monotonicNs: bigint; maxRssKib: number; cpuUs: number } | undefined {
+  const m = /^(\d+) (\d+) (\d+)$/.exec(line.trim());
+  if (!m) return undefined;
+  return { monotonicNs: BigInt(m[1] ?? '0'), maxRssKib: Number(m[2]), cpuUs: Number(m[3]) };
+}

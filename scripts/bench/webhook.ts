@@ -4,8 +4,9 @@
 //     the same AdmissionReview and the same generator (autocannon) in interleaved ABBA rounds:
 //     reviews/s and server CPU per review (/proc/PID/stat), over HTTPS keep-alive and then with a
 //     new TLS connection per request; RSS idle, after the load, and its peak;
-//  3. with --soak SECONDS, ours alone at full rate for that long, RSS sampled every 10 s, and a
-//     verdict on growth (exit 1 if it grows). `make bench-soak` runs 600 s.
+//  3. with --soak SECONDS, ours alone at full rate for that long (10 s runs alternating both loads),
+//     RSS sampled every 10 s, and a verdict on growth (exit 1 if it grows or a request fails).
+//     `make bench-soak` runs 600 s.
 //   node scripts/bench/webhook.ts [--rounds N] [--seconds S] [--connections C] [--soak S]
 //        [--node-flags=FLAGS] [--node-env="K=V ..."] [--against-node-flags=FLAGS]
 //        [--against-node-env="K=V ..."] [--no-peer]
@@ -185,29 +186,41 @@ async function compare(label: string, options: LoadOptions): Promise<void> {
   if (failures > 0) failed = true;
 }
 
-/** Ours alone at full rate; RSS every 10 s; growth judged on the second half (after warm-up). */
+/**
+ * Ours alone at full rate; RSS every 10 s; growth judged on the second half (after warm-up). The
+ * 10 s runs alternate between the two loads of the comparison: keep-alive connections, and a new
+ * TLS connection per request (the one that held the most memory before).
+ */
 async function soak(server: Server, total: number): Promise<boolean> {
   console.log(
-    `\nsoak: ${total} s at full rate, ${connections} connections, keep-alive, ours alone`,
+    `\nsoak: ${total} s at full rate, ${connections} connections, ours alone; 10 s runs alternating ` +
+      `keep-alive and a new TLS connection per request (load average ${load()})`,
   );
   const samples: { t: number; value: number }[] = [];
   const start = performance.now();
   let errors = 0;
-  while ((performance.now() - start) / 1000 < total - 1) {
-    const r = await loadRun(server, { seconds: 10, connections, reconnect: false });
+  let requests = 0;
+  for (let run = 0; (performance.now() - start) / 1000 < total - 1; run++) {
+    const reconnect = run % 2 === 1;
+    const r = await loadRun(server, { seconds: 10, connections, reconnect });
     errors += r.failed;
+    requests += r.reviewsPerSecond * 10;
     const t = (performance.now() - start) / 1000;
     samples.push({ t, value: r.rssMib });
-    console.log(`  t=${t.toFixed(0)} s ${describe('ours', r)}`);
+    console.log(
+      `  t=${t.toFixed(0)} s ${reconnect ? 'new TLS' : 'keep-alive'} ${describe('ours', r)}`,
+    );
   }
   const verdict = grows(samples, 1);
   const rss = samples.map((s) => s.value);
+  const peak = mib(procStatus(server.pid).hwmKib);
   console.log(
-    `soak: RSS min ${Math.min(...rss).toFixed(1)} MiB, median ${median(rss).toFixed(1)}, max ${Math.max(...rss).toFixed(1)}; ` +
+    `soak: RSS min ${Math.min(...rss).toFixed(1)} MiB, median ${median(rss).toFixed(1)}, max ${Math.max(...rss).toFixed(1)}, peak ${peak.toFixed(1)}; ` +
       `second half ${verdict.perMinute.toFixed(2)} MiB/min, last ${verdict.last.toFixed(1)} vs first-half peak ${verdict.firstHalfPeak.toFixed(1)}: ` +
-      `${verdict.grows ? 'GROWS' : 'no growth'}; failed requests ${errors}`,
+      `${verdict.grows ? 'GROWS' : 'no growth'}; ${Math.round(requests)} reviews, failed requests ${errors}; load average ${load()}`,
   );
   report('webhook', 'soak: RSS at the end', { ours: verdict.last }, 'MiB');
+  report('webhook', 'soak: peak RSS', { ours: peak }, 'MiB');
   report(
     'webhook',
     'soak: RSS growth over the second half',

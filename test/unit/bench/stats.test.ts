@@ -9,6 +9,7 @@ import {
   median,
   parseProcStat,
   parseProcStatus,
+  parseStamp,
   quantile,
   ratio,
   roundOrder,
@@ -107,6 +108,19 @@ describe('bench statistics', () => {
     const jump = [...flat.slice(0, 19), { t: 570, value: 150 }];
     assert.equal(grows(jump, 1000).grows, true);
   });
+
+  it("the init bench's stamp line: clock, peak RSS, CPU time; anything else is no stamp", () => {
+    assert.deepEqual(parseStamp('10302754696998 42080 23700\n'), {
+      monotonicNs: 10302754696998n,
+      maxRssKib: 42080,
+      cpuUs: 23700,
+    });
+    // The clock's nanoseconds stay exact beyond 2^53.
+    assert.equal(parseStamp('9007199254740993 1 2')?.monotonicNs, 9007199254740993n);
+    assert.equal(parseStamp('10302754696998 42080'), undefined); // the old two-field stamp
+    assert.equal(parseStamp('time=... level=INFO msg="spawning process"'), undefined);
+    assert.equal(parseStamp(''), undefined);
+  });
 });
 
 describe('the settings the webhook bench runs ours with', () => {
@@ -126,10 +140,12 @@ describe('the settings the webhook bench runs ours with', () => {
 });
 
 describe('the webhook image keeps the memory settings measured in docs/benchmarks.md', () => {
-  it('runs node with a small young generation, sized for memory, one malloc arena', () => {
+  it('runs node with a small young generation, sized for memory, no Maglev, one malloc arena', () => {
     const flags = shippedNodeFlags();
     assert.ok(flags.includes('--max-semi-space-size=2'), flags.join(' '));
     assert.ok(flags.includes('--optimize-for-size'), flags.join(' '));
+    assert.ok(flags.includes('--no-maglev'), flags.join(' '));
     assert.equal(shippedEnv()['MALLOC_ARENA_MAX'], '1');
+    assert.equal(shippedEnv()['MALLOC_MMAP_THRESHOLD_'], '32768');
   });
 });
