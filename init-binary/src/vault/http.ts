@@ -59,6 +59,7 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
   const transport = createTransport({
     ...(proxy ? { proxy } : {}),
     https: options.addr.startsWith('https:'),
+    addr: options.addr,
     ca: options.caPem,
     rejectUnauthorized: !options.skipVerify,
     signal: () => deadline.signal,
