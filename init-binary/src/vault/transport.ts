@@ -222,7 +222,7 @@ function exchange(socket: Socket, x: Exchange): Promise<ResponseReader> {
     const reader = new ResponseReader();
     const cleanup = (): void => {
       socket.off('data', onData).off('end', onEnd).off('error', fail).off('close', onClose);
-      signal.removeEventListener('abort', onAbort);
+      onAbortOf(signal).delete(onAbort);
     };
     function fail(err: unknown): void {
       cleanup();
@@ -257,10 +257,33 @@ function exchange(socket: Socket, x: Exchange): Promise<ResponseReader> {
       onAbort();
       return;
     }
-    signal.addEventListener('abort', onAbort, { once: true });
+    onAbortOf(signal).add(onAbort);
     socket.on('data', onData).on('end', onEnd).on('error', fail).on('close', onClose);
     socket.write(bytes);
   });
+}
+
+/**
+ * What to do when a deadline aborts, for every exchange bound to it: one listener per signal (an
+ * EventTarget listener per request costs more than the request's own parsing).
+ */
+const abortHandlers = new WeakMap<AbortSignal, Set<() => void>>();
+
+function onAbortOf(signal: AbortSignal): Set<() => void> {
+  let handlers = abortHandlers.get(signal);
+  if (handlers === undefined) {
+    const set = new Set<() => void>();
+    handlers = set;
+    abortHandlers.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const abort of [...set]) abort();
+      },
+      { once: true },
+    );
+  }
+  return handlers;
 }
 
 /** One TransportError for every way a request can fail without a usable answer. */
