@@ -48,13 +48,16 @@ export function authority(endpoint: Endpoint): string {
   return `${host}:${endpoint.port}`;
 }
 
+/** Opens a connection: at once (TCP, TLS), or once a proxy opened the tunnel. */
+export type Open = (signal: AbortSignal) => Socket | Promise<Socket>;
+
 /** Opens connections to one endpoint; TLS sessions are resumed across them (as node:https does). */
-export function connector(options: ConnectOptions): (signal: AbortSignal) => Promise<Socket> {
+export function connector(options: ConnectOptions): Open {
   const net = process.getBuiltinModule('node:net');
   const { target, tls: settings, proxy } = options;
   if (settings === undefined) {
     const to = proxy ?? target;
-    return () => Promise.resolve(tcp(net, to));
+    return () => tcp(net, to);
   }
   const tls = process.getBuiltinModule('node:tls');
   const servername = net.isIP(target.host) === 0 ? target.host : undefined;
@@ -72,7 +75,7 @@ export function connector(options: ConnectOptions): (signal: AbortSignal) => Pro
     s.setNoDelay(true);
     return s;
   };
-  if (proxy === undefined) return () => Promise.resolve(secure());
+  if (proxy === undefined) return () => secure();
   return async (signal) => secure(await tunnel(tcp(net, proxy), proxy, authority(target), signal));
 }
 

@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import type { ProxyServer } from '../contract/proxy.ts';
-import { connector, TransportError, type Endpoint } from './connect.ts';
+import { connector, TransportError, type Endpoint, type Open } from './connect.ts';
 import { HttpParseError, ResponseReader, serializeRequest } from './http1.ts';
 
 export { PROXY_REFUSED, TransportError } from './connect.ts';
@@ -112,6 +112,9 @@ export function createTransport(options: TransportOptions): { defaults: () => Re
   // Plain HTTP through a proxy: the request goes to the proxy, with the absolute URI.
   const via = https ? undefined : options.proxy;
   const request: RequestFn = (req) => send(pool, via, req, options.signal());
+  // The first request's connection, opened now: its handshake overlaps what comes before that
+  // request (loading node-vault, reading the login's credentials) instead of following it.
+  pool.preconnect(options.signal());
   return { defaults: () => request };
 }
 
@@ -124,8 +127,8 @@ class Pool {
   private readonly idle: Socket[] = [];
   /** An idle connection the server closed, failed or wrote to unasked: not used again. */
   private readonly gone: (this: Socket) => void;
-  readonly open: (signal: AbortSignal) => Promise<Socket>;
-  constructor(open: (signal: AbortSignal) => Promise<Socket>) {
+  readonly open: Open;
+  constructor(open: Open) {
     this.open = open;
     const idle = this.idle;
     this.gone = function (this: Socket): void {
@@ -142,6 +145,17 @@ class Pool {
     socket.off('close', this.gone);
     socket.ref();
     return socket;
+  }
+
+  /** A connection for the next request, opened ahead; a failed one is dropped like a closed one. */
+  preconnect(signal: AbortSignal): void {
+    const opened = this.open(signal);
+    if (!(opened instanceof Promise)) this.release(opened);
+    else
+      opened.then(
+        (socket) => this.release(socket),
+        () => undefined,
+      );
   }
 
   release(socket: Socket): void {

@@ -24,10 +24,13 @@ let answer: Answer;
 let connections = 0;
 let requests: string[] = [];
 const sockets = new Set<Socket>();
+/** Called when the server accepts a connection. */
+let onConnection: (() => void) | undefined;
 
 before(async () => {
   server = createServer((socket) => {
     connections++;
+    onConnection?.();
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     let buffered = '';
@@ -113,6 +116,17 @@ describe('the transport on node:net', () => {
     ])
       assert.ok(lines.includes(h), `${h} in ${head}`);
     assert.deepEqual(JSON.parse(body ?? ''), { role: 'app', jwt: 'j' });
+  });
+
+  it('opens the first connection ahead, and the first request goes out on it', async () => {
+    const accepted = new Promise<void>((done) => (onConnection = done));
+    const request = transport();
+    await accepted;
+    onConnection = undefined;
+    assert.equal(connections, 1);
+    answer = (_req, socket) => socket.write(json({ data: {} }));
+    assert.equal((await request(get('a'))).statusCode, 200);
+    assert.deepEqual([connections, requests.length], [1, 1]);
   });
 
   it('reuses a kept-alive connection for the next request', async () => {
