@@ -22,8 +22,11 @@ export const MAX_HEAD_BYTES = 16 * 1024;
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** What a header value may not hold: CR, LF, NUL (a request split in two otherwise). */
-const UNSAFE_VALUE = /[\r\n\0]/;
+/**
+ * What a header value may not hold, as node:http refuses it: control characters (CR and LF would
+ * split the request) and anything beyond one byte.
+ */
+const UNSAFE_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 export interface RequestHead {
   readonly method: string;

@@ -198,8 +198,13 @@ describe('serializeRequest', () => {
     );
   });
 
-  it('refuses CR, LF or NUL in a header value, naming the header and not the value', () => {
-    for (const bad of [`${CANARY}\r\nx-injected: 1`, `${CANARY}\n`, `${CANARY}\0`]) {
+  it('refuses CR, LF, NUL or a character beyond one byte in a header value, naming the header and not the value', () => {
+    for (const bad of [
+      `${CANARY}\r\nx-injected: 1`,
+      `${CANARY}\n`,
+      `${CANARY}\0`,
+      `${CANARY}\u0100`,
+    ]) {
       assert.throws(
         () =>
           serializeRequest({ method: 'GET', target: '/v1/x', headers: { 'X-Vault-Token': bad } }),
