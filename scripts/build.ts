@@ -1,7 +1,7 @@
-// Builds dist/: the webhook CLI and the init program, each one self-contained ESM file.
+// Builds dist/: the webhook CLI (ESM) and the init program (CommonJS), each one self-contained file.
 // Usage: node scripts/build.ts [webhook|init]...   (default: both)
 import { build, type BuildOptions } from 'esbuild';
-import { chmod, readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { initProgramOptions } from './bundle.esbuild.ts';
 
 // Some dependencies are CommonJS and call require(); give the ESM bundle one.
@@ -41,6 +41,8 @@ for (const name of wanted.length > 0 ? wanted : Object.keys(targets)) {
   const started = performance.now();
   await build(options);
   await chmod(options.outfile as string, 0o755);
+  // The init program is CommonJS (scripts/bundle.esbuild.ts); the package is "type": "module".
+  if (name === 'init') await writeFile('dist/init/package.json', '{ "type": "commonjs" }\n');
   if (name === 'webhook') await assertAscii(options.outfile as string);
   console.log(`built ${options.outfile} in ${Math.round(performance.now() - started)} ms`);
 }

@@ -1,6 +1,7 @@
 // The esbuild options of the init program, the one place they are written: scripts/bundle.ts
-// builds the bundle's app/program.mjs with them, scripts/build.ts the package's
-// dist/init/vault-inject-env.js (the `vault-inject-env` bin). One program, two file names.
+// builds the bundle's app/program.cjs with them, scripts/build.ts the package's
+// dist/init/vault-inject-env.js (the `vault-inject-env` bin, CommonJS by dist/init/package.json).
+// One program, two file names.
 import type { BuildOptions, Plugin } from 'esbuild';
 
 // node-vault requires axios and debug at load time, though we give it our own transport and a
@@ -41,7 +42,12 @@ const stubs: Plugin = {
   },
 };
 
-/** The init program as one ESM file at `outfile`, runnable directly (`#!`) or imported. */
+/**
+ * The init program as one CommonJS file at `outfile`, runnable directly (`#!`) or required.
+ * CommonJS, not ESM: Node's ESM loader (resolving, linking, the module job) costs ~1 ms of CPU more
+ * at every container start (docs/benchmarks.md). The sources are ESM without top-level await; the
+ * one `import.meta.url` (copy mode) becomes the file's URL, computed only when read.
+ */
 export function initProgramOptions(outfile: string): BuildOptions {
   return {
     entryPoints: ['init-binary/src/main.ts'],
@@ -49,13 +55,13 @@ export function initProgramOptions(outfile: string): BuildOptions {
     bundle: true,
     platform: 'node',
     target: 'node24',
-    format: 'esm',
+    format: 'cjs',
     minifySyntax: true,
     minifyWhitespace: true,
     legalComments: 'external',
-    // Some dependencies are CommonJS and call require(): give the ESM file one.
+    define: { 'import.meta.url': '__importMeta.url' },
     banner: {
-      js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+      js: "#!/usr/bin/env node\nconst __importMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };",
     },
     plugins: [stubs],
     logLevel: 'warning',

