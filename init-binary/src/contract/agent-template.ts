@@ -287,6 +287,7 @@ export function parseAgentTemplate(src: string): AgentTemplate {
   const top = parser.block(0);
   if (top.ended === 'end') throw new TemplateError('an {{ end }} without a block to close');
   if (top.ended === 'else') throw new TemplateError('an {{ else }} without a block');
+  checkVariables(top.nodes, new Set(['$']));
   const calls = new Map<string, SecretCall>();
   walk(top.nodes, (cmd) => {
     if (cmd.kind === 'call' && cmd.fn === 'secret') {
@@ -319,6 +320,28 @@ export function secretCall(args: readonly Operand[]): SecretCall {
     params[p.slice(0, eq)] = p.slice(eq + 1);
   }
   return { path: clean, params, id: JSON.stringify([clean, ...rest]) };
+}
+
+/** Go's rule: a variable is used only after its declaration, inside the block declaring it. */
+function checkVariables(nodes: readonly TemplateNode[], declared: Set<string>): void {
+  const pipe = (p: Pipe): void =>
+    walk([{ kind: 'print', pipe: p }], (cmd) => {
+      for (const o of cmd.kind === 'call' ? cmd.args : [cmd.operand]) {
+        if (o.kind === 'field' && o.base !== '.' && !declared.has(o.base)) {
+          throw new TemplateError(`the variable ${o.base} is used but never declared`);
+        }
+      }
+    });
+  for (const n of nodes) {
+    if (n.kind === 'text') continue;
+    pipe(n.pipe);
+    if (n.kind === 'set') declared.add(n.name);
+    if (n.kind === 'with' || n.kind === 'if' || n.kind === 'range') {
+      const vars = n.kind === 'range' ? n.vars : [];
+      checkVariables(n.body, new Set([...declared, ...vars]));
+      checkVariables(n.otherwise, new Set(declared));
+    }
+  }
 }
 
 function walk(nodes: readonly TemplateNode[], visit: (c: Command) => void): void {

@@ -216,6 +216,12 @@ describe('Vault Agent templates: what is refused, naming the construct', () => {
     ],
     ['secret with a ".." path', '{{ with secret "secret/../sys/x" }}{{ end }}', /".." segment/],
     ['a pipe into a non-function', '{{ "a" | "b" }}', /not a function/],
+    ['a variable never declared', '{{ $nope }}', /\$nope is used but never declared/],
+    [
+      'a variable used outside the block declaring it',
+      '{{ range $k, $v := .x }}{{ end }}{{ $k }}',
+      /\$k is used but never declared/,
+    ],
     ['an unknown character', '{{ .a + .b }}', /unsupported construct/],
   ];
   for (const [name, src, pattern] of cases) {

@@ -168,6 +168,24 @@ describe('Vault Agent Injector annotations at admission', () => {
     assert.match(r.message, /secret-file-c and a vault.hashicorp.com annotation both write c/);
   });
 
+  it('denies templates making more secret calls than a pod may hold references', async () => {
+    // Six templates of 1,700 distinct calls each (a template holds at most 64 KiB).
+    const an: Record<string, string> = { [`${V}agent-inject`]: 'true' };
+    for (let f = 0; f < 6; f++) {
+      an[`${V}agent-inject-secret-f${f}`] = 'k/x';
+      an[`${V}agent-inject-template-f${f}`] = Array.from(
+        { length: 1700 },
+        (_, i) => `{{with secret "k/${f}-${i}"}}{{end}}`,
+      ).join('');
+    }
+    const r = await review(pod(an));
+    assert.equal(r.allowed, false);
+    assert.match(
+      r.message,
+      /agent-inject-template-f5: the pod's templates make more than 10000 secret calls/,
+    );
+  });
+
   it('leaves a pod with agent-inject: "false" alone', async () => {
     const r = await review(
       pod({ [`${V}agent-inject`]: 'false', [`${V}agent-inject-secret-x`]: 'kv/x' }),
@@ -235,6 +253,9 @@ const VAULT_K8S_ANNOTATIONS: readonly (readonly [string, string])[] = [
   ['agent-cache-listener-port', '8200'],
   ['agent-cache-exit-on-err', 'true'],
   ['agent-copy-volume-mounts', 'app'],
+  // Per-secret forms of later versions.
+  ['agent-inject-template-file-x', '/etc/template.ctmpl'],
+  ['secret-volume-path-x', '/etc/x'],
 ];
 
 /** Read by the table as an alias, or acted on by vault-k8s.ts without a word. */
@@ -270,6 +291,7 @@ describe('every vault-k8s annotation has a fate', () => {
       const warned = annotationWarnings(an).filter((w) => w.includes(`${V}${name}`));
       assert.equal(warned.length, HONOURED_HERE.has(name) ? 0 : 1, JSON.stringify(warned));
       const row = name.replace(/-x$/, '-NAME').replace(/-foo$/, '-*');
+      if (!HONOURED_HERE.has(name)) assert.match(warned[0] ?? '', / ignored/);
       assert.ok(
         doc.includes(`\`V/${row}\``),
         `docs/migrating-from-vault-agent-injector.md lacks V/${row}`,

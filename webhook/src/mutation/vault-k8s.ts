@@ -20,6 +20,7 @@ import {
   type AgentFile,
 } from '../../../init-binary/src/contract/index.ts';
 import { VAULT_K8S_PREFIX } from './annotation-row.ts';
+import { MAX_REFERENCES_PER_POD } from './bounds.ts';
 import { quote } from './values.ts';
 
 const P = VAULT_K8S_PREFIX;
@@ -55,6 +56,8 @@ export function hasAgentSecrets(
 export interface AgentFiles {
   readonly agent: Record<string, AgentFile>;
   readonly modes: Record<string, number>;
+  /** The `secret` calls of the templates so far, bounded like references (bounds.ts). */
+  readonly calls: { count: number };
 }
 
 /** vault-k8s lower-cases a secret's name unless `preserve-secret-case(-NAME)` is true. */
@@ -87,7 +90,13 @@ function agentFile(
   const annotation = custom === undefined ? key : `${TEMPLATE}${raw}`;
   const template = custom ?? defaultAgentTemplate((an[key] ?? '').trim());
   try {
-    parseAgentTemplate(template);
+    const { calls } = parseAgentTemplate(template);
+    out.calls.count += calls.length;
+    if (out.calls.count > MAX_REFERENCES_PER_POD) {
+      throw new TemplateError(
+        `the pod's templates make more than ${MAX_REFERENCES_PER_POD} secret calls, the most one pod may make`,
+      );
+    }
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
     problems.push(`annotation ${annotation}: ${err.message}`);
@@ -116,7 +125,7 @@ export function agentFilesOf(
 ): AgentFiles | undefined {
   const an = annotations ?? {};
   if (!injectOn(an)) return undefined;
-  const out: AgentFiles = { agent: {}, modes: {} };
+  const out: AgentFiles = { agent: {}, modes: {}, calls: { count: 0 } };
   for (const key of Object.keys(an)) {
     if (!key.startsWith(SECRET)) continue;
     const raw = key.slice(SECRET.length);
@@ -149,10 +158,17 @@ function warningOf(
   key: string,
   value: string,
 ): string | undefined {
-  if (key.startsWith(SECRET) || PER_SECRET.some((p) => key.startsWith(p))) {
+  const templateFile = key.startsWith(`${TEMPLATE}file-`);
+  if (!templateFile && (key.startsWith(SECRET) || PER_SECRET.some((p) => key.startsWith(p)))) {
     return fileFamilyWarning(an, key);
   }
   if (key === PRESERVE_CASE || key.startsWith(`${PRESERVE_CASE}-`)) return undefined;
+  if (key.startsWith(`${TEMPLATE}file-`)) {
+    return `annotation ${key} ignored: a template is not read from a file in the container; write it in ${TEMPLATE}NAME`;
+  }
+  if (key.startsWith(`${P}secret-volume-path-`)) {
+    return `annotation ${key} ignored: every file goes to the pod's secrets directory (${P}secret-volume-path or vault-inject.dev/secrets-dir)`;
+  }
   if (key.startsWith(COMMAND)) {
     return `annotation ${key} ignored: no command runs after a file is rendered; the files are whole before the app starts, so run it at the start of the app's command instead`;
   }
