@@ -32,7 +32,7 @@ import { MAX_REFERENCES_PER_POD } from './bounds.ts';
 import type { PodSettings } from './annotations.ts';
 import { describeContainer, type ContainerPosition, type Pod } from './types.ts';
 import { ValueError, quote } from './values.ts';
-import { agentFilesOf, hasAgentSecrets, type AgentFiles } from './vault-k8s.ts';
+import { agentFilesOf, type AgentFiles } from './vault-k8s.ts';
 
 /** The annotations' common start: `vault-inject.dev/secret-file-`. */
 export const SECRET_FILE_KEY_PREFIX = PREFIX + SECRET_FILE_ANNOTATION_PREFIX;
@@ -54,9 +54,9 @@ export function secretsDir(value: string): string | undefined {
 
 /** Whether the pod asks for any secret file (cheap: names only). */
 export function hasSecretFiles(pod: Pod): boolean {
-  const an = pod.metadata?.annotations;
-  return (
-    Object.keys(an ?? {}).some((k) => k.startsWith(SECRET_FILE_KEY_PREFIX)) || hasAgentSecrets(an)
+  // vault-k8s' files need `vault.hashicorp.com/agent-inject: "true"`, an alias of `inject`.
+  return Object.keys(pod.metadata?.annotations ?? {}).some((k) =>
+    k.startsWith(SECRET_FILE_KEY_PREFIX),
   );
 }
 

@@ -45,13 +45,6 @@ function injectOn(annotations: Readonly<Record<string, string>>): boolean {
   return v !== undefined && parseBoolean(v.trim()) === true;
 }
 
-/** Whether the pod has an `agent-inject-secret-NAME` annotation (cheap: names only). */
-export function hasAgentSecrets(
-  annotations: Readonly<Record<string, string>> | undefined,
-): boolean {
-  return Object.keys(annotations ?? {}).some((k) => k.startsWith(SECRET));
-}
-
 /** The files of the agent annotations: templates by file name, and modes set by `-perms-`. */
 export interface AgentFiles {
   readonly agent: Record<string, AgentFile>;
