@@ -136,7 +136,39 @@ const FUNCTIONS: Readonly<Record<string, Fn>> = {
   trimSpace: (a) => text('trimSpace', one('trimSpace', a)).trim(),
   toUpper: (a) => text('toUpper', one('toUpper', a)).toUpperCase(),
   toLower: (a) => text('toLower', one('toLower', a)).toLowerCase(),
+  // Go's comparisons of basic values: eq is true when the first equals any of the others.
+  eq: (a) => a.slice(1).some((x) => comparable(x) === comparable(a[0])),
+  ne: (a) => comparable(a[0]) !== comparable(a[1]),
+  not: (a) => !truthy(one('not', a)),
+  and: (a) => a.find((x) => !truthy(x)) ?? a.at(-1),
+  or: (a) => a.find((x) => truthy(x)) ?? a.at(-1),
+  len: (a) => length(one('len', a)),
+  // consul-template's argument order, made for pipelines: `.list | join ","`.
+  join: (a) =>
+    list('join', a[1])
+      .map((x) => goPrint(x, true))
+      .join(text('join', a[0])),
+  split: (a) => text('split', a[1]).split(text('split', a[0])),
+  replaceAll: (a) =>
+    text('replaceAll', a[2]).replaceAll(text('replaceAll', a[0]), text('replaceAll', a[1])),
 };
+
+function comparable(v: Value): Value {
+  if (typeof v === 'object' && v !== null)
+    throw new TemplateError('eq and ne compare basic values only');
+  return v;
+}
+
+function length(v: Value): number {
+  if (typeof v === 'string' || Array.isArray(v)) return v.length;
+  if (typeof v === 'object' && v !== null) return Object.keys(v).length;
+  throw new TemplateError('len takes text, a list or a map');
+}
+
+function list(fn: string, v: Value): readonly Value[] {
+  if (!Array.isArray(v)) throw new TemplateError(`${fn} takes a list`);
+  return v;
+}
 
 class Renderer {
   readonly answers: ReadonlyMap<string, SecretAnswer>;

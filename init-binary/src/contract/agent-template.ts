@@ -55,6 +55,15 @@ export const AGENT_FUNCTIONS: ReadonlySet<string> = new Set([
   'trimSpace',
   'toUpper',
   'toLower',
+  'eq',
+  'ne',
+  'not',
+  'and',
+  'or',
+  'len',
+  'join',
+  'split',
+  'replaceAll',
 ]);
 
 /** A `secret` call: a read of `path`, or with parameters a write of them to `path` (PKI issue). */

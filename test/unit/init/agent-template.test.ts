@@ -146,6 +146,18 @@ describe('Vault Agent templates: rendering', () => {
       'fallback',
     ],
     [
+      'eq, ne, not, and, or, len in conditions',
+      '{{ with secret "secret/data/db" }}{{ if eq .Data.data.user "x" "app" }}a{{ end }}{{ if ne .Data.data.user "app" }}b{{ end }}{{ if not .Data.data.nope }}c{{ end }}{{ if and .Data.data.user (or .Data.data.nope "y") }}d{{ end }}{{ len .Data.data }}{{ end }}',
+      { 'secret/data/db': KV2 },
+      'acd3',
+    ],
+    [
+      'join, split, replaceAll in consul-template order',
+      '{{ with secret "pki/cert" }}{{ .Data.ca_chain | join "," }} {{ "a:b" | split ":" | join "+" }} {{ .Data.serial_number | replaceAll ":" "-" }}{{ end }}',
+      { 'pki/cert': PKI },
+      'CA,ROOT a+b 01-02',
+    ],
+    [
       'metadata fields',
       '{{ with secret "secret/data/db" }}v{{ .Data.metadata.version }}{{ end }}',
       { 'secret/data/db': KV2 },
