@@ -16,6 +16,7 @@ import type { SecretFilesSpec } from './contract/secret-files.ts';
 import { ConfigError, MissingSecretError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { VaultHttp } from './vault/http.ts';
+import { detectMount } from './vault/kv.ts';
 
 export interface AgentFileWork {
   readonly file: string;
@@ -51,8 +52,23 @@ async function call(http: VaultHttp, c: SecretCall): Promise<SecretAnswer | unde
     const res = await http.write(c.path, c.params, { action: `writing ${c.path}` });
     return answerOf(res);
   }
-  const res = await http.read(c.path, { action: `reading ${c.path}` });
+  const res = await http
+    .read(c.path, { action: `reading ${c.path}` })
+    .then(async (r) => r ?? (await readKvV2(http, c.path)));
   return res === undefined ? undefined : answerOf(res);
+}
+
+/**
+ * A path on a KV v2 mount written without `data/` (`secret/app`): consul-template reads
+ * `secret/data/app` then, and so does this, after the literal path answered 404. The answer keeps
+ * KV v2's shape (`.Data.data`, `.Data.metadata`), as there.
+ */
+async function readKvV2(http: VaultHttp, path: string) {
+  const mount = await detectMount(http, path);
+  if (mount.path === undefined || mount.kvVersion !== 2) return undefined;
+  const rest = path.slice(mount.path.length);
+  if (!path.startsWith(mount.path) || rest.startsWith('data/')) return undefined;
+  return http.read(`${mount.path}data/${rest}`, { action: `reading ${path}` });
 }
 
 export interface AgentRenderOptions {

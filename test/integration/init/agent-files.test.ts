@@ -62,6 +62,11 @@ describe('Vault Agent templates against OpenBao', () => {
           template: '{{ with secret "secret/data/db" }}{{ .Data.data | toJSON }}{{ end }}',
           annotation: `${A}db.json`,
         },
+        'no-data': {
+          // A KV v2 path written without data/: read through its mount, as consul-template does.
+          template: '{{ with secret "secret/db" }}{{ .Data.data.username }}{{ end }}',
+          annotation: `${A}no-data`,
+        },
         legacy: {
           template:
             '{{ with secret "kv/legacy" }}{{ .Data.token | base64Encode | base64Decode }}:{{ .Data.port }}{{ end }}',
@@ -93,13 +98,14 @@ describe('Vault Agent templates against OpenBao', () => {
     assert.equal(read(f.dir, 'dsn'), `postgres://app:${CANARY}@db/app`);
     assert.equal(read(f.dir, 'db.json'), `{"password":"${CANARY}","username":"app"}`);
     assert.equal(read(f.dir, 'legacy'), `${CANARY}-v1:5432`);
+    assert.equal(read(f.dir, 'no-data'), 'app');
     const [cert, ...rest] = read(f.dir, 'tls.pem').split('\n-----BEGIN');
     const x509 = new X509Certificate(cert ?? '');
     assert.match(x509.subject, /CN=web\.example\.test/);
     assert.match(rest.join(''), /PRIVATE KEY/);
     assert.equal(statSync(join(f.dir, 'db.env')).mode & 0o777, 0o440);
     assert.equal(statSync(join(f.dir, 'dsn')).mode & 0o777, 0o400);
-    assert.match(r.stdout, /^db-default db\.env db\.json dsn legacy tls\.pem $/m);
+    assert.match(r.stdout, /^db-default db\.env db\.json dsn legacy no-data tls\.pem $/m);
   });
 
   it('fails with 78 naming the annotation and path of a missing secret; writes no file', async () => {
