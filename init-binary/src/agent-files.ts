@@ -84,9 +84,11 @@ export interface AgentRenderOptions {
  */
 export async function renderAgentFiles(
   work: readonly AgentFileWork[],
-  http: VaultHttp,
+  session: { readonly http: VaultHttp; readonly reads?: VaultHttp | undefined },
   options: AgentRenderOptions,
 ): Promise<Map<string, string>> {
+  // The session's shared GETs when it has them: a path the environment reads is read once.
+  const http = session.reads ?? session.http;
   const contents = new Map<string, string>();
   if (work.length === 0) return contents;
   const calls = new Map<string, SecretCall>();

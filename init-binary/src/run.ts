@@ -82,7 +82,7 @@ export async function run(
     const deadline = AbortSignal.timeout(config.clientTimeoutMs);
     const work = (async () => {
       session = await deps.openSession(config, deadline, log);
-      const agent = renderAgentFiles(agentFiles, session.http, {
+      const agent = renderAgentFiles(agentFiles, session, {
         ignoreMissing: config.ignoreMissing,
         log,
       });

@@ -67,10 +67,13 @@ const ESCAPES: Readonly<Record<string, string>> = {
   '\\': '\\',
 };
 
+/** One token of an action, at `lastIndex` (sticky). */
+const TOKEN =
+  /\s+|"((?:[^"\\]|\\.)*)"|`([^`]*)`|(-?\d+(?:\.\d+)?)|(\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)|((?:\.[A-Za-z0-9_]+)+|\.)|([A-Za-z_][A-Za-z0-9_]*)|(:=|[|(),=])/y;
+
 function tokenize(body: string): Token[] {
+  const re = TOKEN;
   const out: Token[] = [];
-  const re =
-    /\s+|"((?:[^"\\]|\\.)*)"|`([^`]*)`|(-?\d+(?:\.\d+)?)|(\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)|((?:\.[A-Za-z0-9_]+)+|\.)|([A-Za-z_][A-Za-z0-9_]*)|(:=|[|(),=])/y;
   let at = 0;
   while (at < body.length) {
     re.lastIndex = at;

@@ -66,7 +66,7 @@ describe('rendering agent files', () => {
         c: '{{ with secret "pki/issue/web" "common_name=web.example.test" }}{{ .Data.certificate }}{{ end }}',
       }),
     );
-    const out = await renderAgentFiles(work, v.http, { ignoreMissing: false, log: logs().log });
+    const out = await renderAgentFiles(work, v, { ignoreMissing: false, log: logs().log });
     assert.deepEqual(v.calls.sort(), [
       'GET secret/data/db',
       'PUT pki/issue/web {"common_name":"web.example.test"}',
@@ -88,7 +88,7 @@ describe('rendering agent files', () => {
     const work = agentTemplates(
       spec({ a: '{{ with secret "secret/db" }}{{ .Data.data.user }}{{ end }}' }),
     );
-    const out = await renderAgentFiles(work, v.http, { ignoreMissing: false, log: logs().log });
+    const out = await renderAgentFiles(work, v, { ignoreMissing: false, log: logs().log });
     assert.equal(out.get('a'), 'app');
     assert.deepEqual(v.calls, [
       'GET secret/db',
@@ -106,13 +106,13 @@ describe('rendering agent files', () => {
       }),
     );
     await assert.rejects(
-      renderAgentFiles(work, v.http, { ignoreMissing: false, log: logs().log }),
+      renderAgentFiles(work, v, { ignoreMissing: false, log: logs().log }),
       (err: unknown) =>
         err instanceof MissingSecretError &&
         err.message === 'vault.hashicorp.com/agent-inject-template-gone: secret kv/nope not found',
     );
     const l = logs();
-    const out = await renderAgentFiles(work, v.http, { ignoreMissing: true, log: l.log });
+    const out = await renderAgentFiles(work, v, { ignoreMissing: true, log: l.log });
     assert.deepEqual([...out.keys()], ['ok']);
     assert.match(
       l.lines.join('\n'),
@@ -127,7 +127,7 @@ describe('rendering agent files', () => {
       spec({ t: '{{ with secret "secret/data/db" }}{{ .Data.data.pasword }}{{ end }}' }),
     );
     await assert.rejects(
-      renderAgentFiles(work, v.http, { ignoreMissing: false, log: logs().log }),
+      renderAgentFiles(work, v, { ignoreMissing: false, log: logs().log }),
       (err: unknown) =>
         err instanceof ConfigError &&
         err.message ===
