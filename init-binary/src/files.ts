@@ -122,7 +122,7 @@ function writeAtomically(spec: SecretFilesSpec, file: string, content: string): 
   try {
     const created = createTemp(spec.dir, file);
     temp = created.path;
-    writeAll(created.fd, spec.mode, content);
+    writeAll(created.fd, spec.modes?.[file] ?? spec.mode, content);
     fs.renameSync(temp, target);
   } catch (cause) {
     if (temp !== undefined) fs.rmSync(temp, { force: true });

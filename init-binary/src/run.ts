@@ -15,6 +15,7 @@ import {
 } from './env.ts';
 import { ConfigError, UnavailableError } from './errors.ts';
 import { fileReferences, splitFiles, writeSecretFiles } from './files.ts';
+import { agentTemplates, renderAgentFiles } from './agent-files.ts';
 import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
 import { resolve, type ResolveResult } from './resolve.ts';
@@ -71,15 +72,22 @@ export async function run(
   warnIgnored(env, config, log);
   const { secretFiles, daemon } = modeOf(config, mode);
   const files = fileReferences(secretFiles, references);
+  const agentFiles = agentTemplates(secretFiles);
 
   let session: VaultSession | undefined;
   let resolved: ResolveResult = { values: new Map(), skipped: [], leases: [] };
-  const needed = references.length + files.length + config.fromPaths.length > 0;
+  let agentContents = new Map<string, string>();
+  const needed = references.length + files.length + agentFiles.length + config.fromPaths.length > 0;
   if (needed || config.loginPassthrough) {
     const deadline = AbortSignal.timeout(config.clientTimeoutMs);
     const work = (async () => {
       session = await deps.openSession(config, deadline, log);
-      return resolve(
+      const agent = renderAgentFiles(agentFiles, session, {
+        ignoreMissing: config.ignoreMissing,
+        log,
+      });
+      agent.catch(() => undefined);
+      const envResult = await resolve(
         {
           variables: [...references, ...files],
           fromPaths: config.fromPaths,
@@ -90,12 +98,15 @@ export async function run(
         session.api,
         log,
       );
+      agentContents = await agent;
+      return envResult;
     })();
     resolved = await withinDeadline(work, deadline, config);
   }
   const rendered = splitFiles(resolved, files);
   resolved = rendered.env;
-  writeSecretFiles(secretFiles, rendered.contents, { log, isMemory: deps.isMemory });
+  const contents = new Map([...rendered.contents, ...agentContents]);
+  writeSecretFiles(secretFiles, contents, { log, isMemory: deps.isMemory });
   const appEnv = appEnvironment({
     env,
     config,

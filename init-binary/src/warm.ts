@@ -4,10 +4,30 @@
  * Vault on loopback, so that Node's compile cache shipped in the bundle holds it all compiled.
  */
 import type { AddressInfo } from 'node:net';
+import { renderAgentTemplate } from './contract/agent-render.ts';
+import { defaultAgentTemplate, parseAgentTemplate } from './contract/agent-template.ts';
 import { run } from './run.ts';
 import { openSession } from './vault/client.ts';
 
+/** A Vault Agent template using each construct (vault.hashicorp.com/agent-inject-template-NAME). */
+const AGENT_TEMPLATE =
+  '{{- with secret "secret/data/app" -}}{{ range $k, $v := .Data.data }}{{ $k }}={{ $v | toJSON }}\n{{ end }}' +
+  '{{ $u := .Data.data.a }}{{ if eq $u "x" }}{{ printf "%s" (index .Data.data "b" | base64Decode) }}{{ else }}-{{ end }}' +
+  '{{ .Data.data | toJSONPretty | base64Encode }}{{- end }}';
+
+function warmAgentTemplates(): void {
+  for (const src of [AGENT_TEMPLATE, defaultAgentTemplate('secret/data/app')]) {
+    const t = parseAgentTemplate(src);
+    const Data = { data: { a: 'x', b: 'eA==' }, metadata: { version: 1 } };
+    const answers = new Map(
+      t.calls.map((c) => [c.id, { Data, LeaseID: '', LeaseDuration: 0, Renewable: false }]),
+    );
+    renderAgentTemplate(t, answers);
+  }
+}
+
 export async function warmUp(): Promise<void> {
+  warmAgentTemplates();
   const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const url = req.url ?? '';

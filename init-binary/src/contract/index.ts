@@ -12,3 +12,5 @@ export * from './templates.ts';
 export * from './values.ts';
 export * from './proxy.ts';
 export * from './secret-files.ts';
+export * from './agent-template.ts';
+export * from './agent-render.ts';

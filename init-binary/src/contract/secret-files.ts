@@ -33,6 +33,16 @@ export interface SecretFilesSpec {
   readonly mode: number;
   /** File name → template, in the annotations' order. */
   readonly files: Readonly<Record<string, string>>;
+  /** Vault Agent templates (agent-template.ts), file name → template and its annotation. */
+  readonly agent?: Readonly<Record<string, AgentFile>>;
+  /** A file's own mode (`vault.hashicorp.com/agent-inject-perms-NAME`) instead of `mode`. */
+  readonly modes?: Readonly<Record<string, number>>;
+}
+
+/** A file rendered from a Vault Agent template, and the annotation messages name. */
+export interface AgentFile {
+  readonly template: string;
+  readonly annotation: string;
 }
 
 /**
@@ -82,7 +92,50 @@ export function parseFileTemplate(template: string, limits: ReferenceLimits = {}
 }
 
 export function encodeSecretFiles(spec: SecretFilesSpec): string {
-  return JSON.stringify({ dir: spec.dir, mode: spec.mode.toString(8), files: spec.files });
+  const modes =
+    spec.modes === undefined
+      ? undefined
+      : Object.fromEntries(Object.entries(spec.modes).map(([f, m]) => [f, m.toString(8)]));
+  return JSON.stringify({
+    dir: spec.dir,
+    mode: spec.mode.toString(8),
+    files: spec.files,
+    ...(spec.agent === undefined ? {} : { agent: spec.agent }),
+    ...(modes === undefined ? {} : { modes }),
+  });
+}
+
+/** A file mode as vault-k8s' `agent-inject-perms` writes it (`0440`, `400`), or undefined. */
+export function parseFileMode(value: string): number | undefined {
+  const v = value.trim();
+  if (!/^0?[0-7]{3}$/.test(v)) return undefined;
+  return Number.parseInt(v, 8);
+}
+
+function decodeAgent(value: unknown): Record<string, AgentFile> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw new Error('has an "agent" not an object');
+  const entries = Object.entries(value as Record<string, unknown>).map(([name, f]) => {
+    const problem = fileNameProblem(name);
+    if (problem !== undefined) throw new Error(`names a file that ${problem}`);
+    const { template, annotation } = (f ?? {}) as Record<string, unknown>;
+    if (typeof template !== 'string' || typeof annotation !== 'string') {
+      throw new Error(`has an agent template for ${name} that is no text`);
+    }
+    return [name, { template, annotation }] as const;
+  });
+  return Object.fromEntries(entries);
+}
+
+function decodeModes(value: unknown): Record<string, number> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) throw new Error('has "modes" not an object');
+  const entries = Object.entries(value as Record<string, unknown>).map(([name, m]) => {
+    const mode = typeof m === 'string' ? parseFileMode(m) : undefined;
+    if (mode === undefined) throw new Error(`has a mode for ${name} that is not octal`);
+    return [name, mode] as const;
+  });
+  return Object.fromEntries(entries);
 }
 
 /** The spec as the webhook wrote it; throws Error naming the problem (never a template). */
@@ -93,7 +146,7 @@ export function decodeSecretFiles(raw: string): SecretFilesSpec {
   } catch {
     throw new Error('is not JSON');
   }
-  const { dir, mode, files } = (value ?? {}) as Record<string, unknown>;
+  const { dir, mode, files, agent, modes } = (value ?? {}) as Record<string, unknown>;
   if (typeof dir !== 'string' || secretsDirProblem(dir) !== undefined) {
     throw new Error('has no usable "dir"');
   }
@@ -109,5 +162,13 @@ export function decodeSecretFiles(raw: string): SecretFilesSpec {
   }
   // fromEntries: every name an own property, `__proto__` included.
   const out = Object.fromEntries(entries) as Record<string, string>;
-  return { dir: normalDir(dir), mode: Number.parseInt(mode, 8), files: out };
+  const agentFiles = decodeAgent(agent);
+  const fileModes = decodeModes(modes);
+  return {
+    dir: normalDir(dir),
+    mode: Number.parseInt(mode, 8),
+    files: out,
+    ...(agentFiles === undefined ? {} : { agent: agentFiles }),
+    ...(fileModes === undefined ? {} : { modes: fileModes }),
+  };
 }

@@ -15,6 +15,8 @@ export interface VaultSession {
   readonly api: SecretApi;
   readonly login: LoginResult;
   readonly http: VaultHttp;
+  /** `http` with the GETs `api` makes shared (readOnce): a template's read of a path it reads. */
+  readonly reads?: VaultHttp;
 }
 
 /** Connects and logs in, within the run's deadline. */
@@ -44,11 +46,11 @@ export async function openSession(
     ttlSeconds: result.ttlSeconds,
     atMs: uptimeMs(),
   });
-  return { api: secretApi(http, config), login: result, http };
+  const reads = readOnce(http);
+  return { api: secretApi(reads, http, config), login: result, http, reads };
 }
 
-function secretApi(http: VaultHttp, config: Config): SecretApi {
-  const reads = readOnce(http);
+function secretApi(reads: VaultHttp, http: VaultHttp, config: Config): SecretApi {
   const mounts = mountLookup(reads);
   return {
     read: (path, version) => readSecret(reads, path, version, mounts),

@@ -9,6 +9,8 @@ import type { Pod } from './types.ts';
 
 export const PREFIX = 'vault-inject.dev/';
 export const BANK_VAULTS_PREFIX = 'vault.security.banzaicloud.io/';
+/** The Vault Agent Injector's (vault-k8s) prefix: its annotations are aliases where they map. */
+export const VAULT_K8S_PREFIX = 'vault.hashicorp.com/';
 
 /** What a parser or a default may consult besides the value. */
 export interface Context {
@@ -64,14 +66,17 @@ interface Names {
   readonly name: string;
   readonly bankVaults?: string;
   readonly others?: readonly string[];
+  /** The Vault Agent Injector's name, after `vault.hashicorp.com/`. */
+  readonly vaultK8s?: string;
 }
 
-export function names({ name, bankVaults, others = [] }: Names) {
+export function names({ name, bankVaults, others = [], vaultK8s }: Names) {
   const alias = bankVaults === undefined ? undefined : BANK_VAULTS_PREFIX + bankVaults;
+  const rest = vaultK8s === undefined ? others : [...others, VAULT_K8S_PREFIX + vaultK8s];
   return {
     key: PREFIX + name,
     ...(alias === undefined ? {} : { alias }),
-    aliases: alias === undefined ? others : [alias, ...others],
+    aliases: alias === undefined ? rest : [alias, ...rest],
   };
 }
 

@@ -84,11 +84,11 @@ const flagEnv = (on: boolean): string | undefined => (on ? 'true' : undefined);
  * `from-path`). The Bank-Vaults alias is the inverse `mutate: skip` (pod-settings.ts).
  */
 export const INJECT = row(
-  { name: 'inject' },
+  { name: 'inject', vaultK8s: 'agent-inject' },
   {
     setting: 'inject',
     parse: V.bool,
-    docAlias: `\`${BANK_VAULTS_PREFIX}mutate: skip\` (inverse)`,
+    docAlias: `\`${BANK_VAULTS_PREFIX}mutate: skip\` (inverse), \`vault.hashicorp.com/agent-inject\``,
     doc: '`false`: leave the pod alone; `true`: inject every app container even without a reference',
   },
 );
@@ -96,7 +96,7 @@ export const INJECT = row(
 export const BANK_VAULTS_MUTATE = `${BANK_VAULTS_PREFIX}mutate`;
 
 export const VAULT_ADDR = row(
-  { name: 'vault-addr', bankVaults: 'vault-addr' },
+  { name: 'vault-addr', bankVaults: 'vault-addr', vaultK8s: 'service' },
   {
     setting: 'vaultAddr',
     parse: (v, ctx): string => allowedVaultAddr(v, ctx.config),
@@ -108,7 +108,7 @@ export const VAULT_ADDR = row(
   },
 );
 export const ROLE = row(
-  { name: 'role', bankVaults: 'vault-role' },
+  { name: 'role', bankVaults: 'vault-role', vaultK8s: 'role' },
   {
     setting: 'role',
     parse: V.text,
@@ -120,10 +120,10 @@ export const ROLE = row(
   },
 );
 export const AUTH_PATH = row(
-  { name: 'auth-path', bankVaults: 'vault-path' },
+  { name: 'auth-path', bankVaults: 'vault-path', vaultK8s: 'auth-path' },
   {
     setting: 'authPath',
-    parse: V.vaultPath,
+    parse: V.authPath,
     fallback: (ctx) => ctx.config.authPath,
     defaultFlag: '--auth-path',
     env: Env.AUTH_PATH,
@@ -132,7 +132,7 @@ export const AUTH_PATH = row(
   },
 );
 export const AUTH_METHOD = row<'authMethod', AuthMethod>(
-  { name: 'auth-method', bankVaults: 'vault-auth-method' },
+  { name: 'auth-method', bankVaults: 'vault-auth-method', vaultK8s: 'auth-type' },
   {
     setting: 'authMethod',
     parse: V.oneOf(AUTH_METHODS),
@@ -143,7 +143,7 @@ export const AUTH_METHOD = row<'authMethod', AuthMethod>(
   },
 );
 export const NAMESPACE = row(
-  { name: 'namespace', bankVaults: 'vault-namespace' },
+  { name: 'namespace', bankVaults: 'vault-namespace', vaultK8s: 'namespace' },
   {
     setting: 'namespace',
     parse: V.vaultPath,
@@ -155,7 +155,7 @@ export const NAMESPACE = row(
   },
 );
 export const SKIP_VERIFY = row(
-  { name: 'skip-verify', bankVaults: 'vault-skip-verify' },
+  { name: 'skip-verify', bankVaults: 'vault-skip-verify', vaultK8s: 'tls-skip-verify' },
   {
     setting: 'skipVerify',
     parse: skipVerify,
@@ -272,7 +272,7 @@ export const TOKEN_AUDIENCE = row(
   },
 );
 export const CONTAINERS = row(
-  { name: 'containers' },
+  { name: 'containers', vaultK8s: 'agent-inject-containers' },
   {
     setting: 'containers',
     parse: V.list,
@@ -311,7 +311,7 @@ export const SECRET_FILE: Annotation = {
   doc: 'a template (text with `${vault:PATH#KEY}` references, or one `vault:PATH#KEY`) rendered into the file NAME of the secrets directory, on a memory volume, mode 0400 (0440 with an `fsGroup`); any number of them',
 };
 export const SECRETS_DIR = row(
-  { name: 'secrets-dir' },
+  { name: 'secrets-dir', vaultK8s: 'secret-volume-path' },
   {
     setting: 'secretsDir',
     parse: secretsDir,

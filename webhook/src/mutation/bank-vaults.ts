@@ -12,6 +12,8 @@
 import { parseBoolean } from '../../../init-binary/src/contract/index.ts';
 import { ANNOTATIONS, BANK_VAULTS_MUTATE, BANK_VAULTS_PREFIX, PREFIX } from './annotations.ts';
 import { SECRET_FILE_KEY_PREFIX } from './secret-files.ts';
+import { VAULT_K8S_PREFIX } from './annotation-row.ts';
+import { vaultK8sWarnings } from './vault-k8s.ts';
 import { quote } from './values.ts';
 
 const AGENT =
@@ -78,6 +80,13 @@ export const HONOURED: ReadonlySet<string> = new Set([
 
 const OURS: ReadonlySet<string> = new Set(ANNOTATIONS.map((a) => a.key));
 
+/** The vault-k8s names the annotation table reads as aliases (vault-k8s.ts warns of the rest). */
+const VAULT_K8S_HONOURED: ReadonlySet<string> = new Set(
+  ANNOTATIONS.flatMap((a) => a.aliases)
+    .filter((k) => k.startsWith(VAULT_K8S_PREFIX))
+    .map((k) => k.slice(VAULT_K8S_PREFIX.length)),
+);
+
 function bankVaultsWarning(key: string, value: string): string | undefined {
   const name = key.slice(BANK_VAULTS_PREFIX.length);
   if (HONOURED.has(name)) return undefined;
@@ -96,7 +105,7 @@ function bankVaultsWarning(key: string, value: string): string | undefined {
 export function annotationWarnings(
   annotations: Readonly<Record<string, string>> | undefined,
 ): string[] {
-  const out: string[] = [];
+  const out: string[] = vaultK8sWarnings(annotations, VAULT_K8S_HONOURED);
   for (const [key, value] of Object.entries(annotations ?? {})) {
     if (key.startsWith(BANK_VAULTS_PREFIX)) {
       const w = bankVaultsWarning(key, value);

@@ -32,6 +32,7 @@ import { MAX_REFERENCES_PER_POD } from './bounds.ts';
 import type { PodSettings } from './annotations.ts';
 import { describeContainer, type ContainerPosition, type Pod } from './types.ts';
 import { ValueError, quote } from './values.ts';
+import { agentFilesOf, type AgentFiles } from './vault-k8s.ts';
 
 /** The annotations' common start: `vault-inject.dev/secret-file-`. */
 export const SECRET_FILE_KEY_PREFIX = PREFIX + SECRET_FILE_ANNOTATION_PREFIX;
@@ -53,6 +54,7 @@ export function secretsDir(value: string): string | undefined {
 
 /** Whether the pod asks for any secret file (cheap: names only). */
 export function hasSecretFiles(pod: Pod): boolean {
+  // vault-k8s' files need `vault.hashicorp.com/agent-inject: "true"`, an alias of `inject`.
   return Object.keys(pod.metadata?.annotations ?? {}).some((k) =>
     k.startsWith(SECRET_FILE_KEY_PREFIX),
   );
@@ -84,15 +86,45 @@ function secretFilesOf(pod: Pod, dir = DEFAULT_SECRETS_DIR): SecretFilesSpec | u
     }
     files.push([name, template]);
   }
+  const agent = agentFiles(pod, files, problems);
   if (problems.length > 0) {
     throw new WebhookError(ErrorCode.ANNOTATION, problems.join('; '));
   }
-  if (files.length === 0) return undefined;
+  if (files.length === 0 && agent === undefined) return undefined;
+  return specOf(pod, dir, Object.fromEntries(files), agent);
+}
+
+/** The Vault Agent Injector's files (vault-k8s.ts), beside ours under other names. */
+function agentFiles(
+  pod: Pod,
+  files: readonly [string, string][],
+  problems: string[],
+): AgentFiles | undefined {
+  const agent = agentFilesOf(pod.metadata?.annotations, problems);
+  for (const name of Object.keys(agent?.agent ?? {})) {
+    if (files.some(([n]) => n === name)) {
+      problems.push(
+        `${SECRET_FILE_KEY_PREFIX}${name} and a vault.hashicorp.com annotation both write ${name}`,
+      );
+    }
+  }
+  return agent;
+}
+
+function specOf(
+  pod: Pod,
+  dir: string,
+  files: Record<string, string>,
+  agent: AgentFiles | undefined,
+): SecretFilesSpec {
   const fsGroup = pod.spec.securityContext?.['fsGroup'];
+  const modes = agent?.modes ?? {};
   return {
     dir,
     mode: typeof fsGroup === 'number' ? FILE_MODE_FS_GROUP : FILE_MODE,
-    files: Object.fromEntries(files),
+    files,
+    ...(agent === undefined ? {} : { agent: agent.agent }),
+    ...(Object.keys(modes).length === 0 ? {} : { modes }),
   };
 }
 

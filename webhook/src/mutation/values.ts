@@ -125,6 +125,15 @@ function fail(value: string, problem: string): never {
  * version (`secret/data/app#3`, as Bank-Vaults' `vault-env-from-path` takes it, and as the init
  * program reads it); kept as written (trimmed).
  */
+/**
+ * An auth mount path. The Vault Agent Injector's `vault.hashicorp.com/auth-path` (the carrier
+ * `key`) is the whole path, `auth/kubernetes`; ours is the mount, `kubernetes`.
+ */
+export function authPath(value: string, ctx: { readonly key: string }): string | undefined {
+  const vaultK8s = ctx.key.startsWith('vault.hashicorp.com/');
+  return vaultPath(vaultK8s ? value.trim().replace(/^\/*auth\//, '') : value);
+}
+
 export function vaultPaths(value: string): string | undefined {
   const items = list(value);
   if (items === undefined) return undefined;
