@@ -7,7 +7,7 @@ import fjp from 'fast-json-patch';
 import { INIT_PROGRAM, TOKEN_VOLUME_NAME } from '../../../init-binary/src/contract/names.ts';
 import * as A from '../../../webhook/src/mutation/annotations.ts';
 import type { Container, Pod } from '../../../webhook/src/mutation/types.ts';
-import { decodePatch, harness, podReview, postReview } from './helpers.ts';
+import { appPod, decodePatch, harness, podReview, postReview } from './helpers.ts';
 
 const FLAGS = {
   'vault-addr': 'https://vault.vault:8200',
@@ -16,25 +16,8 @@ const FLAGS = {
   'allow-skip-verify': 'true',
 };
 
-function podWith(annotations: Record<string, string>, spec?: Partial<Pod['spec']>): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'p', namespace: 'apps', annotations },
-    spec: {
-      serviceAccountName: 'app',
-      containers: [
-        {
-          name: 'app',
-          image: 'registry.example/app:1',
-          command: ['/app'],
-          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
-        },
-      ],
-      ...spec,
-    },
-  };
-}
+const podWith = (annotations: Record<string, string>, spec?: Partial<Pod['spec']>): Pod =>
+  appPod(annotations, { spec });
 
 interface Reviewed {
   allowed: boolean;

@@ -10,6 +10,7 @@ import { buildAdmissionApp } from '../../../webhook/src/app.ts';
 import { injectionConfig, readFlags, registryConfig } from '../../../webhook/src/config.ts';
 import { createMetrics, type Metrics } from '../../../webhook/src/metrics.ts';
 import type { SourceName, SourceReader } from '../../../webhook/src/mutation/sources.ts';
+import type { Container, EnvVar, Pod } from '../../../webhook/src/mutation/types.ts';
 import type { ImageCommandLookup as CommandLookup } from '../../../webhook/src/registry/image-command.ts';
 import { findCredential } from '../../../webhook/src/registry/oci/docker-config.ts';
 import {
@@ -242,6 +243,29 @@ export function podReview(object: unknown, fields: Record<string, unknown> = {})
 /** A Pod named `p` (or as `metadata` says) that runs these containers. */
 export function podOf(containers: unknown[], metadata: Record<string, unknown> = { name: 'p' }) {
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec: { containers } };
+}
+
+/**
+ * A pod `p` in namespace `apps` (service account `app`) whose container `app` reads one reference
+ * (`DB`) plus `env`; then `containers`; `spec` over the rest.
+ */
+export function appPod(
+  annotations: Record<string, string> = {},
+  more: { env?: EnvVar[]; containers?: Container[]; spec?: Partial<Pod['spec']> } = {},
+): Pod {
+  const { env = [], containers = [], spec = {} } = more;
+  const app: Container = {
+    name: 'app',
+    image: 'registry.example/app:1',
+    command: ['/app'],
+    env: [{ name: 'DB', value: 'vault:secret/data/app#db' }, ...env],
+  };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'p', namespace: 'apps', annotations },
+    spec: { serviceAccountName: 'app', containers: [app, ...containers], ...spec },
+  };
 }
 
 /** One review through an admission app of its own, closed once it has answered. */

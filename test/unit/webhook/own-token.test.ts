@@ -5,32 +5,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fjp from 'fast-json-patch';
 import type { EnvVar, Pod } from '../../../webhook/src/mutation/types.ts';
-import { decodePatch, fakeReader, harness, podReview, postReview } from './helpers.ts';
+import { appPod, decodePatch, fakeReader, harness, podReview, postReview } from './helpers.ts';
 
-function podWith(env: EnvVar[], annotations: Record<string, string> = {}): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'p', namespace: 'apps', annotations },
-    spec: {
-      serviceAccountName: 'app',
-      containers: [
-        {
-          name: 'app',
-          image: 'registry.example/app:1',
-          command: ['/app'],
-          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }, ...env],
-        },
-        {
-          name: 'side',
-          image: 'registry.example/side:1',
-          command: ['/side'],
-          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
-        },
-      ],
-    },
-  };
-}
+const SIDE = {
+  name: 'side',
+  image: 'registry.example/side:1',
+  command: ['/side'],
+  env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
+};
+const podWith = (env: EnvVar[], annotations: Record<string, string> = {}): Pod =>
+  appPod(annotations, { env, containers: [SIDE] });
 
 async function methods(pod: Pod, flags: Record<string, string> = {}) {
   const h = harness(flags, fakeReader({ secrets: {}, configmaps: {} }));

@@ -11,7 +11,7 @@ import { initEnv } from '../../../webhook/src/mutation/mutate.ts';
 import { podSettings } from '../../../webhook/src/mutation/pod-settings.ts';
 import type { InjectionConfig } from '../../../webhook/src/mutation/settings.ts';
 import type { Pod } from '../../../webhook/src/mutation/types.ts';
-import { decodePatch, harness, podReview, postReview } from './helpers.ts';
+import { appPod, decodePatch, harness, podReview, postReview } from './helpers.ts';
 
 type Env = Record<string, string>;
 
@@ -31,24 +31,7 @@ function refusal(argv: string[], env: Env = {}): string {
   assert.fail('the configuration was accepted');
 }
 
-function pod(annotations: Record<string, string> = {}): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'p', namespace: 'apps', annotations },
-    spec: {
-      serviceAccountName: 'app',
-      containers: [
-        {
-          name: 'app',
-          image: 'registry.example/app:1',
-          command: ['/app'],
-          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
-        },
-      ],
-    },
-  };
-}
+const pod = (annotations: Record<string, string> = {}): Pod => appPod(annotations);
 
 /** The init env the pod gets, as name → value. */
 function envOf(p: Pod, c: InjectionConfig): Record<string, string> {

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fjp from 'fast-json-patch';
 import { readFlags, injectionConfig } from '../../../webhook/src/config.ts';
-import type { Pod } from '../../../webhook/src/mutation/types.ts';
+import type { EnvVar, Pod } from '../../../webhook/src/mutation/types.ts';
 import { normalVaultAddr, vaultAddrProblem } from '../../../webhook/src/mutation/vault-addr.ts';
-import { decodePatch, harness, podReview, postReview } from './helpers.ts';
+import { appPod, decodePatch, harness, podReview, postReview } from './helpers.ts';
 
 const SAME: [string, string][] = [
   ['HTTPS://VAULT.Example:8200', 'https://vault.example:8200'],
@@ -95,27 +95,8 @@ describe('allowlist entries refused at start', () => {
   });
 });
 
-function pod(
-  annotations: Record<string, string>,
-  env: { name: string; value: string }[] = [],
-): Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'p', namespace: 'apps', annotations },
-    spec: {
-      serviceAccountName: 'app',
-      containers: [
-        {
-          name: 'app',
-          image: 'registry.example/app:1',
-          command: ['/app'],
-          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }, ...env],
-        },
-      ],
-    },
-  };
-}
+const pod = (annotations: Record<string, string>, env: EnvVar[] = []): Pod =>
+  appPod(annotations, { env });
 
 async function review(p: Pod, flags: Record<string, string>) {
   const h = harness(flags);
