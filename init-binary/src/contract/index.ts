@@ -12,3 +12,4 @@ export * from './templates.ts';
 export * from './values.ts';
 export * from './proxy.ts';
 export * from './secret-files.ts';
+export * from './refresh.ts';

@@ -1,0 +1,109 @@
+/**
+ * The refresh rows of the annotation table (annotations.ts): `refresh-interval`, `reload` and
+ * `reload-signal` (contract/refresh.ts, docs/init-program.md#refresh). Any of them makes the init
+ * program a daemon; an explicit `daemon: "false"` with one of them, or `reload: restart` with a
+ * signal, denies the pod naming both annotations.
+ */
+import {
+  Env,
+  RELOAD_MODES,
+  RELOAD_SIGNALS,
+  parseRefreshInterval,
+  parseReloadMode,
+  parseReloadSignal,
+  type ReloadMode,
+  type ReloadSignal,
+} from '../../../init-binary/src/contract/index.ts';
+import { ErrorCode, WebhookError } from '../errors.ts';
+import { row, type Annotation } from './annotation-row.ts';
+import * as V from './values.ts';
+
+function refreshInterval(value: string): string | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  const ms = parseRefreshInterval(v);
+  if (typeof ms !== 'number') throw new V.ValueError(`${V.quote(v)} ${ms.problem}`);
+  return v;
+}
+
+function reloadMode(value: string): ReloadMode | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  const mode = parseReloadMode(v);
+  if (mode === undefined) {
+    throw new V.ValueError(`${V.quote(v)} is not one of ${RELOAD_MODES.join(', ')}`);
+  }
+  return mode;
+}
+
+function reloadSignal(value: string): ReloadSignal | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  const signal = parseReloadSignal(v);
+  if (signal === undefined) {
+    throw new V.ValueError(`${V.quote(v)} is not one of ${RELOAD_SIGNALS.join(', ')}`);
+  }
+  return signal;
+}
+
+export const REFRESH_INTERVAL = row(
+  { name: 'refresh-interval' },
+  {
+    setting: 'refreshInterval',
+    parse: refreshInterval,
+    env: Env.REFRESH_INTERVAL,
+    doc: 'daemon mode (implied): re-read the secrets behind the files and the environment this often (a Go duration, at least `1s`); a changed file is rewritten atomically and the app told (`reload`)',
+  },
+);
+export const RELOAD = row(
+  { name: 'reload' },
+  {
+    setting: 'reload',
+    parse: reloadMode,
+    env: Env.RELOAD,
+    doc: '`signal`: send `reload-signal` (default SIGHUP) when a file changed; `restart`: stop the app (SIGTERM, then SIGKILL) and start it with the new files and environment; implies daemon mode',
+  },
+);
+export const RELOAD_SIGNAL = row(
+  { name: 'reload-signal' },
+  {
+    setting: 'reloadSignal',
+    parse: reloadSignal,
+    env: Env.RELOAD_SIGNAL,
+    doc: `the signal sent to the app when a file changed: ${RELOAD_SIGNALS.join(', ')}; implies daemon mode`,
+  },
+);
+
+/** The rows, in the order annotations.ts reads them. */
+export const REFRESH_ROWS = [REFRESH_INTERVAL, RELOAD, RELOAD_SIGNAL] as const;
+
+interface RefreshSettings {
+  readonly daemon: boolean;
+  readonly reload?: ReloadMode;
+  readonly reloadSignal?: ReloadSignal;
+}
+
+/**
+ * Denies what the refresh rows cannot mean together; `found` is the annotation as the pod wrote it
+ * (undefined: not written), `daemon` the `daemon` row.
+ */
+export function checkRefresh(
+  s: RefreshSettings,
+  found: (a: Annotation) => string | undefined,
+  daemon: Annotation,
+): void {
+  const deny = (message: string): never => {
+    throw new WebhookError(ErrorCode.ANNOTATION, message);
+  };
+  if (s.reload === 'restart' && s.reloadSignal !== undefined) {
+    deny(
+      `annotation ${found(RELOAD) ?? RELOAD.key}: restart does not send a signal; remove ${found(RELOAD_SIGNAL) ?? RELOAD_SIGNAL.key}`,
+    );
+  }
+  const daemonKey = found(daemon);
+  if (daemonKey === undefined || s.daemon) return;
+  const refresh = REFRESH_ROWS.map((r) => found(r)).find((k) => k !== undefined);
+  if (refresh !== undefined) {
+    deny(`annotation ${refresh}: refresh needs daemon mode, but ${daemonKey} is "false"`);
+  }
+}
