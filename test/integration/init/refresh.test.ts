@@ -115,6 +115,12 @@ describe('refresh against OpenBao', () => {
     assert.notEqual(st.ino, inode, 'replaced by rename');
     assert.equal(st.mode & 0o777, 0o400);
     assert.deepEqual(readdirSync(f.dir), ['app.conf'], 'no temporary file left');
+    // The daemon's resident memory after a refresh (docs/init-program.md#refresh reports it).
+    const rssKb = Number(
+      /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${run.pid}/status`, 'utf8'))?.[1],
+    );
+    console.log(`# daemon RSS after a refresh: ${rssKb} kB`);
+    assert.ok(rssKb > 0 && rssKb < 128 * 1024, `daemon RSS ${rssKb} kB`);
     const r = await stop(run);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1, 'the app was never restarted');
     assert.equal(r.stdout.match(/^GOT_HUP$/gm)?.length, 1, 'one signal for one change');
