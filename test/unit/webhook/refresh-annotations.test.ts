@@ -9,7 +9,7 @@ import { decodePatch, harness, podReview, postReview } from './helpers.ts';
 
 const FLAGS = { 'vault-addr': 'https://vault.vault:8200' };
 
-function podWith(annotations: Record<string, string>): Pod {
+function podWith(annotations: Record<string, string>, own: Record<string, string> = {}): Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -20,7 +20,10 @@ function podWith(annotations: Record<string, string>): Pod {
           name: 'app',
           image: 'registry.example/app:1',
           command: ['/app'],
-          env: [{ name: 'DB', value: 'vault:secret/data/app#db' }],
+          env: [
+            { name: 'DB', value: 'vault:secret/data/app#db' },
+            ...Object.entries(own).map(([name, value]) => ({ name, value })),
+          ],
         },
       ],
     },
@@ -88,6 +91,12 @@ describe('refresh annotations', () => {
         'annotation vault-inject.dev/refresh-interval: refresh needs daemon mode, but vault.security.banzaicloud.io/vault-env-daemon is "false"',
       ],
     ];
+    const own = await review(podWith({}, { VAULT_INJECT_RELOAD_SIGNAL: 'KILL' }));
+    assert.equal(own.allowed, false);
+    assert.match(
+      own.message ?? '',
+      /container "app", env VAULT_INJECT_RELOAD_SIGNAL: "KILL" is not one of SIGHUP/,
+    );
     for (const [annotations, message] of cases) {
       const r = await review(podWith(annotations));
       assert.equal(r.allowed, false, JSON.stringify(annotations));

@@ -52,6 +52,7 @@ export const REFRESH_INTERVAL = row(
     setting: 'refreshInterval',
     parse: refreshInterval,
     env: Env.REFRESH_INTERVAL,
+    own: 'check',
     doc: 'daemon mode (implied): re-read the secrets behind the files and the environment this often (a Go duration, at least `1s`); a changed file is rewritten atomically and the app told (`reload`)',
   },
 );
@@ -61,6 +62,7 @@ export const RELOAD = row(
     setting: 'reload',
     parse: reloadMode,
     env: Env.RELOAD,
+    own: 'check',
     doc: '`signal`: send `reload-signal` (default SIGHUP) when a file changed; `restart`: stop the app (SIGTERM, then SIGKILL) and start it with the new files and environment; implies daemon mode',
   },
 );
@@ -70,6 +72,7 @@ export const RELOAD_SIGNAL = row(
     setting: 'reloadSignal',
     parse: reloadSignal,
     env: Env.RELOAD_SIGNAL,
+    own: 'check',
     doc: `the signal sent to the app when a file changed: ${RELOAD_SIGNALS.join(', ')}; implies daemon mode`,
   },
 );
