@@ -39,7 +39,8 @@ async function review(pod: Pod) {
   const env = Object.fromEntries(
     (after.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]),
   );
-  return { allowed: response.allowed as boolean, message: response.status?.message, env };
+  const warnings: string[] = response.warnings ?? [];
+  return { allowed: response.allowed as boolean, message: response.status?.message, env, warnings };
 }
 
 describe('refresh annotations', () => {
@@ -59,6 +60,24 @@ describe('refresh annotations', () => {
     );
     assert.equal(restart.env['VAULT_INJECT_RELOAD'], 'restart');
     assert.equal(restart.env['VAULT_ENV_DAEMON'], 'true');
+  });
+
+  it('warns when a signal can never be sent: no secret file to signal a change of', async () => {
+    const none = await review(podWith({ 'vault-inject.dev/reload-signal': 'SIGUSR1' }));
+    assert.equal(none.allowed, true);
+    assert.deepEqual(none.warnings, [
+      'annotation vault-inject.dev/reload-signal has no effect: the pod has no secret file to signal a change of; environment values reach the app only with vault-inject.dev/reload: restart',
+    ]);
+    const withFile = await review(
+      podWith({
+        'vault-inject.dev/reload': 'signal',
+        'vault-inject.dev/secret-file-a.conf': 'vault:secret/data/app#db',
+      }),
+    );
+    assert.equal(withFile.allowed, true, withFile.message);
+    assert.deepEqual(withFile.warnings, []);
+    const restart = await review(podWith({ 'vault-inject.dev/reload': 'restart' }));
+    assert.deepEqual(restart.warnings, []);
   });
 
   it('denies a bad value, restart with a signal, and daemon "false", naming the annotation', async () => {

@@ -72,7 +72,7 @@ export function podSettings(
     if (setting !== undefined) settings[row.setting] = setting;
   }
   const out = settings as A.PodSettings;
-  checkRefresh(out, (a) => A.readAnnotation(an, a)?.key, A.DAEMON);
+  checkRefresh(out, { annotations: an, daemon: A.DAEMON, warnings });
   return tokenAuth(pod, withRole(pod, out, { namespace, warnings }), warnings);
 }
 

@@ -17,6 +17,7 @@ import {
 import { ErrorCode, WebhookError } from '../errors.ts';
 import { row, type Annotation } from './annotation-row.ts';
 import * as V from './values.ts';
+import { SECRET_FILE_KEY_PREFIX } from './secret-files.ts';
 
 function refreshInterval(value: string): string | undefined {
   const v = value.trim();
@@ -86,15 +87,21 @@ interface RefreshSettings {
   readonly reloadSignal?: ReloadSignal;
 }
 
+interface RefreshContext {
+  readonly annotations: Readonly<Record<string, string>> | undefined;
+  /** The `daemon` row (annotations.ts, which imports this file). */
+  readonly daemon: Annotation;
+  readonly warnings: string[];
+}
+
 /**
- * Denies what the refresh rows cannot mean together; `found` is the annotation as the pod wrote it
- * (undefined: not written), `daemon` the `daemon` row.
+ * Denies what the refresh rows cannot mean together; warns about a signal that can never be sent
+ * (no secret file: an env value reaches the app only with `reload: restart`).
  */
-export function checkRefresh(
-  s: RefreshSettings,
-  found: (a: Annotation) => string | undefined,
-  daemon: Annotation,
-): void {
+export function checkRefresh(s: RefreshSettings, ctx: RefreshContext): void {
+  const an = ctx.annotations ?? {};
+  const found = (a: Annotation): string | undefined =>
+    [a.key, ...a.aliases].find((k) => an[k] !== undefined);
   const deny = (message: string): never => {
     throw new WebhookError(ErrorCode.ANNOTATION, message);
   };
@@ -103,10 +110,16 @@ export function checkRefresh(
       `annotation ${found(RELOAD) ?? RELOAD.key}: restart does not send a signal; remove ${found(RELOAD_SIGNAL) ?? RELOAD_SIGNAL.key}`,
     );
   }
-  const daemonKey = found(daemon);
-  if (daemonKey === undefined || s.daemon) return;
+  const daemonKey = found(ctx.daemon);
   const refresh = REFRESH_ROWS.map((r) => found(r)).find((k) => k !== undefined);
-  if (refresh !== undefined) {
+  if (refresh !== undefined && daemonKey !== undefined && !s.daemon) {
     deny(`annotation ${refresh}: refresh needs daemon mode, but ${daemonKey} is "false"`);
+  }
+  const signal = found(RELOAD_SIGNAL) ?? (s.reload === 'signal' ? found(RELOAD) : undefined);
+  const files = Object.keys(an).some((k) => k.startsWith(SECRET_FILE_KEY_PREFIX));
+  if (signal !== undefined && !files) {
+    ctx.warnings.push(
+      `annotation ${signal} has no effect: the pod has no secret file to signal a change of; environment values reach the app only with ${RELOAD.key}: restart`,
+    );
   }
 }
