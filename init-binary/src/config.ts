@@ -22,6 +22,15 @@ import { ConfigError } from './errors.ts';
 import { LOGIN_VALUE } from './contract/references.ts';
 import { proxyConfigFromEnv, type ProxyConfig } from './contract/proxy.ts';
 import { decodeSecretFiles, type SecretFilesSpec } from './contract/secret-files.ts';
+import {
+  RELOAD_MODES,
+  RELOAD_SIGNALS,
+  parseRefreshInterval,
+  parseReloadMode,
+  parseReloadSignal,
+  reloadOf,
+  type Reload,
+} from './contract/refresh.ts';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -69,6 +78,16 @@ export interface Config {
   readonly transitBatchSize: number;
   /** The secret files to render before exec (files.ts); undefined when there are none. */
   readonly secretFiles: SecretFilesSpec | undefined;
+  /** Daemon refresh (refresh.ts); any of its settings implies daemon mode. */
+  readonly refresh: RefreshConfig;
+}
+
+export interface RefreshConfig {
+  /** How often to re-read the secrets; undefined: only re-issue what expires. */
+  readonly intervalMs: number | undefined;
+  readonly reload: Reload;
+  /** Whether any refresh setting was given (it implies daemon mode). */
+  readonly asked: boolean;
 }
 
 /** Parses the settings. Throws ConfigError naming the variable for a value it cannot use. */
@@ -112,7 +131,14 @@ export function parseConfig(env: Environment): Config {
     envDelayMs: parseDelay(get(Env.ENV_DELAY)),
     transitBatchSize: parseBatchSize(get(Env.TRANSIT_BATCH_SIZE)),
     secretFiles: parseSecretFiles(get(Env.SECRET_FILES)),
+    refresh: parseRefresh(get),
   };
+  if (config.refresh.asked && !config.daemon) {
+    if (get(Env.ENV_DAEMON) !== undefined) {
+      throw new ConfigError(`${Env.ENV_DAEMON} is false, but a refresh setting needs daemon mode`);
+    }
+    return Object.freeze({ ...config, daemon: true });
+  }
   return Object.freeze(config);
 }
 
@@ -140,6 +166,34 @@ function parseProxy(env: Environment): ProxyConfig | undefined {
     // The message names the variable, never its value (it may hold the proxy's password).
     throw new ConfigError((cause as Error).message, { cause });
   }
+}
+
+function parseRefresh(get: (name: EnvName) => string | undefined): RefreshConfig {
+  const rawInterval = get(Env.REFRESH_INTERVAL);
+  const rawMode = get(Env.RELOAD);
+  const rawSignal = get(Env.RELOAD_SIGNAL);
+  let intervalMs: number | undefined;
+  if (rawInterval !== undefined) {
+    const ms = parseRefreshInterval(rawInterval);
+    if (typeof ms !== 'number') {
+      throw new ConfigError(`${Env.REFRESH_INTERVAL} "${rawInterval}" ${ms.problem}`);
+    }
+    intervalMs = Math.min(ms, MAX_TIMER_MS);
+  }
+  const mode = rawMode === undefined ? undefined : parseReloadMode(rawMode);
+  if (rawMode !== undefined && mode === undefined) {
+    throw new ConfigError(`${Env.RELOAD} "${rawMode}" is not one of ${RELOAD_MODES.join(', ')}`);
+  }
+  const signal = rawSignal === undefined ? undefined : parseReloadSignal(rawSignal);
+  if (rawSignal !== undefined && signal === undefined) {
+    throw new ConfigError(
+      `${Env.RELOAD_SIGNAL} "${rawSignal}" is not one of ${RELOAD_SIGNALS.join(', ')}`,
+    );
+  }
+  const reload = reloadOf(mode, signal);
+  if ('problem' in reload) throw new ConfigError(`${Env.RELOAD}: ${reload.problem}`);
+  const asked = rawInterval !== undefined || rawMode !== undefined || rawSignal !== undefined;
+  return { intervalMs, reload, asked };
 }
 
 function parseSecretFiles(raw: string | undefined): SecretFilesSpec | undefined {

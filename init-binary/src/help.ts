@@ -69,6 +69,15 @@ export const SETTINGS_HELP: Readonly<Record<EnvName, SettingHelp>> = {
     default: '',
     help: 'the secret files to render before CMD (written by the webhook from its annotations)',
   },
+  [Env.REFRESH_INTERVAL]: {
+    default: '',
+    help: 'daemon mode: resolve the files and environment again this often (e.g. 5m)',
+  },
+  [Env.RELOAD]: {
+    default: '',
+    help: 'on a change: signal (send the reload signal) or restart (the app, with the new environment)',
+  },
+  [Env.RELOAD_SIGNAL]: { default: '', help: 'the signal sent on a change (e.g. SIGHUP)' },
 };
 
 /** Whether `args` ask for help: `--help` alone, unless a command of that name exists. */

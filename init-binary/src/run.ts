@@ -16,9 +16,12 @@ import {
 import { ConfigError, UnavailableError } from './errors.ts';
 import { fileReferences, splitFiles, writeSecretFiles } from './files.ts';
 import { agentTemplates, renderAgentFiles } from './agent-files.ts';
-import { spawnApp, stackLimitBytes, type execApp } from './exec.ts';
+import { spawnApp, stackLimitBytes, type RunningApp, type execApp } from './exec.ts';
 import { createLogger, uptimeMs, type Logger } from './log.ts';
-import { resolve, type ResolveResult } from './resolve.ts';
+import { resolve, type Reference, type ResolveResult } from './resolve.ts';
+import { realClock, startRefresh, type Rendered } from './refresh.ts';
+import { managedApp } from './refresh-app.ts';
+import { secretCache, writeKeysOf, type SecretCache } from './refresh-cache.ts';
 import type { VaultSession } from './vault/client.ts';
 import { Env } from './contract/names.ts';
 
@@ -75,29 +78,30 @@ export async function run(
   const agentFiles = agentTemplates(secretFiles);
 
   let session: VaultSession | undefined;
+  let cache: SecretCache | undefined;
   let resolved: ResolveResult = { values: new Map(), skipped: [], leases: [] };
   let agentContents = new Map<string, string>();
+  const input = {
+    variables: [...references, ...files],
+    fromPaths: config.fromPaths,
+    explicitNames: new Set(Object.keys(env)),
+    ignoreMissing: config.ignoreMissing,
+    transitConfigured: config.transitKeyId !== undefined,
+  };
   const needed = references.length + files.length + agentFiles.length + config.fromPaths.length > 0;
   if (needed || config.loginPassthrough) {
     const deadline = AbortSignal.timeout(config.clientTimeoutMs);
     const work = (async () => {
       session = await deps.openSession(config, deadline, log);
+      // A daemon resolves through the cache that tells a refresh what to read again.
+      cache = daemon ? daemonCache(session, reissued(config, input), now) : undefined;
+      // vault-k8s templates render beside the env's reads, sharing them; rendered once, at start.
       const agent = renderAgentFiles(agentFiles, session, {
         ignoreMissing: config.ignoreMissing,
         log,
       });
       agent.catch(() => undefined);
-      const envResult = await resolve(
-        {
-          variables: [...references, ...files],
-          fromPaths: config.fromPaths,
-          explicitNames: new Set(Object.keys(env)),
-          ignoreMissing: config.ignoreMissing,
-          transitConfigured: config.transitKeyId !== undefined,
-        },
-        session.api,
-        log,
-      );
+      const envResult = await resolve(input, cache?.api ?? session.api, log);
       agentContents = await agent;
       return envResult;
     })();
@@ -107,12 +111,11 @@ export async function run(
   resolved = rendered.env;
   const contents = new Map([...rendered.contents, ...agentContents]);
   writeSecretFiles(secretFiles, contents, { log, isMemory: deps.isMemory });
+  const envInput = { env, config, token: session?.login.token };
   const appEnv = appEnvironment({
-    env,
-    config,
+    ...envInput,
     values: resolved.values,
     skipped: resolved.skipped,
-    token: session?.login.token,
   });
   log.debug('handing over to the app', {
     variables: resolved.values.size,
@@ -126,8 +129,74 @@ export async function run(
   if (!daemon && deps.canExecve()) deps.execve(file, argv, appEnv);
 
   const app = spawnApp(file, argv, appEnv, log);
-  if (!daemon || session === undefined) return app.exited;
-  return supervise({ app, log, renewables: renewables(session, resolved, config, deps) });
+  if (session === undefined || cache === undefined) return app.exited;
+  const [live, kept] = [session, cache];
+  const start = (values: ResolveResult): RunningApp => {
+    const next = appEnvironment({ ...envInput, values: values.values, skipped: values.skipped });
+    checkExecArgs(file, argv, next, deps.stackLimitBytes ?? stackLimitBytes);
+    return spawnApp(file, argv, next, log);
+  };
+  const render = async (): Promise<Rendered> => {
+    const deadline = AbortSignal.timeout(config.clientTimeoutMs);
+    live.http.setDeadline(deadline, config.clientTimeoutMs);
+    kept.nextRound();
+    return splitFiles(await withinDeadline(resolve(input, kept.api, log), deadline, config), files);
+  };
+  const initial = { env: resolved, contents: rendered.contents };
+  return stayDaemon(
+    { app, start, render, initial, session: live, cache: kept },
+    { config, deps, log, now },
+  );
+}
+
+interface DaemonParts {
+  readonly app: RunningApp;
+  readonly start: (values: ResolveResult) => RunningApp;
+  readonly render: () => Promise<Rendered>;
+  readonly initial: Rendered;
+  readonly session: VaultSession;
+  readonly cache: SecretCache;
+}
+
+/** Daemon mode: the app supervised (daemon.ts), its files and environment refreshed. */
+function stayDaemon(
+  p: DaemonParts,
+  ctx: { config: Config; deps: RunDependencies; log: Logger; now: () => number },
+): Promise<number> {
+  const { config, deps, log } = ctx;
+  const secretFiles = config.secretFiles;
+  const app = managedApp({ first: p.app, log, start: p.start });
+  const refresh = startRefresh({
+    intervalMs: config.refresh.intervalMs,
+    reload: config.refresh.reload,
+    initial: p.initial,
+    render: p.render,
+    writeFile: (name, content) =>
+      writeSecretFiles(secretFiles, new Map([[name, content]]), { log, isMemory: deps.isMemory }),
+    app,
+    nextDue: () => p.cache.nextDue(),
+    log,
+    clock: { ...realClock, now: ctx.now },
+  });
+  // A lease the cache replaces before it ends needs no renewal, nor stops the app.
+  const replaced = p.cache.reissuedLeaseIds();
+  const leases = p.initial.env.leases.filter((l) => !replaced.has(l.id));
+  const renew = renewables(p.session, { ...p.initial.env, leases }, config, deps);
+  return supervise({ app, log, renewables: renew }).finally(() => refresh.stop());
+}
+
+/** A daemon's cache: each refresh reads through a fresh read-once api of the session. */
+function daemonCache(session: VaultSession, reissue: Set<string>, now: () => number) {
+  const fresh = session.reread ?? ((): VaultSession['api'] => session.api);
+  return secretCache(session.api, { reissue, now, fresh });
+}
+
+/** The writes a daemon does again before they expire: those whose value reaches the app. */
+function reissued(config: Config, input: { variables: readonly Reference[] }): Set<string> {
+  const reachApp = input.variables.filter(
+    (v) => config.refresh.reload.kind === 'restart' || 'file' in v,
+  );
+  return writeKeysOf(reachApp);
 }
 
 /** Names (never values) the Bank-Vaults settings present that this program does not act on. */

@@ -14,3 +14,4 @@ export * from './proxy.ts';
 export * from './secret-files.ts';
 export * from './agent-template.ts';
 export * from './agent-render.ts';
+export * from './refresh.ts';

@@ -54,6 +54,10 @@ export const Env = {
   TRANSIT_BATCH_SIZE: 'VAULT_TRANSIT_BATCH_SIZE',
   /** The secret files to render (contract/secret-files.ts); written by the webhook only. */
   SECRET_FILES: 'VAULT_INJECT_SECRET_FILES',
+  /** Daemon refresh (contract/refresh.ts): how often, and how the app learns of a change. */
+  REFRESH_INTERVAL: 'VAULT_INJECT_REFRESH_INTERVAL',
+  RELOAD: 'VAULT_INJECT_RELOAD',
+  RELOAD_SIGNAL: 'VAULT_INJECT_RELOAD_SIGNAL',
 } as const;
 export type EnvName = (typeof Env)[keyof typeof Env];
 

@@ -9,10 +9,15 @@ import { uptimeMs, type Logger } from '../log.ts';
 import type { Lease, Secret, SecretApi } from '../resolve.ts';
 import { login, type LoginResult } from './auth.ts';
 import { createVaultHttp, type VaultHttp } from './http.ts';
-import { mountLookup, readSecret, record, toSecret } from './kv.ts';
+import { mountLookup, readSecret, record, toSecret, type MountLookup } from './kv.ts';
 
 export interface VaultSession {
   readonly api: SecretApi;
+  /**
+   * The api again with its own read-once cache, for a later resolution (a daemon's refresh): every
+   * path is read anew; the mounts already looked up are kept.
+   */
+  readonly reread?: () => SecretApi;
   readonly login: LoginResult;
   readonly http: VaultHttp;
   /** `http` with the GETs `api` makes shared (readOnce): a template's read of a path it reads. */
@@ -46,12 +51,22 @@ export async function openSession(
     ttlSeconds: result.ttlSeconds,
     atMs: uptimeMs(),
   });
-  const reads = readOnce(http);
-  return { api: secretApi(reads, http, config), login: result, http, reads };
+  const lookups = readOnce(http);
+  const mounts = mountLookup(lookups);
+  return {
+    api: secretApi(http, config, { reads: lookups, mounts }),
+    reread: () => secretApi(http, config, { reads: readOnce(http), mounts }),
+    login: result,
+    http,
+    reads: lookups,
+  };
 }
 
-function secretApi(reads: VaultHttp, http: VaultHttp, config: Config): SecretApi {
-  const mounts = mountLookup(reads);
+function secretApi(
+  http: VaultHttp,
+  config: Config,
+  { reads, mounts }: { reads: VaultHttp; mounts: MountLookup },
+): SecretApi {
   return {
     read: (path, version) => readSecret(reads, path, version, mounts),
     write: async (path: string, body: Readonly<Record<string, unknown>>): Promise<Secret> =>

@@ -39,6 +39,7 @@ import type { Delivery } from './settings.ts';
 import * as V from './values.ts';
 import { allowedVaultAddr } from './vault-addr.ts';
 import { SECRET_FILE_KEY_PREFIX, secretsDir } from './secret-files.ts';
+import { REFRESH_ROWS } from './refresh-rows.ts';
 
 export { BANK_VAULTS_PREFIX, PREFIX } from './annotation-row.ts';
 export type { Annotation, Context, SettingRow } from './annotation-row.ts';
@@ -76,7 +77,6 @@ function skipVerifyOwn(value: string | undefined, ctx: Context): string | undefi
   skipVerifyIgnored(ctx);
   return 'false';
 }
-
 const flagEnv = (on: boolean): string | undefined => (on ? 'true' : undefined);
 
 /**
@@ -279,7 +279,6 @@ export const CONTAINERS = row(
     doc: 'comma list of container names to inject; default: every container with a reference',
   },
 );
-
 function delivery(value: string): Delivery {
   const v = value.trim().toLowerCase();
   if (v === 'image' || v === 'emptydir') return v;
@@ -369,6 +368,7 @@ export const SETTINGS = [
   REGISTRY_SKIP_VERIFY,
   SECRETS_DIR,
   SECRET_FILES_INIT,
+  ...REFRESH_ROWS,
 ] as const;
 
 type Row = (typeof SETTINGS)[number];

@@ -9,6 +9,7 @@ import { isTemplate, renderRole } from './role-template.ts';
 import type { InjectionConfig } from './settings.ts';
 import type { Pod } from './types.ts';
 import { ValueError, bool } from './values.ts';
+import { checkRefresh } from './refresh-rows.ts';
 
 export type { PodSettings } from './annotations.ts';
 
@@ -71,6 +72,7 @@ export function podSettings(
     if (setting !== undefined) settings[row.setting] = setting;
   }
   const out = settings as A.PodSettings;
+  checkRefresh(out, { annotations: an, daemon: A.DAEMON, warnings });
   return tokenAuth(pod, withRole(pod, out, { namespace, warnings }), warnings);
 }
 

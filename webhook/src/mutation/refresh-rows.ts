@@ -1,0 +1,131 @@
+/**
+ * The refresh rows of the annotation table (annotations.ts): `refresh-interval`, `reload` and
+ * `reload-signal` (contract/refresh.ts, docs/init-program.md#refresh). Any of them makes the init
+ * program a daemon; an explicit `daemon: "false"` with one of them, or `reload: restart` with a
+ * signal, denies the pod naming both annotations.
+ */
+import {
+  Env,
+  RELOAD_MODES,
+  RELOAD_SIGNALS,
+  parseRefreshInterval,
+  parseReloadMode,
+  parseReloadSignal,
+  type ReloadMode,
+  type ReloadSignal,
+} from '../../../init-binary/src/contract/index.ts';
+import { ErrorCode, WebhookError } from '../errors.ts';
+import { VAULT_K8S_PREFIX, row, type Annotation } from './annotation-row.ts';
+import * as V from './values.ts';
+import { SECRET_FILE_KEY_PREFIX } from './secret-files.ts';
+
+const VAULT_K8S_SECRET_PREFIX = `${VAULT_K8S_PREFIX}agent-inject-secret-`;
+
+function refreshInterval(value: string): string | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  const ms = parseRefreshInterval(v);
+  if (typeof ms !== 'number') throw new V.ValueError(`${V.quote(v)} ${ms.problem}`);
+  return v;
+}
+
+function reloadMode(value: string): ReloadMode | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  const mode = parseReloadMode(v);
+  if (mode === undefined) {
+    throw new V.ValueError(`${V.quote(v)} is not one of ${RELOAD_MODES.join(', ')}`);
+  }
+  return mode;
+}
+
+function reloadSignal(value: string): ReloadSignal | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  const signal = parseReloadSignal(v);
+  if (signal === undefined) {
+    throw new V.ValueError(`${V.quote(v)} is not one of ${RELOAD_SIGNALS.join(', ')}`);
+  }
+  return signal;
+}
+
+export const REFRESH_INTERVAL = row(
+  { name: 'refresh-interval' },
+  {
+    setting: 'refreshInterval',
+    parse: refreshInterval,
+    env: Env.REFRESH_INTERVAL,
+    own: 'check',
+    doc: 'daemon mode (implied): re-read the secrets behind the files and the environment this often (a Go duration, at least `1s`); a changed file is rewritten atomically and the app told (`reload`)',
+  },
+);
+export const RELOAD = row(
+  { name: 'reload' },
+  {
+    setting: 'reload',
+    parse: reloadMode,
+    env: Env.RELOAD,
+    own: 'check',
+    doc: '`signal`: send `reload-signal` (default SIGHUP) when a file changed; `restart`: stop the app (SIGTERM, then SIGKILL) and start it with the new files and environment; implies daemon mode',
+  },
+);
+export const RELOAD_SIGNAL = row(
+  { name: 'reload-signal' },
+  {
+    setting: 'reloadSignal',
+    parse: reloadSignal,
+    env: Env.RELOAD_SIGNAL,
+    own: 'check',
+    doc: `the signal sent to the app when a file changed: ${RELOAD_SIGNALS.join(', ')}; implies daemon mode`,
+  },
+);
+
+/** The rows, in the order annotations.ts reads them. */
+export const REFRESH_ROWS = [REFRESH_INTERVAL, RELOAD, RELOAD_SIGNAL] as const;
+
+interface RefreshSettings {
+  readonly daemon: boolean;
+  readonly reload?: ReloadMode;
+  readonly reloadSignal?: ReloadSignal;
+}
+
+interface RefreshContext {
+  readonly annotations: Readonly<Record<string, string>> | undefined;
+  /** The `daemon` row (annotations.ts, which imports this file). */
+  readonly daemon: Annotation;
+  readonly warnings: string[];
+}
+
+/**
+ * Denies what the refresh rows cannot mean together; warns about a signal that can never be sent
+ * (no secret file: an env value reaches the app only with `reload: restart`).
+ */
+export function checkRefresh(s: RefreshSettings, ctx: RefreshContext): void {
+  const an = ctx.annotations ?? {};
+  const found = (a: Annotation): string | undefined =>
+    [a.key, ...a.aliases].find((k) => an[k] !== undefined);
+  const deny = (message: string): never => {
+    throw new WebhookError(ErrorCode.ANNOTATION, message);
+  };
+  if (s.reload === 'restart' && s.reloadSignal !== undefined) {
+    deny(
+      `annotation ${found(RELOAD) ?? RELOAD.key}: restart does not send a signal; remove ${found(RELOAD_SIGNAL) ?? RELOAD_SIGNAL.key}`,
+    );
+  }
+  const daemonKey = found(ctx.daemon);
+  const refresh = REFRESH_ROWS.map((r) => found(r)).find((k) => k !== undefined);
+  if (refresh !== undefined && daemonKey !== undefined && !s.daemon) {
+    deny(`annotation ${refresh}: refresh needs daemon mode, but ${daemonKey} is "false"`);
+  }
+  const signal = found(RELOAD_SIGNAL) ?? (s.reload === 'signal' ? found(RELOAD) : undefined);
+  const files = Object.keys(an).some((k) => k.startsWith(SECRET_FILE_KEY_PREFIX));
+  if (signal !== undefined && !files) {
+    const agent = Object.keys(an).some((k) => k.startsWith(VAULT_K8S_SECRET_PREFIX));
+    const why = agent
+      ? `${VAULT_K8S_PREFIX} files are rendered at start and not refreshed, and the pod has no ${SECRET_FILE_KEY_PREFIX}NAME file`
+      : 'the pod has no secret file to signal a change of';
+    ctx.warnings.push(
+      `annotation ${signal} has no effect: ${why}; environment values reach the app only with ${RELOAD.key}: restart`,
+    );
+  }
+}
