@@ -3,7 +3,8 @@
  * docs/configuration.md#vault-agent-injector-annotations): the templates the webhook passed in
  * `VAULT_INJECT_SECRET_FILES` (`agent`) are parsed before any Vault call, their `secret` calls
  * made once each (a read, or a write of the parameters: PKI issue) beside the environment's
- * resolution, then each file rendered whole. The contents go to files.ts' atomic writes.
+ * resolution, then each file rendered whole. The contents go to files.ts' atomic writes. A
+ * refreshing daemon renders them again each round (agent-answers.ts keeps what is not re-read).
  */
 import {
   parseAgentTemplate,
@@ -12,6 +13,7 @@ import {
 } from './contract/agent-template.ts';
 import { renderAgentTemplate, type SecretAnswer } from './contract/agent-render.ts';
 import { ContractError } from './contract/errors.ts';
+import type { AgentAnswers } from './agent-answers.ts';
 import type { SecretFilesSpec } from './contract/secret-files.ts';
 import { ConfigError, MissingSecretError } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -74,6 +76,8 @@ async function readKvV2(http: VaultHttp, path: string) {
 export interface AgentRenderOptions {
   readonly ignoreMissing: boolean;
   readonly log: Logger;
+  /** A daemon's kept answers (agent-answers.ts): writes and leased reads are not made each round. */
+  readonly answers?: AgentAnswers;
 }
 
 /**
@@ -97,7 +101,8 @@ export async function renderAgentFiles(
   const missing = new Set<string>();
   await Promise.all(
     [...calls.values()].map(async (c) => {
-      const answer = await call(http, c);
+      const make = (): Promise<SecretAnswer | undefined> => call(http, c);
+      const answer = await (options.answers?.answer(c, make) ?? make());
       if (answer === undefined) missing.add(c.id);
       else answers.set(c.id, answer);
     }),

@@ -21,7 +21,8 @@ import { createLogger, uptimeMs, type Logger } from './log.ts';
 import { resolve, type Reference, type ResolveResult } from './resolve.ts';
 import { realClock, startRefresh, type Rendered } from './refresh.ts';
 import { managedApp } from './refresh-app.ts';
-import { secretCache, writeKeysOf, type SecretCache } from './refresh-cache.ts';
+import { writeKeysOf } from './refresh-cache.ts';
+import { daemonResolver, renderRound, type DaemonResolver } from './daemon-round.ts';
 import type { VaultSession } from './vault/client.ts';
 import { Env } from './contract/names.ts';
 
@@ -78,7 +79,7 @@ export async function run(
   const agentFiles = agentTemplates(secretFiles);
 
   let session: VaultSession | undefined;
-  let cache: SecretCache | undefined;
+  let cache: DaemonResolver | undefined;
   let resolved: ResolveResult = { values: new Map(), skipped: [], leases: [] };
   let agentContents = new Map<string, string>();
   const input = {
@@ -94,14 +95,15 @@ export async function run(
     const work = (async () => {
       session = await deps.openSession(config, deadline, log);
       // A daemon resolves through the cache that tells a refresh what to read again.
-      cache = daemon ? daemonCache(session, reissued(config, input), now) : undefined;
-      // vault-k8s templates render beside the env's reads, sharing them; rendered once, at start.
+      cache = daemon ? daemonResolver(session, reissued(config, input), now) : undefined;
+      // vault-k8s templates render beside the env's reads, sharing them (again each refresh).
       const agent = renderAgentFiles(agentFiles, session, {
         ignoreMissing: config.ignoreMissing,
         log,
+        answers: cache?.answers,
       });
       agent.catch(() => undefined);
-      const envResult = await resolve(input, cache?.api ?? session.api, log);
+      const envResult = await resolve(input, cache?.cache.api ?? session.api, log);
       agentContents = await agent;
       return envResult;
     })();
@@ -139,10 +141,10 @@ export async function run(
   const render = async (): Promise<Rendered> => {
     const deadline = AbortSignal.timeout(config.clientTimeoutMs);
     live.http.setDeadline(deadline, config.clientTimeoutMs);
-    kept.nextRound();
-    return splitFiles(await withinDeadline(resolve(input, kept.api, log), deadline, config), files);
+    const round = { input, files, agentFiles, ignoreMissing: config.ignoreMissing, log };
+    return withinDeadline(renderRound(kept, round), deadline, config);
   };
-  const initial = { env: resolved, contents: rendered.contents };
+  const initial = { env: resolved, contents };
   return stayDaemon(
     { app, start, render, initial, session: live, cache: kept },
     { config, deps, log, now },
@@ -155,7 +157,7 @@ interface DaemonParts {
   readonly render: () => Promise<Rendered>;
   readonly initial: Rendered;
   readonly session: VaultSession;
-  readonly cache: SecretCache;
+  readonly cache: DaemonResolver;
 }
 
 /** Daemon mode: the app supervised (daemon.ts), its files and environment refreshed. */
@@ -179,16 +181,10 @@ function stayDaemon(
     clock: { ...realClock, now: ctx.now },
   });
   // A lease the cache replaces before it ends needs no renewal, nor stops the app.
-  const replaced = p.cache.reissuedLeaseIds();
+  const replaced = p.cache.cache.reissuedLeaseIds();
   const leases = p.initial.env.leases.filter((l) => !replaced.has(l.id));
   const renew = renewables(p.session, { ...p.initial.env, leases }, config, deps);
   return supervise({ app, log, renewables: renew }).finally(() => refresh.stop());
-}
-
-/** A daemon's cache: each refresh reads through a fresh read-once api of the session. */
-function daemonCache(session: VaultSession, reissue: Set<string>, now: () => number) {
-  const fresh = session.reread ?? ((): VaultSession['api'] => session.api);
-  return secretCache(session.api, { reissue, now, fresh });
 }
 
 /** The writes a daemon does again before they expire: those whose value reaches the app. */

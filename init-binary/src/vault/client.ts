@@ -15,9 +15,10 @@ export interface VaultSession {
   readonly api: SecretApi;
   /**
    * The api again with its own read-once cache, for a later resolution (a daemon's refresh): every
-   * path is read anew; the mounts already looked up are kept.
+   * path is read anew; the mounts already looked up are kept. Its `reads` are the new cache's
+   * GETs, for the templates rendered in the same round (agent-files.ts).
    */
-  readonly reread?: () => SecretApi;
+  readonly reread?: () => SecretApi & { readonly reads?: VaultHttp };
   readonly login: LoginResult;
   readonly http: VaultHttp;
   /** `http` with the GETs `api` makes shared (readOnce): a template's read of a path it reads. */
@@ -55,7 +56,10 @@ export async function openSession(
   const mounts = mountLookup(lookups);
   return {
     api: secretApi(http, config, { reads: lookups, mounts }),
-    reread: () => secretApi(http, config, { reads: readOnce(http), mounts }),
+    reread: () => {
+      const reads = readOnce(http);
+      return { ...secretApi(http, config, { reads, mounts }), reads };
+    },
     login: result,
     http,
     reads: lookups,

@@ -78,7 +78,7 @@ describe('refresh annotations', () => {
     assert.deepEqual(withFile.warnings, []);
     const restart = await review(podWith({ 'vault-inject.dev/reload': 'restart' }));
     assert.deepEqual(restart.warnings, []);
-    // vault-k8s template files are rendered at start only: a signal would never come for them.
+    // vault-k8s template files are refreshed like ours: the signal is sent when one changes.
     const agent = await review(
       podWith({
         'vault-inject.dev/reload-signal': 'SIGHUP',
@@ -87,9 +87,7 @@ describe('refresh annotations', () => {
       }),
     );
     assert.equal(agent.allowed, true, agent.message);
-    assert.deepEqual(agent.warnings, [
-      'annotation vault-inject.dev/reload-signal has no effect: vault.hashicorp.com/ files are rendered at start and not refreshed, and the pod has no vault-inject.dev/secret-file-NAME file; environment values reach the app only with vault-inject.dev/reload: restart',
-    ]);
+    assert.deepEqual(agent.warnings, []);
   });
 
   it('denies a bad value, restart with a signal, and daemon "false", naming the annotation', async () => {

@@ -121,7 +121,10 @@ describe('Vault Agent Injector annotations at admission', () => {
         `${name}: ${JSON.stringify(r.warnings)}`,
       );
     said('agent-inject-command-x', /no command runs/);
-    said('agent-pre-populate-only', /not refreshed/);
+    said(
+      'agent-pre-populate-only',
+      /no agent sidecar.*refreshed with vault-inject\.dev\/refresh-interval/,
+    );
     said('agent-limits-cpu', /Vault Agent containers/);
     said('agent-inject-file-orphan', /there is no .*agent-inject-secret-orphan/);
     said('agent-inject-default-template', /only the default "map"/);

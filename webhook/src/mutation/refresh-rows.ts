@@ -98,7 +98,7 @@ interface RefreshContext {
 
 /**
  * Denies what the refresh rows cannot mean together; warns about a signal that can never be sent
- * (no secret file: an env value reaches the app only with `reload: restart`).
+ * (no secret file, ours or vault-k8s': an env value reaches the app only with `reload: restart`).
  */
 export function checkRefresh(s: RefreshSettings, ctx: RefreshContext): void {
   const an = ctx.annotations ?? {};
@@ -118,14 +118,13 @@ export function checkRefresh(s: RefreshSettings, ctx: RefreshContext): void {
     deny(`annotation ${refresh}: refresh needs daemon mode, but ${daemonKey} is "false"`);
   }
   const signal = found(RELOAD_SIGNAL) ?? (s.reload === 'signal' ? found(RELOAD) : undefined);
-  const files = Object.keys(an).some((k) => k.startsWith(SECRET_FILE_KEY_PREFIX));
+  // Our files and vault-k8s template files alike are refreshed.
+  const files = Object.keys(an).some(
+    (k) => k.startsWith(SECRET_FILE_KEY_PREFIX) || k.startsWith(VAULT_K8S_SECRET_PREFIX),
+  );
   if (signal !== undefined && !files) {
-    const agent = Object.keys(an).some((k) => k.startsWith(VAULT_K8S_SECRET_PREFIX));
-    const why = agent
-      ? `${VAULT_K8S_PREFIX} files are rendered at start and not refreshed, and the pod has no ${SECRET_FILE_KEY_PREFIX}NAME file`
-      : 'the pod has no secret file to signal a change of';
     ctx.warnings.push(
-      `annotation ${signal} has no effect: ${why}; environment values reach the app only with ${RELOAD.key}: restart`,
+      `annotation ${signal} has no effect: the pod has no secret file to signal a change of; environment values reach the app only with ${RELOAD.key}: restart`,
     );
   }
 }

@@ -37,7 +37,7 @@ const PER_SECRET = [TEMPLATE, FILE, PERMS] as const;
 const MIGRATING = 'docs/migrating-from-vault-agent-injector.md';
 const NO_AGENT = `a setting of the Vault Agent containers, which this webhook does not add: the init program in each container logs in and renders the files itself (${MIGRATING})`;
 const NO_REFRESH =
-  'there is no agent sidecar: these files are rendered before the app starts, at each container start, and not refreshed while it runs (vault-inject.dev/secret-file-NAME files are, with vault-inject.dev/refresh-interval)';
+  'there is no agent sidecar: these files are rendered before the app starts, at each container start; in daemon mode they are refreshed with vault-inject.dev/refresh-interval, like vault-inject.dev/secret-file-NAME files';
 
 /** Whether the pod asks vault-k8s for injection (`agent-inject` as Go's ParseBool reads it). */
 function injectOn(annotations: Readonly<Record<string, string>>): boolean {
