@@ -105,6 +105,7 @@ export function helpText(): string {
     'Usage: vault-inject-env [--] CMD [ARGS...]',
     '       vault-inject-env exec -- CMD [ARGS...]   (in a running container: see exec --help)',
     '       vault-inject-env --copy-bundle DIR',
+    '       vault-inject-env --sidecar | --sidecar-ready   (the files sidecar and its probe)',
     '',
     'Logs in to Vault, replaces every vault:PATH#KEY reference in the environment with its',
     'value, removes the settings below and execs CMD. `-- CMD` always runs CMD (even one',

@@ -6,7 +6,7 @@
  */
 import { dirname, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COPY_FLAG, COPY_TARGET } from './contract/names.ts';
+import { COPY_FLAG, COPY_TARGET, SIDECAR_FLAG, SIDECAR_READY_FLAG } from './contract/names.ts';
 import { lookPath } from './command.ts';
 import { copyTree } from './copy.ts';
 import { CopyError, exitCodeOf, failureLine } from './errors.ts';
@@ -16,6 +16,7 @@ import { helpText, wantsHelp } from './help.ts';
 import { createLogger, type Logger } from './log.ts';
 import { parseBoolean } from './contract/values.ts';
 import { run } from './run.ts';
+import { runSidecar, sidecarReady } from './sidecar.ts';
 import { openSession, renewLease, renewToken } from './vault/client.ts';
 import { warmUp } from './warm.ts';
 
@@ -40,6 +41,14 @@ async function main(args: readonly string[]): Promise<number> {
   if (wantsHelp(args, commandExists)) {
     process.getBuiltinModule('node:fs').writeSync(1, helpText());
     return 0;
+  }
+  if (args[0] === SIDECAR_READY_FLAG) return sidecarReady(process.env);
+  if (args[0] === SIDECAR_FLAG) {
+    return runSidecar(process.env, {
+      openSession,
+      renewToken: (s) => renewToken(s.http),
+      renewLease: (s, lease) => renewLease(s.http, lease),
+    });
   }
   if (args[0] === WARM_FLAG) {
     await warmUp();

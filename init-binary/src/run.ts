@@ -210,7 +210,7 @@ function modeOf(config: Config, mode: RunMode): Pick<Config, 'secretFiles' | 'da
   return config;
 }
 
-function renewables(
+export function renewables(
   session: VaultSession,
   resolved: ResolveResult,
   config: Config,
@@ -247,7 +247,7 @@ async function delay(config: Config, log: Logger, wait = sleep): Promise<void> {
 }
 
 /** The whole Vault phase is bounded by VAULT_CLIENT_TIMEOUT, whatever it is waiting on. */
-async function withinDeadline<T>(
+export async function withinDeadline<T>(
   work: Promise<T>,
   deadline: AbortSignal,
   config: Config,

@@ -24,6 +24,23 @@ export const TOKEN_VOLUME_NAME = 'vault-inject-token';
 export const TOKEN_FILE_NAME = 'token';
 /** Where the volume named by `token-auth-mount` is mounted for the init program's token auth. */
 export const TOKEN_AUTH_MOUNT_PATH = '/vault-inject-token-auth';
+/**
+ * `vault-inject.dev/agent: sidecar` (docs/configuration.md#sidecar): a restartable init container
+ * runs `[INIT_PROGRAM, SIDECAR_FLAG]` from the init image, writes each receiving container's files
+ * into that container's own volume, mounted at SIDECAR_FILES_ROOT/N, and SIDECAR_READY_FILE after
+ * the first render; its startup probe runs `[INIT_PROGRAM, SIDECAR_READY_FLAG]`.
+ */
+export const SIDECAR_CONTAINER_NAME = 'vault-inject-agent';
+export const SIDECAR_FLAG = '--sidecar';
+export const SIDECAR_READY_FLAG = '--sidecar-ready';
+export const SIDECAR_FILES_ROOT = '/vault-inject-files';
+export const SIDECAR_STATE_VOLUME = 'vault-inject-agent';
+export const SIDECAR_STATE_DIR = '/vault-inject-agent';
+export const SIDECAR_READY_FILE = `${SIDECAR_STATE_DIR}/ready`;
+/** The directories the sidecar writes into, `:`-separated; written by the webhook only. */
+export const SIDECAR_DIRS_ENV = 'VAULT_INJECT_SIDECAR_DIRS';
+/** Another place for the ready marker (SIDECAR_READY_FILE when unset); for runs outside a pod. */
+export const SIDECAR_READY_ENV = 'VAULT_INJECT_SIDECAR_READY_FILE';
 /** The Kubernetes-automounted service account token. */
 export const DEFAULT_SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 

@@ -108,7 +108,6 @@ describe('Vault Agent Injector annotations at admission', () => {
         [`${V}agent-inject`]: 'true',
         [`${V}agent-inject-secret-x`]: 'kv/x',
         [`${V}agent-inject-command-x`]: 'kill -HUP 1',
-        [`${V}agent-pre-populate-only`]: 'false',
         [`${V}agent-limits-cpu`]: '500m',
         [`${V}agent-inject-file-orphan`]: 'o',
         [`${V}agent-inject-default-template`]: 'json',
@@ -121,14 +120,10 @@ describe('Vault Agent Injector annotations at admission', () => {
         `${name}: ${JSON.stringify(r.warnings)}`,
       );
     said('agent-inject-command-x', /no command runs/);
-    said(
-      'agent-pre-populate-only',
-      /no agent sidecar.*refreshed with vault-inject\.dev\/refresh-interval/,
-    );
     said('agent-limits-cpu', /Vault Agent containers/);
     said('agent-inject-file-orphan', /there is no .*agent-inject-secret-orphan/);
     said('agent-inject-default-template', /only the default "map"/);
-    assert.equal(r.warnings.length, 5);
+    assert.equal(r.warnings.length, 4);
   });
 
   it('leaves agent-inject-secret alone without agent-inject: "true", and says so', async () => {
@@ -277,6 +272,7 @@ const HONOURED_HERE = new Set([
   'secret-volume-path',
   'tls-skip-verify',
   'preserve-secret-case',
+  'agent-pre-populate-only',
 ]);
 
 describe('every vault-k8s annotation has a fate', () => {

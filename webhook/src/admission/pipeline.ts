@@ -26,10 +26,14 @@ import { policedKeys, policeOwnEnv, positionId } from '../mutation/own-env.ts';
 import {
   filesPlan,
   hasSecretFiles,
+  hasSidecar,
   receiversAmong,
   secretFileClashes,
   withReceivers,
+  type SecretFilesPlan,
 } from '../mutation/secret-files.ts';
+import { AGENT } from '../mutation/refresh-rows.ts';
+import { withSidecar } from '../mutation/sidecar.ts';
 import { quote } from '../mutation/values.ts';
 import {
   injectAnnotation,
@@ -324,7 +328,12 @@ async function decide(r: Review): Promise<Outcome> {
   );
   if (targets.length === 0) return { result: 'unchanged', warnings };
   const secretFiles = receiversAmong(files, targets);
-  const mutated = mutate(pod, { settings, targets, secretFiles }, deps.config);
+  const plain = mutate(pod, { settings, targets, secretFiles }, deps.config);
+  // With the sidecar, only a container whose environment needs the init program is wrapped.
+  const needsEnv = (c: (typeof byReference)[number]): boolean =>
+    c.hasReference || settings.fromPath !== undefined;
+  const wrapped = byReference.filter(needsEnv).map((c) => c.position);
+  const mutated = sidecarPod({ pod, mutated: plain, secretFiles, wrapped, settings }, r);
   return {
     result: 'mutated',
     pod: mutated,
@@ -332,6 +341,26 @@ async function decide(r: Review): Promise<Outcome> {
     login: { role: settings.role, authPath: settings.authPath, authMethod: settings.authMethod },
     warnings,
   };
+}
+
+/** The pod with the files' sidecar when `agent: sidecar` asks for one (sidecar.ts). */
+function sidecarPod(
+  p: {
+    pod: Pod;
+    mutated: Pod;
+    secretFiles: SecretFilesPlan | undefined;
+    wrapped: ContainerPosition[];
+    settings: PodSettings;
+  },
+  r: Review,
+): Pod {
+  if (p.settings.agent === undefined || hasSidecar(p.pod)) return p.mutated;
+  if (p.secretFiles === undefined || p.secretFiles.receivers.length === 0) {
+    r.warnings.push(`annotation ${AGENT.key} ignored: no container receives secret files`);
+    return p.mutated;
+  }
+  const plan = { files: p.secretFiles, wrapped: p.wrapped, settings: p.settings };
+  return withSidecar(p.pod, p.mutated, plan, r.deps.config);
 }
 
 /** Decides what happens to `pod` (created in `namespace`). Never throws for a pod's content. */

@@ -5,6 +5,7 @@
  */
 import {
   COPY_FLAG,
+  SIDECAR_FLAG,
   Env,
   INIT_PROGRAM,
   MalformedReferenceError,
@@ -64,7 +65,7 @@ export function isInjected(c: Container): boolean {
 
 /** Runs the init program in front of an app (not as the copy of the bundle). */
 export function runsInitProgram(c: Container): boolean {
-  return isInjected(c) && c.command?.[1] !== COPY_FLAG;
+  return isInjected(c) && c.command?.[1] !== COPY_FLAG && c.command?.[1] !== SIDECAR_FLAG;
 }
 
 /** What Bank-Vaults' webhook puts in front of a container's command (its pod.go). */

@@ -172,7 +172,7 @@ function volumes(settings: PodSettings, config: InjectionConfig, delivery: Deliv
   return v;
 }
 
-function mounts(settings: PodSettings, delivery: Delivery): VolumeMount[] {
+export function mounts(settings: PodSettings, delivery: Delivery): VolumeMount[] {
   // The image volume holds the whole init image; the bundle is its /vault-inject directory.
   const bundle: VolumeMount =
     delivery === 'image'

@@ -11,11 +11,12 @@ import {
   parseRefreshInterval,
   parseReloadMode,
   parseReloadSignal,
+  parseBoolean,
   type ReloadMode,
   type ReloadSignal,
 } from '../../../init-binary/src/contract/index.ts';
 import { ErrorCode, WebhookError } from '../errors.ts';
-import { VAULT_K8S_PREFIX, row, type Annotation } from './annotation-row.ts';
+import { VAULT_K8S_PREFIX, row, type Annotation, type Context } from './annotation-row.ts';
 import * as V from './values.ts';
 import { SECRET_FILE_KEY_PREFIX } from './secret-files.ts';
 
@@ -80,10 +81,36 @@ export const RELOAD_SIGNAL = row(
   },
 );
 
+/** vault-k8s' name: `"false"` asks for its agent sidecar beside the init render, as ours does. */
+const PRE_POPULATE_ONLY = `${VAULT_K8S_PREFIX}agent-pre-populate-only`;
+
+function agentMode(value: string, ctx: Context): 'sidecar' | undefined {
+  const v = value.trim();
+  if (v === '') return undefined;
+  if (ctx.key === PRE_POPULATE_ONLY) {
+    const only = parseBoolean(v);
+    if (only === undefined) throw new V.ValueError(`${V.quote(v)} is not true or false`);
+    return only ? undefined : 'sidecar';
+  }
+  if (v.toLowerCase() !== 'sidecar') throw new V.ValueError(`${V.quote(v)} is not sidecar`);
+  return 'sidecar';
+}
+
+export const AGENT = row(
+  { name: 'agent', vaultK8s: 'agent-pre-populate-only' },
+  {
+    setting: 'agent',
+    parse: agentMode,
+    docAlias: `\`${PRE_POPULATE_ONLY}: "false"\``,
+    doc: '`sidecar`: the secret files are rendered and refreshed (every `refresh-interval`, default 5m) by one native sidecar; apps with only files are not wrapped and start after the first render (see Sidecar)',
+  },
+);
+
 /** The rows, in the order annotations.ts reads them. */
-export const REFRESH_ROWS = [REFRESH_INTERVAL, RELOAD, RELOAD_SIGNAL] as const;
+export const REFRESH_ROWS = [REFRESH_INTERVAL, RELOAD, RELOAD_SIGNAL, AGENT] as const;
 
 interface RefreshSettings {
+  readonly agent?: 'sidecar';
   readonly daemon: boolean;
   readonly reload?: ReloadMode;
   readonly reloadSignal?: ReloadSignal;
@@ -94,6 +121,19 @@ interface RefreshContext {
   /** The `daemon` row (annotations.ts, which imports this file). */
   readonly daemon: Annotation;
   readonly warnings: string[];
+}
+
+/** A sidecar tells no app: a reload annotation with it is denied, naming both. */
+function checkSidecar(
+  found: (a: Annotation) => string | undefined,
+  deny: (m: string) => never,
+): void {
+  const agent = found(AGENT) ?? AGENT.key;
+  const told = found(RELOAD) ?? found(RELOAD_SIGNAL);
+  if (told === undefined) return;
+  deny(
+    `annotation ${told}: with ${agent}: sidecar no signal or restart reaches the apps (the sidecar cannot reach another container's process); remove it: apps re-read their files`,
+  );
 }
 
 /**
@@ -112,6 +152,7 @@ export function checkRefresh(s: RefreshSettings, ctx: RefreshContext): void {
       `annotation ${found(RELOAD) ?? RELOAD.key}: restart does not send a signal; remove ${found(RELOAD_SIGNAL) ?? RELOAD_SIGNAL.key}`,
     );
   }
+  if (s.agent !== undefined) checkSidecar(found, deny);
   const daemonKey = found(ctx.daemon);
   const refresh = REFRESH_ROWS.map((r) => found(r)).find((k) => k !== undefined);
   if (refresh !== undefined && daemonKey !== undefined && !s.daemon) {

@@ -15,6 +15,8 @@ import {
   ReferenceBudget,
   SECRET_FILE_ANNOTATION_PREFIX,
   SECRET_FILES_SIZE_LIMIT,
+  SIDECAR_CONTAINER_NAME,
+  SIDECAR_FLAG,
   TLS_MOUNT_PATH,
   TOKEN_MOUNT_PATH,
   TooManyReferencesError,
@@ -154,8 +156,19 @@ function fileReceivers<T extends { readonly position: ContainerPosition }>(
 const FILE_SETTINGS = [`${PREFIX}secrets-dir`, `${PREFIX}secret-files-init-containers`];
 
 /**
+ * Whether the pod already has the webhook's sidecar (a mutated pod, reinvoked or re-applied): its
+ * files are then served, and planning them again would only clash with its own volumes.
+ */
+export function hasSidecar(pod: Pod): boolean {
+  return (pod.spec.initContainers ?? []).some(
+    (c) => c.name === SIDECAR_CONTAINER_NAME && c.command?.[1] === SIDECAR_FLAG,
+  );
+}
+
+/**
  * The pod's secret files and their receivers among its containers not yet injected, or undefined
- * when it asks for none; a warning when no container receives them.
+ * when it asks for none or the sidecar already serves them; a warning when no container receives
+ * them.
  */
 export function filesPlan(
   pod: Pod,
@@ -163,6 +176,7 @@ export function filesPlan(
   containers: readonly { readonly position: ContainerPosition; readonly injected: boolean }[],
   warnings: string[],
 ): SecretFilesPlan | undefined {
+  if (hasSidecar(pod)) return undefined;
   const spec = secretFilesOf(pod, settings.secretsDir);
   if (spec === undefined) {
     for (const name of FILE_SETTINGS) {

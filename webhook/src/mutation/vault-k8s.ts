@@ -6,7 +6,7 @@
  * - files: `agent-inject-secret-NAME` (with `-template-`, `-file-`, `-perms-`,
  *   `preserve-secret-case`) become secret files rendered from Vault Agent templates
  *   (init-binary/src/contract/agent-template.ts), by the same volumes and writes as ours;
- * - met: what the init program always does (`agent-pre-populate-only: "true"`);
+ * - met: what the init program always does (`agent-pre-populate: "true"`);
  * - warned: a setting of the agent's containers or a feature we do not have.
  * Pure.
  */
@@ -36,9 +36,6 @@ const PER_SECRET = [TEMPLATE, FILE, PERMS] as const;
 
 const MIGRATING = 'docs/migrating-from-vault-agent-injector.md';
 const NO_AGENT = `a setting of the Vault Agent containers, which this webhook does not add: the init program in each container logs in and renders the files itself (${MIGRATING})`;
-const NO_REFRESH =
-  'there is no agent sidecar: these files are rendered before the app starts, at each container start; in daemon mode they are refreshed with vault-inject.dev/refresh-interval, like vault-inject.dev/secret-file-NAME files';
-
 /** Whether the pod asks vault-k8s for injection (`agent-inject` as Go's ParseBool reads it). */
 function injectOn(annotations: Readonly<Record<string, string>>): boolean {
   const v = annotations[INJECT];
@@ -166,8 +163,6 @@ function warningOf(
     return `annotation ${key} ignored: no command runs after a file is rendered; the files are whole before the app starts, so run it at the start of the app's command instead`;
   }
   switch (key) {
-    case `${P}agent-pre-populate-only`:
-      return boolWarning(key, value, true, NO_REFRESH);
     case `${P}agent-pre-populate`:
       return boolWarning(key, value, true, 'the files are always rendered before the app starts');
     case `${P}agent-inject-default-template`:
