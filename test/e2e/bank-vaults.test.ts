@@ -19,7 +19,7 @@ const sha = (v: string): string => createHash('sha256').update(v).digest('hex');
 const BV = 'vault.security.banzaicloud.io/';
 
 /** Waits (at most 60 s) for the probe's file, prints its hash line, then the env's hashes. */
-const WAIT_FOR_PROBE = `for i in $$(seq 60); do [ -s /work/probe ] && break; sleep 1; done; echo "probe=$$(cut -d" " -f1 /work/probe)"; ${HASH_ENV_SCRIPT}`;
+const WAIT_FOR_PROBE = `for i in $$(seq 60); do [ -s /state/probe ] && break; sleep 1; done; echo "probe=$$(cut -d" " -f1 /state/probe)"; ${HASH_ENV_SCRIPT}`;
 
 describe('Bank-Vaults annotations on the real node', () => {
   it('vault-role template, mutate-probes, vault-env-delay, log-level and enable-json-log', async () => {
@@ -30,9 +30,9 @@ describe('Bank-Vaults annotations on the real node', () => {
         image: 'docker.io/library/busybox:1.35',
         command: ['/bin/sh', '-c', WAIT_FOR_PROBE],
         env: [{ name: 'USER_NAME', value: REF.user }],
-        volumeMounts: [{ name: 'work', mountPath: '/work' }],
+        volumeMounts: [{ name: 'state', mountPath: '/state' }],
         readinessProbe: {
-          exec: { command: ['/bin/sh', '-c', 'printf %s "$USER_NAME" | sha256sum > /work/probe'] },
+          exec: { command: ['/bin/sh', '-c', 'printf %s "$USER_NAME" | sha256sum > /state/probe'] },
           initialDelaySeconds: 1,
           periodSeconds: 2,
           timeoutSeconds: 20,
@@ -53,7 +53,7 @@ describe('Bank-Vaults annotations on the real node', () => {
       },
     );
     pod.spec = { ...pod.spec, containers: pod.spec?.containers ?? [] };
-    pod.spec.volumes = [{ name: 'work', emptyDir: {} }];
+    pod.spec.volumes = [{ name: 'state', emptyDir: {} }];
     const run = await runOnNode(stack, ns, pod);
     assert.equal(run.exitCode, 0, run.log);
     const vars = parseHashes(run.stdout);
