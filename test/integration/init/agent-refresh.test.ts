@@ -13,9 +13,10 @@ import {
   encodeSecretFiles,
   type AgentFile,
 } from '../../../init-binary/src/contract/secret-files.ts';
-import { startBundle, type RunningBundle } from './bundle.ts';
+import { startBundle } from './bundle.ts';
 import { startGateway, type Gateway } from './gateway.ts';
 import { openBaoSuite } from './harness.ts';
+import { daemonEnv, sleep, stop, untilChanged } from './refresh-harness.ts';
 
 const CANARY = `canary-${process.pid}-4g3ntr`;
 const shm = mkdtempSync('/dev/shm/vault-inject-agent-refresh-');
@@ -47,7 +48,6 @@ const { it } = s;
 
 after(async () => gw?.close());
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const A = 'vault.hashicorp.com/agent-inject-template-';
 
 /** The agent files in a new directory on tmpfs, as the webhook encodes them. */
@@ -59,15 +59,8 @@ function agentFiles(templates: Record<string, string>): { dir: string; value: st
   return { dir, value: encodeSecretFiles({ dir, mode: 0o400, files: {}, agent }) };
 }
 
-function daemonEnv(extra: Record<string, string>): Record<string, string> {
-  return {
-    VAULT_ADDR: gateway().addr,
-    VAULT_AUTH_METHOD: 'token',
-    VAULT_TOKEN: s.bao.rootToken,
-    VAULT_CLIENT_TIMEOUT: '2s',
-    ...extra,
-  };
-}
+const env = (extra: Record<string, string>): Record<string, string> =>
+  daemonEnv(s, gateway(), extra);
 
 /** An app that says when it starts (its PID, never a value) and each SIGHUP. */
 const APP = [
@@ -75,21 +68,6 @@ const APP = [
   '-c',
   'trap "echo GOT_HUP" HUP; trap "echo GOT_TERM; exit 0" TERM; echo "START $$"; echo READY; while :; do sleep 0.1; done',
 ];
-
-/** Polls `read` every 100 ms until it differs from `from`; the ms it took. */
-async function untilChanged(read: () => string, from: string, withinMs: number): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < withinMs) {
-    if (read() !== from) return performance.now() - t0;
-    await sleep(100);
-  }
-  throw new Error(`no change within ${withinMs} ms`);
-}
-
-async function stop(run: RunningBundle) {
-  run.signal('SIGTERM');
-  return s.record(await run.done);
-}
 
 const DB = '{{ with secret "secret/data/agentdb" }}PASSWORD={{ .Data.data.password }}{{ end }}\n';
 
@@ -101,7 +79,7 @@ describe('agent template refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({
+      env({
         VAULT_INJECT_SECRET_FILES: f.value,
         VAULT_INJECT_REFRESH_INTERVAL: '2s',
         VAULT_INJECT_RELOAD_SIGNAL: 'SIGHUP',
@@ -123,7 +101,7 @@ describe('agent template refresh against OpenBao', () => {
     assert.notEqual(st.ino, inode, 'replaced by rename');
     assert.equal(st.mode & 0o777, 0o400);
     assert.deepEqual(readdirSync(f.dir), ['db.conf'], 'no temporary file left');
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1, 'the app was never restarted');
     assert.equal(r.stdout.match(/^GOT_HUP$/gm)?.length, 1, 'one signal for one change');
     assert.match(r.stderr, /secret files changed.*db\.conf/);
@@ -141,7 +119,7 @@ describe('agent template refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({
+      env({
         VAULT_INJECT_SECRET_FILES: f.value,
         VAULT_INJECT_REFRESH_INTERVAL: '1s',
         VAULT_INJECT_RELOAD_SIGNAL: 'SIGHUP',
@@ -163,7 +141,7 @@ describe('agent template refresh against OpenBao', () => {
     assert.ok(Date.now() < Date.parse(first.validTo), 'replaced before the old one expired');
     const second = new X509Certificate(readFileSync(crt));
     assert.notEqual(second.serialNumber, first.serialNumber);
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1, 'never restarted');
     assert.ok((r.stdout.match(/^GOT_HUP$/gm)?.length ?? 0) >= 2, 'a signal for each change');
   });
@@ -175,7 +153,7 @@ describe('agent template refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({
+      env({
         VAULT_INJECT_SECRET_FILES: f.value,
         VAULT_INJECT_REFRESH_INTERVAL: '1s',
         VAULT_INJECT_RELOAD_SIGNAL: 'SIGHUP',
@@ -193,7 +171,7 @@ describe('agent template refresh against OpenBao', () => {
     gateway().setPolicy(() => 'forward');
     await untilChanged(() => readFileSync(file, 'utf8'), `PASSWORD=${CANARY}-up\n`, 10_000);
     await run.waitFor(/^GOT_HUP$/m, 2000);
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1);
   });
 });

@@ -11,9 +11,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { join } from 'node:path';
 import { after, describe } from 'node:test';
 import { encodeSecretFiles } from '../../../init-binary/src/contract/secret-files.ts';
-import { startBundle, type RunningBundle } from './bundle.ts';
+import { startBundle } from './bundle.ts';
 import { startGateway, type Gateway } from './gateway.ts';
 import { openBaoSuite } from './harness.ts';
+import { daemonEnv, sleep, stop, untilChanged } from './refresh-harness.ts';
 
 const CANARY = `canary-${process.pid}-r3fr35h`;
 const shm = mkdtempSync('/dev/shm/vault-inject-refresh-');
@@ -46,23 +47,14 @@ const { it } = s;
 
 after(async () => gw?.close());
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** The spec of `files` in a new directory on tmpfs, as the webhook encodes it. */
 function filesIn(files: Record<string, string>): { dir: string; value: string } {
   const dir = mkdtempSync(join(shm, 'd-'));
   return { dir, value: encodeSecretFiles({ dir, mode: 0o400, files }) };
 }
 
-function daemonEnv(extra: Record<string, string>): Record<string, string> {
-  return {
-    VAULT_ADDR: gateway().addr,
-    VAULT_AUTH_METHOD: 'token',
-    VAULT_TOKEN: s.bao.rootToken,
-    VAULT_CLIENT_TIMEOUT: '2s',
-    ...extra,
-  };
-}
+const env = (extra: Record<string, string>): Record<string, string> =>
+  daemonEnv(s, gateway(), extra);
 
 /** An app that says when it starts (its PID, the length of $P: never a value) and each SIGHUP. */
 const APP = [
@@ -71,21 +63,6 @@ const APP = [
   'trap "echo GOT_HUP" HUP; trap "echo GOT_TERM; exit 0" TERM; echo "START $$ ${#P}"; echo READY; while :; do sleep 0.1; done',
 ];
 
-/** Polls `read` every 100 ms until it differs from `from`; the ms it took. */
-async function untilChanged(read: () => string, from: string, withinMs: number): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < withinMs) {
-    if (read() !== from) return performance.now() - t0;
-    await sleep(100);
-  }
-  throw new Error(`no change within ${withinMs} ms`);
-}
-
-async function stop(run: RunningBundle) {
-  run.signal('SIGTERM');
-  return s.record(await run.done);
-}
-
 describe('refresh against OpenBao', () => {
   it('rewrites a file within the refresh interval and sends the app SIGHUP', async () => {
     const f = filesIn({ 'app.conf': 'PASSWORD=${vault:secret/app#password}\n' });
@@ -93,7 +70,7 @@ describe('refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({
+      env({
         VAULT_INJECT_SECRET_FILES: f.value,
         VAULT_INJECT_REFRESH_INTERVAL: '2s',
         VAULT_INJECT_RELOAD_SIGNAL: 'SIGHUP',
@@ -121,7 +98,7 @@ describe('refresh against OpenBao', () => {
     );
     console.log(`# daemon RSS after a refresh: ${rssKb} kB`);
     assert.ok(rssKb > 0 && rssKb < 128 * 1024, `daemon RSS ${rssKb} kB`);
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1, 'the app was never restarted');
     assert.equal(r.stdout.match(/^GOT_HUP$/gm)?.length, 1, 'one signal for one change');
     assert.match(r.stderr, /secret files changed.*app\.conf/);
@@ -133,7 +110,7 @@ describe('refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({
+      env({
         P: 'vault:secret/rot#password',
         VAULT_INJECT_REFRESH_INTERVAL: '1s',
         VAULT_INJECT_RELOAD: 'restart',
@@ -149,7 +126,7 @@ describe('refresh against OpenBao', () => {
     assert.notEqual(starts[1]?.[1], first?.[1], 'a new process');
     assert.equal(starts[1]?.[2], String(`${CANARY}-longer`.length), 'with the new value');
     assert.match(run.stdout(), /^GOT_TERM$/m, 'the old app was stopped with SIGTERM');
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.equal(r.code, 0);
     assert.match(r.stderr, /restarting the app with the new values/);
   });
@@ -159,7 +136,7 @@ describe('refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({
+      env({
         P: 'vault:secret/env#password',
         VAULT_INJECT_REFRESH_INTERVAL: '1s',
         VAULT_INJECT_RELOAD: 'signal',
@@ -174,7 +151,7 @@ describe('refresh against OpenBao', () => {
     ) {
       await sleep(100);
     }
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.match(r.stderr, /environment values changed \(P\); the app keeps the old ones/);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1, 'not restarted');
     assert.doesNotMatch(r.stdout, /GOT_HUP/, 'no file changed: no signal');
@@ -188,7 +165,7 @@ describe('refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({ VAULT_INJECT_SECRET_FILES: f.value, VAULT_INJECT_RELOAD_SIGNAL: 'HUP' }),
+      env({ VAULT_INJECT_SECRET_FILES: f.value, VAULT_INJECT_RELOAD_SIGNAL: 'HUP' }),
     );
     await run.waitFor(/^READY$/m);
     const certs: X509Certificate[] = [new X509Certificate(readFileSync(file))];
@@ -205,7 +182,7 @@ describe('refresh against OpenBao', () => {
     assert.notEqual(a?.serialNumber, b?.serialNumber);
     assert.notEqual(b?.serialNumber, c?.serialNumber);
     await run.waitFor(/^GOT_HUP\n(?:.*\n)*GOT_HUP$/m, 2000);
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1, 'never restarted');
     assert.doesNotMatch(r.stderr, /stopping the app/);
   });
@@ -217,7 +194,7 @@ describe('refresh against OpenBao', () => {
     const run = startBundle(
       s.bundle,
       APP,
-      daemonEnv({
+      env({
         VAULT_INJECT_SECRET_FILES: f.value,
         VAULT_INJECT_REFRESH_INTERVAL: '1s',
         VAULT_INJECT_RELOAD_SIGNAL: 'SIGHUP',
@@ -239,7 +216,7 @@ describe('refresh against OpenBao', () => {
     await untilChanged(() => readFileSync(file, 'utf8'), `${CANARY}-up`, 10_000);
     assert.equal(readFileSync(file, 'utf8'), `${CANARY}-changed`);
     await run.waitFor(/^GOT_HUP$/m, 2000);
-    const r = await stop(run);
+    const r = await stop(s, run);
     assert.equal(r.stdout.match(/^START /gm)?.length, 1);
   });
 });
