@@ -15,13 +15,21 @@ import { execHelper, execHelpText } from './exec-helper.ts';
 import { helpText, wantsHelp } from './help.ts';
 import { createLogger, type Logger } from './log.ts';
 import { parseBoolean } from './contract/values.ts';
+import type { Lease } from './resolve.ts';
 import { run } from './run.ts';
 import { runSidecar, sidecarReady } from './sidecar.ts';
-import { openSession, renewLease, renewToken } from './vault/client.ts';
+import { openSession, renewLease, renewToken, type VaultSession } from './vault/client.ts';
 import { warmUp } from './warm.ts';
 
 /** Bundle time only (scripts/bundle.sh): compile what a start compiles, for the shipped cache. */
 const WARM_FLAG = '--warm-compile-cache';
+
+/** The Vault session a run, the exec helper and the sidecar open and keep alive. */
+const VAULT = {
+  openSession,
+  renewToken: (s: VaultSession) => renewToken(s.http),
+  renewLease: (s: VaultSession, lease: Lease) => renewLease(s.http, lease),
+};
 
 async function main(args: readonly string[]): Promise<number> {
   if (args[0] === COPY_FLAG) {
@@ -44,11 +52,7 @@ async function main(args: readonly string[]): Promise<number> {
   }
   if (args[0] === SIDECAR_READY_FLAG) return sidecarReady(process.env);
   if (args[0] === SIDECAR_FLAG) {
-    return runSidecar(process.env, {
-      openSession,
-      renewToken: (s) => renewToken(s.http),
-      renewLease: (s, lease) => renewLease(s.http, lease),
-    });
+    return runSidecar(process.env, VAULT);
   }
   if (args[0] === WARM_FLAG) {
     await warmUp();
@@ -62,13 +66,7 @@ async function main(args: readonly string[]): Promise<number> {
   return run(
     helper?.argv ?? args,
     process.env,
-    {
-      openSession,
-      renewToken: (s) => renewToken(s.http),
-      renewLease: (s, lease) => renewLease(s.http, lease),
-      execve: execApp,
-      canExecve,
-    },
+    { ...VAULT, execve: execApp, canExecve },
     helper ? 'exec' : 'init',
   );
 }
