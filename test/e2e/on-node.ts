@@ -4,9 +4,16 @@
  * status, the output from the kubelet: its log endpoint (what `kubectl logs` shows) and the CRI
  * log file it writes, which keeps stdout and stderr apart line by line.
  */
-import type { V1ContainerStatus, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import {
+  Exec,
+  type V1ContainerStatus,
+  type V1Pod,
+  type V1PodSpec,
+  type V1Status,
+} from '@kubernetes/client-node';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type { Node } from '../env/node.ts';
 import { FIXED_PATHS } from '../env/node-host.ts';
 import type { Stack } from '../env/stack.ts';
@@ -178,4 +185,45 @@ function walk(dir: string): string[] {
  */
 export function nodeFiles(stack: Stack): string[] {
   return [...walk(nodeOf(stack).dir), ...FIXED_PATHS.flatMap((p) => walk(p))];
+}
+
+/**
+ * `kubectl exec` through the apiserver into `container` of `pod`: stdout, stderr, the exit code
+ * and whether the apiserver called it a success.
+ */
+export async function execInPod(
+  stack: Stack,
+  at: { ns: string; pod: string; container: string },
+  command: string[],
+): Promise<{ stdout: string; stderr: string; code: number; ok: boolean }> {
+  const exec = new Exec(stack.kube.kubeConfig());
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (s: string) => void) =>
+    new Writable({
+      write(chunk: Buffer, _e, done) {
+        add(chunk.toString());
+        done();
+      },
+    });
+  const status = await new Promise<V1Status>((resolve, reject) => {
+    exec
+      .exec(
+        at.ns,
+        at.pod,
+        at.container,
+        command,
+        sink((s) => (stdout += s)),
+        sink((s) => (stderr += s)),
+        null,
+        false,
+        resolve,
+      )
+      .catch(reject);
+  });
+  const ok = status.status === 'Success';
+  const code = ok
+    ? 0
+    : Number(status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message ?? -1);
+  return { stdout, stderr, code, ok };
 }

@@ -4,53 +4,22 @@
  * `kubectl exec` through the apiserver and the kubelet. What the tests read back are hashes, never
  * values (docs/configuration.md#secret-files, docs/init-program.md#the-exec-helper).
  */
-import { Exec, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { restrictedPod } from '../env/stack.ts';
 import { APP_SECRET, CANARY, REF, useStack } from './harness.ts';
-import { nodeFiles, onNode, parseHashes, readIfThere, waitForPod } from './on-node.ts';
+import { execInPod, nodeFiles, onNode, parseHashes, readIfThere, waitForPod } from './on-node.ts';
 
 const h = useStack({ node: true, auditLog: true });
 const sha = (v: string): string => createHash('sha256').update(v).digest('hex');
 
 /** `kubectl exec` through the apiserver: stdout, stderr and the exit code. */
-async function kubectlExec(pod: string, container: string, command: string[]) {
-  const exec = new Exec(h.stack.kube.kubeConfig());
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _e, done) {
-        add(chunk.toString());
-        done();
-      },
-    });
-  const status = await new Promise<V1Status>((resolve, reject) => {
-    exec
-      .exec(
-        h.ns,
-        pod,
-        container,
-        command,
-        sink((s) => (stdout += s)),
-        sink((s) => (stderr += s)),
-        null,
-        false,
-        resolve,
-      )
-      .catch(reject);
-  });
-  const code =
-    status.status === 'Success'
-      ? 0
-      : Number(status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message ?? -1);
-  return { stdout, stderr, code };
-}
+const kubectlExec = (pod: string, container: string, command: string[]) =>
+  execInPod(h.stack, { ns: h.ns, pod, container }, command);
 
 /** Per file in /vault/secrets: `NAME MODE UID GID SHA256` (ls -ln); then its mount's source and type. */
 const LIST =

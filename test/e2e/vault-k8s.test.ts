@@ -5,47 +5,20 @@
  * starts, with the modes asked. What the tests read back are hashes, never values
  * (docs/configuration.md#vault-agent-injector-annotations).
  */
-import { Exec, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { restrictedPod } from '../env/stack.ts';
 import { APP_SECRET, CANARY, useStack } from './harness.ts';
-import { onNode, waitForPod } from './on-node.ts';
+import { execInPod, onNode, waitForPod } from './on-node.ts';
 
 const h = useStack({ node: true });
 const sha = (v: string): string => createHash('sha256').update(v).digest('hex');
 const V = 'vault.hashicorp.com/';
 
-async function kubectlExec(pod: string, command: string[]) {
-  const exec = new Exec(h.stack.kube.kubeConfig());
-  let stdout = '';
-  let stderr = '';
-  const sink = (add: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer, _e, done) {
-        add(chunk.toString());
-        done();
-      },
-    });
-  const status = await new Promise<V1Status>((resolve, reject) => {
-    exec
-      .exec(
-        h.ns,
-        pod,
-        'app',
-        command,
-        sink((s) => (stdout += s)),
-        sink((s) => (stderr += s)),
-        null,
-        false,
-        resolve,
-      )
-      .catch(reject);
-  });
-  return { stdout, stderr, ok: status.status === 'Success' };
-}
+const kubectlExec = (pod: string, command: string[]) =>
+  execInPod(h.stack, { ns: h.ns, pod, container: 'app' }, command);
 
 /** Per file: `NAME MODE UID GID SHA256`; the first line's hash of `config`; the mount's type. */
 const LIST = [
